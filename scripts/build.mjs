@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Build the agent (one file, no native modules, nothing read from node_modules
+// at run time) and the server entry. Usage: node scripts/build.mjs [--quiet]
+import { build } from 'esbuild';
+import { chmod, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+const quiet = process.argv.includes('--quiet');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: quiet ? 'error' : 'warning',
+  banner: { js: '#!/usr/bin/env node' },
+  define: { __VMPILOT_VERSION__: JSON.stringify(pkg.version) },
+  // import.meta.url has no meaning in a CommonJS bundle; give it this file's URL.
+  inject: [path.join(root, 'scripts/import-meta-url.js')],
+  absWorkingDir: root,
+};
+
+const targets = [
+  { entryPoints: ['src/cli/vmpilot.ts'], outfile: 'dist/vmpilot.cjs' },
+  // The server may use native modules: better-sqlite3 stays in node_modules.
+  { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3'] },
+];
+
+for (const target of targets) {
+  await build({ ...common, ...target, define: { ...common.define, 'import.meta.url': '__import_meta_url' } });
+  await chmod(path.join(root, target.outfile), 0o755);
+  if (!quiet) console.log(`built ${target.outfile}`);
+}

@@ -1,0 +1,113 @@
+/**
+ * The agent's side effects, each behind a small port with one real adapter
+ * and one fake for tests. The pilot (src/agent/pilot.ts) is wired from these
+ * and from pure decision functions; nothing else in the agent spawns
+ * processes, talks HTTP, reads the clock, or halts the machine.
+ */
+import type {
+  HeartbeatReply,
+  HeartbeatRequest,
+  MatchReply,
+  MatchRequest,
+  RegisterReply,
+  RegisterRequest,
+  Report,
+  ReportsReply,
+} from '../protocol/index.js';
+
+export type { Clock } from '../shared/clock.js';
+
+/** The control plane: the companion server, over HTTP (real) or in memory (fake). */
+export interface ControlPlane {
+  register(request: RegisterRequest): Promise<RegisterReply>;
+  heartbeat(request: HeartbeatRequest): Promise<HeartbeatReply>;
+  /** Ask for work; the server may hold this open up to `request.waitSec`. Aborting it is safe. */
+  match(request: MatchRequest, signal?: AbortSignal): Promise<MatchReply>;
+  /** Deliver reports in order; the server applies each seq once. */
+  report(reports: Report[]): Promise<ReportsReply>;
+}
+
+/** What to start for one payload. */
+export interface ProcessSpec {
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Files that receive the process's stdout and stderr. */
+  stdoutPath: string;
+  stderrPath: string;
+  /** Run as this user and group when set (the agent runs as root). */
+  uid?: number;
+  gid?: number;
+}
+
+export interface ProcessExit {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** A payload process, the leader of its own process group. */
+export interface PayloadProcess {
+  readonly pid: number;
+  /** Settles when the leader exits (never rejects). */
+  readonly exited: Promise<ProcessExit>;
+  /** Send a signal to the whole process group; false when it was already gone. */
+  signalGroup(signal: NodeJS.Signals): boolean;
+}
+
+export interface ProcessRunner {
+  /** Start a process in its own group; throws VMP_SPAWN when it cannot start. */
+  start(spec: ProcessSpec): Promise<PayloadProcess>;
+}
+
+/** The node as the agent sees it at one moment. */
+export interface NodeSnapshot {
+  cores: number;
+  memoryMb: { total: number; free: number };
+  diskFreeMb: number | null;
+  load: [number, number, number];
+  uptimeSec: number;
+  hostname: string;
+}
+
+export interface NodeProbe {
+  /** Cheap (reads /proc, os and statfs); called on every heartbeat. */
+  snapshot(workDir: string): Promise<NodeSnapshot>;
+}
+
+/** What the agent does last: power the machine off, exit, or run a command. */
+export type HaltAction = { kind: 'exit' } | { kind: 'poweroff' } | { kind: 'command'; command: string };
+
+export interface Halter {
+  /**
+   * Carry out the halt action. For `exit` this ends the process with
+   * `exitStatus`; for the others it runs the command and then exits.
+   */
+  halt(action: HaltAction, exitStatus: number): Promise<never>;
+}
+
+/**
+ * The agent's durable state: enough to restart without running a payload
+ * twice or losing a report. Saved atomically (temp file + rename) after
+ * every change.
+ */
+export interface AgentState {
+  /** Server and pilot this state belongs to. */
+  server: string;
+  pilotId: number | null;
+  credential: string | null;
+  /** The last report seq used. */
+  seq: number;
+  /** Reports not yet acknowledged by the server, in seq order. */
+  outbox: Report[];
+  /** Payloads started and not yet reported ended: id → what is needed to re-attach. */
+  running: Record<string, { pid: number; cores: number; startedAt: number; dir: string }>;
+  /** Ids of payloads this pilot has ever started (never start one twice). */
+  started: number[];
+  /** Ids of instructions already carried out (never carry one out twice). */
+  instructionsDone: number[];
+}
+
+export interface StateStore {
+  load(): Promise<AgentState | null>;
+  save(state: AgentState): Promise<void>;
+}

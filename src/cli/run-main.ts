@@ -1,0 +1,35 @@
+import { CommanderError, type Command } from 'commander';
+import { VmpilotError, describeError, exitStatusForError } from '../shared/errors.js';
+
+/**
+ * Run a commander program and turn failures into one clear line on stderr
+ * and a stable exit status: 2 usage or config, 3 the server said no or could
+ * not be reached, 4 local environment, 1 anything else. A stack trace is
+ * printed only for internal errors, or with VMPILOT_DEBUG=1.
+ */
+export async function runMain(program: Command, argv: string[]): Promise<void> {
+  const name = program.name();
+  program.exitOverride();
+  program.configureOutput({ outputError: (text, write) => write(text) });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed help, the version, or its own error line
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const status = exitStatusForError(err);
+    const hint = err instanceof VmpilotError && typeof err.details.hint === 'string' ? `\n  ${err.details.hint}` : '';
+    process.stderr.write(`${name}: error: ${describeError(err)}${hint}\n`);
+    if (process.env.VMPILOT_DEBUG === '1' || !(err instanceof VmpilotError) || err.code === 'VMP_INTERNAL') {
+      if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    }
+    process.exitCode = status;
+  }
+}
+
+/** A usage error: what was wrong with which flag, and what to do instead. */
+export function usageError(message: string, hint?: string): VmpilotError {
+  return new VmpilotError('VMP_USAGE', message, hint ? { details: { hint } } : {});
+}

@@ -1,0 +1,24 @@
+/**
+ * `vmpilot`, the agent's command line. It only wires: each subcommand's
+ * action loads its module when it runs, so `vmpilot --version` stays fast.
+ */
+import { Command } from 'commander';
+import { VERSION } from '../protocol/version.js';
+import { registerAgentCommands } from './agent-commands.js';
+import { runMain } from './run-main.js';
+
+const program = new Command('vmpilot')
+  .description("Pilot agent: takes payloads from a vmpilot server and runs them on this node's cores.")
+  .version(VERSION, '-V, --version')
+  .showHelpAfterError('(add --help for usage)');
+
+program.addHelpText(
+  'after',
+  `
+Examples:
+  vmpilot run --server http://127.0.0.1:8080 --token "$VMPILOT_PILOT_TOKEN" --cores 4 --halt exit
+  vmpilot probe --json`,
+);
+
+registerAgentCommands(program);
+void runMain(program, process.argv);

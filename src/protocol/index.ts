@@ -1,0 +1,7 @@
+/** Protocol version 1: the only code the agent and the server share. */
+export * from './messages.js';
+export * from './paths.js';
+export * from './shutdown-codes.js';
+export * from './cores.js';
+export * from './version.js';
+export { LIMITS } from './schemas.js';

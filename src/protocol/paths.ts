@@ -1,0 +1,35 @@
+/**
+ * The HTTP paths of protocol version 1. Agent and server both build their
+ * URLs and routes from these, so a path is spelled in one place only.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const API_PREFIX = '/v1';
+
+export const paths = {
+  health: '/v1/health',
+  register: '/v1/register',
+  heartbeat: (pilotId: number | string) => `/v1/pilots/${pilotId}/heartbeat`,
+  match: (pilotId: number | string) => `/v1/pilots/${pilotId}/match`,
+  reports: (pilotId: number | string) => `/v1/pilots/${pilotId}/reports`,
+  // admin
+  payloads: '/v1/payloads',
+  payload: (payloadId: number | string) => `/v1/payloads/${payloadId}`,
+  pilots: '/v1/pilots',
+  pilot: (pilotId: number | string) => `/v1/pilots/${pilotId}`,
+  instructions: (pilotId: number | string) => `/v1/pilots/${pilotId}/instructions`,
+} as const;
+
+/** Route patterns (fastify syntax) for the server. */
+export const routes = {
+  health: paths.health,
+  register: paths.register,
+  heartbeat: '/v1/pilots/:pilotId/heartbeat',
+  match: '/v1/pilots/:pilotId/match',
+  reports: '/v1/pilots/:pilotId/reports',
+  payloads: paths.payloads,
+  payload: '/v1/payloads/:payloadId',
+  pilots: paths.pilots,
+  pilot: '/v1/pilots/:pilotId',
+  instructions: '/v1/pilots/:pilotId/instructions',
+} as const;

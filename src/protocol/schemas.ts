@@ -1,0 +1,285 @@
+/**
+ * JSON schemas (draft-07, as fastify's Ajv takes them) for every request body
+ * of protocol version 1. The server validates each body against its schema
+ * before it touches anything: a body that does not fit gets 400 with a message
+ * naming the field, and changes nothing. Every object is closed
+ * (`additionalProperties: false`) so a misspelt field is an error, not a no-op.
+ */
+
+const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const;
+const str = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength }) as const;
+const nullable = <T extends object>(s: T) => ({ anyOf: [s, { type: 'null' }] }) as const;
+
+/** Upper bounds that keep one request small and a bad value obvious. */
+export const LIMITS = {
+  cores: 4096,
+  memoryMb: 64 * 1024 * 1024,
+  wallSec: 366 * 24 * 3600,
+  commandArgs: 1024,
+  argLength: 32 * 1024,
+  nameLength: 200,
+  envEntries: 256,
+  reportsPerRequest: 1000,
+  payloadsPerHeartbeat: 4096,
+  outputTail: 64 * 1024,
+  message: 4096,
+  waitSec: 60,
+} as const;
+
+const epochMs = int(0, 8.64e15);
+const id = int(1, Number.MAX_SAFE_INTEGER);
+const cores = int(1, LIMITS.cores);
+const coreCount = int(0, LIMITS.cores);
+const lifecycle = { type: 'string', enum: ['booting', 'serving', 'draining', 'halting', 'halted'] } as const;
+const labels = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { maxLength: 100 },
+  additionalProperties: str(1000),
+} as const;
+const env = {
+  type: 'object',
+  maxProperties: LIMITS.envEntries,
+  propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 200 },
+  additionalProperties: str(LIMITS.argLength),
+} as const;
+
+export const coreRequestSchema = {
+  type: 'object',
+  required: ['min', 'max', 'wholeNode'],
+  additionalProperties: false,
+  properties: { min: cores, max: cores, wholeNode: { type: 'boolean' } },
+} as const;
+
+export const registerSchema = {
+  type: 'object',
+  required: ['hostname', 'version', 'cores', 'memoryMb'],
+  additionalProperties: false,
+  properties: {
+    hostname: str(255, 1),
+    version: str(64, 1),
+    cores,
+    memoryMb: int(0, LIMITS.memoryMb),
+    diskMb: int(0, Number.MAX_SAFE_INTEGER),
+    externalId: str(255),
+    deadline: nullable(epochMs),
+    labels,
+  },
+} as const;
+
+export const heartbeatSchema = {
+  type: 'object',
+  required: ['at', 'state', 'version', 'uptimeSec', 'cores', 'memoryMb', 'payloads'],
+  additionalProperties: false,
+  properties: {
+    at: epochMs,
+    state: lifecycle,
+    version: str(64, 1),
+    uptimeSec: { type: 'number', minimum: 0 },
+    cores: {
+      type: 'object',
+      required: ['total', 'used', 'free'],
+      additionalProperties: false,
+      properties: { total: cores, used: coreCount, free: coreCount },
+    },
+    memoryMb: {
+      type: 'object',
+      required: ['total', 'used'],
+      additionalProperties: false,
+      properties: { total: int(0, LIMITS.memoryMb), used: int(0, LIMITS.memoryMb) },
+    },
+    load: { type: 'array', minItems: 3, maxItems: 3, items: { type: 'number', minimum: 0 } },
+    cpuUse: { type: 'number', minimum: 0 },
+    diskFreeMb: { type: 'number', minimum: 0 },
+    payloads: {
+      type: 'array',
+      maxItems: LIMITS.payloadsPerHeartbeat,
+      items: {
+        type: 'object',
+        required: ['id', 'state', 'cores'],
+        additionalProperties: false,
+        properties: {
+          id,
+          state: { type: 'string', enum: ['starting', 'running', 'stopping'] },
+          cores,
+          cpuSec: { type: 'number', minimum: 0 },
+          rssMb: { type: 'number', minimum: 0 },
+        },
+      },
+    },
+    deadline: nullable(epochMs),
+    features: {
+      type: 'object',
+      maxProperties: 64,
+      propertyNames: { maxLength: 100 },
+      additionalProperties: { anyOf: [str(1000), { type: 'number' }] },
+    },
+  },
+} as const;
+
+export const matchSchema = {
+  type: 'object',
+  required: ['freeCores', 'totalCores', 'freeMemoryMb', 'remainingSec', 'holding', 'waitSec'],
+  additionalProperties: false,
+  properties: {
+    freeCores: coreCount,
+    totalCores: cores,
+    freeMemoryMb: int(0, LIMITS.memoryMb),
+    remainingSec: nullable({ type: 'number', minimum: 0 }),
+    holding: { type: 'array', maxItems: LIMITS.cores, items: id },
+    waitSec: { type: 'number', minimum: 0, maximum: LIMITS.waitSec },
+  },
+} as const;
+
+const reportBase = { seq: id, at: epochMs } as const;
+
+const reportSchemas = [
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'payloadId'],
+    additionalProperties: false,
+    properties: { ...reportBase, type: { const: 'payload-started' }, payloadId: id, pid: int(1, 2 ** 31) },
+  },
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'payloadId', 'exitCode', 'signal'],
+    additionalProperties: false,
+    properties: {
+      ...reportBase,
+      type: { const: 'payload-ended' },
+      payloadId: id,
+      exitCode: nullable(int(-(2 ** 31), 2 ** 31)),
+      signal: nullable(str(32, 1)),
+      timedOut: { type: 'boolean' },
+      overMemory: { type: 'boolean' },
+      cpuSec: { type: 'number', minimum: 0 },
+      peakRssMb: { type: 'number', minimum: 0 },
+      outputTail: str(LIMITS.outputTail),
+      message: str(LIMITS.message),
+    },
+  },
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'instructionId', 'ok'],
+    additionalProperties: false,
+    properties: {
+      ...reportBase,
+      type: { const: 'instruction-done' },
+      instructionId: id,
+      ok: { type: 'boolean' },
+      message: str(LIMITS.message),
+    },
+  },
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'state', 'reason'],
+    additionalProperties: false,
+    properties: { ...reportBase, type: { const: 'state' }, state: lifecycle, reason: str(LIMITS.message) },
+  },
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'code', 'message'],
+    additionalProperties: false,
+    properties: { ...reportBase, type: { const: 'shutdown' }, code: int(100, 999), message: str(LIMITS.message) },
+  },
+] as const;
+
+export const reportsSchema = {
+  type: 'object',
+  required: ['reports'],
+  additionalProperties: false,
+  properties: {
+    reports: {
+      type: 'array',
+      minItems: 1,
+      maxItems: LIMITS.reportsPerRequest,
+      // One branch per report type, chosen by `type`, so an error names the
+      // field of the report that is wrong rather than every branch.
+      items: {
+        type: 'object',
+        required: ['type'],
+        properties: {
+          type: { type: 'string', enum: reportSchemas.map((s) => s.properties.type.const) },
+        },
+        allOf: reportSchemas.map((s) => ({
+          if: { properties: { type: { const: s.properties.type.const } } },
+          then: s,
+        })),
+      },
+    },
+  },
+} as const;
+
+export const submitSchema = {
+  type: 'object',
+  required: ['command'],
+  additionalProperties: false,
+  properties: {
+    command: { type: 'array', minItems: 1, maxItems: LIMITS.commandArgs, items: str(LIMITS.argLength) },
+    cores: coreRequestSchema,
+    memoryMb: nullable(int(1, LIMITS.memoryMb)),
+    wallSec: nullable(int(1, LIMITS.wallSec)),
+    group: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
+    name: str(LIMITS.nameLength),
+    priority: int(-1000, 1000),
+    env,
+  },
+} as const;
+
+const reason = str(LIMITS.message);
+
+export const instructionSchema = {
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { type: 'string', enum: ['drain', 'halt', 'kill-payload', 'set', 'ping'] },
+  },
+  allOf: [
+    {
+      if: { properties: { type: { const: 'drain' } } },
+      then: { additionalProperties: false, properties: { type: {}, reason } },
+    },
+    {
+      if: { properties: { type: { const: 'halt' } } },
+      then: { additionalProperties: false, properties: { type: {}, code: int(100, 999), reason } },
+    },
+    {
+      if: { properties: { type: { const: 'kill-payload' } } },
+      then: { required: ['payloadId'], additionalProperties: false, properties: { type: {}, payloadId: id, reason } },
+    },
+    {
+      if: { properties: { type: { const: 'set' } } },
+      then: {
+        additionalProperties: false,
+        minProperties: 2,
+        properties: { type: {}, heartbeatIntervalSec: int(1, 86400), idleTimeoutSec: int(0, 30 * 86400) },
+      },
+    },
+    {
+      if: { properties: { type: { const: 'ping' } } },
+      then: { additionalProperties: false, properties: { type: {} } },
+    },
+  ],
+} as const;
+
+/** Query string of GET /v1/payloads. */
+export const payloadsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'lost'] },
+    group: { type: 'string', maxLength: 100 },
+    pilot: { type: 'string', pattern: '^[0-9]+$' },
+    limit: { type: 'string', pattern: '^[0-9]+$' },
+  },
+} as const;
+
+/** Path parameters that are numeric ids. */
+export const idParamsSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    pilotId: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
+    payloadId: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
+  },
+} as const;
