@@ -1,0 +1,162 @@
+/**
+ * Start the real built server and agents as child processes, on 127.0.0.1,
+ * and talk to them as users do: HTTP for the server's records, exit statuses
+ * and files for the agents. Every process started here is stopped by its PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type { PayloadView, PilotView, SubmitRequest } from '../../src/protocol/index.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const AGENT = path.join(ROOT, 'dist/vmpilot.cjs');
+export const SERVER = path.join(ROOT, 'dist/vmpilot-server.cjs');
+export const FIXTURES = path.join(ROOT, 'test/fixtures');
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const PILOT_TOKEN = 'test-pilot-token-0123456789';
+
+const children = new Set<ChildProcess>();
+
+/** Kill every child still running (by PID); call from afterEach/afterAll. */
+export function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  children.clear();
+}
+
+/** A fresh temporary directory, removed by `cleanup()`. */
+export function tempDir(prefix = 'vmpilot-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Proc {
+  child: ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr: () => string;
+  stdout: () => string;
+  exited: Promise<Exit>;
+}
+
+function track(child: ChildProcess): Proc {
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, stderr: () => err, stdout: () => out, exited };
+}
+
+export interface Server extends Proc {
+  url: string;
+  stop: () => Promise<Exit>;
+}
+
+/** Start `vmpilot-server serve` on 127.0.0.1:0; resolves once it says where it listens. */
+export async function startServer(db: string, extra: string[] = []): Promise<Server> {
+  const child = spawn(
+    process.execPath,
+    [SERVER, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const proc = track(child);
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const m = /^vmpilot-server listening on (http:\/\/\S+)$/.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    void proc.exited.then((e) => reject(new Error(`server exited (${e.code ?? e.signal}) before listening:\n${proc.stderr()}`)));
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return proc.exited;
+  };
+  return { ...proc, url, stop };
+}
+
+export interface AgentOptions {
+  cores?: number;
+  idleTimeoutSec?: number;
+  stateDir: string;
+  extra?: string[];
+}
+
+/** Start `vmpilot run` against the server, with the halt action `exit`. */
+export function startAgent(server: string, options: AgentOptions): Proc {
+  const args = [AGENT, 'run', '--server', server, '--token', PILOT_TOKEN, '--halt', 'exit', '--state-dir', options.stateDir];
+  if (options.cores !== undefined) args.push('--cores', String(options.cores));
+  if (options.idleTimeoutSec !== undefined) args.push('--idle-timeout', String(options.idleTimeoutSec));
+  args.push(...(options.extra ?? []));
+  return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Run a command to completion (e.g. the admin CLI) and return its output. */
+export function runCommand(args: string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+  return proc.exited.then((e) => ({ ...e, stdout: proc.stdout(), stderr: proc.stderr() }));
+}
+
+/** The admin API of a running server, as plain HTTP calls. */
+export function admin(url: string, token = ADMIN_TOKEN) {
+  const call = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await fetch(url + route, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  };
+  const ok = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
+    const r = await call<T>(method, route, body);
+    if (r.status >= 300) throw new Error(`${method} ${route} → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  return {
+    call,
+    submit: async (req: SubmitRequest) => (await ok<{ id: number }>('POST', '/v1/payloads', req)).id,
+    jobs: () => ok<PayloadView[]>('GET', '/v1/payloads'),
+    job: (id: number) => ok<PayloadView>('GET', `/v1/payloads/${id}`),
+    pilots: () => ok<PilotView[]>('GET', '/v1/pilots'),
+    instruct: (pilotId: number, body: unknown) => ok<unknown>('POST', `/v1/pilots/${pilotId}/instructions`, body),
+  };
+}
+
+/** Wait until `check` returns a value that is not undefined/false, polling the real system. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A payload that records when it started and ended, with its cores, into `log`. */
+export function recorded(log: string, seconds: number, exitCode = 0): string[] {
+  return [path.join(FIXTURES, 'record.sh'), log, String(seconds), String(exitCode)];
+}

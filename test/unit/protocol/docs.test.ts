@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
+import * as schemas from '../../../src/protocol/schemas.js';
+
+/** The examples in docs/protocol.md, by the name in their `<!-- example: Name -->` marker. */
+function examples(): Map<string, unknown> {
+  const text = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
+  const found = new Map<string, unknown>();
+  const re = /<!-- example: (\w+) -->\s*```json\n([\s\S]*?)```/g;
+  for (const m of text.matchAll(re)) found.set(m[1]!, JSON.parse(m[2]!));
+  return found;
+}
+
+const requestSchemas: Record<string, object> = {
+  RegisterRequest: schemas.registerSchema,
+  HeartbeatRequest: schemas.heartbeatSchema,
+  MatchRequest: schemas.matchSchema,
+  ReportsRequest: schemas.reportsSchema,
+  SubmitRequest: schemas.submitSchema,
+  InstructionRequest: schemas.instructionSchema,
+};
+
+const replies = [
+  'ErrorReply',
+  'RegisterReply',
+  'HeartbeatReply',
+  'MatchReply',
+  'ReportsReply',
+  'SubmitReply',
+  'PayloadView',
+  'PilotView',
+  'InstructionReply',
+  'HealthReply',
+];
+
+describe('docs/protocol.md', () => {
+  const docs = examples();
+  const ajv = new Ajv({ allErrors: true, strict: false });
+
+  it('shows an example of every message', () => {
+    for (const name of [...Object.keys(requestSchemas), ...replies]) expect(docs.has(name), name).toBe(true);
+  });
+
+  it.each(Object.entries(requestSchemas))('its %s example fits the schema the server enforces', (name, schema) => {
+    const validate = ajv.compile(schema);
+    const ok = validate(docs.get(name));
+    expect(validate.errors ?? [], name).toEqual([]);
+    expect(ok).toBe(true);
+  });
+});
