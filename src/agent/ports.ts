@@ -19,7 +19,9 @@ export type { Clock } from '../shared/clock.js';
 
 /** The control plane: the companion server, over HTTP (real) or in memory (fake). */
 export interface ControlPlane {
+  /** Register with the registration token; later calls carry the credential it returns. */
   register(request: RegisterRequest): Promise<RegisterReply>;
+  /** Tell the server how the pilot is; the reply carries instructions and the next interval. */
   heartbeat(request: HeartbeatRequest): Promise<HeartbeatReply>;
   /** Ask for work; the server may hold this open up to `request.waitSec`. Aborting it is safe. */
   match(request: MatchRequest, signal?: AbortSignal): Promise<MatchReply>;
@@ -40,6 +42,7 @@ export interface ProcessSpec {
   gid?: number;
 }
 
+/** How a process ended: an exit code, or the signal that killed it. */
 export interface ProcessExit {
   exitCode: number | null;
   signal: string | null;
@@ -54,6 +57,7 @@ export interface PayloadProcess {
   signalGroup(signal: NodeJS.Signals): boolean;
 }
 
+/** Starts payload processes. */
 export interface ProcessRunner {
   /** Start a process in its own group; throws VMP_SPAWN when it cannot start. */
   start(spec: ProcessSpec): Promise<PayloadProcess>;
@@ -69,6 +73,7 @@ export interface NodeSnapshot {
   hostname: string;
 }
 
+/** Reads the node's resources. */
 export interface NodeProbe {
   /** Cheap (reads /proc, os and statfs); called on every heartbeat. */
   snapshot(workDir: string): Promise<NodeSnapshot>;
@@ -77,6 +82,7 @@ export interface NodeProbe {
 /** What the agent does last: power the machine off, exit, or run a command. */
 export type HaltAction = { kind: 'exit' } | { kind: 'poweroff' } | { kind: 'command'; command: string };
 
+/** Carries out the halt action (the last thing the agent does). */
 export interface Halter {
   /**
    * Carry out the halt action. For `exit` this ends the process with
@@ -107,7 +113,12 @@ export interface AgentState {
   instructionsDone: number[];
 }
 
+/** Where the agent keeps its durable state and its last words. */
 export interface StateStore {
+  /** The saved state, or null when there is none yet. */
   load(): Promise<AgentState | null>;
+  /** Save atomically: after a crash either the old or the new state is there, never half. */
   save(state: AgentState): Promise<void>;
+  /** Write the `shutdown_message` file ("NNN text"). */
+  writeShutdownMessage(line: string): Promise<void>;
 }

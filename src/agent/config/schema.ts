@@ -1,0 +1,144 @@
+/**
+ * The agent's configuration schema: one table of keys, each with its flag,
+ * environment variable, default and validator. The loader (load.ts) applies
+ * precedence flags > env > config file > defaults and validates once.
+ */
+import type { HaltAction } from '../ports.js';
+import { LIMITS } from '../../protocol/index.js';
+
+/** The validated, frozen configuration of one agent process. */
+export interface AgentConfig {
+  server: string | null;
+  token: string | null;
+  /** Cores to offer; null means "as many as the node has" (probed). */
+  cores: number | null;
+  /** Memory to offer in MiB; null means probed. */
+  memoryMb: number | null;
+  /** Halt with code 300 after this many seconds without a payload; 0 disables. */
+  idleTimeoutSec: number;
+  halt: HaltAction;
+  /** Absolute path of the state directory. */
+  stateDir: string;
+  /** Seconds between SIGTERM and SIGKILL of payloads when halting. */
+  graceSec: number;
+  logLevel: string;
+  /** The agent must be gone this many seconds after boot; null for no limit. */
+  lifetimeSec: number | null;
+  /** The environment every payload starts from (a safe subset of the agent's). */
+  payloadBaseEnv: Readonly<Record<string, string>>;
+}
+
+/** Keys a user can set (flags, env, config file). */
+export type ConfigKey = Exclude<keyof AgentConfig, 'payloadBaseEnv'>;
+
+/** A validator: turns a raw value into a typed one, or returns an error text "expected …". */
+type Parse = (raw: unknown) => { ok: true; value: unknown } | { ok: false; expected: string };
+
+const integer =
+  (min: number, max: number, nullable = false): Parse =>
+  (raw) => {
+    if (nullable && (raw === null || raw === 'none' || raw === '')) return { ok: true, value: null };
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) return { ok: false, expected: `an integer from ${min} to ${max}` };
+    return { ok: true, value: n };
+  };
+
+const text =
+  (nullable: boolean, check?: (s: string) => string | null): Parse =>
+  (raw) => {
+    if (nullable && (raw === null || raw === undefined)) return { ok: true, value: null };
+    if (typeof raw !== 'string' || raw.trim() === '') return { ok: false, expected: 'a non-empty string' };
+    const problem = check?.(raw.trim());
+    return problem ? { ok: false, expected: problem } : { ok: true, value: raw.trim() };
+  };
+
+const url = text(true, (s) => {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'an http:// or https:// URL';
+  } catch {
+    return 'an http:// or https:// URL';
+  }
+});
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Parse a halt setting: "exit", "poweroff", or any other text as a shell command. */
+export function parseHalt(raw: string): HaltAction {
+  const t = raw.trim();
+  if (t === 'exit') return { kind: 'exit' };
+  if (t === 'poweroff') return { kind: 'poweroff' };
+  return { kind: 'command', command: t };
+}
+
+/** One configuration key: how it is spelled in each source, its default and its validator. */
+export interface KeySpec {
+  key: ConfigKey;
+  flag: string;
+  env: string;
+  default: unknown;
+  parse: Parse;
+}
+
+/** Every key, in the order `--help` lists them. */
+export const CONFIG_KEYS: readonly KeySpec[] = [
+  { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: url },
+  { key: 'token', flag: '--token', env: 'VMPILOT_TOKEN', default: null, parse: text(true) },
+  { key: 'cores', flag: '--cores', env: 'VMPILOT_CORES', default: null, parse: integer(1, LIMITS.cores, true) },
+  {
+    key: 'memoryMb',
+    flag: '--memory-mb',
+    env: 'VMPILOT_MEMORY_MB',
+    default: null,
+    parse: integer(1, LIMITS.memoryMb, true),
+  },
+  {
+    key: 'idleTimeoutSec',
+    flag: '--idle-timeout',
+    env: 'VMPILOT_IDLE_TIMEOUT_SEC',
+    default: 300,
+    parse: integer(0, 30 * 86400),
+  },
+  {
+    key: 'halt',
+    flag: '--halt',
+    env: 'VMPILOT_HALT',
+    default: { kind: 'exit' },
+    parse: (raw) => {
+      const r = text(false)(raw);
+      return r.ok ? { ok: true, value: parseHalt(r.value as string) } : { ok: false, expected: 'exit, poweroff or a shell command' };
+    },
+  },
+  { key: 'stateDir', flag: '--state-dir', env: 'VMPILOT_STATE_DIR', default: '.vmpilot-state', parse: text(false) },
+  { key: 'graceSec', flag: '--grace', env: 'VMPILOT_GRACE_SEC', default: 30, parse: integer(0, 3600) },
+  {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'VMPILOT_LOG_LEVEL',
+    default: 'info',
+    parse: text(false, (s) => (LEVELS.includes(s) ? null : `one of ${LEVELS.join(', ')}`)),
+  },
+  {
+    key: 'lifetimeSec',
+    flag: '--lifetime',
+    env: 'VMPILOT_LIFETIME_SEC',
+    default: null,
+    parse: integer(1, LIMITS.wallSec, true),
+  },
+];
+
+/** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */
+export const PAYLOAD_ENV_KEYS: readonly string[] = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TZ',
+  'TERM',
+  'MACHINEFEATURES',
+  'JOBFEATURES',
+];

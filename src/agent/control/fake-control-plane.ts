@@ -1,0 +1,140 @@
+/**
+ * A scriptable in-memory ControlPlane for tests. It behaves like the server
+ * where the agent can tell: match holds open until a payload is offered or
+ * the call is aborted; reports are applied once per seq; calls can be made
+ * to fail a given number of times.
+ */
+import type {
+  Assignment,
+  HeartbeatReply,
+  HeartbeatRequest,
+  Instruction,
+  MatchReply,
+  MatchRequest,
+  RegisterReply,
+  RegisterRequest,
+  Report,
+  ReportsReply,
+} from '../../protocol/index.js';
+import { VmpilotError } from '../../shared/errors.js';
+import type { ControlPlane } from '../ports.js';
+
+type Method = 'register' | 'heartbeat' | 'match' | 'report';
+
+/** In-memory control plane; inspect `applied`, `heartbeats`, `matches` in tests. */
+export class FakeControlPlane implements ControlPlane {
+  /** Reports applied, in the order the fake applied them (each seq once). */
+  readonly applied: Report[] = [];
+  /** Every batch received, including repeats. */
+  readonly batches: Report[][] = [];
+  readonly heartbeats: HeartbeatRequest[] = [];
+  readonly matches: MatchRequest[] = [];
+  readonly registrations: RegisterRequest[] = [];
+  registerReply: RegisterReply = {
+    pilotId: 7,
+    credential: 'pilot-credential',
+    heartbeatIntervalSec: 30,
+    matchWaitMaxSec: 20,
+    serverTime: 0,
+  };
+  heartbeatIntervalSec = 30;
+  /** Instructions handed out with every heartbeat and match reply until acknowledged. */
+  instructions: Instruction[] = [];
+  /** Report seqs to refuse (they count as delivered). */
+  refuse = new Set<number>();
+  private appliedSeq = 0;
+  private deliveredInMatch = new Set<number>();
+  private offers: Assignment[] = [];
+  private waiters: (() => void)[] = [];
+  private failures: Partial<Record<Method, number>> = {};
+
+  /** Make the next `times` calls of `method` fail with VMP_UNREACHABLE. */
+  failNext(method: Method, times = 1): void {
+    this.failures[method] = (this.failures[method] ?? 0) + times;
+  }
+
+  /** Queue a payload for the next match call (handed out whether it fits or not). */
+  offer(...assignments: Assignment[]): void {
+    this.offers.push(...assignments);
+    this.wake();
+  }
+
+  /** Add an instruction and wake an open match call so it is delivered at once. */
+  instruct(instruction: Instruction): void {
+    this.instructions.push(instruction);
+    this.wake();
+  }
+
+  /** Number of match calls currently held open. */
+  get openMatches(): number {
+    return this.waiters.length;
+  }
+
+  async register(request: RegisterRequest): Promise<RegisterReply> {
+    this.maybeFail('register');
+    this.registrations.push(request);
+    return { ...this.registerReply };
+  }
+
+  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatReply> {
+    this.maybeFail('heartbeat');
+    this.heartbeats.push(request);
+    return { intervalSec: this.heartbeatIntervalSec, instructions: [...this.instructions] };
+  }
+
+  async match(request: MatchRequest, signal?: AbortSignal): Promise<MatchReply> {
+    this.maybeFail('match');
+    this.matches.push(request);
+    for (;;) {
+      if (signal?.aborted) throw new VmpilotError('VMP_UNREACHABLE', 'aborted', { details: { aborted: true } });
+      const payload = this.offers.shift();
+      const fresh = this.instructions.filter((i) => !this.deliveredInMatch.has(i.id));
+      if (payload || fresh.length > 0) {
+        for (const i of this.instructions) this.deliveredInMatch.add(i.id);
+        return { payload: payload ?? null, instructions: [...this.instructions] };
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.waiters = this.waiters.filter((w) => w !== done);
+          resolve();
+        };
+        this.waiters.push(done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async report(reports: Report[]): Promise<ReportsReply> {
+    this.maybeFail('report');
+    this.batches.push(reports);
+    const refused: ReportsReply['refused'] = [];
+    for (const r of reports) {
+      if (r.seq !== this.appliedSeq + 1) continue; // out of order or already applied
+      this.appliedSeq = r.seq;
+      if (this.refuse.has(r.seq)) {
+        refused.push({ seq: r.seq, code: 'VMP_CONFLICT', message: 'refused by test' });
+        continue;
+      }
+      this.applied.push(r);
+      if (r.type === 'instruction-done') this.instructions = this.instructions.filter((i) => i.id !== r.instructionId);
+    }
+    return { appliedSeq: this.appliedSeq, refused, instructions: [] };
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private maybeFail(method: Method): void {
+    const left = this.failures[method] ?? 0;
+    if (left > 0) {
+      this.failures[method] = left - 1;
+      throw new VmpilotError('VMP_UNREACHABLE', `fake ${method} failure`);
+    }
+  }
+}
+
+/** A payload assignment for tests, with `overrides` applied. */
+export function fakeAssignment(id: number, overrides: Partial<Assignment> = {}): Assignment {
+  return { id, name: `p${id}`, group: 'test', command: ['true'], env: {}, cores: 1, memoryMb: null, wallSec: null, ...overrides };
+}

@@ -1,0 +1,154 @@
+/**
+ * The real ControlPlane: JSON over HTTP(S) with undici. `register` carries
+ * the registration token; every later call carries the per-pilot credential
+ * it returned. Failures become VmpilotErrors with stable codes.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import {
+  paths,
+  type HeartbeatReply,
+  type HeartbeatRequest,
+  type MatchReply,
+  type MatchRequest,
+  type RegisterReply,
+  type RegisterRequest,
+  type Report,
+  type ReportsReply,
+} from '../../protocol/index.js';
+import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
+import type { ControlPlane } from '../ports.js';
+
+/** Seconds a match call may take beyond its `waitSec` before it counts as a timeout. */
+export const MATCH_MARGIN_SEC = 15;
+const CALL_TIMEOUT_MS = 30_000;
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+
+/** The VmpilotError code for an HTTP status that is not 2xx. */
+export function codeForStatus(status: number): ErrorCode {
+  if (status === 400) return 'VMP_BAD_REQUEST';
+  if (status === 401) return 'VMP_UNAUTHORIZED';
+  if (status === 403) return 'VMP_FORBIDDEN';
+  if (status === 404) return 'VMP_NOT_FOUND';
+  if (status === 409) return 'VMP_CONFLICT';
+  return 'VMP_SERVER';
+}
+
+/** Options of the HTTP control plane. */
+export interface HttpControlPlaneOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8080 */
+  server: string;
+  /** The registration token. */
+  token: string;
+  dispatcher?: Dispatcher;
+}
+
+/** ControlPlane over HTTP. One instance per agent process. */
+export class HttpControlPlane implements ControlPlane {
+  private credential: string | null = null;
+  private pilotId: number | null = null;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(private readonly options: HttpControlPlaneOptions) {
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
+  }
+
+  async register(body: RegisterRequest): Promise<RegisterReply> {
+    const reply = await this.post<RegisterReply>(paths.register, body, this.options.token);
+    this.credential = reply.credential;
+    this.pilotId = reply.pilotId;
+    return reply;
+  }
+
+  heartbeat(body: HeartbeatRequest): Promise<HeartbeatReply> {
+    return this.post(paths.heartbeat(this.id()), body, this.cred());
+  }
+
+  match(body: MatchRequest, signal?: AbortSignal): Promise<MatchReply> {
+    const timeout = (body.waitSec + MATCH_MARGIN_SEC) * 1000;
+    return this.post(paths.match(this.id()), body, this.cred(), signal, timeout);
+  }
+
+  report(reports: Report[]): Promise<ReportsReply> {
+    return this.post(paths.reports(this.id()), { reports }, this.cred());
+  }
+
+  /** Close idle connections (the agent is about to exit). */
+  async close(): Promise<void> {
+    await this.dispatcher.close().catch(() => undefined);
+  }
+
+  private id(): number {
+    if (this.pilotId === null) throw new VmpilotError('VMP_INTERNAL', 'control plane used before register');
+    return this.pilotId;
+  }
+
+  private cred(): string {
+    return this.credential ?? this.options.token;
+  }
+
+  private async post<T>(p: string, body: unknown, bearer: string, signal?: AbortSignal, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
+    const url = new URL(p, this.options.server.endsWith('/') ? this.options.server : `${this.options.server}/`).href;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'POST',
+        dispatcher: this.dispatcher,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify(body),
+        signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      throw mapTransportError(err, url, signal);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw mapTransportError(err, url, signal);
+    }
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      let message = `HTTP ${res.statusCode} from ${url}`;
+      try {
+        const parsed = JSON.parse(text) as { error?: { message?: string; code?: string } };
+        if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${res.statusCode})`;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new VmpilotError(codeForStatus(res.statusCode), message, { details: { status: res.statusCode, url } });
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new VmpilotError('VMP_SERVER', `${url} answered with something that is not JSON`, { cause: err });
+    }
+  }
+}
+
+function mapTransportError(err: unknown, url: string, signal?: AbortSignal): VmpilotError {
+  if (signal?.aborted) {
+    return new VmpilotError('VMP_UNREACHABLE', `request to ${url} aborted`, { cause: err, details: { aborted: true } });
+  }
+  const code = (err as { code?: string }).code ?? '';
+  const message = (err as Error).message ?? String(err);
+  if (CONNECTION_CODES.has(code) || code.startsWith('UND_ERR')) {
+    return new VmpilotError('VMP_UNREACHABLE', `cannot reach ${url}: ${message}`, { cause: err, details: { errno: code } });
+  }
+  return new VmpilotError('VMP_UNREACHABLE', `cannot reach ${url}: ${message}`, { cause: err });
+}

@@ -1,0 +1,146 @@
+/**
+ * The payloads this pilot holds: start each, watch it, stop it (SIGTERM,
+ * grace, SIGKILL), enforce its wall time, and tell the pilot when it started
+ * and ended. Used cores are the sum of the allocations of held payloads,
+ * counted from the moment a payload is accepted (before its process starts).
+ */
+import type { Assignment, PayloadHeartbeat } from '../protocol/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/log.js';
+import { collectResult, startPayload, type PayloadResult } from './executor/payload-runner.js';
+import type { PayloadProcess, ProcessRunner } from './ports.js';
+
+/** What the pilot hears from the supervisor. Both are awaited, in this order. */
+export interface PayloadHooks {
+  started(assignment: Assignment, pid: number, cores: number): Promise<void>;
+  ended(assignment: Assignment, result: PayloadResult & { timedOut?: boolean }): Promise<void>;
+}
+
+interface Held {
+  assignment: Assignment;
+  cores: number;
+  process: PayloadProcess | null;
+  stopping: string | null;
+  timedOut: boolean;
+  exited: AbortController;
+  done: Promise<void>;
+}
+
+/** Supervises the payloads of one pilot. */
+export class PayloadSupervisor {
+  private readonly held = new Map<number, Held>();
+
+  constructor(
+    private readonly runner: ProcessRunner,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly stateDir: string,
+    private readonly baseEnv: Readonly<Record<string, string>>,
+    private readonly graceSec: () => number,
+    private readonly hooks: PayloadHooks,
+  ) {}
+
+  /** Sum of the cores allocated to held payloads. */
+  get usedCores(): number {
+    let n = 0;
+    for (const h of this.held.values()) n += h.cores;
+    return n;
+  }
+
+  /** Memory (MiB) the held payloads asked for. */
+  get usedMemoryMb(): number {
+    let n = 0;
+    for (const h of this.held.values()) n += h.assignment.memoryMb ?? 0;
+    return n;
+  }
+
+  /** Ids of held payloads. */
+  get ids(): number[] {
+    return [...this.held.keys()];
+  }
+
+  get count(): number {
+    return this.held.size;
+  }
+
+  /** The held payloads, as a heartbeat lists them. */
+  heartbeatView(): PayloadHeartbeat[] {
+    return [...this.held.values()].map((h) => ({
+      id: h.assignment.id,
+      state: h.stopping ? 'stopping' : h.process ? 'running' : 'starting',
+      cores: h.cores,
+    }));
+  }
+
+  /** Accept a payload at once (its cores count from now) and start it in the background. */
+  accept(assignment: Assignment, cores: number): void {
+    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, exited: new AbortController(), done: Promise.resolve() };
+    this.held.set(assignment.id, h);
+    h.done = this.supervise(h).catch((err: unknown) => {
+      this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
+    });
+  }
+
+  /** SIGTERM the payload's group, then SIGKILL after the grace period. False when not held. */
+  stop(payloadId: number, reason: string): boolean {
+    const h = this.held.get(payloadId);
+    if (!h) return false;
+    if (h.stopping) return true;
+    h.stopping = reason;
+    this.log.info({ payloadId, reason }, 'payload stopping');
+    void this.terminate(h);
+    return true;
+  }
+
+  /** Stop every held payload. */
+  stopAll(reason: string): void {
+    for (const id of this.ids) this.stop(id, reason);
+  }
+
+  /** Resolves when every payload held now has ended and been reported. */
+  async allDone(): Promise<void> {
+    await Promise.all([...this.held.values()].map((h) => h.done));
+  }
+
+  private async terminate(h: Held): Promise<void> {
+    if (!h.process) return; // supervise() signals it as soon as it starts
+    h.process.signalGroup('SIGTERM');
+    await this.clock.sleep(this.graceSec() * 1000, h.exited.signal);
+    if (!h.exited.signal.aborted) {
+      this.log.warn({ payloadId: h.assignment.id }, 'payload killed after grace period');
+      h.process.signalGroup('SIGKILL');
+    }
+  }
+
+  private async supervise(h: Held): Promise<void> {
+    const a = h.assignment;
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores);
+    if (!outcome.started) {
+      this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
+      this.held.delete(a.id);
+      await this.hooks.ended(a, outcome.result);
+      return;
+    }
+    h.process = outcome.process;
+    this.log.info({ payloadId: a.id, pid: outcome.process.pid, cores: h.cores }, 'payload started');
+    await this.hooks.started(a, outcome.process.pid, h.cores);
+    if (h.stopping) void this.terminate(h);
+    if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec);
+    const exit = await outcome.process.exited;
+    h.exited.abort();
+    // The payload ended: whatever it left behind in its group goes too.
+    outcome.process.signalGroup('SIGKILL');
+    const message = h.timedOut ? `wall time of ${a.wallSec} s exceeded` : h.stopping ? `stopped: ${h.stopping}` : undefined;
+    const result = await collectResult(outcome.spec, exit, message);
+    this.held.delete(a.id);
+    this.log.info({ payloadId: a.id, exitCode: exit.exitCode, signal: exit.signal }, 'payload ended');
+    await this.hooks.ended(a, h.timedOut ? { ...result, timedOut: true } : result);
+  }
+
+  private async enforceWallTime(h: Held, wallSec: number): Promise<void> {
+    await this.clock.sleep(wallSec * 1000, h.exited.signal);
+    if (h.exited.signal.aborted) return;
+    h.timedOut = true;
+    this.stop(h.assignment.id, 'wall time exceeded');
+  }
+}

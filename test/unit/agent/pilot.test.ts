@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { fakeAssignment } from '../../../src/agent/control/fake-control-plane.js';
+import { harness } from './pilot-harness.js';
+
+describe('Pilot', () => {
+  it('halts with 300 exactly when the idle timeout expires, counted from boot', async () => {
+    const h = harness({ idleTimeout: '300' });
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    await h.clock.advance(299_999);
+    await h.settle();
+    expect(h.halter.call).toBeNull();
+    await h.clock.advance(1);
+    const call = await h.halter.called;
+    expect(call).toEqual({ action: { kind: 'exit' }, exitStatus: 0 });
+    expect(h.clock.now() - 1_700_000_000_000).toBe(300_000);
+    expect(h.applied('shutdown')).toEqual([expect.objectContaining({ code: 300 })]);
+    expect(h.applied('state').map((r) => r.state)).toEqual(['serving', 'halting', 'halted']);
+    expect(h.store.shutdownMessage).toBe('300 No more work');
+  });
+
+  it('counts idleness from the end of the last payload', async () => {
+    const h = harness({ idleTimeout: '100' });
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.runner.started).toHaveLength(1));
+    await h.clock.advance(500_000);
+    h.runner.started[0]!.finish({ exitCode: 0, signal: null });
+    await h.until(() => expect(h.applied('payload-ended')).toHaveLength(1));
+    await h.clock.advance(99_999);
+    await h.settle();
+    expect(h.halter.call).toBeNull();
+    await h.clock.advance(1);
+    await h.halter.called;
+    expect(h.applied('shutdown')[0]?.code).toBe(300);
+  });
+
+  it('carries out a halt instruction at once: payloads signalled, ack before shutdown', async () => {
+    const h = harness();
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1, { cores: 2 }));
+    await h.until(() => expect(h.applied('payload-started')).toHaveLength(1));
+    h.control.instruct({ id: 9, type: 'halt', code: 400, reason: 'banned' });
+    const call = await h.halter.called;
+    expect(call.exitStatus).toBe(14);
+    expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']);
+    const types = h.control.applied.map((r) => r.type);
+    expect(types.indexOf('instruction-done')).toBeLessThan(types.indexOf('shutdown'));
+    expect(h.applied('payload-ended')[0]).toMatchObject({ payloadId: 1, signal: 'SIGTERM' });
+    expect(h.applied('shutdown')[0]).toMatchObject({ code: 400 });
+    expect(h.store.shutdownMessage).toBe('400 Site or node banned');
+  });
+
+  it('SIGKILLs a payload that ignores SIGTERM after the grace period', async () => {
+    const h = harness({ grace: '5' });
+    h.runner.onStart = (p) => (p.obeysSigterm = false);
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.applied('payload-started')).toHaveLength(1));
+    h.pilot.requestHalt(100, 'SIGTERM');
+    await h.until(() => expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']));
+    await h.clock.advance(4_999);
+    await h.settle();
+    expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']);
+    await h.clock.advance(1);
+    await h.halter.called;
+    expect(h.runner.started[0]!.signals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(h.halter.call?.exitStatus).toBe(0);
+  });
+
+  it('drains: no new work, halts 100 once running payloads have ended', async () => {
+    const h = harness();
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.applied('payload-started')).toHaveLength(1));
+    h.control.instruct({ id: 3, type: 'drain' });
+    await h.until(() => expect(h.pilot.lifecycle).toBe('draining'));
+    await h.until(() => expect(h.control.openMatches).toBe(0));
+    const matches = h.control.matches.length;
+    await h.clock.advance(3_600_000);
+    expect(h.halter.call).toBeNull();
+    h.runner.started[0]!.finish({ exitCode: 0, signal: null });
+    await h.halter.called;
+    expect(h.control.matches.length).toBe(matches);
+    expect(h.applied('shutdown')[0]).toMatchObject({ code: 100, message: expect.stringContaining('drained') });
+    expect(h.applied('state').map((r) => r.state)).toEqual(['serving', 'draining', 'halting', 'halted']);
+  });
+
+  it('never over-commits, whatever sizes the server hands out', async () => {
+    const h = harness({ cores: '4' });
+    let maxUsed = 0;
+    h.runner.onStart = () => {
+      const used = h.runner.live.reduce((n, p) => n + Number(p.spec.env.VMPILOT_CORES), 0);
+      maxUsed = Math.max(maxUsed, used);
+    };
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    const sizes = [1, 2, 3, 4, 5, 1, 2, 2, 1, 3, 1, 4, 2, 1, 1, 6, 2, 3, 1, 1];
+    h.control.offer(...sizes.map((cores, i) => fakeAssignment(i + 1, { cores })));
+    for (let round = 0; round < 200; round++) {
+      const ended = h.applied('payload-ended').length;
+      if (ended === sizes.length) break;
+      await h.settle();
+      h.runner.live[round % Math.max(1, h.runner.live.length)]?.finish();
+    }
+    await h.until(() => expect(h.applied('payload-ended')).toHaveLength(sizes.length));
+    expect(maxUsed).toBeLessThanOrEqual(4);
+    expect(h.applied('payload-ended').filter((r) => r.message?.includes('not started'))).not.toHaveLength(0);
+    for (const id of [5, 16]) expect(h.applied('payload-ended').find((r) => r.payloadId === id)?.message).toMatch(/needs \d cores/);
+    for (const m of h.control.matches) expect(m.freeCores).toBeGreaterThan(0);
+  });
+
+  it('asks again with the new free cores as soon as a payload ends', async () => {
+    const h = harness({ cores: '1' });
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.runner.started).toHaveLength(1));
+    await h.settle();
+    expect(h.control.openMatches).toBe(0);
+    h.runner.started[0]!.finish();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    expect(h.control.matches.at(-1)).toMatchObject({ freeCores: 1, holding: [] });
+  });
+
+  it('does not start a redelivered payload id twice', async () => {
+    const h = harness();
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1), fakeAssignment(1), fakeAssignment(2));
+    await h.until(() => expect(h.runner.started).toHaveLength(2));
+    h.runner.started[0]!.finish();
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.applied('payload-ended')).toHaveLength(1));
+    await h.settle();
+    expect(h.runner.started.map((p) => p.spec.env.VMPILOT_PAYLOAD_ID)).toEqual(['1', '2']);
+    expect(h.applied('payload-started').map((r) => r.payloadId)).toEqual([1, 2]);
+  });
+
+  it('carries out an instruction delivered twice only once', async () => {
+    const h = harness({ idleTimeout: '0' });
+    h.control.failNext('report', 10);
+    h.control.instruct({ id: 5, type: 'set', idleTimeoutSec: 5000 });
+    h.start();
+    // While acks fail, every heartbeat delivers the instruction again.
+    for (let i = 0; i < 30 && h.applied('instruction-done').length === 0; i++) {
+      await h.settle();
+      await h.clock.advance(30_000);
+    }
+    await h.until(() => expect(h.applied('instruction-done')).toHaveLength(1));
+    expect(h.control.heartbeats.length).toBeGreaterThanOrEqual(2);
+    expect(h.control.matches.length).toBeGreaterThanOrEqual(1);
+    expect(h.applied('instruction-done')[0]).toMatchObject({ instructionId: 5, ok: true });
+    const acks = h.control.batches.flat().filter((r) => r.type === 'instruction-done');
+    expect(new Set(acks.map((r) => r.seq)).size).toBe(1);
+    expect(h.store.saved?.instructionsDone).toEqual([5]);
+  });
+
+  it('fails a payload that cannot start without crashing, then keeps serving', async () => {
+    const h = harness();
+    h.runner.failCommands.add('nope');
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1, { command: ['nope'] }));
+    await h.until(() => expect(h.applied('payload-ended')).toHaveLength(1));
+    expect(h.applied('payload-ended')[0]).toMatchObject({ exitCode: 127, message: expect.stringMatching(/^cannot start/) });
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    expect(h.pilot.lifecycle).toBe('serving');
+  });
+
+  it('retries registration while the server is unreachable, and sends heartbeats', async () => {
+    const h = harness();
+    h.control.failNext('register', 2);
+    h.start();
+    for (let i = 0; i < 20 && h.control.registrations.length === 0; i++) {
+      await h.settle();
+      await h.clock.advance(1000);
+    }
+    await h.until(() => expect(h.control.registrations).toHaveLength(1));
+    expect(h.control.registrations[0]).toMatchObject({ cores: 4, hostname: 'node-1' });
+    await h.until(() => expect(h.control.heartbeats.length).toBeGreaterThan(0));
+    expect(h.control.heartbeats[0]).toMatchObject({ state: 'serving', cores: { total: 4, used: 0, free: 4 } });
+  });
+});

@@ -1,0 +1,84 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FakeControlPlane } from '../../../../src/agent/control/fake-control-plane.js';
+import { FileStateStore } from '../../../../src/agent/state/file-store.js';
+import { MemoryStateStore } from '../../../../src/agent/state/memory-store.js';
+import { Outbox, backoffMs } from '../../../../src/agent/state/outbox.js';
+import { StateKeeper, emptyState } from '../../../../src/agent/state/state-keeper.js';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger } from '../../../../src/shared/log.js';
+
+function setup() {
+  const store = new MemoryStateStore();
+  const keeper = new StateKeeper(store, emptyState('http://s'));
+  const control = new FakeControlPlane();
+  const clock = new FakeClock();
+  const outbox = new Outbox(keeper, control, clock, silentLogger(), () => undefined, 2);
+  return { store, keeper, control, clock, outbox };
+}
+
+describe('Outbox', () => {
+  it('saves a report before sending it', async () => {
+    const { store, outbox, control } = setup();
+    await outbox.add({ type: 'state', state: 'serving', reason: 'registered' });
+    expect(store.saved?.outbox.map((r) => r.seq)).toEqual([1]);
+    expect(control.batches).toHaveLength(0);
+  });
+
+  it('survives failed sends and delivers in order exactly once', async () => {
+    const { store, outbox, control, clock } = setup();
+    control.failNext('report', 2);
+    for (let i = 0; i < 5; i++) await outbox.add({ type: 'instruction-done', instructionId: i + 1, ok: true });
+    expect(await outbox.flushOnce()).toBe(false);
+    expect(await outbox.flushOnce()).toBe(false);
+    expect(store.saved?.outbox).toHaveLength(5);
+    expect(await outbox.drain(clock.now() + 1)).toBe(true);
+    expect(control.applied.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(control.batches.every((b) => b.length <= 2)).toBe(true);
+    expect(store.saved?.outbox).toEqual([]);
+  });
+
+  it('drops refused reports and keeps what the server has not applied', async () => {
+    const { outbox, control, keeper } = setup();
+    control.refuse.add(1);
+    await outbox.add({ type: 'payload-started', payloadId: 9 });
+    await outbox.add({ type: 'payload-started', payloadId: 10 });
+    expect(await outbox.flushOnce()).toBe(true);
+    expect(control.applied.map((r) => r.seq)).toEqual([2]);
+    expect(keeper.state.outbox).toEqual([]);
+  });
+
+  it('retries in the background with backoff until delivered', async () => {
+    const { outbox, control, clock } = setup();
+    const stop = new AbortController();
+    control.failNext('report', 3);
+    void outbox.run(stop.signal);
+    await outbox.add({ type: 'state', state: 'serving', reason: 'x' });
+    for (let i = 0; i < 10 && control.applied.length === 0; i++) await clock.advance(backoffMs(i + 1));
+    expect(control.applied).toHaveLength(1);
+    stop.abort();
+  });
+
+  it('backs off 1, 2, 4 … 30 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 10].map((n) => backoffMs(n))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  });
+});
+
+describe('FileStateStore', () => {
+  it('writes atomically and reads back', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vmp-state-'));
+    try {
+      const store = new FileStateStore(path.join(dir, 'nested'));
+      expect(await store.load()).toBeNull();
+      const s = { ...emptyState('http://s'), seq: 4, started: [1, 2] };
+      await store.save(s);
+      expect(await store.load()).toEqual(s);
+      await store.writeShutdownMessage('300 No more work');
+      expect((await readdir(path.join(dir, 'nested'))).sort()).toEqual(['shutdown_message', 'state.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
