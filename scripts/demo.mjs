@@ -133,11 +133,11 @@ for (const g of groups) {
 say('\nPilots');
 for (const p of pilots) {
   const agent = agents[p.id - 1];
-  say(`  pilot ${p.id}: ${p.state}, ${p.cores} cores, shutdown ${p.shutdownMessage ?? p.shutdownCode ?? '?'}; agent exit status ${agent ? exitStatuses[agent.n - 1] : '?'}`);
+  say(`  pilot ${p.id}: ${p.state}, ${p.cores} cores, shutdown ${p.shutdownCode ?? '?'} (${p.shutdownMessage ?? 'no message'}); agent exit status ${agent ? exitStatuses[agent.n - 1] : '?'}`);
 }
 for (const failed of jobs.filter((j) => j.state === 'failed')) {
   const j = await api(`/v1/payloads/${failed.id}`);
-  say(`\nfailed: payload ${j.id} (${j.name}), exit ${j.exitCode ?? j.signal}: ${(j.outputTail || j.message || '').trim()}`);
+  say(`\nfailed: payload ${j.id} (${j.name}), exit ${j.exitCode ?? j.signal}: ${(j.outputTail || j.message || '').replace('--- stderr ---', '').trim()}`);
 }
 
 const unfinished = jobs.filter((j) => j.state !== 'done' && j.state !== 'failed');

@@ -9,8 +9,12 @@ import { VmpilotError, describeError, exitStatusForError } from '../shared/error
  */
 export async function runMain(program: Command, argv: string[]): Promise<void> {
   const name = program.name();
-  program.exitOverride();
-  program.configureOutput({ outputError: (text, write) => write(text) });
+  // Subcommands copied commander's settings when they were created: set these on every one.
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) {
+    command.exitOverride();
+    command.configureOutput({ outputError: (text, write) => write(text) });
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

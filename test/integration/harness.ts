@@ -21,18 +21,24 @@ export const PILOT_TOKEN = 'test-pilot-token-0123456789';
 
 const children = new Set<ChildProcess>();
 
-/** Kill every child still running (by PID); call from afterEach/afterAll. */
-export function killAll(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+/** Kill one child with SIGKILL, by its PID, if it is still running. */
+export function kill(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null && child.pid) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
-  children.clear();
+}
+
+/** Kill every child still running (by PID), or only those `which` selects; call from afterEach/afterAll. */
+export function killAll(which: (child: ChildProcess) => boolean = () => true): void {
+  for (const child of children) {
+    if (!which(child)) continue;
+    kill(child);
+    children.delete(child);
+  }
 }
 
 /** A fresh temporary directory, removed by `cleanup()`. */

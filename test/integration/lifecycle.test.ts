@@ -16,10 +16,11 @@ describe('agent lifecycle against a real server', () => {
   });
   afterEach(() => {
     // leave no agent of a failed test running into the next one
-    killAll();
+    killAll((child) => child !== server.child);
   });
   afterAll(async () => {
     await server?.stop();
+    killAll();
     tmp.cleanup();
   });
 

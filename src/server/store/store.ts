@@ -7,6 +7,7 @@
  * one transaction, so a crash leaves either all of it or none.
  */
 import type {
+  Assignment,
   CoreRequest,
   HeartbeatRequest,
   Instruction,
@@ -62,7 +63,20 @@ export type Picker = (candidates: Candidate[], offer: Offer) => { id: number; co
 export type ReportOutcome =
   | { kind: 'applied' }
   | { kind: 'duplicate' }
-  | { kind: 'refused'; code: string; message: string; instruction?: InstructionRequest };
+  | {
+      kind: 'refused';
+      code: string;
+      message: string;
+      /** An instruction created in the same transaction, e.g. kill a payload the pilot should not run. */
+      instruction?: Instruction;
+    };
+
+/** One entry of a pilot's state history. */
+export interface PilotStateChange {
+  state: PilotState;
+  reason: string;
+  at: number;
+}
 
 export interface Store {
   /** Create tables or migrate them to the newest version. */
@@ -92,18 +106,18 @@ export interface Store {
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
    * moving it queued → assigned. Returns it, or null when nothing fits.
    */
-  claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number): Promise<PayloadView | null>;
+  claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number): Promise<Assignment | null>;
   /**
    * A payload already assigned to this pilot that it has not said it started
    * and does not list in `holding`: the reply that carried it may have been
    * lost, so it is handed out again rather than a new one.
    */
-  redeliverable(pilotId: number, holding: number[]): Promise<PayloadView | null>;
+  redeliverable(pilotId: number, holding: number[]): Promise<Assignment | null>;
   /** How many payloads are queued. */
   queuedCount(): Promise<number>;
 
   // -- reports: applied once each, by (pilot, seq), in one transaction each
-  applyReport(pilotId: number, report: Report): Promise<ReportOutcome>;
+  applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;
   /** The highest seq applied for this pilot (0 when none). */
   appliedSeq(pilotId: number): Promise<number>;
 
@@ -114,6 +128,8 @@ export interface Store {
 
   /** Pilot states for state changes the server itself makes (e.g. stalled). */
   setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void>;
+  /** A pilot's state changes, oldest first. */
+  pilotHistory(pilotId: number): Promise<PilotStateChange[]>;
 }
 
 /** The pilot state a lifecycle state reported by the agent implies. */

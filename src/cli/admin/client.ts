@@ -1,0 +1,108 @@
+/**
+ * The admin commands' one HTTP client (undici). Every failure becomes a
+ * VmpilotError with a stable code: VMP_UNREACHABLE when the server cannot be
+ * reached, and for an HTTP error the code of the server's error envelope
+ * (VMP_UNAUTHORIZED, VMP_FORBIDDEN, VMP_NOT_FOUND, VMP_BAD_REQUEST with the
+ * server's message naming the field, VMP_CONFLICT, VMP_SERVER).
+ */
+import { request } from 'undici';
+import type { ErrorReply } from '../../protocol/index.js';
+import { ERROR_CODES, VmpilotError, describeError, type ErrorCode } from '../../shared/errors.js';
+
+/** Where the server is and the admin token to show it. */
+export interface ClientOptions {
+  server: string;
+  token: string | undefined;
+}
+
+/** A JSON client for the admin API. */
+export class AdminClient {
+  private readonly base: URL;
+
+  constructor(private readonly options: ClientOptions) {
+    try {
+      this.base = new URL(options.server);
+    } catch {
+      throw new VmpilotError('VMP_USAGE', `--server "${options.server}" is not a URL (e.g. http://127.0.0.1:8080)`);
+    }
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new VmpilotError('VMP_USAGE', `--server "${options.server}" must start with http:// or https://`);
+    }
+    if (!options.token) {
+      throw new VmpilotError('VMP_USAGE', 'no admin token', { details: { hint: 'pass --token T or set VMPILOT_TOKEN' } });
+    }
+  }
+
+  /** GET a path and parse the JSON reply. */
+  get<T>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+
+  /** POST a JSON body and parse the JSON reply. */
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.base);
+    let res;
+    try {
+      res = await request(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
+    } catch (err) {
+      throw new VmpilotError('VMP_UNREACHABLE', `cannot reach the server at ${this.base.origin}: ${reason(err)}`, {
+        cause: err,
+        details: { hint: 'check --server (or VMPILOT_SERVER) and that the server is running' },
+      });
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new VmpilotError('VMP_SERVER', `the server answered ${method} ${url.pathname} with something that is not JSON`);
+      }
+    }
+    throw httpError(res.statusCode, text, `${method} ${url.pathname}`);
+  }
+}
+
+function reason(err: unknown): string {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  const code = (err as { code?: string }).code ?? cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND') return 'the host name does not resolve';
+  return describeError(err);
+}
+
+/** The VmpilotError for an HTTP error reply. */
+export function httpError(status: number, text: string, what: string): VmpilotError {
+  let code: string | undefined;
+  let message = `${what}: HTTP ${status}`;
+  try {
+    const body = JSON.parse(text) as ErrorReply;
+    code = body.error.code;
+    message = body.error.message;
+  } catch {
+    // not our envelope: keep the status line
+  }
+  const known = code !== undefined && code in ERROR_CODES ? (code as ErrorCode) : undefined;
+  const byStatus: ErrorCode =
+    status === 401 ? 'VMP_UNAUTHORIZED'
+    : status === 403 ? 'VMP_FORBIDDEN'
+    : status === 404 ? 'VMP_NOT_FOUND'
+    : status === 409 ? 'VMP_CONFLICT'
+    : status >= 400 && status < 500 ? 'VMP_BAD_REQUEST'
+    : 'VMP_SERVER';
+  const final = known && known !== 'VMP_INTERNAL' ? known : byStatus;
+  const hint = final === 'VMP_UNAUTHORIZED' ? { hint: 'pass the admin token with --token T or VMPILOT_TOKEN' } : {};
+  return new VmpilotError(final, `the server refused it (${status}): ${message}`, { details: { status, ...hint } });
+}

@@ -1,0 +1,138 @@
+/**
+ * The admin commands: submit, jobs, job, pilots, halt, drain. Each builds a
+ * request from its options, calls the server through AdminClient and prints
+ * the result on stdout (`--json` prints exactly what the API returned).
+ */
+import type {
+  CoreRequest,
+  InstructionReply,
+  InstructionRequest,
+  PayloadView,
+  PilotView,
+  SubmitReply,
+  SubmitRequest,
+} from '../../protocol/index.js';
+import { parseCoreRequest } from '../../protocol/cores.js';
+import { paths } from '../../protocol/paths.js';
+import { systemClock } from '../../shared/clock.js';
+import { usageError } from '../run-main.js';
+import { AdminClient, type ClientOptions } from './client.js';
+import { payloadDetail, payloadTable, pilotTable } from './format.js';
+
+type Out = (text: string) => void;
+const stdout: Out = (text) => process.stdout.write(`${text}\n`);
+
+/** A whole number from flag `flag`, within [min, max]; a usage error otherwise. */
+export function intOption(flag: string, value: string, min: number, max: number): number {
+  const n = /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw usageError(`${flag} "${value}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Options of `submit`, as commander gives them. */
+export interface SubmitOptions extends ClientOptions {
+  cores?: string;
+  wholeNode?: boolean;
+  memoryMb?: string;
+  wall?: string;
+  group?: string;
+  name?: string;
+  priority?: string;
+  env: string[];
+}
+
+/** Turn `submit`'s options into a SubmitRequest; throws usage errors naming the flag. Pure. */
+export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof ClientOptions>): SubmitRequest {
+  if (command.length === 0) throw usageError('no command to submit', 'put it after --, e.g. submit -- /bin/echo hello');
+  const request: SubmitRequest = { command };
+  if (o.cores !== undefined && o.wholeNode) throw usageError('--cores and --whole-node cannot be used together');
+  if (o.wholeNode) request.cores = { min: 1, max: 1, wholeNode: true };
+  if (o.cores !== undefined) {
+    let cores: CoreRequest;
+    try {
+      cores = parseCoreRequest(o.cores);
+    } catch (err) {
+      throw usageError(`--cores "${o.cores}": ${(err as Error).message}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
+    }
+    request.cores = cores;
+  }
+  if (o.memoryMb !== undefined) request.memoryMb = intOption('--memory-mb', o.memoryMb, 1, 64 * 1024 * 1024);
+  if (o.wall !== undefined) request.wallSec = intOption('--wall', o.wall, 1, 366 * 24 * 3600);
+  if (o.group !== undefined) {
+    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(o.group)) throw usageError(`--group "${o.group}" may hold only letters, digits, _ . -`);
+    request.group = o.group;
+  }
+  if (o.name !== undefined) request.name = o.name;
+  if (o.priority !== undefined) request.priority = intOption('--priority', o.priority, -1000, 1000);
+  if (o.env.length > 0) {
+    const env: Record<string, string> = {};
+    for (const kv of o.env) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(kv);
+      if (!m?.[1]) throw usageError(`--env "${kv}" is not NAME=VALUE`);
+      env[m[1]] = m[2] ?? '';
+    }
+    request.env = env;
+  }
+  return request;
+}
+
+/** `submit`: prints the new payload's id. */
+export async function submit(command: string[], o: SubmitOptions, out: Out = stdout): Promise<void> {
+  const body = submitRequest(command, o);
+  const reply = await new AdminClient(o).post<SubmitReply>(paths.payloads, body);
+  out(String(reply.id));
+}
+
+/** Options of `jobs`, as commander gives them. */
+export interface JobsOptions extends ClientOptions {
+  state?: string;
+  group?: string;
+  pilot?: string;
+  json?: boolean;
+}
+
+/** `jobs`: a table of payloads, or their JSON array. */
+export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
+  const q = new URLSearchParams();
+  if (o.state) q.set('state', o.state);
+  if (o.group) q.set('group', o.group);
+  if (o.pilot) q.set('pilot', String(intOption('--pilot', o.pilot, 1, Number.MAX_SAFE_INTEGER)));
+  const query = q.size > 0 ? `?${q.toString()}` : '';
+  const list = await new AdminClient(o).get<PayloadView[]>(`${paths.payloads}${query}`);
+  out(o.json ? JSON.stringify(list, null, 2) : payloadTable(list, systemClock.now()));
+}
+
+/** `job ID`: one payload with its output tail. */
+export async function job(id: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
+  const n = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
+  const p = await new AdminClient(o).get<PayloadView>(paths.payload(n));
+  out(o.json ? JSON.stringify(p, null, 2) : payloadDetail(p, systemClock.now()));
+}
+
+/** `pilots`: a table of pilots, or their JSON array. */
+export async function pilots(o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
+  const list = await new AdminClient(o).get<PilotView[]>(paths.pilots);
+  out(o.json ? JSON.stringify(list, null, 2) : pilotTable(list, systemClock.now()));
+}
+
+/** `halt` and `drain`: send the instruction, print its id. */
+export async function instruct(
+  pilot: string,
+  kind: 'halt' | 'drain',
+  o: ClientOptions & { code?: string; reason?: string },
+  out: Out = stdout,
+): Promise<void> {
+  const pilotId = intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER);
+  const body: InstructionRequest =
+    kind === 'halt'
+      ? {
+          type: 'halt',
+          ...(o.code !== undefined ? { code: intOption('--code', o.code, 100, 999) } : {}),
+          ...(o.reason !== undefined ? { reason: o.reason } : {}),
+        }
+      : { type: 'drain', ...(o.reason !== undefined ? { reason: o.reason } : {}) };
+  const reply = await new AdminClient(o).post<InstructionReply>(paths.instructions(pilotId), body);
+  out(String(reply.instruction.id));
+}

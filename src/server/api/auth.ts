@@ -1,0 +1,85 @@
+/**
+ * Who is calling: the admin, a pilot-to-be (registration token) or a
+ * registered pilot (its own credential). Secrets are stored only as sha256
+ * hashes and compared in constant time. A missing or unknown token is 401;
+ * a known token on a route it may not use is 403.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { VmpilotError } from '../../shared/errors.js';
+import type { Store } from '../store/store.js';
+
+/** The sha256 of a secret, hex: what is stored instead of the secret. */
+export function sha256Hex(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** A new random secret, url-safe (256 bits). */
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** True when `secret` hashes to `hashHex`, compared in constant time. */
+export function matchesHash(secret: string, hashHex: string): boolean {
+  const a = Buffer.from(sha256Hex(secret), 'hex');
+  const b = Buffer.from(hashHex, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The hashed tokens the server accepts. */
+export interface TokenHashes {
+  adminHash: string;
+  pilotHash: string;
+}
+
+/** The role a token plays. */
+export type Caller = { kind: 'admin' } | { kind: 'registrar' } | { kind: 'pilot'; pilotId: number } | { kind: 'unknown' };
+
+/** The bearer token of a request, or null. */
+export function bearerToken(request: FastifyRequest): string | null {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1] ?? null;
+}
+
+/** Tells who a request comes from, and refuses it when it may not call a route. */
+export class Authenticator {
+  constructor(
+    private readonly tokens: TokenHashes,
+    private readonly store: Store,
+  ) {}
+
+  /** Who holds `token`. */
+  async identify(token: string): Promise<Caller> {
+    if (matchesHash(token, this.tokens.adminHash)) return { kind: 'admin' };
+    if (matchesHash(token, this.tokens.pilotHash)) return { kind: 'registrar' };
+    const pilotId = await this.store.pilotIdForCredential(sha256Hex(token));
+    return pilotId === null ? { kind: 'unknown' } : { kind: 'pilot', pilotId };
+  }
+
+  /**
+   * Let the request through when `allowed` says its caller may call this
+   * route; otherwise throw and log the source address. A missing or unknown
+   * token is VMP_UNAUTHORIZED (401). A known token on the wrong route is
+   * VMP_FORBIDDEN (403) when `forbidKnown` (pilot routes: another pilot's id),
+   * else 401: the admin and registration routes accept one token only.
+   */
+  async require(
+    request: FastifyRequest,
+    what: string,
+    allowed: (caller: Caller) => boolean,
+    forbidKnown = false,
+  ): Promise<Caller> {
+    const token = bearerToken(request);
+    const caller: Caller = token === null ? { kind: 'unknown' } : await this.identify(token);
+    if (allowed(caller)) return caller;
+    const fields = { ip: request.ip, route: request.routeOptions.url, caller: caller.kind };
+    if (caller.kind === 'unknown' || !forbidKnown) {
+      request.log.warn(fields, 'authentication failed');
+      throw new VmpilotError('VMP_UNAUTHORIZED', token === null ? `${what} needs a bearer token` : `the token is not valid for ${what}`);
+    }
+    request.log.warn(fields, 'authorization refused');
+    throw new VmpilotError('VMP_FORBIDDEN', `this token may not be used for ${what}`);
+  }
+}

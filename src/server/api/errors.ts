@@ -1,0 +1,100 @@
+/**
+ * Error replies of the API. Every error has the body `{ error: { code,
+ * message } }` with a stable code; bad input is a 4xx that names the field,
+ * never a 500. Only a bug is a 500, and it is logged.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { ErrorReply } from '../../protocol/index.js';
+import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  VMP_BAD_REQUEST: 400,
+  VMP_UNAUTHORIZED: 401,
+  VMP_FORBIDDEN: 403,
+  VMP_NOT_FOUND: 404,
+  VMP_CONFLICT: 409,
+};
+
+/** The reply body of an error. */
+export function errorBody(code: string, message: string): ErrorReply {
+  return { error: { code, message } };
+}
+
+/** One Ajv error, as much of it as we read. */
+export interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * A human message for a body that does not fit its schema, naming the field:
+ * `body.cores.min must be >= 1`, `body must NOT have additional property "colour"`,
+ * `body.memoryMb must be integer or null`.
+ */
+export function validationMessage(context: string, errors: readonly SchemaError[]): string {
+  const first = errors[0];
+  if (!first) return `${context} is not valid`;
+  const field = (path: string) => context + path.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+  if (first.keyword === 'additionalProperties') {
+    return `${field(first.instancePath)} must NOT have additional property "${String(first.params.additionalProperty)}"`;
+  }
+  if (first.keyword === 'required') {
+    return `${field(first.instancePath)} must have property "${String(first.params.missingProperty)}"`;
+  }
+  if (first.keyword === 'enum' && Array.isArray(first.params.allowedValues)) {
+    return `${field(first.instancePath)} must be one of ${first.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  // a nullable value: Ajv reports each branch, then anyOf; say it in one line
+  const anyOf = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath);
+  if (anyOf) {
+    const types = errors
+      .filter((e) => e.keyword === 'type' && e.instancePath === first.instancePath)
+      .map((e) => String(e.params.type));
+    const others = errors.filter((e) => e.keyword !== 'type' && e.keyword !== 'anyOf' && e.instancePath === first.instancePath);
+    if (others[0]?.message) return `${field(first.instancePath)} ${others[0].message}`;
+    if (types.length > 0) return `${field(first.instancePath)} must be ${types.join(' or ')}`;
+  }
+  return `${field(first.instancePath)} ${first.message ?? 'is not valid'}`;
+}
+
+/** Install the not-found and error handlers on `app`. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody('VMP_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.setErrorHandler((err: FastifyError | VmpilotError, request, reply) => {
+    if (err instanceof VmpilotError) {
+      const status = STATUS[err.code] ?? 500;
+      if (status >= 500) request.log.error({ err }, 'request failed');
+      return reply.code(status).send(errorBody(err.code, err.message));
+    }
+    if (err.validation) {
+      const message = validationMessage(err.validationContext ?? 'body', err.validation as SchemaError[]);
+      return reply.code(400).send(errorBody('VMP_BAD_REQUEST', message));
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send(errorBody(clientCode(status), clientMessage(err, status)));
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send(errorBody('VMP_INTERNAL', 'internal server error; see the server log'));
+  });
+}
+
+function clientCode(status: number): ErrorCode {
+  if (status === 401) return 'VMP_UNAUTHORIZED';
+  if (status === 403) return 'VMP_FORBIDDEN';
+  if (status === 404) return 'VMP_NOT_FOUND';
+  if (status === 409) return 'VMP_CONFLICT';
+  return 'VMP_BAD_REQUEST';
+}
+
+function clientMessage(err: FastifyError, status: number): string {
+  if (status === 415) return `unsupported content-type: send a JSON body with content-type application/json`;
+  if (status === 413) return `request body is too large`;
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) return `body is not valid JSON: ${err.message}`;
+  return err.message;
+}

@@ -1,0 +1,63 @@
+/**
+ * The match long poll. In order, each time round:
+ * 1. instructions pending for the pilot → answer at once, no payload;
+ * 2. a payload assigned to it but not started and not held → hand it again
+ *    (the reply that carried it may have been lost);
+ * 3. claim a queued payload that fits → answer with it;
+ * 4. otherwise wait for a wake-up (work queued, an instruction for this
+ *    pilot) until the wait time is up, and go round again.
+ * A request whose client has gone (`signal` aborted) is never given a payload.
+ */
+import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
+import { pick } from '../queue/pick.js';
+import type { ApiContext } from './app.js';
+
+/** Pilot states in which a pilot takes no new work. */
+const NO_NEW_WORK: readonly PilotState[] = ['draining', 'halting', 'halted', 'error'];
+
+/** Answer one match request, or null when the client went away before an answer. */
+export async function matchFor(
+  ctx: ApiContext,
+  pilotId: number,
+  body: MatchRequest,
+  signal: AbortSignal,
+): Promise<MatchReply | null> {
+  const { store, clock, waiters } = ctx;
+  const deadline = clock.now() + Math.min(body.waitSec, ctx.matchWaitMaxSec) * 1000;
+  const offer = {
+    freeCores: body.freeCores,
+    totalCores: body.totalCores,
+    freeMemoryMb: body.freeMemoryMb,
+    remainingSec: body.remainingSec,
+  };
+  for (;;) {
+    const ticket = waiters.ticket(pilotId);
+    try {
+      await store.touchPilot(pilotId, clock.now());
+      const instructions = await store.pendingInstructions(pilotId);
+      if (instructions.length > 0) return { payload: null, instructions };
+      if (signal.aborted) return null;
+      const again = await store.redeliverable(pilotId, body.holding);
+      if (again) return { payload: again, instructions: [] };
+      const pilot = await store.getPilot(pilotId);
+      // checked right before the claim, which runs synchronously in SQLite
+      if (signal.aborted) return null;
+      if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
+        const claimed = await store.claimPayload(pilotId, offer, pick, clock.now());
+        if (claimed) {
+          ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores }, 'payload assigned');
+          return { payload: claimed, instructions: [] };
+        }
+      }
+      const left = deadline - clock.now();
+      if (left <= 0) return { payload: null, instructions: [] };
+      const end = await ticket.wait(left, signal);
+      if (end === 'aborted') return null;
+      if (end === 'closing' || end === 'timeout') {
+        return { payload: null, instructions: await store.pendingInstructions(pilotId) };
+      }
+    } finally {
+      ticket.dispose();
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Routes a pilot calls: register (registration token), then heartbeat, match
+ * and reports (its own credential, for its own id only).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type {
+  HeartbeatReply,
+  HeartbeatRequest,
+  MatchRequest,
+  RegisterReply,
+  RegisterRequest,
+  ReportsReply,
+  ReportsRequest,
+} from '../../protocol/index.js';
+import { routes } from '../../protocol/paths.js';
+import { heartbeatSchema, idParamsSchema, matchSchema, registerSchema, reportsSchema } from '../../protocol/schemas.js';
+import type { ApiContext } from './app.js';
+import { newSecret, sha256Hex } from './auth.js';
+import { matchFor } from './match.js';
+
+type PilotParams = { pilotId: string };
+
+/** Register the pilot routes on `app`. */
+export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { store, clock, auth } = ctx;
+
+  // Checked before the body is read or validated: whoever has no token gets 401, never a 400.
+  /** Only the pilot of the route, with its own credential. */
+  const ownPilot = async (request: FastifyRequest) => {
+    const pilotId = Number((request.params as Partial<PilotParams>).pilotId);
+    await auth.require(request, `pilot ${pilotId}`, (c) => c.kind === 'pilot' && c.pilotId === pilotId, true);
+  };
+  const registrar = async (request: FastifyRequest) => {
+    await auth.require(request, 'registration', (c) => c.kind === 'registrar');
+  };
+  const pilotOf = (request: FastifyRequest<{ Params: PilotParams }>): number => Number(request.params.pilotId);
+
+  app.post<{ Body: RegisterRequest }>(routes.register, { schema: { body: registerSchema }, onRequest: registrar }, async (request, reply) => {
+    const credential = newSecret();
+    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now());
+    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip }, 'pilot registered');
+    const body: RegisterReply = {
+      pilotId: pilot.id,
+      credential,
+      heartbeatIntervalSec: ctx.heartbeatIntervalSec,
+      matchWaitMaxSec: ctx.matchWaitMaxSec,
+      serverTime: clock.now(),
+    };
+    return reply.code(201).send(body);
+  });
+
+  app.post<{ Params: PilotParams; Body: HeartbeatRequest }>(
+    routes.heartbeat,
+    { schema: { params: idParamsSchema, body: heartbeatSchema }, onRequest: ownPilot },
+    async (request): Promise<HeartbeatReply> => {
+      const pilotId = pilotOf(request);
+      await store.recordHeartbeat(pilotId, request.body, clock.now());
+      return { intervalSec: ctx.heartbeatIntervalSec, instructions: await store.pendingInstructions(pilotId) };
+    },
+  );
+
+  app.post<{ Params: PilotParams; Body: MatchRequest }>(
+    routes.match,
+    { schema: { params: idParamsSchema, body: matchSchema }, onRequest: ownPilot },
+    async (request, reply) => {
+      const pilotId = pilotOf(request);
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.on('close', onClose);
+      if (reply.raw.destroyed) gone.abort();
+      try {
+        const answer = await matchFor(ctx, pilotId, request.body, gone.signal);
+        if (answer === null) {
+          request.log.debug({ pilotId }, 'match client went away');
+          return reply;
+        }
+        return reply.send(answer);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+
+  app.post<{ Params: PilotParams; Body: ReportsRequest }>(
+    routes.reports,
+    { schema: { params: idParamsSchema, body: reportsSchema }, onRequest: ownPilot },
+    async (request): Promise<ReportsReply> => {
+      const pilotId = pilotOf(request);
+      const refused: ReportsReply['refused'] = [];
+      let requeued = false;
+      for (const report of request.body.reports) {
+        const outcome = await store.applyReport(pilotId, report, clock.now());
+        if (outcome.kind === 'refused') {
+          refused.push({ seq: report.seq, code: outcome.code, message: outcome.message });
+          request.log.warn({ pilotId, seq: report.seq, type: report.type, code: outcome.code }, outcome.message);
+        } else if (outcome.kind === 'applied' && report.type === 'shutdown') {
+          requeued = true;
+        }
+      }
+      // a halted pilot's unstarted payloads went back to the queue
+      if (requeued) ctx.waiters.wakeAll();
+      return {
+        appliedSeq: await store.appliedSeq(pilotId),
+        refused,
+        instructions: await store.pendingInstructions(pilotId),
+      };
+    },
+  );
+}
+

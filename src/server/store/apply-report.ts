@@ -1,0 +1,175 @@
+/**
+ * Applying one pilot report to the records. The caller runs this inside one
+ * transaction: the report's effect, the pilot's applied seq and the report
+ * row are written together or not at all. A report with a seq at or below the
+ * pilot's applied seq is a duplicate and changes nothing.
+ */
+import type {
+  Instruction,
+  InstructionRequest,
+  PayloadEndedReport,
+  PayloadStartedReport,
+  Report,
+  ShutdownReport,
+} from '../../protocol/index.js';
+import { isVmpilotError } from '../../shared/errors.js';
+import { movePayload, payloadRow } from './payload-ops.js';
+import type { PayloadRow, PilotRow } from './rows.js';
+import type { Sql } from './sql.js';
+import { pilotStateFor, type ReportOutcome } from './store.js';
+import { endStateFor } from './transitions.js';
+
+/** Refusal codes a pilot may see in `ReportsReply.refused`. */
+export const REFUSAL = {
+  /** The payload is not assigned to (or running on) this pilot. */
+  notYours: 'VMP_PAYLOAD_NOT_YOURS',
+  /** The payload is already in a state the report cannot move it from. */
+  badState: 'VMP_PAYLOAD_STATE',
+  /** No such instruction for this pilot. */
+  noInstruction: 'VMP_NO_INSTRUCTION',
+  /** The pilot has halted; it cannot change state again. */
+  halted: 'VMP_PILOT_HALTED',
+} as const;
+
+/** What a report does: an outcome, and for a refusal perhaps an instruction to send. */
+type Effect = { kind: 'applied' } | { kind: 'refused'; code: string; message: string; kill?: InstructionRequest };
+
+/** Apply `report` for `pilotId` (call inside a transaction). */
+export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: number): ReportOutcome {
+  const pilot = sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
+  if (!pilot) return { kind: 'refused', code: 'VMP_NOT_FOUND', message: `no pilot ${pilotId}` };
+  if (report.seq <= pilot.applied_seq) return { kind: 'duplicate' };
+  const effect = effectOf(sql, pilot, report, at);
+  sql.run('UPDATE pilots SET applied_seq = ?, last_contact_at = ? WHERE id = ?', report.seq, at, pilotId);
+  sql.run(
+    'INSERT INTO reports (pilot_id, seq, type, at, received_at, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    pilotId,
+    report.seq,
+    report.type,
+    report.at,
+    at,
+    effect.kind === 'refused' ? `refused ${effect.code}` : 'applied',
+    JSON.stringify(report),
+  );
+  if (effect.kind !== 'refused') return effect;
+  const refused: ReportOutcome = { kind: 'refused', code: effect.code, message: effect.message };
+  if (!effect.kill) return refused;
+  const { id } = sql.run(
+    'INSERT INTO instructions (pilot_id, body, created_at) VALUES (?, ?, ?)',
+    pilotId,
+    JSON.stringify(effect.kill),
+    at,
+  );
+  return { ...refused, instruction: { id, ...effect.kill } as Instruction };
+}
+
+function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number): Effect {
+  switch (report.type) {
+    case 'payload-started':
+      return started(sql, pilot, report);
+    case 'payload-ended':
+      return ended(sql, pilot, report);
+    case 'instruction-done': {
+      const r = sql.run(
+        'UPDATE instructions SET done_at = ?, ok = ?, message = ? WHERE id = ? AND pilot_id = ? AND done_at IS NULL',
+        report.at,
+        report.ok ? 1 : 0,
+        report.message ?? null,
+        report.instructionId,
+        pilot.id,
+      );
+      if (r.changes === 1) return { kind: 'applied' };
+      const known = sql.get('SELECT id FROM instructions WHERE id = ? AND pilot_id = ?', report.instructionId, pilot.id);
+      // reporting an instruction done twice changes nothing and is no error
+      if (known) return { kind: 'applied' };
+      return { kind: 'refused', code: REFUSAL.noInstruction, message: `no instruction ${report.instructionId} for this pilot` };
+    }
+    case 'state':
+      return setState(sql, pilot, pilotStateFor(report.state), report.reason, at);
+    case 'shutdown':
+      return shutdown(sql, pilot, report, at);
+  }
+}
+
+function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport): Effect {
+  const row = payloadRow(sql, report.payloadId);
+  const kill: InstructionRequest = {
+    type: 'kill-payload',
+    payloadId: report.payloadId,
+    reason: 'the server did not assign this payload to this pilot',
+  };
+  if (!row || row.pilot_id !== pilot.id) {
+    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot`, kill };
+  }
+  if (row.state === 'running') return { kind: 'applied' };
+  if (row.state !== 'assigned') {
+    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned`, kill };
+  }
+  movePayload(sql, row, 'running', { started_at: report.at }, 'started', report.at);
+  return { kind: 'applied' };
+}
+
+function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport): Effect {
+  const row = payloadRow(sql, report.payloadId);
+  if (!row || row.pilot_id !== pilot.id) {
+    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
+  }
+  if (row.state !== 'running' && row.state !== 'assigned') {
+    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is already ${row.state}` };
+  }
+  const to = endStateFor(report.exitCode, report.signal);
+  const reason = report.timedOut ? 'timed out' : report.overMemory ? 'over memory' : 'ended';
+  movePayload(
+    sql,
+    row,
+    to,
+    {
+      exit_code: report.exitCode,
+      signal: report.signal,
+      output_tail: report.outputTail ?? null,
+      message: report.message ?? null,
+      ended_at: report.at,
+    },
+    reason,
+    report.at,
+  );
+  return { kind: 'applied' };
+}
+
+/** Record a pilot state change and its history row; refuse leaving `halted`. */
+export function setState(sql: Sql, pilot: PilotRow, to: PilotRow['state'], reason: string, at: number): Effect {
+  if (pilot.state === 'halted' && to !== 'halted') {
+    return { kind: 'refused', code: REFUSAL.halted, message: `pilot ${pilot.id} has halted; it cannot become ${to}` };
+  }
+  if (pilot.state === to) return { kind: 'applied' };
+  sql.run('UPDATE pilots SET state = ? WHERE id = ?', to, pilot.id);
+  sql.run('INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, ?, ?, ?)', pilot.id, to, reason, at);
+  return { kind: 'applied' };
+}
+
+function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number): Effect {
+  sql.run(
+    'UPDATE pilots SET shutdown_code = ?, shutdown_message = ?, cores_used = 0 WHERE id = ?',
+    report.code,
+    report.message,
+    pilot.id,
+  );
+  setState(sql, pilot, 'halted', `shutdown ${report.code}: ${report.message}`, at);
+  const held = sql.all<PayloadRow>(
+    "SELECT * FROM payloads WHERE pilot_id = ? AND state IN ('assigned', 'running') ORDER BY id",
+    pilot.id,
+  );
+  for (const row of held) {
+    try {
+      if (row.state === 'assigned') {
+        movePayload(sql, row, 'queued', { pilot_id: null, allocated_cores: null, assigned_at: null }, 'pilot halted before it started', at);
+      } else {
+        const message = `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`;
+        movePayload(sql, row, 'lost', { message, ended_at: at }, 'pilot halted', at);
+      }
+    } catch (err) {
+      if (!isVmpilotError(err, 'VMP_CONFLICT')) throw err;
+    }
+  }
+  return { kind: 'applied' };
+}

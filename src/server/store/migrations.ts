@@ -1,0 +1,138 @@
+/**
+ * Versioned schema migrations of the SQLite store. The database's
+ * `PRAGMA user_version` holds the number of migrations applied; each one runs
+ * in its own transaction, so a crash leaves the schema at one version or the
+ * next, never in between. Append new migrations; never edit an applied one.
+ */
+import type Database from 'better-sqlite3';
+
+/** One step of the schema: its version and the SQL that brings it there. */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Every migration, in order of version. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'settings, pilots with state history, payloads with state history, instructions, reports',
+    sql: `
+      CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE pilots (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        hostname          TEXT    NOT NULL,
+        version           TEXT    NOT NULL,
+        state             TEXT    NOT NULL,
+        cores             INTEGER NOT NULL,
+        cores_used        INTEGER,
+        memory_mb         INTEGER NOT NULL,
+        disk_mb           INTEGER,
+        external_id       TEXT,
+        deadline          INTEGER,
+        labels            TEXT    NOT NULL DEFAULT '{}',
+        credential_hash   TEXT    NOT NULL UNIQUE,
+        registered_at     INTEGER NOT NULL,
+        last_contact_at   INTEGER,
+        last_heartbeat_at INTEGER,
+        last_heartbeat    TEXT,
+        applied_seq       INTEGER NOT NULL DEFAULT 0,
+        shutdown_code     INTEGER,
+        shutdown_message  TEXT
+      );
+      CREATE TABLE pilot_states (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        pilot_id INTEGER NOT NULL REFERENCES pilots(id),
+        state    TEXT    NOT NULL,
+        reason   TEXT    NOT NULL,
+        at       INTEGER NOT NULL
+      );
+      CREATE INDEX pilot_states_pilot ON pilot_states(pilot_id, id);
+      CREATE TABLE payloads (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        name            TEXT    NOT NULL,
+        grp             TEXT    NOT NULL,
+        command         TEXT    NOT NULL,
+        env             TEXT    NOT NULL,
+        cores_min       INTEGER NOT NULL,
+        cores_max       INTEGER NOT NULL,
+        whole_node      INTEGER NOT NULL,
+        memory_mb       INTEGER,
+        wall_sec        INTEGER,
+        priority        INTEGER NOT NULL,
+        state           TEXT    NOT NULL,
+        pilot_id        INTEGER REFERENCES pilots(id),
+        allocated_cores INTEGER,
+        exit_code       INTEGER,
+        signal          TEXT,
+        output_tail     TEXT,
+        message         TEXT,
+        submitted_at    INTEGER NOT NULL,
+        assigned_at     INTEGER,
+        started_at      INTEGER,
+        ended_at        INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX payloads_queue ON payloads(state, priority DESC, id);
+      CREATE INDEX payloads_pilot ON payloads(pilot_id, state);
+      CREATE TABLE payload_states (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        payload_id INTEGER NOT NULL REFERENCES payloads(id),
+        state      TEXT    NOT NULL,
+        pilot_id   INTEGER,
+        reason     TEXT    NOT NULL,
+        at         INTEGER NOT NULL
+      );
+      CREATE INDEX payload_states_payload ON payload_states(payload_id, id);
+      CREATE TABLE instructions (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        pilot_id   INTEGER NOT NULL REFERENCES pilots(id),
+        body       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        done_at    INTEGER,
+        ok         INTEGER,
+        message    TEXT
+      );
+      CREATE INDEX instructions_pending ON instructions(pilot_id, done_at);
+      CREATE TABLE reports (
+        pilot_id    INTEGER NOT NULL REFERENCES pilots(id),
+        seq         INTEGER NOT NULL,
+        type        TEXT    NOT NULL,
+        at          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        outcome     TEXT    NOT NULL,
+        body        TEXT    NOT NULL,
+        PRIMARY KEY (pilot_id, seq)
+      );
+    `,
+  },
+];
+
+/** The schema version this build writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/**
+ * Bring `db` to SCHEMA_VERSION, one transaction per migration. Refuses a
+ * database written by a newer vmpilot (its version is higher than ours).
+ * Returns the versions applied.
+ */
+export function migrate(db: Database.Database): number[] {
+  const current = Number(db.pragma('user_version', { simple: true }));
+  if (current > SCHEMA_VERSION) {
+    throw new RangeError(`database schema version ${current} is newer than this server's (${SCHEMA_VERSION})`);
+  }
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+    applied.push(m.version);
+  }
+  return applied;
+}

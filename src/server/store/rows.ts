@@ -1,0 +1,128 @@
+/**
+ * Row shapes of the SQLite tables and their mapping to protocol views. Kept
+ * apart from the SQL so the store reads as a list of statements.
+ */
+import type { Instruction, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
+import type { Candidate } from './store.js';
+
+/** A row of `payloads`. */
+export interface PayloadRow {
+  id: number;
+  name: string;
+  grp: string;
+  command: string;
+  env: string;
+  cores_min: number;
+  cores_max: number;
+  whole_node: number;
+  memory_mb: number | null;
+  wall_sec: number | null;
+  priority: number;
+  state: PayloadState;
+  pilot_id: number | null;
+  allocated_cores: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  output_tail: string | null;
+  message: string | null;
+  submitted_at: number;
+  assigned_at: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+  attempts: number;
+}
+
+/** A row of `pilots`, with `cores_busy` computed from its payloads. */
+export interface PilotRow {
+  id: number;
+  hostname: string;
+  version: string;
+  state: PilotState;
+  cores: number;
+  cores_used: number | null;
+  cores_busy: number | null;
+  memory_mb: number;
+  external_id: string | null;
+  registered_at: number;
+  last_heartbeat_at: number | null;
+  deadline: number | null;
+  applied_seq: number;
+  shutdown_code: number | null;
+  shutdown_message: string | null;
+}
+
+/** A row of `instructions`. */
+export interface InstructionRow {
+  id: number;
+  pilot_id: number;
+  body: string;
+}
+
+/** The admin's view of a payload; `withOutput` adds its output tail. */
+export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
+  const view: PayloadView = {
+    id: row.id,
+    name: row.name,
+    group: row.grp,
+    command: JSON.parse(row.command) as string[],
+    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    memoryMb: row.memory_mb,
+    wallSec: row.wall_sec,
+    priority: row.priority,
+    state: row.state,
+    pilotId: row.pilot_id,
+    allocatedCores: row.allocated_cores,
+    exitCode: row.exit_code,
+    signal: row.signal,
+    submittedAt: row.submitted_at,
+    assignedAt: row.assigned_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    attempts: row.attempts,
+    message: row.message,
+  };
+  if (withOutput) view.outputTail = row.output_tail;
+  return view;
+}
+
+/** The matcher's view of a queued payload. */
+export function candidate(row: PayloadRow): Candidate {
+  return {
+    id: row.id,
+    group: row.grp,
+    priority: row.priority,
+    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    memoryMb: row.memory_mb,
+    wallSec: row.wall_sec,
+    submittedAt: row.submitted_at,
+  };
+}
+
+/** The environment a payload asked for. */
+export function payloadEnv(row: PayloadRow): Record<string, string> {
+  return JSON.parse(row.env) as Record<string, string>;
+}
+
+/** The admin's view of a pilot: cores used from its last heartbeat, else from its payloads. */
+export function pilotView(row: PilotRow): PilotView {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    version: row.version,
+    state: row.state,
+    cores: row.cores,
+    coresUsed: row.cores_used ?? row.cores_busy ?? 0,
+    memoryMb: row.memory_mb,
+    externalId: row.external_id,
+    registeredAt: row.registered_at,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    deadline: row.deadline,
+    shutdownCode: row.shutdown_code,
+    shutdownMessage: row.shutdown_message,
+  };
+}
+
+/** An instruction as sent to a pilot: its stored body with its id. */
+export function instruction(row: InstructionRow): Instruction {
+  return { id: row.id, ...(JSON.parse(row.body) as object) } as Instruction;
+}

@@ -1,0 +1,261 @@
+/**
+ * The SQLite store (better-sqlite3): the server's records in one file, in WAL
+ * mode. Every change is committed before the method returns, so whatever the
+ * server has acknowledged survives a restart. All SQL of the server lives in
+ * this folder.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  Assignment,
+  HeartbeatRequest,
+  Instruction,
+  InstructionRequest,
+  PayloadView,
+  PilotState,
+  PilotView,
+  RegisterRequest,
+  Report,
+  SubmitRequest,
+} from '../../protocol/index.js';
+import { ONE_CORE } from '../../protocol/index.js';
+import { VmpilotError, describeError } from '../../shared/errors.js';
+import { applyReportIn, setState } from './apply-report.js';
+import { migrate } from './migrations.js';
+import { assignment, movePayload, payloadRow } from './payload-ops.js';
+import { candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
+import { Sql } from './sql.js';
+import { pilotStateFor } from './store.js';
+import type { Offer, PayloadFilter, Picker, PilotFilter, PilotStateChange, ReportOutcome, Store } from './store.js';
+
+const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
+  WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
+
+/** How many queued payloads one claim looks at, oldest and most urgent first. */
+const CANDIDATE_WINDOW = 5000;
+
+/**
+ * Open (creating if needed) the store in `file` and migrate it. Throws
+ * VMP_DATABASE with the file name when it cannot be opened or migrated.
+ */
+export function openSqliteStore(file: string): SqliteStore {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { fileMustExist: false });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return new SqliteStore(db);
+  } catch (err) {
+    db?.close();
+    throw new VmpilotError('VMP_DATABASE', `cannot open database ${path.resolve(file)}: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The Store on one better-sqlite3 connection. */
+export class SqliteStore implements Store {
+  private readonly sql: Sql;
+
+  constructor(db: Database.Database) {
+    this.sql = new Sql(db);
+  }
+
+  async migrate(): Promise<void> {
+    migrate(this.sql.db);
+  }
+
+  async close(): Promise<void> {
+    if (this.sql.db.open) this.sql.db.close();
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    return this.sql.get<{ value: string }>('SELECT value FROM settings WHERE key = ?', key)?.value ?? null;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.sql.run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+  }
+
+  // -- pilots
+
+  async createPilot(r: RegisterRequest, credentialHash: string, at: number): Promise<PilotView> {
+    const id = this.sql.tx(() => {
+      const { id } = this.sql.run(
+        `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
+           credential_hash, registered_at, last_contact_at) VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
+        JSON.stringify(r.labels ?? {}), credentialHash, at, at,
+      );
+      this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
+      return id;
+    });
+    return this.mustPilot(id);
+  }
+
+  async getPilot(id: number): Promise<PilotView | null> {
+    const row = this.sql.get<PilotRow>(`${PILOT_SELECT} WHERE p.id = ?`, id);
+    return row ? pilotView(row) : null;
+  }
+
+  private async mustPilot(id: number): Promise<PilotView> {
+    const p = await this.getPilot(id);
+    if (!p) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${id}`);
+    return p;
+  }
+
+  async pilotIdForCredential(credentialHash: string): Promise<number | null> {
+    return this.sql.get<{ id: number }>('SELECT id FROM pilots WHERE credential_hash = ?', credentialHash)?.id ?? null;
+  }
+
+  async listPilots(filter: PilotFilter): Promise<PilotView[]> {
+    const rows = filter.state
+      ? this.sql.all<PilotRow>(`${PILOT_SELECT} WHERE p.state = ? ORDER BY p.id`, filter.state)
+      : this.sql.all<PilotRow>(`${PILOT_SELECT} ORDER BY p.id`);
+    return rows.map(pilotView);
+  }
+
+  async recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void> {
+    this.sql.tx(() => {
+      const pilot = this.sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
+      if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
+      this.sql.run(
+        `UPDATE pilots SET last_contact_at = ?, last_heartbeat_at = ?, last_heartbeat = ?, version = ?,
+           cores_used = ?, deadline = COALESCE(?, deadline) WHERE id = ?`,
+        at, at, JSON.stringify(beat), beat.version, beat.cores.used, beat.deadline ?? null, pilotId,
+      );
+      // a heartbeat from a halted pilot is recorded but cannot revive it
+      setState(this.sql, pilot, pilotStateFor(beat.state), 'heartbeat', at);
+    });
+  }
+
+  async touchPilot(pilotId: number, at: number): Promise<void> {
+    this.sql.run('UPDATE pilots SET last_contact_at = ? WHERE id = ?', at, pilotId);
+  }
+
+  async setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void> {
+    this.sql.tx(() => {
+      const pilot = this.sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
+      if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
+      const r = setState(this.sql, pilot, state, reason, at);
+      if (r.kind === 'refused') throw new VmpilotError('VMP_CONFLICT', r.message);
+    });
+  }
+
+  async pilotHistory(pilotId: number): Promise<PilotStateChange[]> {
+    return this.sql.all<PilotStateChange>(
+      'SELECT state, reason, at FROM pilot_states WHERE pilot_id = ? ORDER BY id',
+      pilotId,
+    );
+  }
+
+  // -- payloads
+
+  async submitPayload(r: SubmitRequest, at: number): Promise<PayloadView> {
+    const cores = r.cores ?? ONE_CORE;
+    const name = r.name ?? path.basename(r.command[0] ?? 'payload');
+    const id = this.sql.tx(() => {
+      const { id } = this.sql.run(
+        `INSERT INTO payloads (name, grp, command, env, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority,
+           state, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+        name, r.group ?? 'default', JSON.stringify(r.command), JSON.stringify(r.env ?? {}), cores.min, cores.max,
+        cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at,
+      );
+      this.sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
+      return id;
+    });
+    const view = await this.getPayload(id);
+    if (!view) throw new VmpilotError('VMP_INTERNAL', `payload ${id} vanished after submit`);
+    return view;
+  }
+
+  async getPayload(id: number): Promise<PayloadView | null> {
+    const row = payloadRow(this.sql, id);
+    return row ? payloadView(row, true) : null;
+  }
+
+  async listPayloads(f: PayloadFilter): Promise<PayloadView[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.state) (where.push('state = ?'), params.push(f.state));
+    if (f.group) (where.push('grp = ?'), params.push(f.group));
+    if (f.pilotId !== undefined) (where.push('pilot_id = ?'), params.push(f.pilotId));
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const limit = f.limit ?? -1;
+    return this.sql
+      .all<PayloadRow>(`SELECT * FROM payloads ${clause} ORDER BY id LIMIT ?`, ...params, limit)
+      .map((row) => payloadView(row));
+  }
+
+  async claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number): Promise<Assignment | null> {
+    return this.sql.tx(() => {
+      const rows = this.sql.all<PayloadRow>(
+        "SELECT * FROM payloads WHERE state = 'queued' ORDER BY priority DESC, id LIMIT ?",
+        CANDIDATE_WINDOW,
+      );
+      const choice = pick(rows.map(candidate), offer);
+      if (!choice) return null;
+      const row = rows.find((r) => r.id === choice.id);
+      if (!row) throw new VmpilotError('VMP_INTERNAL', `picker chose payload ${choice.id}, which is not queued`);
+      movePayload(
+        this.sql,
+        row,
+        'assigned',
+        { pilot_id: pilotId, allocated_cores: choice.cores, assigned_at: at, attempts: row.attempts + 1 },
+        `assigned to pilot ${pilotId}`,
+        at,
+      );
+      const claimed = payloadRow(this.sql, row.id);
+      if (!claimed) throw new VmpilotError('VMP_INTERNAL', `payload ${row.id} vanished`);
+      return assignment(claimed);
+    });
+  }
+
+  async redeliverable(pilotId: number, holding: number[]): Promise<Assignment | null> {
+    const rows = this.sql.all<PayloadRow>(
+      "SELECT * FROM payloads WHERE pilot_id = ? AND state = 'assigned' ORDER BY assigned_at, id",
+      pilotId,
+    );
+    const row = rows.find((r) => !holding.includes(r.id));
+    return row ? assignment(row) : null;
+  }
+
+  async queuedCount(): Promise<number> {
+    return this.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM payloads WHERE state = 'queued'")?.n ?? 0;
+  }
+
+  // -- reports
+
+  async applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome> {
+    return this.sql.tx(() => applyReportIn(this.sql, pilotId, report, at));
+  }
+
+  async appliedSeq(pilotId: number): Promise<number> {
+    return this.sql.get<{ s: number }>('SELECT applied_seq AS s FROM pilots WHERE id = ?', pilotId)?.s ?? 0;
+  }
+
+  // -- instructions
+
+  async addInstruction(pilotId: number, request: InstructionRequest, at: number): Promise<Instruction> {
+    const { id } = this.sql.run(
+      'INSERT INTO instructions (pilot_id, body, created_at) VALUES (?, ?, ?)',
+      pilotId,
+      JSON.stringify(request),
+      at,
+    );
+    return { id, ...request } as Instruction;
+  }
+
+  async pendingInstructions(pilotId: number): Promise<Instruction[]> {
+    return this.sql
+      .all<InstructionRow>('SELECT * FROM instructions WHERE pilot_id = ? AND done_at IS NULL ORDER BY id', pilotId)
+      .map(instruction);
+  }
+}

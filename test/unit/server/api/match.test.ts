@@ -1,0 +1,101 @@
+import { request } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MatchReply } from '../../../../src/protocol/index.js';
+import { paths } from '../../../../src/protocol/paths.js';
+import { matchRequest } from '../helpers.js';
+import { ADMIN, bearer, harness, until, type Harness } from './harness.js';
+
+describe('match long poll', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness(20);
+  });
+  afterEach(async () => h.close());
+
+  const ask = (pilotId: number, credential: string, waitSec = 20, signal?: AbortSignal) =>
+    h.app.inject({
+      method: 'POST',
+      url: paths.match(pilotId),
+      headers: bearer(credential),
+      payload: matchRequest({ waitSec }),
+      ...(signal ? { signal } : {}),
+    });
+
+  it('holds the request until a payload is submitted, then hands it over', async () => {
+    const reg = await h.register();
+    const pending = ask(reg.pilotId, reg.credential);
+    await until(() => h.clock.pending === 1, 'the match is waiting');
+    const id = await h.submit({ command: ['x'] });
+    const reply = (await pending).json<MatchReply>();
+    expect(reply.payload?.id).toBe(id);
+    expect((await h.store.getPayload(id))?.state).toBe('assigned');
+  });
+
+  it('answers a waiting match at once when a halt instruction is added for its pilot', async () => {
+    const reg = await h.register();
+    const pending = ask(reg.pilotId, reg.credential);
+    await until(() => h.clock.pending === 1, 'the match is waiting');
+    await h.app.inject({ method: 'POST', url: paths.instructions(reg.pilotId), headers: bearer(ADMIN), payload: { type: 'halt', code: 100 } });
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [{ id: expect.any(Number), type: 'halt', code: 100 }] });
+  });
+
+  it('answers with no payload when the wait is over, bounded by the server', async () => {
+    const reg = await h.register();
+    const pending = ask(reg.pilotId, reg.credential, 60);
+    await until(() => h.clock.pending === 1, 'the match is waiting');
+    await h.clock.advance(20_000);
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [] });
+  });
+
+  it('assigns nothing for a request whose client went away (real socket)', async () => {
+    const reg = await h.register();
+    const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const client = new AbortController();
+    const pending = request(`${address}${paths.match(reg.pilotId)}`, {
+      method: 'POST',
+      headers: { ...bearer(reg.credential), 'content-type': 'application/json' },
+      body: JSON.stringify(matchRequest({ waitSec: 20 })),
+      signal: client.signal,
+    }).catch((err: unknown) => err);
+    await until(() => h.clock.pending === 1, 'the match is waiting', 1_000_000);
+    client.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    await until(() => h.clock.pending === 0, 'the waiter is gone', 1_000_000);
+    const id = await h.submit({ command: ['x'] });
+    expect(await h.store.getPayload(id)).toMatchObject({ state: 'queued', pilotId: null, attempts: 0 });
+    // another pilot still gets it
+    const other = await h.register('other');
+    expect((await ask(other.pilotId, other.credential, 0)).json<MatchReply>().payload?.id).toBe(id);
+  });
+
+  it('gives a payload to one of two waiting pilots only', async () => {
+    const a = await h.register('a');
+    const b = await h.register('b');
+    const pa = ask(a.pilotId, a.credential);
+    const pb = ask(b.pilotId, b.credential);
+    await until(() => h.clock.pending === 2, 'both matches are waiting');
+    const id = await h.submit({ command: ['x'] });
+    await until(() => h.clock.pending === 1, 'one match answered');
+    await h.clock.advance(20_000);
+    const replies = [(await pa).json<MatchReply>(), (await pb).json<MatchReply>()];
+    expect(replies.filter((r) => r.payload?.id === id)).toHaveLength(1);
+    expect(replies.filter((r) => r.payload === null)).toHaveLength(1);
+  });
+
+  it('gives no new work to a draining pilot', async () => {
+    const reg = await h.register();
+    await h.store.setPilotState(reg.pilotId, 'draining', 'test', h.clock.now());
+    const id = await h.submit({ command: ['x'] });
+    expect((await ask(reg.pilotId, reg.credential, 0)).json<MatchReply>().payload).toBeNull();
+    expect((await h.store.getPayload(id))?.state).toBe('queued');
+  });
+
+  it('answers waiting matches with no payload when the server closes', async () => {
+    const reg = await h.register();
+    const pending = ask(reg.pilotId, reg.credential);
+    await until(() => h.clock.pending === 1, 'the match is waiting');
+    const closing = h.app.close();
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [] });
+    await closing;
+  });
+});

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { httpError } from '../../../../src/cli/admin/client.js';
+import { submitRequest } from '../../../../src/cli/admin/commands.js';
+import { duration, payloadTable, pilotTable } from '../../../../src/cli/admin/format.js';
+import type { PayloadView, PilotView } from '../../../../src/protocol/index.js';
+import { exitStatusForError, isVmpilotError } from '../../../../src/shared/errors.js';
+
+const none = { env: [] as string[] };
+
+describe('submitRequest', () => {
+  it('builds the request from the flags', () => {
+    expect(
+      submitRequest(['/bin/sim', '-n', '3'], { ...none, cores: '2-8', memoryMb: '2000', wall: '3600', group: 'atlas', priority: '5', env: ['A=1', 'B=x=y'] }),
+    ).toEqual({
+      command: ['/bin/sim', '-n', '3'],
+      cores: { min: 2, max: 8, wholeNode: false },
+      memoryMb: 2000,
+      wallSec: 3600,
+      group: 'atlas',
+      priority: 5,
+      env: { A: '1', B: 'x=y' },
+    });
+    expect(submitRequest(['x'], { ...none, wholeNode: true }).cores).toEqual({ min: 1, max: 1, wholeNode: true });
+  });
+
+  it('names the flag and the value of a bad option (usage error, exit status 2)', () => {
+    const cases: [object, string][] = [
+      [{ cores: 'four' }, '--cores "four"'],
+      [{ cores: '8-2' }, '--cores "8-2"'],
+      [{ cores: '2', wholeNode: true }, '--cores and --whole-node'],
+      [{ memoryMb: '1.5' }, '--memory-mb "1.5"'],
+      [{ wall: '-1' }, '--wall "-1"'],
+      [{ priority: 'high' }, '--priority "high"'],
+      [{ env: ['1A=x'] }, '--env "1A=x"'],
+    ];
+    for (const [o, text] of cases) {
+      try {
+        submitRequest(['x'], { ...none, ...o });
+        expect.unreachable(text);
+      } catch (err) {
+        expect(isVmpilotError(err, 'VMP_USAGE')).toBe(true);
+        expect(exitStatusForError(err)).toBe(2);
+        expect((err as Error).message).toContain(text);
+      }
+    }
+  });
+});
+
+describe('httpError', () => {
+  it("keeps the server's code and message", () => {
+    const err = httpError(400, JSON.stringify({ error: { code: 'VMP_BAD_REQUEST', message: 'body.cores.min must be >= 1' } }), 'POST /v1/payloads');
+    expect(err.code).toBe('VMP_BAD_REQUEST');
+    expect(err.message).toContain('body.cores.min must be >= 1');
+    expect(exitStatusForError(err)).toBe(3);
+  });
+
+  it('falls back on the HTTP status when the body is not our envelope', () => {
+    expect(httpError(401, 'nope', 'GET /').code).toBe('VMP_UNAUTHORIZED');
+    expect(httpError(404, '', 'GET /').code).toBe('VMP_NOT_FOUND');
+    expect(httpError(502, '<html>', 'GET /').code).toBe('VMP_SERVER');
+    expect(httpError(500, JSON.stringify({ error: { code: 'VMP_INTERNAL', message: 'x' } }), 'GET /').code).toBe('VMP_SERVER');
+  });
+});
+
+describe('tables', () => {
+  const now = 1_700_000_100_000;
+  it('shows payloads with requested/allocated cores, exit code and wall time', () => {
+    const p: PayloadView = {
+      id: 7, name: 'sim', group: 'atlas', command: ['sim'], cores: { min: 2, max: 8, wholeNode: false }, memoryMb: null, wallSec: null,
+      priority: 0, state: 'done', pilotId: 3, allocatedCores: 4, exitCode: 0, signal: null, submittedAt: now - 100_000,
+      assignedAt: now - 90_000, startedAt: now - 90_000, endedAt: now - 15_000, attempts: 1, message: null,
+    };
+    const lines = payloadTable([p], now).split('\n');
+    expect(lines[1]).toMatch(/^7\s+sim\s+atlas\s+done\s+2-8\/4\s+3\s+0\s+1m15s$/);
+  });
+
+  it('shows pilots with cores used/total, heartbeat age and shutdown', () => {
+    const p: PilotView = {
+      id: 3, hostname: 'wn1', version: '0.1.0', state: 'halted', cores: 8, coresUsed: 0, memoryMb: 1, externalId: null,
+      registeredAt: now - 10_000, lastHeartbeatAt: now - 42_000, deadline: null, shutdownCode: 300, shutdownMessage: 'No more work',
+    };
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+42s ago\s+300 No more work$/);
+  });
+
+  it('writes durations readably', () => {
+    expect([duration(5), duration(125), duration(3 * 3600 + 120), duration(2 * 86400 + 4 * 3600)]).toEqual(['5s', '2m05s', '3h02m', '2d04h']);
+  });
+});

@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { coresFor } from '../../../../src/protocol/cores.js';
+import { pick } from '../../../../src/server/queue/pick.js';
+import type { Candidate, Offer } from '../../../../src/server/store/store.js';
+
+const offer = (o: Partial<Offer> = {}): Offer => ({
+  freeCores: 4,
+  totalCores: 4,
+  freeMemoryMb: 8000,
+  remainingSec: null,
+  ...o,
+});
+
+let nextId = 1;
+const cand = (c: Partial<Candidate> = {}): Candidate => {
+  const id = c.id ?? nextId++;
+  return {
+    id,
+    group: 'default',
+    priority: 0,
+    cores: { min: 1, max: 1, wholeNode: false },
+    memoryMb: null,
+    wallSec: null,
+    submittedAt: 1000 + id,
+    ...c,
+  };
+};
+
+describe('pick', () => {
+  it('gives nothing when nothing is queued', () => {
+    expect(pick([], offer())).toBeNull();
+  });
+
+  it('hands out the highest priority first, then the oldest', () => {
+    const old = cand({ id: 1, submittedAt: 1 });
+    const young = cand({ id: 2, submittedAt: 2 });
+    const urgent = cand({ id: 3, submittedAt: 3, priority: 5 });
+    expect(pick([young, urgent, old], offer())).toEqual({ id: 3, cores: 1 });
+    expect(pick([young, old], offer())).toEqual({ id: 1, cores: 1 });
+  });
+
+  it('skips a payload that needs more cores than are free and takes the next that fits', () => {
+    const big = cand({ id: 10, priority: 9, cores: { min: 8, max: 8, wholeNode: false } });
+    const small = cand({ id: 11, cores: { min: 2, max: 2, wholeNode: false } });
+    expect(pick([big, small], offer({ freeCores: 3 }))).toEqual({ id: 11, cores: 2 });
+  });
+
+  it('gives a range as many free cores as there are, up to its max', () => {
+    const ranged = cand({ id: 20, cores: { min: 2, max: 8, wholeNode: false } });
+    expect(pick([ranged], offer({ freeCores: 3 }))).toEqual({ id: 20, cores: 3 });
+  });
+
+  it('gives a whole-node payload every core, and only on an empty node', () => {
+    const whole = cand({ id: 30, cores: { min: 1, max: 1, wholeNode: true } });
+    expect(pick([whole], offer({ freeCores: 4, totalCores: 4 }))).toEqual({ id: 30, cores: 4 });
+    expect(pick([whole], offer({ freeCores: 3, totalCores: 4 }))).toBeNull();
+  });
+
+  it('respects memory and the time the pilot has left', () => {
+    const hungry = cand({ id: 40, memoryMb: 9000 });
+    const long = cand({ id: 41, wallSec: 7200 });
+    expect(pick([hungry], offer({ freeMemoryMb: 8000 }))).toBeNull();
+    expect(pick([hungry], offer({ freeMemoryMb: 9000 }))).toEqual({ id: 40, cores: 1 });
+    expect(pick([long], offer({ remainingSec: 3600 }))).toBeNull();
+    expect(pick([long], offer({ remainingSec: null }))).toEqual({ id: 41, cores: 1 });
+  });
+
+  it('offers nothing to a pilot with no free cores', () => {
+    expect(pick([cand()], offer({ freeCores: 0 }))).toBeNull();
+  });
+});
+
+const arbCandidate = fc.record({
+  id: fc.integer({ min: 1, max: 1_000_000 }),
+  group: fc.constantFrom('a', 'b'),
+  priority: fc.integer({ min: -3, max: 3 }),
+  cores: fc
+    .tuple(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 0, max: 16 }), fc.boolean())
+    .map(([min, extra, wholeNode]) => ({ min, max: min + extra, wholeNode })),
+  memoryMb: fc.option(fc.integer({ min: 1, max: 20000 })),
+  wallSec: fc.option(fc.integer({ min: 1, max: 10000 })),
+  submittedAt: fc.integer({ min: 0, max: 1000 }),
+});
+
+const arbOffer = fc
+  .tuple(fc.integer({ min: 1, max: 16 }), fc.nat(16), fc.nat(20000), fc.option(fc.nat(10000)))
+  .map(([totalCores, used, freeMemoryMb, remainingSec]) => ({
+    totalCores,
+    freeCores: Math.max(0, totalCores - used),
+    freeMemoryMb,
+    remainingSec,
+  }));
+
+describe('pick, for any queue and offer', () => {
+  it('never returns a payload that does not fit, nor more cores than are free', () => {
+    fc.assert(
+      fc.property(fc.array(arbCandidate, { maxLength: 30 }), arbOffer, (candidates, o) => {
+        const choice = pick(candidates, o);
+        if (!choice) return;
+        const c = candidates.find((x) => x.id === choice.id);
+        expect(c).toBeDefined();
+        if (!c) return;
+        expect(choice.cores).toBeGreaterThanOrEqual(1);
+        expect(choice.cores).toBeLessThanOrEqual(o.freeCores);
+        expect(choice.cores).toBe(coresFor(c.cores, o.freeCores, o.totalCores));
+        if (c.memoryMb !== null) expect(c.memoryMb).toBeLessThanOrEqual(o.freeMemoryMb);
+        if (c.wallSec !== null && o.remainingSec !== null) expect(c.wallSec).toBeLessThanOrEqual(o.remainingSec);
+      }),
+    );
+  });
+
+  it('returns something whenever some payload fits, and never passes over a fitting one of higher priority', () => {
+    fc.assert(
+      fc.property(fc.array(arbCandidate, { maxLength: 30 }), arbOffer, (candidates, o) => {
+        const fitting = candidates.filter(
+          (c) =>
+            coresFor(c.cores, o.freeCores, o.totalCores) !== null &&
+            (c.memoryMb === null || c.memoryMb <= o.freeMemoryMb) &&
+            (c.wallSec === null || o.remainingSec === null || c.wallSec <= o.remainingSec),
+        );
+        const choice = pick(candidates, o);
+        if (fitting.length === 0) {
+          expect(choice).toBeNull();
+          return;
+        }
+        expect(choice).not.toBeNull();
+        const chosen = candidates.find((x) => x.id === choice?.id);
+        const best = Math.max(...fitting.map((c) => c.priority));
+        expect(chosen?.priority).toBe(best);
+      }),
+    );
+  });
+});

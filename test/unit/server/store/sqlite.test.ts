@@ -1,0 +1,222 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pick } from '../../../../src/server/queue/pick.js';
+import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
+import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
+import type { Offer } from '../../../../src/server/store/store.js';
+import { isVmpilotError } from '../../../../src/shared/errors.js';
+import { heartbeat, registration, tempDir } from '../helpers.js';
+
+const T = 1_700_000_000_000;
+const offer: Offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 8000, remainingSec: null };
+
+describe('SqliteStore', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  let store: SqliteStore;
+
+  beforeEach(() => {
+    tmp = tempDir();
+    file = path.join(tmp.dir, 'server.db');
+    store = openSqliteStore(file);
+  });
+  afterEach(async () => {
+    await store.close();
+    tmp.remove();
+  });
+
+  const pilot = async () => (await store.createPilot(registration(), `hash-${Math.random()}`, T)).id;
+
+  it('creates the schema at the newest version, in WAL mode', () => {
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('submits with defaults: one core, group default, name from the command', async () => {
+    const p = await store.submitPayload({ command: ['/usr/bin/sim', '--n', '5'] }, T);
+    expect(p).toMatchObject({
+      name: 'sim',
+      group: 'default',
+      cores: { min: 1, max: 1, wholeNode: false },
+      priority: 0,
+      state: 'queued',
+      pilotId: null,
+      attempts: 0,
+      submittedAt: T,
+    });
+  });
+
+  it('moves a payload queued → assigned → running → done and records the end', async () => {
+    const pilotId = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'], cores: { min: 2, max: 4, wholeNode: false } }, T);
+    const a = await store.claimPayload(pilotId, { ...offer, freeCores: 3 }, pick, T + 1);
+    expect(a).toMatchObject({ id, cores: 3, command: ['true'], env: {} });
+    expect((await store.getPayload(id))?.state).toBe('assigned');
+    expect(await store.applyReport(pilotId, { seq: 1, at: T + 2, type: 'payload-started', payloadId: id }, T + 2)).toEqual({ kind: 'applied' });
+    expect((await store.getPayload(id))?.state).toBe('running');
+    await store.applyReport(
+      pilotId,
+      { seq: 2, at: T + 3, type: 'payload-ended', payloadId: id, exitCode: 0, signal: null, outputTail: 'all good\n' },
+      T + 3,
+    );
+    expect(await store.getPayload(id)).toMatchObject({
+      state: 'done',
+      exitCode: 0,
+      signal: null,
+      outputTail: 'all good\n',
+      allocatedCores: 3,
+      pilotId,
+      assignedAt: T + 1,
+      startedAt: T + 2,
+      endedAt: T + 3,
+      attempts: 1,
+    });
+  });
+
+  it('marks a payload failed when it exits non-zero or by a signal', async () => {
+    const pilotId = await pilot();
+    const a = await store.submitPayload({ command: ['false'] }, T);
+    const b = await store.submitPayload({ command: ['sleep'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'payload-ended', payloadId: a.id, exitCode: 1, signal: null }, T);
+    await store.applyReport(pilotId, { seq: 2, at: T, type: 'payload-ended', payloadId: b.id, exitCode: null, signal: 'SIGKILL' }, T);
+    expect((await store.getPayload(a.id))?.state).toBe('failed');
+    expect(await store.getPayload(b.id)).toMatchObject({ state: 'failed', signal: 'SIGKILL' });
+  });
+
+  it('applies each seq once: a repeated or older report changes nothing', async () => {
+    const pilotId = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.applyReport(pilotId, { seq: 5, at: T, type: 'payload-started', payloadId: id }, T);
+    await store.applyReport(pilotId, { seq: 6, at: T, type: 'payload-ended', payloadId: id, exitCode: 0, signal: null }, T);
+    const before = await store.getPayload(id);
+    expect(await store.applyReport(pilotId, { seq: 6, at: T, type: 'payload-ended', payloadId: id, exitCode: 9, signal: null }, T)).toEqual({ kind: 'duplicate' });
+    expect(await store.applyReport(pilotId, { seq: 3, at: T, type: 'shutdown', code: 700, message: 'late' }, T)).toEqual({ kind: 'duplicate' });
+    expect(await store.getPayload(id)).toEqual(before);
+    expect((await store.getPilot(pilotId))?.state).toBe('booting');
+    expect(await store.appliedSeq(pilotId)).toBe(6);
+  });
+
+  it('refuses to start a payload that is not assigned to the pilot, and asks it to kill it', async () => {
+    const mine = await pilot();
+    const other = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'] }, T);
+    await store.claimPayload(mine, offer, pick, T);
+    const outcome = await store.applyReport(other, { seq: 1, at: T, type: 'payload-started', payloadId: id }, T);
+    expect(outcome).toMatchObject({ kind: 'refused', code: 'VMP_PAYLOAD_NOT_YOURS', instruction: { type: 'kill-payload', payloadId: id } });
+    expect((await store.getPayload(id))?.state).toBe('assigned');
+    expect(await store.pendingInstructions(other)).toMatchObject([{ type: 'kill-payload', payloadId: id }]);
+    // the refused report counts as delivered
+    expect(await store.appliedSeq(other)).toBe(1);
+  });
+
+  it('refuses an ended report for a payload that already ended, leaving it as it was', async () => {
+    const pilotId = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'payload-ended', payloadId: id, exitCode: 0, signal: null }, T);
+    const again = await store.applyReport(pilotId, { seq: 2, at: T, type: 'payload-ended', payloadId: id, exitCode: 3, signal: null }, T);
+    expect(again).toMatchObject({ kind: 'refused', code: 'VMP_PAYLOAD_STATE' });
+    expect(await store.getPayload(id)).toMatchObject({ state: 'done', exitCode: 0 });
+  });
+
+  it('on shutdown: requeues assigned payloads, marks running ones lost, halts the pilot', async () => {
+    const pilotId = await pilot();
+    const running = await store.submitPayload({ command: ['run'] }, T);
+    const waiting = await store.submitPayload({ command: ['wait'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'payload-started', payloadId: running.id }, T);
+    await store.applyReport(pilotId, { seq: 2, at: T + 5, type: 'shutdown', code: 100, message: 'Shutdown as requested' }, T + 5);
+    expect(await store.getPilot(pilotId)).toMatchObject({ state: 'halted', shutdownCode: 100, shutdownMessage: 'Shutdown as requested', coresUsed: 0 });
+    expect(await store.getPayload(waiting.id)).toMatchObject({ state: 'queued', pilotId: null, allocatedCores: null, attempts: 1 });
+    expect(await store.getPayload(running.id)).toMatchObject({ state: 'lost', pilotId, endedAt: T + 5 });
+    expect((await store.listPayloads({})).length).toBe(2);
+    // the requeued payload goes to the next pilot
+    const next = await pilot();
+    expect((await store.claimPayload(next, offer, pick, T + 6))?.id).toBe(waiting.id);
+    expect((await store.getPayload(waiting.id))?.attempts).toBe(2);
+  });
+
+  it('keeps a halted pilot halted and its history in order', async () => {
+    const pilotId = await pilot();
+    await store.recordHeartbeat(pilotId, heartbeat({ state: 'serving' }), T + 1);
+    await store.applyReport(pilotId, { seq: 1, at: T + 2, type: 'state', state: 'draining', reason: 'admin asked' }, T + 2);
+    await store.applyReport(pilotId, { seq: 2, at: T + 3, type: 'shutdown', code: 300, message: 'No more work' }, T + 3);
+    const late = await store.applyReport(pilotId, { seq: 3, at: T + 4, type: 'state', state: 'serving', reason: 'oops' }, T + 4);
+    expect(late).toMatchObject({ kind: 'refused', code: 'VMP_PILOT_HALTED' });
+    await store.recordHeartbeat(pilotId, heartbeat({ state: 'serving' }), T + 5);
+    expect((await store.getPilot(pilotId))?.state).toBe('halted');
+    expect((await store.pilotHistory(pilotId)).map((h) => h.state)).toEqual(['booting', 'running', 'draining', 'halted']);
+  });
+
+  it('redelivers an assigned, unstarted payload the pilot does not hold', async () => {
+    const pilotId = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    expect((await store.redeliverable(pilotId, []))?.id).toBe(id);
+    expect(await store.redeliverable(pilotId, [id])).toBeNull();
+    expect(await store.redeliverable(await pilot(), [])).toBeNull();
+  });
+
+  it('hands out nothing when nothing fits, and leaves the queue as it was', async () => {
+    const pilotId = await pilot();
+    await store.submitPayload({ command: ['big'], cores: { min: 8, max: 8, wholeNode: false } }, T);
+    expect(await store.claimPayload(pilotId, offer, pick, T)).toBeNull();
+    expect(await store.queuedCount()).toBe(1);
+  });
+
+  it('marks instructions done so they are not sent again', async () => {
+    const pilotId = await pilot();
+    const ins = await store.addInstruction(pilotId, { type: 'drain', reason: 'maintenance' }, T);
+    expect(await store.pendingInstructions(pilotId)).toEqual([ins]);
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'instruction-done', instructionId: ins.id, ok: true }, T);
+    expect(await store.pendingInstructions(pilotId)).toEqual([]);
+  });
+
+  it('finds everything again after the file is closed and reopened', async () => {
+    const pilotId = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'], env: { A: '1' } }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    await store.addInstruction(pilotId, { type: 'ping' }, T);
+    await store.setSetting('admin_token_sha256', 'abc');
+    const payloads = await store.listPayloads({});
+    const pilots = await store.listPilots({});
+    await store.close();
+    store = openSqliteStore(file);
+    expect(await store.listPayloads({})).toEqual(payloads);
+    expect(await store.listPilots({})).toEqual(pilots);
+    expect(await store.getSetting('admin_token_sha256')).toBe('abc');
+    expect(await store.pendingInstructions(pilotId)).toMatchObject([{ type: 'ping' }]);
+    expect((await store.redeliverable(pilotId, []))?.env).toEqual({ A: '1' });
+    expect(id).toBeGreaterThan(0);
+  });
+
+  it('filters payloads by state, group and pilot', async () => {
+    const pilotId = await pilot();
+    await store.submitPayload({ command: ['a'], group: 'atlas' }, T);
+    await store.submitPayload({ command: ['b'], group: 'cms' }, T);
+    await store.claimPayload(pilotId, offer, pick, T);
+    expect((await store.listPayloads({ group: 'cms' })).map((p) => p.name)).toEqual(['b']);
+    expect((await store.listPayloads({ state: 'assigned' })).map((p) => p.name)).toEqual(['a']);
+    expect((await store.listPayloads({ pilotId })).map((p) => p.name)).toEqual(['a']);
+    expect(await store.listPayloads({ limit: 1 })).toHaveLength(1);
+  });
+});
+
+describe('openSqliteStore', () => {
+  it('says which file it cannot open', () => {
+    try {
+      openSqliteStore('/nonexistent-dir/for/sure/server.db');
+      expect.unreachable();
+    } catch (err) {
+      expect(isVmpilotError(err, 'VMP_DATABASE')).toBe(true);
+      expect((err as Error).message).toContain('/nonexistent-dir/for/sure/server.db');
+    }
+  });
+});
