@@ -71,6 +71,19 @@ export interface RegisterReply {
   /** The longest the server holds a match request open. */
   matchWaitMaxSec: number;
   serverTime: number;
+  /**
+   * When the credential expires (ms epoch); heartbeats bring a new one
+   * before then (`HeartbeatReply.credential`). Absent or null: it does not expire.
+   */
+  credentialExpiresAt?: number | null;
+  /**
+   * The pilot's lease, seconds: after this long without contact the server
+   * marks the pilot stalled and gives its payloads to other pilots
+   * (`serve --stall-after`). An agent that has not reached the server for
+   * nearly this long stops its payloads, so none runs on two pilots at once.
+   * Absent: the server does not say, and the agent does not fence.
+   */
+  leaseSec?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -126,6 +139,14 @@ export interface HeartbeatReply {
   /** When to send the next heartbeat. */
   intervalSec: number;
   instructions: Instruction[];
+  /**
+   * A new per-pilot credential, sent when the current one nears its expiry:
+   * use it for every later call and keep it with the pilot's state. The old
+   * one stays valid until its own expiry, so a lost reply does no harm.
+   */
+  credential?: string;
+  /** When `credential` expires (ms epoch). */
+  credentialExpiresAt?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -147,6 +168,12 @@ export interface MatchRequest {
   holding: number[];
   /** How long the server may hold the request open, at most its own bound. */
   waitSec: number;
+  /**
+   * Only hand out a payload that gets at least this many cores here. The
+   * agent sets it while it reserves its cores for the largest waiting
+   * request (`MatchReply.largestWaiting`), so that no smaller work takes them.
+   */
+  minCores?: number;
 }
 
 /** A payload handed to a pilot. */
@@ -165,6 +192,14 @@ export interface Assignment {
 export interface MatchReply {
   payload: Assignment | null;
   instructions: Instruction[];
+  /**
+   * The large waiting request this pilot should reserve cores for (the cores
+   * it needs here, `minimumCores` of its request) and how long it has waited;
+   * null when none is designated to it (the server designates each large
+   * waiting payload to one pilot only). The agent stops taking smaller work once it has waited
+   * longer than the agent's starvation bound. Absent: the server does not say.
+   */
+  largestWaiting?: { cores: number; waitingSec: number } | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -200,6 +235,18 @@ export interface PayloadEndedReport extends ReportBase {
   message?: string;
 }
 
+/**
+ * The agent will not start a payload the server handed out because of its own
+ * state (draining, halting), free cores or time left: the payload was never
+ * started and goes back to the queue, with no attempt counted.
+ */
+export interface PayloadReleasedReport extends ReportBase {
+  type: 'payload-released';
+  payloadId: number;
+  /** Why the agent did not start it. */
+  reason: string;
+}
+
 export interface InstructionDoneReport extends ReportBase {
   type: 'instruction-done';
   instructionId: number;
@@ -223,6 +270,7 @@ export interface ShutdownReport extends ReportBase {
 export type Report =
   | PayloadStartedReport
   | PayloadEndedReport
+  | PayloadReleasedReport
   | InstructionDoneReport
   | StateReport
   | ShutdownReport;
@@ -262,6 +310,52 @@ export interface SubmitRequest {
 
 export interface SubmitReply {
   id: number;
+}
+
+/** POST /v1/payloads/batch, with the admin token: all are queued, or none. */
+export interface SubmitBatchRequest {
+  payloads: SubmitRequest[];
+}
+
+export interface SubmitBatchReply {
+  /** The new payloads' ids, in the order given. */
+  ids: number[];
+}
+
+/** POST /v1/payloads/:payloadId/kill, with the admin token (body optional). */
+export interface KillRequest {
+  reason?: string;
+}
+
+/**
+ * A queued payload is cancelled (`failed`, no instruction); an assigned or
+ * running one gets a `kill-payload` instruction to its pilot.
+ */
+export interface KillReply {
+  payloadId: number;
+  state: PayloadState;
+  instruction: Instruction | null;
+}
+
+/** GET /v1/accounting?from=&to=&group=&pilot=: one row per day, group and pilot. */
+export interface AccountingEntry {
+  /** YYYY-MM-DD (UTC), the day the payload or attempt ended. */
+  day: string;
+  group: string;
+  pilotId: number;
+  coreSec: number;
+  wallSec: number;
+  done: number;
+  failed: number;
+}
+
+/** GET /v1/usage?minutes=&stepSec=: average running cores per group in each step. */
+export interface UsageTimeline {
+  /** Start of the first step (ms epoch). */
+  from: number;
+  stepSec: number;
+  /** Group → cores per step, oldest first. */
+  groups: Record<string, number[]>;
 }
 
 /** A payload as an administrator sees it (GET /v1/payloads, /v1/payloads/:id). */

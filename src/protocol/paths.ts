@@ -18,6 +18,15 @@ export const paths = {
   pilots: '/v1/pilots',
   pilot: (pilotId: number | string) => `/v1/pilots/${pilotId}`,
   instructions: (pilotId: number | string) => `/v1/pilots/${pilotId}/instructions`,
+  pilotHistory: (pilotId: number | string) => `/v1/pilots/${pilotId}/history`,
+  payloadsBatch: '/v1/payloads/batch',
+  payloadKill: (payloadId: number | string) => `/v1/payloads/${payloadId}/kill`,
+  accounting: '/v1/accounting',
+  usage: '/v1/usage',
+  /** Prometheus text format, outside /v1: not part of the protocol's versioning. */
+  metrics: '/metrics',
+  // agent files (registration or admin token): agent-manifest.json, the files it lists, <file>.sha256
+  agentFile: (name: string) => `/v1/agent/${name}`,
 } as const;
 
 /** Route patterns (fastify syntax) for the server. */
@@ -32,4 +41,10 @@ export const routes = {
   pilots: paths.pilots,
   pilot: '/v1/pilots/:pilotId',
   instructions: '/v1/pilots/:pilotId/instructions',
+  pilotHistory: '/v1/pilots/:pilotId/history',
+  payloadsBatch: '/v1/payloads/batch',
+  payloadKill: '/v1/payloads/:payloadId/kill',
+  accounting: '/v1/accounting',
+  usage: '/v1/usage',
+  metrics: '/metrics',
 } as const;

@@ -128,6 +128,7 @@ export const matchSchema = {
     remainingSec: nullable({ type: 'number', minimum: 0 }),
     holding: { type: 'array', maxItems: LIMITS.cores, items: id },
     waitSec: { type: 'number', minimum: 0, maximum: LIMITS.waitSec },
+    minCores: coreCount,
   },
 } as const;
 
@@ -157,6 +158,12 @@ const reportSchemas = [
       outputTail: str(LIMITS.outputTail),
       message: str(LIMITS.message),
     },
+  },
+  {
+    type: 'object',
+    required: ['seq', 'at', 'type', 'payloadId', 'reason'],
+    additionalProperties: false,
+    properties: { ...reportBase, type: { const: 'payload-released' }, payloadId: id, reason: str(LIMITS.message) },
   },
   {
     type: 'object',
@@ -227,6 +234,45 @@ export const submitSchema = {
 } as const;
 
 const reason = str(LIMITS.message);
+
+/** POST /v1/payloads/batch: up to 10000 payloads, queued together or not at all. */
+export const submitBatchSchema = {
+  type: 'object',
+  required: ['payloads'],
+  additionalProperties: false,
+  properties: { payloads: { type: 'array', minItems: 1, maxItems: 10000, items: submitSchema } },
+} as const;
+
+/** POST /v1/payloads/:payloadId/kill. */
+export const killSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason },
+} as const;
+
+const day = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } as const;
+
+/** Query string of GET /v1/accounting. */
+export const accountingQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    from: day,
+    to: day,
+    group: { type: 'string', maxLength: 100 },
+    pilot: { type: 'string', pattern: '^[0-9]+$' },
+  },
+} as const;
+
+/** Query string of GET /v1/usage. */
+export const usageQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    minutes: { type: 'string', pattern: '^[1-9][0-9]{0,4}$' },
+    stepSec: { type: 'string', pattern: '^[1-9][0-9]{0,5}$' },
+  },
+} as const;
 
 export const instructionSchema = {
   type: 'object',

@@ -19,6 +19,8 @@ const requestSchemas: Record<string, object> = {
   ReportsRequest: schemas.reportsSchema,
   SubmitRequest: schemas.submitSchema,
   InstructionRequest: schemas.instructionSchema,
+  SubmitBatchRequest: schemas.submitBatchSchema,
+  KillRequest: schemas.killSchema,
 };
 
 const replies = [
@@ -32,6 +34,10 @@ const replies = [
   'PilotView',
   'InstructionReply',
   'HealthReply',
+  'SubmitBatchReply',
+  'KillReply',
+  'AccountingEntry',
+  'UsageTimeline',
 ];
 
 describe('docs/protocol.md', () => {
