@@ -7,8 +7,8 @@
 import type { Assignment, PayloadHeartbeat } from '../protocol/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
-import { collectResult, startPayload, type PayloadResult } from './executor/payload-runner.js';
-import type { PayloadProcess, ProcessRunner } from './ports.js';
+import { collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
+import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
 
 /** What the pilot hears from the supervisor. Both are awaited, in this order. */
 export interface PayloadHooks {
@@ -22,6 +22,8 @@ interface Held {
   process: PayloadProcess | null;
   stopping: string | null;
   timedOut: boolean;
+  /** Grace before SIGKILL, when shorter than the pilot's (a lease fence). */
+  graceMs: number | null;
   exited: AbortController;
   done: Promise<void>;
 }
@@ -38,6 +40,8 @@ export class PayloadSupervisor {
     private readonly baseEnv: Readonly<Record<string, string>>,
     private readonly graceSec: () => number,
     private readonly hooks: PayloadHooks,
+    /** What each payload starts with beyond its assignment ($JOBFEATURES, user, output cap). */
+    private readonly context: (a: Assignment, cores: number) => PayloadContext | null = () => null,
   ) {}
 
   /** Sum of the cores allocated to held payloads. */
@@ -63,6 +67,13 @@ export class PayloadSupervisor {
     return this.held.size;
   }
 
+  /** Held payloads not being stopped. */
+  get activeCount(): number {
+    let n = 0;
+    for (const h of this.held.values()) if (!h.stopping) n++;
+    return n;
+  }
+
   /** The held payloads, as a heartbeat lists them. */
   heartbeatView(): PayloadHeartbeat[] {
     return [...this.held.values()].map((h) => ({
@@ -74,27 +85,49 @@ export class PayloadSupervisor {
 
   /** Accept a payload at once (its cores count from now) and start it in the background. */
   accept(assignment: Assignment, cores: number): void {
-    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, exited: new AbortController(), done: Promise.resolve() };
+    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve() };
     this.held.set(assignment.id, h);
     h.done = this.supervise(h).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
     });
   }
 
-  /** SIGTERM the payload's group, then SIGKILL after the grace period. False when not held. */
-  stop(payloadId: number, reason: string): boolean {
+  /**
+   * Hold a payload that is already running (found again after an agent
+   * restart): watch `process` until it ends, then report it like any other.
+   */
+  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec): void {
+    const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve() };
+    this.held.set(assignment.id, h);
+    h.done = this.watch(h, spec, process).catch((err: unknown) => {
+      this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
+    });
+  }
+
+  /**
+   * SIGTERM the payload's group, then SIGKILL after the grace period (or
+   * `graceMs` when given and shorter). False when not held.
+   */
+  stop(payloadId: number, reason: string, graceMs?: number): boolean {
     const h = this.held.get(payloadId);
     if (!h) return false;
-    if (h.stopping) return true;
+    if (h.stopping) {
+      // already stopping with the normal grace: a shorter one (a lease fence) brings the SIGKILL forward
+      if (graceMs !== undefined && h.process) void this.killAfter(h, graceMs);
+      return true;
+    }
     h.stopping = reason;
+    if (graceMs !== undefined) h.graceMs = graceMs;
     this.log.info({ payloadId, reason }, 'payload stopping');
     void this.terminate(h);
     return true;
   }
 
-  /** Stop every held payload. */
-  stopAll(reason: string): void {
-    for (const id of this.ids) this.stop(id, reason);
+  /** Stop every held payload; returns the ids it stops. */
+  stopAll(reason: string, graceMs?: number): number[] {
+    const ids = this.ids;
+    for (const id of ids) this.stop(id, reason, graceMs);
+    return ids;
   }
 
   /** Resolves when every payload held now has ended and been reported. */
@@ -105,16 +138,20 @@ export class PayloadSupervisor {
   private async terminate(h: Held): Promise<void> {
     if (!h.process) return; // supervise() signals it as soon as it starts
     h.process.signalGroup('SIGTERM');
-    await this.clock.sleep(this.graceSec() * 1000, h.exited.signal);
+    await this.killAfter(h, Math.min(this.graceSec() * 1000, h.graceMs ?? Infinity));
+  }
+
+  private async killAfter(h: Held, ms: number): Promise<void> {
+    await this.clock.sleep(ms, h.exited.signal);
     if (!h.exited.signal.aborted) {
       this.log.warn({ payloadId: h.assignment.id }, 'payload killed after grace period');
-      h.process.signalGroup('SIGKILL');
+      h.process?.signalGroup('SIGKILL');
     }
   }
 
   private async supervise(h: Held): Promise<void> {
     const a = h.assignment;
-    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores);
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, this.context(a, h.cores));
     if (!outcome.started) {
       this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
       this.held.delete(a.id);
@@ -124,11 +161,18 @@ export class PayloadSupervisor {
     h.process = outcome.process;
     this.log.info({ payloadId: a.id, pid: outcome.process.pid, cores: h.cores }, 'payload started');
     await this.hooks.started(a, outcome.process.pid, h.cores);
+    await this.watch(h, outcome.spec, outcome.process);
+  }
+
+  /** From start (or adoption) to the end report. */
+  private async watch(h: Held, spec: ProcessSpec, process: PayloadProcess): Promise<void> {
+    const a = h.assignment;
+    const outcome = { spec, process };
     if (h.stopping) void this.terminate(h);
     if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec);
     const exit = await outcome.process.exited;
     h.exited.abort();
-    // The payload ended: whatever it left behind in its group goes too.
+    // The payload ended: whatever it left behind in its tree goes too.
     outcome.process.signalGroup('SIGKILL');
     const message = h.timedOut ? `wall time of ${a.wallSec} s exceeded` : h.stopping ? `stopped: ${h.stopping}` : undefined;
     const result = await collectResult(outcome.spec, exit, message);

@@ -1,17 +1,19 @@
 /**
  * Run one payload: prepare its directory `<stateDir>/payloads/<id>/` (with
- * `tmp/`, `stdout`, `stderr`), build its environment, start it through the
- * ProcessRunner and, when it ends, collect its exit and output tail.
+ * `tmp/`, `jobfeatures/`, `stdout`, `stderr`, owned by the payload user),
+ * build its environment, start it through the ProcessRunner and, when it
+ * ends, collect its exit, usage and output tail.
  *
- *   prepare ──▶ start ──┬─▶ running ──exit──▶ ended {exitCode, signal, outputTail}
+ *   prepare ──▶ start ──┬─▶ running ──exit──▶ ended {exitCode, signal, overMemory, cpuSec, peakRssMb, outputTail}
  *                       └─▶ cannot start ───▶ ended {exitCode 127, message "cannot start: …"}
  */
-import { mkdir } from 'node:fs/promises';
+import { chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
+import { writeFeatures } from '../mjf/provide.js';
 import type { PayloadProcess, ProcessExit, ProcessRunner, ProcessSpec } from '../ports.js';
-import { combineTails, readTail } from './output-tail.js';
+import { TAIL_BYTES, TAIL_LINES, combineTails, readTail } from './output-tail.js';
 
 /** Exit code reported for a payload whose command could not be started (as a shell does). */
 export const CANNOT_START_EXIT = 127;
@@ -22,6 +24,21 @@ export interface PayloadResult {
   signal: string | null;
   outputTail: string;
   message?: string;
+  overMemory?: boolean;
+  cpuSec?: number;
+  peakRssMb?: number;
+}
+
+/** What the agent gives every payload beyond its assignment. */
+export interface PayloadContext {
+  /** Its job features (`$JOBFEATURES`), one file per key. */
+  jobFeatures: Readonly<Record<string, number | string>>;
+  /** The node's `$MACHINEFEATURES` directory, when the agent provides one. */
+  machineFeaturesDir: string | null;
+  /** Run as this user (the agent runs as root); null: as the agent. */
+  user: { uid: number; gid: number } | null;
+  /** Cap on stdout and stderr, bytes. */
+  maxOutputBytes: number;
 }
 
 /** The directory of payload `id` under the state dir. */
@@ -31,16 +48,18 @@ export function payloadDir(stateDir: string, id: number): string {
 
 /**
  * The environment of a payload. Pure. The agent's base env first, then the
- * agent's per-payload values, then the assignment's env; VMPILOT_PAYLOAD_ID
- * and VMPILOT_CORES always come from the agent.
+ * agent's per-payload values, then the assignment's env; VMPILOT_PAYLOAD_ID,
+ * VMPILOT_CORES and the Machine/Job Features directories always come from
+ * the agent.
  */
 export function payloadEnv(
   base: Readonly<Record<string, string>>,
   assignment: Assignment,
   cores: number,
   dir: string,
+  machineFeaturesDir: string | null = null,
 ): Record<string, string> {
-  return {
+  const env: Record<string, string> = {
     ...base,
     OMP_NUM_THREADS: String(cores),
     TMPDIR: path.join(dir, 'tmp'),
@@ -48,31 +67,62 @@ export function payloadEnv(
     VMPILOT_PAYLOAD_ID: String(assignment.id),
     VMPILOT_CORES: String(cores),
     VMPILOT_PAYLOAD_DIR: dir,
+    JOBFEATURES: path.join(dir, 'jobfeatures'),
   };
+  if (machineFeaturesDir) env.MACHINEFEATURES = machineFeaturesDir;
+  else delete env.MACHINEFEATURES;
+  return env;
 }
 
-/** Create the payload's directory and return what to start. */
+/** Create the payload's directory (owned by its user) and return what to start. */
 export async function preparePayload(
   stateDir: string,
   baseEnv: Readonly<Record<string, string>>,
   assignment: Assignment,
   cores: number,
+  ctx: PayloadContext | null = null,
 ): Promise<ProcessSpec> {
   const dir = payloadDir(stateDir, assignment.id);
+  const files = { stdoutPath: path.join(dir, 'stdout'), stderrPath: path.join(dir, 'stderr') };
   await mkdir(path.join(dir, 'tmp'), { recursive: true });
+  await writeFeatures(path.join(dir, 'jobfeatures'), ctx?.jobFeatures ?? { allocated_cpu: cores, job_id: String(assignment.id) });
+  await Promise.all([writeFile(files.stdoutPath, '', { flag: 'a' }), writeFile(files.stderrPath, '', { flag: 'a' })]);
+  const user = ctx?.user ?? null;
+  if (user) {
+    for (const p of [dir, path.join(dir, 'tmp'), files.stdoutPath, files.stderrPath]) await chown(p, user.uid, user.gid);
+  }
   return {
     command: assignment.command,
     cwd: dir,
-    env: payloadEnv(baseEnv, assignment, cores, dir),
-    stdoutPath: path.join(dir, 'stdout'),
-    stderrPath: path.join(dir, 'stderr'),
+    env: payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null),
+    ...files,
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    memoryLimitMb: assignment.memoryMb,
+    ...(ctx ? { maxOutputBytes: ctx.maxOutputBytes } : {}),
   };
 }
+
+/** The line the output pump writes where it dropped output (output-pump.ts). */
+const DROP_LINE = /\[vmpilot: \d+ bytes of output dropped: ([^\]]+)\]/;
 
 /** The result of a payload once its process has exited. */
 export async function collectResult(spec: ProcessSpec, exit: ProcessExit, message?: string): Promise<PayloadResult> {
   const [out, err] = await Promise.all([readTail(spec.stdoutPath), readTail(spec.stderrPath)]);
-  return { exitCode: exit.exitCode, signal: exit.signal, outputTail: combineTails(out, err), ...(message ? { message } : {}) };
+  // a full disk: the report says so, in its message and at the end of the output tail (an adopted
+  // payload's pump is not our child: the drop line it wrote into the file tells, when it could write one)
+  const dropped = DROP_LINE.exec(`${out}\n${err}`)?.[1];
+  const note = exit.outputTruncated ?? (dropped ? `output truncated: ${dropped}` : undefined);
+  const text = [message, note].filter(Boolean).join('; ');
+  const tail = combineTails(out, err);
+  return {
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    outputTail: note ? combineTails(out, err, TAIL_LINES, TAIL_BYTES - 80) + `\n[vmpilot: ${note}]` : tail,
+    ...(text ? { message: text } : {}),
+    ...(exit.overMemory ? { overMemory: true } : {}),
+    ...(exit.cpuSec === undefined ? {} : { cpuSec: exit.cpuSec }),
+    ...(exit.peakRssMb === undefined ? {} : { peakRssMb: exit.peakRssMb }),
+  };
 }
 
 /** A payload that started, or the result of one that could not. */
@@ -87,10 +137,11 @@ export async function startPayload(
   baseEnv: Readonly<Record<string, string>>,
   assignment: Assignment,
   cores: number,
+  ctx: PayloadContext | null = null,
 ): Promise<StartOutcome> {
   let spec: ProcessSpec | null = null;
   try {
-    spec = await preparePayload(stateDir, baseEnv, assignment, cores);
+    spec = await preparePayload(stateDir, baseEnv, assignment, cores, ctx);
     const process = await runner.start(spec);
     return { started: true, spec, process };
   } catch (err) {

@@ -58,7 +58,7 @@ describe('startPayload with real processes', () => {
     if (!o.started) return;
     pids.push(o.process.pid);
     const exit = await o.process.exited;
-    expect(exit).toEqual({ exitCode: 3, signal: null });
+    expect(exit).toMatchObject({ exitCode: 3, signal: null });
     const r = await collectResult(o.spec, exit);
     const pdir = path.join(dir, 'payloads', '11');
     expect(r.outputTail).toContain(`id=11 cores=2 omp=2 tmpdir=${pdir}/tmp extra=yes token=secret`);
@@ -91,7 +91,7 @@ describe('startPayload with real processes', () => {
     if (!o.started) throw new Error('not started');
     pids.push(o.process.pid);
     expect(o.process.signalGroup('SIGTERM')).toBe(true);
-    expect(await o.process.exited).toEqual({ exitCode: null, signal: 'SIGTERM' });
+    expect(await o.process.exited).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
   });
 
   it('kills the whole process group, children included', async () => {
@@ -106,7 +106,7 @@ describe('startPayload with real processes', () => {
     o.process.signalGroup('SIGTERM'); // ignored by leader and child
     expect(alive(o.process.pid)).toBe(true);
     o.process.signalGroup('SIGKILL');
-    expect(await o.process.exited).toEqual({ exitCode: null, signal: 'SIGKILL' });
+    expect(await o.process.exited).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
     await vi.waitFor(() => expect(alive(child)).toBe(false), { timeout: 10_000 });
   });
 });

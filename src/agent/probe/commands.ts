@@ -1,0 +1,79 @@
+/**
+ * `vmpilot probe` and `vmpilot mjf`: read every source once and print what
+ * the agent would offer, where each value came from, and its deadline.
+ */
+import { systemClock } from '../../shared/clock.js';
+import { createLogger } from '../../shared/log.js';
+import { loadConfigWithFile } from '../config/load.js';
+import { execaCommandRunner } from '../resources/command.js';
+import { NodeResources, type ResourceView } from '../resources/node-resources.js';
+import { readInventory } from './inventory.js';
+import { nodeProbe } from './node-probe.js';
+import { formatResources } from './resources.js';
+
+async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
+  const config = await loadConfigWithFile({ flags });
+  const log = createLogger({ level: config.logLevel }).child({ role: 'probe' });
+  const source = new NodeResources({ config, probe: nodeProbe, log, startedAt: systemClock.now(), run: execaCommandRunner(config.batchEnv) });
+  return source.init();
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The deadline as printed: when, which limit set it, and every limit considered. */
+function deadlineOut(v: ResourceView) {
+  return { at: v.deadline.at, iso: iso(v.deadline.at), source: v.deadline.source, candidates: v.deadline.candidates.map((c) => ({ ...c, iso: iso(c.at) })) };
+}
+
+/** `vmpilot probe [--json]`. */
+export async function probeCommand(flags: Record<string, unknown>): Promise<void> {
+  const [v, inventory] = await Promise.all([readView(flags), readInventory()]);
+  if (flags.json) {
+    const out = {
+      ...v.offered,
+      cgroup: v.cgroup,
+      batch: v.batch,
+      mjf: { sources: v.features.sources, problems: v.features.problems },
+      deadline: deadlineOut(v),
+      inventory,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    formatResources(v.offered).trimEnd(),
+    `cgroup    ${v.cgroup.version === null ? 'none found' : `v${v.cgroup.version}`}${v.cgroup.cores !== null ? `, ${v.cgroup.cores} cores` : ''}${v.cgroup.memoryBytes !== null ? `, ${Math.floor(v.cgroup.memoryBytes / 1048576)} MiB` : ''}`,
+    `batch     ${v.batch ? `${v.batch.system} job ${v.batch.jobId}${v.batch.cores !== null ? `, ${v.batch.cores} cores` : ''}${v.batch.endsAt !== null ? `, ends ${iso(v.batch.endsAt)}` : ''}` : 'none'}`,
+    `deadline  ${v.deadline.at === null ? 'none' : `${iso(v.deadline.at)} (${v.deadline.source})`}`,
+    `node      ${[inventory.cpuModel, inventory.os, inventory.virtual === null ? null : inventory.virtual ? `virtual${inventory.hypervisor ? ` (${inventory.hypervisor})` : ''}` : 'physical'].filter(Boolean).join('; ')}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
+
+/** `vmpilot mjf [--json]`: what Machine/Job Features say, from where, and the deadline. */
+export async function mjfCommand(flags: Record<string, unknown>): Promise<void> {
+  const v = await readView(flags);
+  const out = {
+    machine: { source: v.features.sources.machine, values: v.features.machine },
+    job: { source: v.features.sources.job, values: v.features.job },
+    problems: v.features.problems,
+    deadline: deadlineOut(v),
+  };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const side = (name: string, s: { source: string | null; values: Record<string, number | string> }) => [
+    `${name} features: ${s.source ?? 'not given'}`,
+    ...Object.entries(s.values).map(([k, val]) => `  ${k.padEnd(20)} ${val}`),
+  ];
+  const lines = [
+    ...side('machine', out.machine),
+    ...side('job', out.job),
+    ...out.problems.map((p) => `problem: ${p}`),
+    `deadline: ${v.deadline.at === null ? 'none' : `${iso(v.deadline.at)} (${v.deadline.source})`}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
