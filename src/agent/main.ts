@@ -2,35 +2,61 @@
  * The entry points of `vmpilot run` and `vmpilot probe`: load the config,
  * build the real adapters, wire process signals to the pilot.
  */
+import { readFileSync } from 'node:fs';
+import { VmpilotError, describeError } from '../shared/errors.js';
 import { ShutdownCode } from '../protocol/index.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/log.js';
-import { loadConfig } from './config/load.js';
+import { loadConfigWithFile } from './config/load.js';
 import { HttpControlPlane } from './control/http-control-plane.js';
 import { childProcessRunner } from './executor/process-runner.js';
 import { processHalter } from './halt/halter.js';
+import { jobOutputsFor } from './halt/job-outputs.js';
+import { drainPaths, fileDrainFiles } from './monitor/drain-files.js';
+import { procUsage } from './monitor/usage.js';
+import { wrappedRunner } from './state/wrapped-runner.js';
 import { Pilot } from './pilot.js';
 import { nodeProbe } from './probe/node-probe.js';
-import { formatResources, offeredResources } from './probe/resources.js';
+import { realPilotResources } from './resources/wire.js';
 import { FileStateStore } from './state/file-store.js';
 
 /** `vmpilot run`: run the agent until it halts (the halt action ends the process). */
 export async function runAgent(flags: Record<string, unknown>): Promise<void> {
-  const config = loadConfig({ flags }, { require: ['server', 'token'] });
+  const config = await loadConfigWithFile({ flags }, { require: ['server', 'token'] });
   const root = createLogger({ level: config.logLevel });
   const log = root.child({ role: 'agent' });
-  const control = new HttpControlPlane({ server: config.server!, token: config.token! });
+  const control = new HttpControlPlane({ server: config.server!, token: config.token!, ca: readCaFile(config.caFile) });
+  // bootstrap steps add to every payload's environment: the executor reads this object at each start
+  const payloadBaseEnv: Record<string, string> = { ...config.payloadBaseEnv };
   const pilot = new Pilot({
-    config,
+    config: Object.freeze({ ...config, payloadBaseEnv }),
+    // loaded only when there are steps: downloads bring undici, which an idle agent should not carry
+    bootstrap:
+      config.bootstrap === null
+        ? undefined
+        : async () =>
+            (await import('./bootstrap/halt.js')).bootstrapHalt(
+              config.bootstrap!,
+              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }) },
+              payloadBaseEnv,
+            ),
     control,
-    runner: childProcessRunner,
+    runner: wrappedRunner(childProcessRunner),
     probe: nodeProbe,
     halter: processHalter(log),
     store: new FileStateStore(config.stateDir),
     clock: systemClock,
     log: root,
+    outputs: jobOutputsFor(config.jobOutputs),
+    drainFiles: fileDrainFiles(drainPaths(config.stateDir, config.drainFile)),
+    usage: procUsage,
+    resources: await realPilotResources(config, root, systemClock),
   });
-  process.on('SIGTERM', () => pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGTERM'));
+  // SIGTERM (a batch system about to preempt): drain, SIGTERM payloads, grace, halt 100.
+  process.on('SIGTERM', () => {
+    pilot.requestDrain('SIGTERM');
+    pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGTERM');
+  });
   process.on('SIGINT', () => pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGINT'));
   process.on('SIGUSR1', () => pilot.requestDrain('SIGUSR1'));
   process.on('SIGHUP', () => log.info('SIGHUP ignored'));
@@ -38,10 +64,12 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
   await pilot.run();
 }
 
-/** `vmpilot probe`: print the node as the agent sees it. */
-export async function probeCommand(flags: Record<string, unknown>): Promise<void> {
-  const config = loadConfig({ flags });
-  const snap = await nodeProbe.snapshot(config.stateDir);
-  const offered = offeredResources(snap, { cores: config.cores, memoryMb: config.memoryMb });
-  process.stdout.write(flags.json ? `${JSON.stringify(offered, null, 2)}\n` : formatResources(offered));
+/** The CA certificate of `--ca-file`, or undefined; a clear config error when it cannot be read. */
+function readCaFile(file: string | null): Buffer | undefined {
+  if (file === null) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new VmpilotError('VMP_CONFIG', `caFile: cannot read ${file}: ${describeError(err)}`, { cause: err });
+  }
 }

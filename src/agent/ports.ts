@@ -5,6 +5,7 @@
  * processes, talks HTTP, reads the clock, or halts the machine.
  */
 import type {
+  Assignment,
   HeartbeatReply,
   HeartbeatRequest,
   MatchReply,
@@ -27,6 +28,8 @@ export interface ControlPlane {
   match(request: MatchRequest, signal?: AbortSignal): Promise<MatchReply>;
   /** Deliver reports in order; the server applies each seq once. */
   report(reports: Report[]): Promise<ReportsReply>;
+  /** Carry on as a pilot registered before (after an agent restart): later calls use this id and credential. */
+  resume(pilotId: number, credential: string): void;
 }
 
 /** What to start for one payload. */
@@ -40,12 +43,24 @@ export interface ProcessSpec {
   /** Run as this user and group when set (the agent runs as root). */
   uid?: number;
   gid?: number;
+  /** Kill the whole tree when its memory passes this (MiB); null or absent: no limit. */
+  memoryLimitMb?: number | null;
+  /** Cap each of stdoutPath and stderrPath at this many bytes (older output is dropped). */
+  maxOutputBytes?: number;
 }
 
 /** How a process ended: an exit code, or the signal that killed it. */
 export interface ProcessExit {
   exitCode: number | null;
   signal: string | null;
+  /** The tree passed its memory limit and was killed. */
+  overMemory?: boolean;
+  /** CPU seconds of the tree, as far as sampling saw. */
+  cpuSec?: number;
+  /** Largest resident memory of the tree, MiB. */
+  peakRssMb?: number;
+  /** Output was dropped, and why ("output truncated: no space left on device"). */
+  outputTruncated?: string;
 }
 
 /** A payload process, the leader of its own process group. */
@@ -53,7 +68,11 @@ export interface PayloadProcess {
   readonly pid: number;
   /** Settles when the leader exits (never rejects). */
   readonly exited: Promise<ProcessExit>;
-  /** Send a signal to the whole process group; false when it was already gone. */
+  /**
+   * Send a signal to the whole process tree: its group, its descendants and
+   * those that detached into their own groups or sessions; false when it
+   * was already gone.
+   */
   signalGroup(signal: NodeJS.Signals): boolean;
 }
 
@@ -106,7 +125,11 @@ export interface AgentState {
   /** Reports not yet acknowledged by the server, in seq order. */
   outbox: Report[];
   /** Payloads started and not yet reported ended: id → what is needed to re-attach. */
-  running: Record<string, { pid: number; cores: number; startedAt: number; dir: string }>;
+  running: Record<string, { pid: number; cores: number; startedAt: number; dir: string; assignment?: Assignment }>;
+  /** The lease the server gave at register (RegisterReply.leaseSec), seconds; kept so a restart keeps fencing. */
+  leaseSec?: number | null;
+  /** When this pilot halted (its shutdown report was made); a restart after it registers anew. */
+  haltedAt?: number | null;
   /** Ids of payloads this pilot has ever started (never start one twice). */
   started: number[];
   /** Ids of instructions already carried out (never carry one out twice). */

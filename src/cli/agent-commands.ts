@@ -7,12 +7,21 @@ export function registerAgentCommands(program: Command): void {
     .description('Register with a vmpilot server, run payloads on this node, and halt when there is no more work.')
     .option('--server <url>', 'server base URL (env VMPILOT_SERVER)')
     .option('--token <token>', 'registration token (env VMPILOT_TOKEN)')
+    .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate (env VMPILOT_CA_FILE)")
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
   run
     .option('--idle-timeout <seconds>', 'halt with code 300 after this long without a payload; 0 never (env VMPILOT_IDLE_TIMEOUT_SEC, default 300)')
     .option('--halt <action>', 'what to do last: exit, poweroff, or a shell command (env VMPILOT_HALT, default exit)')
     .option('--grace <seconds>', 'seconds between SIGTERM and SIGKILL of payloads when halting (env VMPILOT_GRACE_SEC, default 30)')
+    .option('--min-lifetime <seconds>', 'never halt for idleness before this many seconds after start (env VMPILOT_MIN_LIFETIME_SEC, default 0)')
+    .option('--orphan-timeout <seconds>', 'halt with code 700 after this long without reaching the server while nothing runs; 0 never (env VMPILOT_ORPHAN_TIMEOUT_SEC, default 3600)')
+    .option('--drain-file <path>', 'drain while this file (or <state-dir>/drain) exists (env VMPILOT_DRAIN_FILE, default /var/lib/vmpilot/drain)')
+    .option('--job-outputs <dir|url>', 'keep a heartbeat file and leave shutdown_message here: a directory or an http(s) URL to PUT to (env JOBOUTPUTS)')
+    .option('--payload-user <user>', 'when running as root, run payloads as this unprivileged user, name or uid (env VMPILOT_PAYLOAD_USER, default: the agent user)')
+    .option('--starvation <seconds>', 'once a larger payload has waited this long, stop taking smaller work until it fits (env VMPILOT_STARVATION_SEC, default 600)')
+    .option('--max-output-mb <mb>', "cap on each payload's stdout and stderr file; older output is dropped (env VMPILOT_MAX_OUTPUT_MB, default 100)")
+    .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',
@@ -26,7 +35,9 @@ Logs are JSON lines on stderr. The state directory holds state.json, one
 folder per payload (payloads/<id>/ with stdout, stderr, tmp/) and, at the end,
 shutdown_message ("NNN text"). Exit status: 0 after shutdown codes 100, 200,
 300; 14..17 after 400..700; 2 for a bad flag or config value.
-SIGTERM or SIGINT halts (code 100); SIGUSR1 drains.
+SIGTERM or SIGINT drains, stops payloads (SIGTERM, grace, SIGKILL) and halts
+(code 100); SIGUSR1 drains. Restarted with the same state directory after a
+crash, the agent carries on as the same pilot and re-attaches to its payloads.
 
 Examples:
   vmpilot run --server http://127.0.0.1:8080 --token "$VMPILOT_TOKEN" --cores 4
@@ -39,7 +50,7 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, and where each value comes from.')
+    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, probe), and its deadline.')
     .option('--json', 'print JSON instead of text');
   addResourceOptions(probe);
   probe
@@ -51,8 +62,34 @@ Examples:
   vmpilot probe --cores 4 --memory-mb 8000 --json`,
     )
     .action(async (opts: Record<string, unknown>) => {
-      const { probeCommand } = await import('../agent/main.js');
+      const { probeCommand } = await import('../agent/probe/commands.js');
       await probeCommand(opts);
+    });
+
+  const mjf = program
+    .command('mjf')
+    .description('Print the Machine/Job Features this agent reads ($MACHINEFEATURES, $JOBFEATURES), where from, and its deadline.')
+    .option('--json', 'print JSON instead of text')
+    .option('--lifetime <seconds>', 'the configured maximum lifetime, one of the deadline limits (env VMPILOT_LIFETIME_SEC)');
+  addResourceOptions(mjf);
+  mjf
+    .addHelpText(
+      'after',
+      `
+Each of $MACHINEFEATURES and $JOBFEATURES (or --machine-features,
+--job-features) is a directory or an http(s) base URL holding one file per
+key (HSF-TN-2016-02). Missing keys are normal; bad values are listed as
+problems and ignored. The deadline is the earliest of jobstart_secs +
+wall_limit_secs, shutdowntime_job, shutdowntime, the batch job's end and
+--lifetime.
+
+Examples:
+  vmpilot mjf
+  MACHINEFEATURES=/etc/machinefeatures JOBFEATURES=http://169.254.169.254/jobfeatures vmpilot mjf --json`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { mjfCommand } = await import('../agent/probe/commands.js');
+      await mjfCommand(opts);
     });
 }
 
@@ -60,6 +97,8 @@ function addResourceOptions(cmd: Command): void {
   cmd
     .option('--cores <n>', 'cores to offer, even more than the host has (env VMPILOT_CORES, default: probed)')
     .option('--memory-mb <mb>', 'memory to offer in MiB (env VMPILOT_MEMORY_MB, default: probed)')
+    .option('--machine-features <dir|url>', 'Machine Features directory or http(s) base URL (env MACHINEFEATURES)')
+    .option('--job-features <dir|url>', 'Job Features directory or http(s) base URL (env JOBFEATURES)')
     .option('--state-dir <dir>', 'state directory (env VMPILOT_STATE_DIR, default ./.vmpilot-state)')
     .option('--config <file>', 'YAML config file (env VMPILOT_CONFIG)');
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:net';
 import type { PayloadView, PilotView, SubmitRequest } from '../../src/protocol/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -86,7 +87,7 @@ export async function startServer(db: string, extra: string[] = []): Promise<Ser
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     lines.on('line', (line) => {
-      const m = /^vmpilot-server listening on (http:\/\/\S+)$/.exec(line);
+      const m = /^vmpilot-server listening on (https?:\/\/\S+)$/.exec(line);
       if (m) resolve(m[1]!);
     });
     void proc.exited.then((e) => reject(new Error(`server exited (${e.code ?? e.signal}) before listening:\n${proc.stderr()}`)));
@@ -103,6 +104,8 @@ export interface AgentOptions {
   idleTimeoutSec?: number;
   stateDir: string;
   extra?: string[];
+  /** Extra environment variables of the agent (added to this process's). */
+  env?: Record<string, string>;
 }
 
 /** Start `vmpilot run` against the server, with the halt action `exit`. */
@@ -111,7 +114,7 @@ export function startAgent(server: string, options: AgentOptions): Proc {
   if (options.cores !== undefined) args.push('--cores', String(options.cores));
   if (options.idleTimeoutSec !== undefined) args.push('--idle-timeout', String(options.idleTimeoutSec));
   args.push(...(options.extra ?? []));
-  return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } }));
 }
 
 /** Run a command to completion (e.g. the admin CLI) and return its output. */
@@ -165,4 +168,16 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 /** A payload that records when it started and ended, with its cores, into `log`. */
 export function recorded(log: string, seconds: number, exitCode = 0): string[] {
   return [path.join(FIXTURES, 'record.sh'), log, String(seconds), String(exitCode)];
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }

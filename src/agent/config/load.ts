@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { VmpilotError } from '../../shared/errors.js';
+import { BATCH_ENV_KEYS } from '../resources/batch.js';
 import { CONFIG_KEYS, PAYLOAD_ENV_KEYS, type AgentConfig, type KeySpec } from './schema.js';
 
 /** Where the raw values come from. `flags` are commander's parsed options. */
@@ -18,6 +18,24 @@ export interface ConfigSources {
   cwd?: string;
   /** Reads the config file; default fs.readFileSync. */
   readFile?: (file: string) => string;
+  /**
+   * Parses the config file's YAML. Needed only when a config file is named:
+   * callers load the yaml module (`loadYaml()`) only then, so an agent run
+   * without a config file does not carry it.
+   */
+  parseYaml?: (text: string) => unknown;
+}
+
+/** The YAML parser, loaded on demand. */
+export async function loadYaml(): Promise<(text: string) => unknown> {
+  return (await import('yaml')).parse;
+}
+
+/** loadConfig, loading the YAML parser first when a config file is named. */
+export async function loadConfigWithFile(sources: ConfigSources, needs: ConfigNeeds = {}): Promise<Readonly<AgentConfig>> {
+  const env = sources.env ?? process.env;
+  const named = sources.flags.config ?? env.VMPILOT_CONFIG;
+  return loadConfig({ ...sources, ...(named ? { parseYaml: await loadYaml() } : {}) }, needs);
 }
 
 /** What `loadConfig` demands beyond the schema, e.g. `run` needs a server and a token. */
@@ -34,7 +52,8 @@ function show(raw: unknown): string {
   return typeof raw === 'string' ? `"${raw}"` : JSON.stringify(raw);
 }
 
-function readConfigFile(file: string, read: (f: string) => string): Record<string, unknown> {
+function readConfigFile(file: string, read: (f: string) => string, parseYaml: ((text: string) => unknown) | undefined): Record<string, unknown> {
+  if (!parseYaml) throw new VmpilotError('VMP_INTERNAL', 'a config file was named but no YAML parser was given to loadConfig');
   let textValue: string;
   try {
     textValue = read(file);
@@ -85,7 +104,7 @@ export function loadConfig(sources: ConfigSources, needs: ConfigNeeds = {}): Rea
   const env = sources.env ?? process.env;
   const cwd = sources.cwd ?? process.cwd();
   const configFile = (sources.flags.config as string | undefined) ?? env.VMPILOT_CONFIG ?? null;
-  const file = configFile ? readConfigFile(path.resolve(cwd, configFile), sources.readFile ?? ((f) => readFileSync(f, 'utf8'))) : {};
+  const file = configFile ? readConfigFile(path.resolve(cwd, configFile), sources.readFile ?? ((f) => readFileSync(f, 'utf8')), sources.parseYaml) : {};
   const values: Record<string, unknown> = {};
   for (const spec of CONFIG_KEYS) values[spec.key] = pick(spec, sources.flags, env, file, configFile);
   for (const key of needs.require ?? []) {
@@ -100,10 +119,16 @@ export function loadConfig(sources: ConfigSources, needs: ConfigNeeds = {}): Rea
     if (v !== undefined) baseEnv[key] = v;
   }
   baseEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  const batchEnv: Record<string, string> = { PATH: baseEnv.PATH };
+  for (const key of BATCH_ENV_KEYS) {
+    const v = env[key];
+    if (v !== undefined) batchEnv[key] = v;
+  }
   const config: AgentConfig = {
-    ...(values as Omit<AgentConfig, 'payloadBaseEnv'>),
+    ...(values as Omit<AgentConfig, 'payloadBaseEnv' | 'batchEnv'>),
     stateDir: path.resolve(cwd, values.stateDir as string),
     payloadBaseEnv: Object.freeze(baseEnv),
+    batchEnv: Object.freeze(batchEnv),
   };
   if (typeof config.halt === 'object') Object.freeze(config.halt);
   return Object.freeze(config);

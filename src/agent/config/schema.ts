@@ -10,6 +10,8 @@ import { LIMITS } from '../../protocol/index.js';
 export interface AgentConfig {
   server: string | null;
   token: string | null;
+  /** PEM file of the CA that signed the server's TLS certificate (a private CA); null: the system's CAs. */
+  caFile: string | null;
   /** Cores to offer; null means "as many as the node has" (probed). */
   cores: number | null;
   /** Memory to offer in MiB; null means probed. */
@@ -26,10 +28,32 @@ export interface AgentConfig {
   lifetimeSec: number | null;
   /** The environment every payload starts from (a safe subset of the agent's). */
   payloadBaseEnv: Readonly<Record<string, string>>;
+  /** Machine features: a directory or an http(s) base URL; null when not given. */
+  machineFeatures: string | null;
+  /** Job features: a directory or an http(s) base URL; null when not given. */
+  jobFeatures: string | null;
+  /** Run payloads as this user (name or uid) when the agent runs as root; null: as the agent's own user. */
+  payloadUser: string | null;
+  /** Stop taking smaller work once a larger payload has waited this long (seconds). */
+  starvationSec: number;
+  /** Cap on each of a payload's stdout and stderr files, MiB (older output is dropped). */
+  maxOutputMb: number;
+  /** The batch system's variables (Slurm, PBS, Grid Engine) and PATH, as the agent found them. */
+  batchEnv: Readonly<Record<string, string>>;
+  /** Never halt for idleness before this many seconds after start. */
+  minLifetimeSec: number;
+  /** Halt with code 700 after this long without reaching the server while nothing runs; 0 never. */
+  orphanTimeoutSec: number;
+  /** A second operator drain file besides `<stateDir>/drain` (drains while it exists). */
+  drainFile: string;
+  /** `$JOBOUTPUTS`: a directory, or an http(s) URL to PUT `heartbeat` and `shutdown_message` to; null: none. */
+  jobOutputs: string | null;
+  /** A bootstrap spec (YAML: check, software, env, setup) to run once registered; null: none. */
+  bootstrap: string | null;
 }
 
 /** Keys a user can set (flags, env, config file). */
-export type ConfigKey = Exclude<keyof AgentConfig, 'payloadBaseEnv'>;
+export type ConfigKey = Exclude<keyof AgentConfig, 'payloadBaseEnv' | 'batchEnv'>;
 
 /** A validator: turns a raw value into a typed one, or returns an error text "expected …". */
 type Parse = (raw: unknown) => { ok: true; value: unknown } | { ok: false; expected: string };
@@ -84,6 +108,7 @@ export interface KeySpec {
 export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: url },
   { key: 'token', flag: '--token', env: 'VMPILOT_TOKEN', default: null, parse: text(true) },
+  { key: 'caFile', flag: '--ca-file', env: 'VMPILOT_CA_FILE', default: null, parse: text(true) },
   { key: 'cores', flag: '--cores', env: 'VMPILOT_CORES', default: null, parse: integer(1, LIMITS.cores, true) },
   {
     key: 'memoryMb',
@@ -125,6 +150,22 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: null,
     parse: integer(1, LIMITS.wallSec, true),
   },
+  { key: 'machineFeatures', flag: '--machine-features', env: 'MACHINEFEATURES', default: null, parse: text(true) },
+  { key: 'jobFeatures', flag: '--job-features', env: 'JOBFEATURES', default: null, parse: text(true) },
+  {
+    key: 'payloadUser',
+    flag: '--payload-user',
+    env: 'VMPILOT_PAYLOAD_USER',
+    default: null,
+    parse: text(true, (s) => (/^[a-z_][a-z0-9_.-]*\$?$|^\d+$/i.test(s) ? null : 'a user name or uid')),
+  },
+  { key: 'starvationSec', flag: '--starvation', env: 'VMPILOT_STARVATION_SEC', default: 600, parse: integer(0, 30 * 86400) },
+  { key: 'maxOutputMb', flag: '--max-output-mb', env: 'VMPILOT_MAX_OUTPUT_MB', default: 100, parse: integer(1, 1024 * 1024) },
+  { key: 'minLifetimeSec', flag: '--min-lifetime', env: 'VMPILOT_MIN_LIFETIME_SEC', default: 0, parse: integer(0, 30 * 86400) },
+  { key: 'orphanTimeoutSec', flag: '--orphan-timeout', env: 'VMPILOT_ORPHAN_TIMEOUT_SEC', default: 3600, parse: integer(0, 30 * 86400) },
+  { key: 'drainFile', flag: '--drain-file', env: 'VMPILOT_DRAIN_FILE', default: '/var/lib/vmpilot/drain', parse: text(false) },
+  { key: 'jobOutputs', flag: '--job-outputs', env: 'JOBOUTPUTS', default: null, parse: text(true) },
+  { key: 'bootstrap', flag: '--bootstrap', env: 'VMPILOT_BOOTSTRAP', default: null, parse: text(true) },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

@@ -53,6 +53,11 @@ export class FakeControlPlane implements ControlPlane {
     this.failures[method] = (this.failures[method] ?? 0) + times;
   }
 
+  /** Stop failing: every call answers again (the network is back). */
+  heal(): void {
+    this.failures = {};
+  }
+
   /** Queue a payload for the next match call (handed out whether it fits or not). */
   offer(...assignments: Assignment[]): void {
     this.offers.push(...assignments);
@@ -68,6 +73,13 @@ export class FakeControlPlane implements ControlPlane {
   /** Number of match calls currently held open. */
   get openMatches(): number {
     return this.waiters.length;
+  }
+
+  /** The identity the agent resumed, when it did. */
+  resumed: { pilotId: number; credential: string } | null = null;
+
+  resume(pilotId: number, credential: string): void {
+    this.resumed = { pilotId, credential };
   }
 
   async register(request: RegisterRequest): Promise<RegisterReply> {

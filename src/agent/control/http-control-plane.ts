@@ -1,9 +1,8 @@
 /**
- * The real ControlPlane: JSON over HTTP(S) with undici. `register` carries
+ * The real ControlPlane: JSON over HTTP(S) (node's http, see http-call.ts). `register` carries
  * the registration token; every later call carries the per-pilot credential
  * it returned. Failures become VmpilotErrors with stable codes.
  */
-import { Agent, request, type Dispatcher } from 'undici';
 import {
   paths,
   type HeartbeatReply,
@@ -17,6 +16,7 @@ import {
 } from '../../protocol/index.js';
 import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
 import type { ControlPlane } from '../ports.js';
+import { HttpClient, HttpTransportError } from './http-call.js';
 
 /** Seconds a match call may take beyond its `waitSec` before it counts as a timeout. */
 export const MATCH_MARGIN_SEC = 15;
@@ -31,11 +31,7 @@ const CONNECTION_CODES = new Set([
   'EAI_AGAIN',
   'ETIMEDOUT',
   'EPIPE',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
+  'ECONNABORTED',
 ]);
 
 /** The VmpilotError code for an HTTP status that is not 2xx. */
@@ -54,17 +50,18 @@ export interface HttpControlPlaneOptions {
   server: string;
   /** The registration token. */
   token: string;
-  dispatcher?: Dispatcher;
+  /** PEM CA certificate(s) to trust for an https server (`--ca-file`). */
+  ca?: Buffer | undefined;
 }
 
 /** ControlPlane over HTTP. One instance per agent process. */
 export class HttpControlPlane implements ControlPlane {
   private credential: string | null = null;
   private pilotId: number | null = null;
-  private readonly dispatcher: Dispatcher;
+  private readonly client: HttpClient;
 
   constructor(private readonly options: HttpControlPlaneOptions) {
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
+    this.client = new HttpClient(options.ca);
   }
 
   async register(body: RegisterRequest): Promise<RegisterReply> {
@@ -74,8 +71,16 @@ export class HttpControlPlane implements ControlPlane {
     return reply;
   }
 
-  heartbeat(body: HeartbeatRequest): Promise<HeartbeatReply> {
-    return this.post(paths.heartbeat(this.id()), body, this.cred());
+  resume(pilotId: number, credential: string): void {
+    this.pilotId = pilotId;
+    this.credential = credential;
+  }
+
+  async heartbeat(body: HeartbeatRequest): Promise<HeartbeatReply> {
+    const reply = await this.post<HeartbeatReply>(paths.heartbeat(this.id()), body, this.cred());
+    // the server renews the credential before it expires: every later call carries the new one
+    if (reply.credential) this.credential = reply.credential;
+    return reply;
   }
 
   match(body: MatchRequest, signal?: AbortSignal): Promise<MatchReply> {
@@ -89,7 +94,7 @@ export class HttpControlPlane implements ControlPlane {
 
   /** Close idle connections (the agent is about to exit). */
   async close(): Promise<void> {
-    await this.dispatcher.close().catch(() => undefined);
+    this.client.close();
   }
 
   private id(): number {
@@ -103,35 +108,29 @@ export class HttpControlPlane implements ControlPlane {
 
   private async post<T>(p: string, body: unknown, bearer: string, signal?: AbortSignal, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
     const url = new URL(p, this.options.server.endsWith('/') ? this.options.server : `${this.options.server}/`).href;
-    let res: Dispatcher.ResponseData;
+    let status: number;
+    let text: string;
     try {
-      res = await request(url, {
+      ({ status, text } = await this.client.call({
         method: 'POST',
-        dispatcher: this.dispatcher,
+        url,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
         body: JSON.stringify(body),
         signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
+        timeoutMs,
+      }));
     } catch (err) {
       throw mapTransportError(err, url, signal);
     }
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (err) {
-      throw mapTransportError(err, url, signal);
-    }
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      let message = `HTTP ${res.statusCode} from ${url}`;
+    if (status < 200 || status > 299) {
+      let message = `HTTP ${status} from ${url}`;
       try {
         const parsed = JSON.parse(text) as { error?: { message?: string; code?: string } };
-        if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${res.statusCode})`;
+        if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${status})`;
       } catch {
         // not JSON: keep the status line
       }
-      throw new VmpilotError(codeForStatus(res.statusCode), message, { details: { status: res.statusCode, url } });
+      throw new VmpilotError(codeForStatus(status), message, { details: { status, url } });
     }
     try {
       return JSON.parse(text) as T;
@@ -145,9 +144,9 @@ function mapTransportError(err: unknown, url: string, signal?: AbortSignal): Vmp
   if (signal?.aborted) {
     return new VmpilotError('VMP_UNREACHABLE', `request to ${url} aborted`, { cause: err, details: { aborted: true } });
   }
-  const code = (err as { code?: string }).code ?? '';
+  const code = err instanceof HttpTransportError ? err.code : ((err as { code?: string }).code ?? '');
   const message = (err as Error).message ?? String(err);
-  if (CONNECTION_CODES.has(code) || code.startsWith('UND_ERR')) {
+  if (CONNECTION_CODES.has(code)) {
     return new VmpilotError('VMP_UNREACHABLE', `cannot reach ${url}: ${message}`, { cause: err, details: { errno: code } });
   }
   return new VmpilotError('VMP_UNREACHABLE', `cannot reach ${url}: ${message}`, { cause: err });

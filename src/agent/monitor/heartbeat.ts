@@ -13,6 +13,10 @@ export interface HeartbeatInputs {
   snapshot: NodeSnapshot;
   payloads: readonly PayloadHeartbeat[];
   deadline: number | null;
+  /** Cores' worth of CPU the node used since the last beat. */
+  cpuUse?: number;
+  /** Machine/Job Features values as read. */
+  features?: Record<string, string | number>;
 }
 
 const clampInt = (n: number, max: number) => Math.max(0, Math.min(Math.floor(n), max));
@@ -33,5 +37,32 @@ export function buildHeartbeat(i: HeartbeatInputs): HeartbeatRequest {
     ...(i.snapshot.diskFreeMb === null ? {} : { diskFreeMb: Math.max(0, i.snapshot.diskFreeMb) }),
     payloads: i.payloads.slice(0, LIMITS.payloadsPerHeartbeat).map((p) => ({ ...p })),
     deadline: i.deadline,
+    ...(i.cpuUse === undefined ? {} : { cpuUse: Math.max(0, Math.min(i.cpuUse, total)) }),
+    ...(i.features && Object.keys(i.features).length > 0 ? { features: { ...i.features } } : {}),
   };
+}
+
+/**
+ * The `heartbeat` file of `$JOBOUTPUTS` (Vac convention: its modification
+ * time says the VM is alive); one line a person can read:
+ * "<epoch s> <state> load <1> <5> <15> cores <used>/<total> payloads <n>". Pure.
+ */
+export function heartbeatFileText(h: HeartbeatRequest): string {
+  const load = (h.load ?? [0, 0, 0]).map((l) => l.toFixed(2)).join(' ');
+  return `${Math.floor(h.at / 1000)} ${h.state} load ${load} cores ${h.cores.used}/${h.cores.total} payloads ${h.payloads.length}\n`;
+}
+
+/**
+ * When the next beat goes: the interval after a success; after the n-th
+ * failure in a row the interval doubled n times, capped at `capSec` (but
+ * never below the interval). Pure.
+ */
+export function heartbeatDelayMs(intervalSec: number, failures: number, capSec = 600): number {
+  if (failures <= 0) return intervalSec * 1000;
+  return Math.min(Math.max(intervalSec, capSec), intervalSec * 2 ** Math.min(failures, 20)) * 1000;
+}
+
+/** The first beat goes after a random part of the interval (at most `maxSec`), so a fleet booting together spreads out. Pure. */
+export function firstBeatDelayMs(intervalSec: number, random: number, maxSec = 10): number {
+  return Math.floor(Math.max(0, Math.min(1, random)) * Math.min(intervalSec, maxSec) * 1000);
 }

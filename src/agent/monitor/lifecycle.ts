@@ -2,12 +2,12 @@
  * The agent's lifecycle as an explicit state machine, and the pure function
  * that decides its next step.
  *
- *   booting ──registered──▶ serving ──drain / SIGUSR1──▶ draining
- *      │                    │    ▲                          │
- *      │                    │    └──────(never back)────────┘ (draining is final)
- *      │          halt / idle / deadline          last payload ended / halt / deadline
- *      │                    ▼                          ▼
- *      └──halt / error──▶ halting ◀────────────────────┘
+ *   booting ──registered──▶ serving ──drain (instruction, SIGUSR1, drain file,
+ *      │                    │  ▲           deadline near)──▶ draining
+ *      │                    │  └───────drain lifted (drain file removed)──┘ │
+ *      │   halt / idle / orphan / deadline       last payload ended / halt / deadline / orphan
+ *      │                    ▼                                  ▼
+ *      └──halt / error──▶ halting ◀────────────────────────────┘
  *                           │  SIGTERM payloads, grace, SIGKILL, last reports,
  *                           ▼  shutdown_message, halt action
  *                         halted
@@ -16,10 +16,27 @@
  *  1. halting or halted: stay (the halt sequence is under way).
  *  2. a halt was requested (instruction or signal): halt with its code at once.
  *  3. past the deadline (minus grace): halt 100 "deadline".
- *  4. draining with no payload running: halt 100 "drained".
- *  5. serving and a drain was requested: drain.
- *  6. serving, nothing running, idle for idleTimeoutSec (> 0): halt 300.
- *  7. otherwise stay, and wake again at the next moment a rule can fire.
+ *  4. nothing running and no successful server contact for orphanTimeoutSec
+ *     (> 0): halt 700.
+ *  5. draining, no drain asked for any more and the deadline not near: back to serving.
+ *  6. draining with no payload running: halt 100 "drained".
+ *  7. serving and a drain was requested: drain with its reason.
+ *  8. serving and the deadline is near (within drainLeadSec): drain.
+ *  9. serving, nothing running, the server reachable, idle for idleTimeoutSec
+ *     (> 0) and at least minLifetimeSec since boot: halt 300. Unreachable is
+ *     not idle: a pilot that cannot ask for work does not know there is none.
+ *     The server is unreachable from the first call that got no answer until
+ *     the next answer; the idle time counts from the later of the last
+ *     payload and the server's return after an outage longer than a healthy
+ *     connection's longest silence (monitor/contact.ts: `reachableSince`), so
+ *     a blip does not restart it. An unreachable server is left to the orphan
+ *     timeout (rule 4).
+ * 10. otherwise stay, and wake again at the next moment a rule can fire.
+ *
+ * A drain asked for by an instruction, SIGUSR1 or SIGTERM is kept until the
+ * halt; a drain because of a drain file lasts as long as the file (the pilot
+ * passes `drainRequested` null once it is gone), so removing the file puts a
+ * draining agent back to serving.
  */
 import { ShutdownCode, type LifecycleState } from '../../protocol/index.js';
 
@@ -27,7 +44,7 @@ import { ShutdownCode, type LifecycleState } from '../../protocol/index.js';
 export const TRANSITIONS: Readonly<Record<LifecycleState, readonly LifecycleState[]>> = {
   booting: ['serving', 'halting'],
   serving: ['draining', 'halting'],
-  draining: ['halting'],
+  draining: ['serving', 'halting'],
   halting: ['halted'],
   halted: [],
 };
@@ -43,16 +60,34 @@ export interface HaltRequest {
   reason: string;
 }
 
+/** The knobs of the halt policy (configuration, changed by `set` instructions). */
+export interface LifecyclePolicy {
+  /** 0 disables the idle halt. */
+  idleTimeoutSec: number;
+  /** No idle halt before this many seconds after boot. */
+  minLifetimeSec: number;
+  /** Halt 700 after this long without server contact and nothing running; 0 disables. */
+  orphanTimeoutSec: number;
+  /** Start draining this many seconds before `haltBy`. */
+  drainLeadSec: number;
+}
+
 /** Everything the lifecycle decision depends on. */
-export interface LifecycleInputs {
+export interface LifecycleInputs extends LifecyclePolicy {
   now: number;
   state: LifecycleState;
   runningCount: number;
+  /** When the agent started. */
+  bootAt: number;
   /** The last moment a payload was running, or boot time when none ever ran. */
   lastBusyAt: number;
-  /** 0 disables the idle halt. */
-  idleTimeoutSec: number;
-  /** The reason of a drain request, or null. */
+  /** The last successful call to the server (or boot time). */
+  lastContactAt: number;
+  /** True while the last call found the server away (no answer). */
+  serverDown: boolean;
+  /** When the server answered again after an outage (longer than a blip), or boot time. */
+  reachableSince: number;
+  /** The reason of a drain in force, or null. */
   drainRequested: string | null;
   haltRequested: HaltRequest | null;
   /** When to start halting (the deadline minus the grace period), or null. */
@@ -63,20 +98,45 @@ export interface LifecycleInputs {
 export type LifecycleDecision =
   | { kind: 'stay'; wakeAt: number | null }
   | { kind: 'drain'; reason: string }
+  | { kind: 'resume'; reason: string }
   | { kind: 'halt'; code: number; reason: string };
+
+/** How often an idle pilot that cannot reach the server looks again. */
+const RECHECK_MS = 1000;
+
+const earliest = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
 /** Decide the next lifecycle step. Pure. */
 export function decideLifecycle(i: LifecycleInputs): LifecycleDecision {
   if (i.state === 'halting' || i.state === 'halted') return { kind: 'stay', wakeAt: null };
   if (i.haltRequested) return { kind: 'halt', code: i.haltRequested.code, reason: i.haltRequested.reason };
   if (i.haltBy !== null && i.now >= i.haltBy) return { kind: 'halt', code: ShutdownCode.REQUESTED, reason: 'deadline' };
-  if (i.state === 'draining' && i.runningCount === 0) return { kind: 'halt', code: ShutdownCode.REQUESTED, reason: 'drained' };
-  if (i.state === 'serving' && i.drainRequested !== null) return { kind: 'drain', reason: i.drainRequested };
   let wakeAt = i.haltBy;
-  if (i.state === 'serving' && i.runningCount === 0 && i.idleTimeoutSec > 0) {
-    const idleAt = i.lastBusyAt + i.idleTimeoutSec * 1000;
-    if (i.now >= idleAt) return { kind: 'halt', code: ShutdownCode.NO_WORK, reason: `idle for ${i.idleTimeoutSec} s` };
-    wakeAt = wakeAt === null ? idleAt : Math.min(wakeAt, idleAt);
+  if (i.runningCount === 0 && i.orphanTimeoutSec > 0) {
+    const orphanAt = i.lastContactAt + i.orphanTimeoutSec * 1000;
+    if (i.now >= orphanAt) {
+      return { kind: 'halt', code: ShutdownCode.TRANSIENT, reason: `server unreachable for ${Math.floor((i.now - i.lastContactAt) / 1000)} s` };
+    }
+    wakeAt = earliest(wakeAt, orphanAt);
+  }
+  const drainAt = i.haltBy === null ? null : i.haltBy - i.drainLeadSec * 1000;
+  const deadlineNear = drainAt !== null && i.now >= drainAt;
+  if (i.state === 'draining') {
+    if (i.drainRequested === null && !deadlineNear) return { kind: 'resume', reason: 'drain lifted' };
+    if (i.runningCount === 0) return { kind: 'halt', code: ShutdownCode.REQUESTED, reason: 'drained' };
+    return { kind: 'stay', wakeAt };
+  }
+  if (i.state !== 'serving') return { kind: 'stay', wakeAt };
+  if (i.drainRequested !== null) return { kind: 'drain', reason: i.drainRequested };
+  if (deadlineNear) return { kind: 'drain', reason: `deadline in ${Math.ceil((i.haltBy! - i.now) / 1000)} s` };
+  wakeAt = earliest(wakeAt, drainAt);
+  if (i.runningCount === 0 && i.idleTimeoutSec > 0) {
+    // not reachable: look again in a second (the server's return also wakes the pilot)
+    if (i.serverDown) return { kind: 'stay', wakeAt: earliest(wakeAt, i.now + RECHECK_MS) };
+    const idleFrom = Math.max(i.lastBusyAt, i.reachableSince);
+    const idleAt = Math.max(idleFrom + i.idleTimeoutSec * 1000, i.bootAt + i.minLifetimeSec * 1000);
+    if (i.now >= idleAt) return { kind: 'halt', code: ShutdownCode.NO_WORK, reason: `idle for ${Math.floor((i.now - idleFrom) / 1000)} s` };
+    wakeAt = earliest(wakeAt, idleAt);
   }
   return { kind: 'stay', wakeAt };
 }

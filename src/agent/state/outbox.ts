@@ -27,6 +27,8 @@ export class Outbox {
   private readonly wake: Wakeup;
   private sending: Promise<boolean> | null = null;
   private failures = 0;
+  /** Called with the reports that just left the outbox (applied or refused by the server). */
+  onSettled: (reports: Report[]) => void = () => undefined;
 
   constructor(
     private readonly keeper: StateKeeper,
@@ -52,6 +54,12 @@ export class Outbox {
     await this.keeper.persist();
     this.wake.poke();
     return report;
+  }
+
+  /** The server is back: forget the backoff and send now. */
+  kick(): void {
+    this.failures = 0;
+    this.wake.poke();
   }
 
   /** Send one batch; true when the outbox is empty afterwards. Never throws. */
@@ -104,10 +112,12 @@ export class Outbox {
       const refused = new Set(reply.refused.map((r) => r.seq));
       for (const r of reply.refused) this.log.warn({ seq: r.seq, code: r.code, reason: r.message }, 'report refused');
       const before = state.outbox.length;
+      const settled = state.outbox.filter((r) => r.seq <= reply.appliedSeq || refused.has(r.seq));
       state.outbox = state.outbox.filter((r) => r.seq > reply.appliedSeq && !refused.has(r.seq));
       // No progress (the server applied none of the batch) counts as a failure, so we back off.
       this.failures = state.outbox.length < before ? 0 : this.failures + 1;
       await this.keeper.persist();
+      if (settled.length > 0) this.onSettled(settled);
       if (reply.instructions.length > 0) this.onInstructions(reply.instructions);
       return state.outbox.length === 0;
     } catch (err) {

@@ -7,6 +7,7 @@ import { loadConfig } from '../../../src/agent/config/load.js';
 import { FakeControlPlane } from '../../../src/agent/control/fake-control-plane.js';
 import { FakeProcessRunner } from '../../../src/agent/executor/fake-process-runner.js';
 import { FakeHalter } from '../../../src/agent/halt/halter.js';
+import { MemoryOutputs } from '../../../src/agent/halt/job-outputs.js';
 import { Pilot } from '../../../src/agent/pilot.js';
 import { FakeProbe } from '../../../src/agent/probe/node-probe.js';
 import { MemoryStateStore } from '../../../src/agent/state/memory-store.js';
@@ -15,20 +16,33 @@ import { FakeClock } from '../../../src/shared/clock.js';
 import { silentLogger } from '../../../src/shared/log.js';
 
 /** Build a pilot on fakes; `flags` are `vmpilot run` flags. */
-export function harness(flags: Record<string, string> = {}) {
+export function harness(flags: Record<string, string> = {}, store = new MemoryStateStore()) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'vmp-pilot-'));
   const config = loadConfig({ flags: { server: 'http://s', token: 't', cores: '4', grace: '5', stateDir, ...flags }, env: {} });
   const control = new FakeControlPlane();
   const runner = new FakeProcessRunner();
   const halter = new FakeHalter();
-  const store = new MemoryStateStore();
   const clock = new FakeClock();
-  const pilot = new Pilot({ config, control, runner, probe: new FakeProbe(), halter, store, clock, log: silentLogger() });
+  const outputs = new MemoryOutputs();
+  const drain = { file: null as string | null };
+  const pilot = new Pilot({
+    config,
+    control,
+    runner,
+    probe: new FakeProbe(),
+    halter,
+    store,
+    clock,
+    log: silentLogger(),
+    outputs,
+    drainFiles: { present: async () => drain.file },
+    random: () => 0,
+  });
   const until = (check: () => void) => vi.waitFor(check, { timeout: 10_000, interval: 2 });
   const applied = <T extends Report['type']>(type: T) => control.applied.filter((r): r is Extract<Report, { type: T }> => r.type === type);
   /** Let pending promise chains run. */
   const settle = async () => {
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
-  return { stateDir, config, control, runner, halter, store, clock, pilot, until, applied, settle, start: () => void pilot.run() };
+  return { outputs, drain, stateDir, config, control, runner, halter, store, clock, pilot, until, applied, settle, start: () => void pilot.run() };
 }

@@ -1,0 +1,89 @@
+/**
+ * The halt sequence, the agent's last steps, in this order:
+ *   1. halting: stop taking work (the match request is aborted);
+ *   2. SIGTERM to every payload's process group; wait the grace period;
+ *      SIGKILL what remains; report each payload ended;
+ *   3. the final `state` and `shutdown` reports (code and message), delivered
+ *      for up to FINAL_REPORT_MS — the server learns of the halt before the
+ *      halt action runs;
+ *   4. `shutdown_message` ("NNN text") in the state directory and in
+ *      `$JOBOUTPUTS` when given;
+ *   5. the halt action (poweroff chain, exit, or a command).
+ */
+import { exitStatusFor, shutdownMessage, shutdownText, type LifecycleState } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
+import { describeError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { HaltAction, Halter, StateStore } from '../ports.js';
+import type { ReportDraft } from '../state/outbox.js';
+import type { JobOutputs } from './job-outputs.js';
+
+/** How long the halt sequence tries to deliver the last reports. */
+export const FINAL_REPORT_MS = 10_000;
+/** Extra wait beyond the grace period for payload ends to be reported. */
+const REPORT_MARGIN_MS = 10_000;
+
+/** What the halt sequence acts on (the pilot provides it). */
+export interface HaltSteps {
+  clock: Clock;
+  log: Logger;
+  store: StateStore;
+  halter: Halter;
+  outputs: JobOutputs | null;
+  action: HaltAction;
+  graceSec: number;
+  /** Whether the server knows this pilot (reports can be sent). */
+  registered: boolean;
+  state(): LifecycleState;
+  transition(to: LifecycleState, reason: string): Promise<void>;
+  /** Stop asking for work. */
+  stopMatching(): void;
+  /** SIGTERM every payload now, SIGKILL after the grace period. */
+  stopPayloads(reason: string): void;
+  /** Settles when every payload has ended and been reported. */
+  payloadsDone(): Promise<void>;
+  report(draft: ReportDraft): Promise<void>;
+  /** Deliver queued reports until `until`; true when all went. */
+  deliver(until: number): Promise<boolean>;
+  /** Remember in the state that this pilot halted. */
+  markHalted(): Promise<void>;
+  /** End the background loops. */
+  stopLoops(): void;
+}
+
+/** The message of a shutdown: the code's text, and the reason when it says more. Pure. */
+export function shutdownReportMessage(code: number, reason: string): string {
+  return (reason === shutdownText(code) ? reason : `${shutdownText(code)}: ${reason}`).slice(0, 4096);
+}
+
+/** Run the halt sequence; ends with the halt action, so it never returns. */
+export async function haltSequence(s: HaltSteps, code: number, reason: string): Promise<never> {
+  const { clock, log } = s;
+  if (s.state() !== 'halting' && s.state() !== 'halted') await s.transition('halting', reason).catch(() => undefined);
+  s.stopMatching();
+  s.stopPayloads(`halting: ${reason}`);
+  await Promise.race([s.payloadsDone(), clock.sleep(s.graceSec * 1000 + REPORT_MARGIN_MS)]);
+  log.info({ code, reason }, 'halting');
+  try {
+    if (s.registered) {
+      await s.transition('halted', reason);
+      await s.report({ type: 'shutdown', code, message: shutdownReportMessage(code, reason) });
+      await s.markHalted();
+      s.stopLoops();
+      const delivered = await s.deliver(clock.now() + FINAL_REPORT_MS);
+      if (!delivered) log.warn('last reports not delivered');
+    } else {
+      await s.transition('halted', reason);
+    }
+  } catch (err) {
+    log.error({ err: describeError(err) }, 'last reports failed');
+  }
+  s.stopLoops();
+  const line = shutdownMessage(code);
+  await s.store.writeShutdownMessage(line).catch((err: unknown) => log.error({ err: describeError(err) }, 'shutdown_message not written'));
+  await s.outputs?.put('shutdown_message', `${line}\n`).catch((err: unknown) => {
+    log.error({ err: describeError(err) }, 'shutdown_message not written to $JOBOUTPUTS');
+  });
+  log.info({ code, reason, action: s.action.kind, exitStatus: exitStatusFor(code) }, 'halted');
+  return s.halter.halt(s.action, exitStatusFor(code));
+}

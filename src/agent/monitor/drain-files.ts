@@ -1,0 +1,39 @@
+/**
+ * Operator drain files: while `<stateDir>/drain` or the site-wide drain file
+ * (default `/var/lib/vmpilot/drain`) exists, the agent drains; once both are
+ * gone it serves again. Polled, since a watcher cannot see a file appear in
+ * a directory that does not exist yet.
+ */
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+
+/** How often the drain files are looked at. */
+export const DRAIN_POLL_MS = 500;
+
+/** Finds a drain file. */
+export interface DrainFiles {
+  /** The first drain file that exists, or null. */
+  present(): Promise<string | null>;
+}
+
+/** The paths to look at for `stateDir` and the configured site-wide file. Pure. */
+export function drainPaths(stateDir: string, siteFile: string): string[] {
+  return [path.join(stateDir, 'drain'), siteFile];
+}
+
+/** DrainFiles over the file system. */
+export function fileDrainFiles(paths: readonly string[]): DrainFiles {
+  return {
+    async present() {
+      for (const p of paths) {
+        try {
+          await access(p);
+          return p;
+        } catch {
+          // not there
+        }
+      }
+      return null;
+    },
+  };
+}

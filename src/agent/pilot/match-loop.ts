@@ -1,0 +1,111 @@
+/**
+ * The match loop: one open long-poll for work at a time, asked with the
+ * cores, memory and time free now (aborted and asked again when they
+ * change), and `take`, which admits, releases or refuses what the server
+ * hands out (matcher/matcher.ts decides).
+ *
+ *   ask (nextMatchRequest) ──null──▶ sleep until something changes
+ *     └──▶ match ──payload──▶ take: start | release | refuse | ignore a redelivery
+ *                ├─nothing─▶ short pause, ask again
+ *                └─failed──▶ back off, ask again
+ */
+import type { Assignment } from '../../protocol/index.js';
+import { describeError } from '../../shared/errors.js';
+import { payloadDir } from '../executor/payload-runner.js';
+import { admit, nextMatchRequest, remainingSec } from '../matcher/matcher.js';
+import { waitingFromReply } from '../matcher/starvation.js';
+import { backoffMs } from '../state/outbox.js';
+import { HOUR, type PilotCore } from './core.js';
+
+/** Pause after an empty match reply, so a server that answers at once cannot make us spin. */
+const EMPTY_MATCH_PAUSE_MS = 200;
+/** How often the match loop looks whether fenced payloads' end reports are delivered. */
+const FENCE_REPORT_POLL_MS = 500;
+/** How many released payload ids the match request keeps listing in `holding`. */
+const MAX_RELEASING = 256;
+
+/** Ask for work until the pilot stops its loops. */
+export async function matchLoop(p: PilotCore): Promise<void> {
+  const { clock, config, probe } = p.deps;
+  let failures = 0;
+  while (!p.stopLoops.signal.aborted) {
+    const v = p.wake.version;
+    if (p.fence.reportsPending) {
+      // the server must have the fenced payloads' end reports before it may hand them here again
+      await p.wake.wait(v, FENCE_REPORT_POLL_MS);
+      continue;
+    }
+    const request = nextMatchRequest({
+      totalCores: p.totalCores,
+      usedCores: p.payloads.usedCores,
+      freeMemoryMb: p.freeMemoryMb(),
+      state: p.effectiveState,
+      now: clock.now(),
+      deadline: p.deadline,
+      graceSec: p.res.graceSec(),
+      holding: [...p.payloads.ids, ...p.releasing],
+      waitMaxSec: p.matchWaitSec,
+      largestWaiting: p.largestWaiting,
+      starvationSec: config.starvationSec,
+    });
+    if (!request) {
+      await p.wake.wait(v, HOUR);
+      continue;
+    }
+    const abort = new AbortController();
+    p.matchAbort = abort;
+    try {
+      const reply = await p.control.match(request, abort.signal);
+      failures = 0;
+      p.largestWaiting = waitingFromReply(reply.largestWaiting, clock.now(), p.largestWaiting);
+      const fresh = p.handleInstructions(reply.instructions);
+      if (reply.payload) await take(p, reply.payload);
+      else if (!fresh) await p.wake.wait(p.wake.version, EMPTY_MATCH_PAUSE_MS);
+    } catch (err) {
+      if (abort.signal.aborted) continue;
+      failures++;
+      p.log.warn({ err: describeError(err), failures }, 'match failed');
+      await p.wake.wait(v, backoffMs(failures));
+    } finally {
+      p.matchAbort = null;
+    }
+    p.snap = await probe.snapshot(config.stateDir).catch(() => p.snap);
+  }
+}
+
+/** A payload from the server: start it if it fits, report it refused if not, ignore a redelivery. */
+export async function take(p: PilotCore, a: Assignment): Promise<void> {
+  const { clock, config } = p.deps;
+  p.fence.renew(a);
+  const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
+  const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft);
+  if (decision.kind !== 'release') p.releasing.delete(a.id);
+  if (decision.kind === 'duplicate') {
+    p.log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');
+    return;
+  }
+  if (decision.kind === 'release') {
+    // not started, not counted as started: the server puts it back in the queue, and may hand it here again later
+    p.log.info({ payloadId: a.id, reason: decision.message }, 'payload released');
+    p.releasing.add(a.id);
+    // the server requeues it once the report arrives: only recent ones matter, and `holding` is bounded
+    if (p.releasing.size > MAX_RELEASING) p.releasing.delete(p.releasing.values().next().value!);
+    await p.outbox.add({ type: 'payload-released', payloadId: a.id, reason: decision.message });
+    return;
+  }
+  p.started.add(a.id);
+  p.keeper.state.started.push(a.id);
+  if (decision.kind === 'reject') {
+    p.log.warn({ payloadId: a.id, reason: decision.message }, 'payload refused');
+    await p.outbox.add({ type: 'payload-ended', payloadId: a.id, exitCode: null, signal: null, message: decision.message });
+    return;
+  }
+  // the space of ended payloads being freed (a disk that one of them filled) is there for this one
+  await p.dirsPruned;
+  // On disk before it starts: a restart finds it (pid 0: starting) and never starts it again.
+  const dir = payloadDir(config.stateDir, a.id);
+  p.keeper.state.running[String(a.id)] = { pid: 0, cores: decision.cores, startedAt: clock.now(), dir, assignment: a };
+  // saved BEFORE the process is spawned: a SIGKILL in between leaves a "starting" record, never an unknown payload
+  await p.keeper.persist();
+  p.payloads.accept(a, decision.cores);
+}

@@ -1,0 +1,104 @@
+/**
+ * How a pilot comes to serve: restore its durable state, then either resume
+ * the identity of the previous run (an agent restart: re-attach to or report
+ * the payloads it left) or register anew, retrying while the server is
+ * unreachable until the orphan timeout.
+ *
+ *   restore ─▶ resume ──accepted──▶ recover payloads (adopt the live ones)
+ *      │          └──refused─────▶ kill leftovers, forget identity ─▶ register
+ *      └────────▶ register ──unreachable──▶ back off, again (until the orphan timeout: 700)
+ *                          ──refused──────▶ halt 400 (forbidden) or 500
+ */
+import { ShutdownCode, type HeartbeatRequest } from '../../protocol/index.js';
+import { VERSION } from '../../protocol/version.js';
+import { describeError, isVmpilotError } from '../../shared/errors.js';
+import type { HaltRequest } from '../monitor/lifecycle.js';
+import { Outbox, backoffMs } from '../state/outbox.js';
+import { recoverPayloads } from '../state/recover.js';
+import { forgetIdentity, planRestore, type Identity } from '../state/restore.js';
+import { StateKeeper } from '../state/state-keeper.js';
+import type { PilotCore } from './core.js';
+import { keepCredential } from './instruction-handler.js';
+import { recoveryTarget } from './payload-books.js';
+
+/** Load the saved state, build the outbox on it, and say who the pilot is. */
+export async function restoreState(p: PilotCore): Promise<Identity> {
+  const { store, config, clock, log } = p.deps;
+  const { state, identity } = planRestore(await store.load(), config.server ?? '');
+  for (const id of state.started) p.started.add(id);
+  for (const id of state.instructionsDone) p.instructionsSeen.add(id);
+  p.keeper = new StateKeeper(store, state);
+  p.outbox = new Outbox(p.keeper, p.control, clock, log.child({ role: 'outbox' }), (list) => p.handleInstructions(list));
+  await p.keeper.persist();
+  p.log.info({ identity: identity.kind, ...(identity.kind === 'register' ? { why: identity.why } : { pilotId: identity.pilotId }) }, 'state restored');
+  return identity;
+}
+
+/** Carry on as the pilot of the previous run; register anew when the server refuses that identity. */
+export async function resume(p: PilotCore, identity: Extract<Identity, { kind: 'resume' }>, heartbeatNow: () => Promise<HeartbeatRequest>): Promise<HaltRequest | null> {
+  p.control.resume(identity.pilotId, identity.credential);
+  p.registered = true;
+  let refused = false;
+  try {
+    const reply = await p.control.heartbeat(await heartbeatNow());
+    keepCredential(p, reply);
+    p.handleInstructions(reply.instructions);
+  } catch (err) {
+    refused = isVmpilotError(err, 'VMP_UNAUTHORIZED', 'VMP_FORBIDDEN', 'VMP_NOT_FOUND');
+    if (!refused) p.log.warn({ err: describeError(err) }, 'server unreachable after restart: carrying on, reports queued');
+  }
+  const leftovers = { ...p.keeper.state.running };
+  if (refused) {
+    p.log.warn({ pilotId: identity.pilotId, payloads: Object.keys(leftovers), reports: p.outbox.pending.length }, 'old identity refused: registering anew');
+    forgetIdentity(p.keeper.state);
+    p.registered = false;
+    await recoverPayloads(leftovers, recoveryTarget(p), { stopAll: true });
+    await p.keeper.persist();
+    return registerLoop(p);
+  }
+  p.log.info({ pilotId: identity.pilotId, payloads: Object.keys(leftovers), reports: p.outbox.pending.length }, 'resumed');
+  await recoverPayloads(leftovers, recoveryTarget(p), { stopAll: false });
+  return null;
+}
+
+/** Register, retrying while the server is unreachable; a failure to halt with, or null once registered. */
+export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
+  const { clock, config } = p.deps;
+  const snap = p.snap!;
+  for (let failures = 0; ; ) {
+    if (p.haltRequested) return p.haltRequested;
+    const v = p.wake.version;
+    try {
+      const reply = await p.control.register({
+        hostname: snap.hostname,
+        version: VERSION,
+        cores: p.totalCores,
+        memoryMb: config.memoryMb ?? p.memLimitMb ?? snap.memoryMb.total,
+        ...(snap.diskFreeMb === null ? {} : { diskMb: snap.diskFreeMb }),
+        deadline: p.deadline,
+      });
+      p.registered = true;
+      p.heartbeats.intervalSec = reply.heartbeatIntervalSec;
+      p.matchWaitSec = reply.matchWaitMaxSec;
+      p.keeper.state.pilotId = reply.pilotId;
+      p.keeper.state.credential = reply.credential;
+      p.keeper.state.leaseSec = reply.leaseSec ?? null;
+      await p.keeper.persist();
+      p.log.info({ pilotId: reply.pilotId, cores: p.totalCores, leaseSec: reply.leaseSec ?? null }, 'registered');
+      return null;
+    } catch (err) {
+      if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER')) {
+        const code = isVmpilotError(err, 'VMP_FORBIDDEN') ? ShutdownCode.BANNED : ShutdownCode.ENVIRONMENT;
+        return { code, reason: `registration refused: ${describeError(err)}` };
+      }
+      failures++;
+      p.log.warn({ err: describeError(err), failures }, 'register failed');
+      const limit = config.orphanTimeoutSec;
+      const giveUpAt = p.bootAt + limit * 1000;
+      if (limit > 0 && clock.now() >= giveUpAt) return { code: ShutdownCode.TRANSIENT, reason: `server unreachable for ${limit} s` };
+      let pause = backoffMs(failures);
+      if (limit > 0) pause = Math.min(pause, Math.max(0, giveUpAt - clock.now()));
+      await p.wake.wait(v, pause);
+    }
+  }
+}
