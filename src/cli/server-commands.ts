@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { registerDeliveryCommands } from './delivery-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -6,7 +7,8 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 function withClientOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL').env('VMPILOT_SERVER').default('http://127.0.0.1:8080'))
-    .addOption(new Option('--token <token>', 'the admin token').env('VMPILOT_TOKEN'));
+    .addOption(new Option('--token <token>', 'the admin token').env('VMPILOT_TOKEN'))
+    .addOption(new Option('--ca-file <pem>', 'CA certificate to trust for an https server').env('VMPILOT_CA_FILE'));
 }
 
 /** Subcommands of `vmpilot-server`. Options are declared here; actions load lazily. */
@@ -24,14 +26,21 @@ export function registerServerCommands(program: Command): void {
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
     .option('--match-wait-max <sec>', 'longest a match request is held open', '20')
     .option('--log-level <level>', 'log level: trace, debug, info, warn, error', 'info')
+    .option('--config <file>', 'YAML: groups and shares, usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec')
+    .option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain)')
+    .option('--tls-key <pem>', 'the private key of --tls-cert')
+    .option('--stall-after <sec>', 'a pilot silent this long becomes stalled (default 600, or the config file)')
     .addHelpText(
       'after',
       `
-Prints "vmpilot-server listening on http://HOST:PORT" first, then any token it
-generated ("admin token: T", "pilot token: T"), once. Logs go to stderr.
+Prints "vmpilot-server listening on http://HOST:PORT" (https:// with TLS)
+first, then any token it generated ("admin token: T", "pilot token: T"),
+once. Logs go to stderr. The dashboard is at / (sign in with the admin
+token); Prometheus metrics at /metrics (admin token as bearer).
 
 Example:
-  vmpilot-server serve --listen 0.0.0.0:8080 --db /var/lib/vmpilot/server.db`,
+  vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
+    --tls-cert /etc/vmpilot/cert.pem --tls-key /etc/vmpilot/key.pem --config /etc/vmpilot/server.yaml`,
     )
     .action(async (o: Record<string, string | undefined>) => {
       const { serve } = await import('../server/serve.js');
@@ -43,12 +52,18 @@ Example:
         heartbeatIntervalSec: intOption('--heartbeat-interval', o.heartbeatInterval ?? '60', 1, 86400),
         matchWaitMaxSec: intOption('--match-wait-max', o.matchWaitMax ?? '20', 0, 60),
         logLevel: o.logLevel ?? 'info',
+        configFile: o.config,
+        tlsCert: o.tlsCert,
+        tlsKey: o.tlsKey,
+        stallAfterSec: o.stallAfter === undefined ? undefined : intOption('--stall-after', o.stallAfter, 1, 30 * 86400),
       });
     });
 
   withClientOptions(program.command('submit'))
-    .description('Queue a payload; prints its id.')
-    .argument('<command...>', 'the command and its arguments (after --)')
+    .description('Queue a payload (or every payload of a YAML file); prints the ids.')
+    .argument('[command...]', 'the command and its arguments (after --)')
+    .option('--file <jobs.yaml>', 'queue every payload of this YAML file, all or none')
+    .option('--json', 'with --file: print the ids as a JSON array')
     .option('--cores <N|MIN-MAX>', 'cores: exactly N, or MIN-MAX (as many as are free)')
     .option('--whole-node', 'run alone on an empty node, with all its cores')
     .option('--memory-mb <mb>', 'memory it needs, in MB')
@@ -61,10 +76,24 @@ Example:
     .addHelpText(
       'after',
       `
-Example:
-  vmpilot-server submit --cores 2-8 --wall 3600 --env EVENTS=1000 -- /opt/sim/run --fast`,
+Examples:
+  vmpilot-server submit --cores 2-8 --wall 3600 --env EVENTS=1000 -- /opt/sim/run --fast
+  vmpilot-server submit --file jobs.yaml
+
+jobs.yaml: a list of payloads, or "defaults:" and "payloads:"; each payload has
+command (list, or string for /bin/sh -c), and optionally cores (N, MIN-MAX or
+whole), memoryMb, wallSec, group, name, priority, env, count:
+  defaults: { group: atlas, wallSec: 3600 }
+  payloads:
+    - { command: [/opt/sim/run, --fast], cores: 2-8, count: 100 }
+    - { command: "reco.sh > out.txt", cores: whole, group: cms }`,
     )
     .action(async (command: string[], o) => {
+      if (o.file !== undefined) {
+        if (command.length > 0) throw new (await import('../shared/errors.js')).VmpilotError('VMP_USAGE', 'give --file or a command, not both');
+        const { submitFile } = await import('./admin/bulk.js');
+        return submitFile(o.file, o);
+      }
       const { submit } = await import('./admin/commands.js');
       await submit(command, o);
     });
@@ -100,24 +129,57 @@ Example:
       await pilots(o);
     });
 
-  withClientOptions(program.command('halt'))
-    .description('Tell a pilot to halt; prints the instruction id.')
-    .argument('<pilot>', 'pilot id')
+  const selection = (cmd: Command) =>
+    cmd
+      .option('--all', 'every live pilot')
+      .option('--state <state>', 'every pilot in this state (running, draining, stalled, ...)')
+      .option('--host <regex>', 'every live pilot whose hostname matches');
+
+  selection(withClientOptions(program.command('halt')))
+    .description('Tell a pilot (or every pilot matching a filter) to halt; prints the instruction id(s).')
+    .argument('[pilot]', 'pilot id')
     .option('--code <n>', 'shutdown code to halt with (100..999)')
     .option('--reason <text>', 'why')
-    .addHelpText('after', '\nExample:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"')
-    .action(async (pilot: string, o) => {
-      const { instruct } = await import('./admin/commands.js');
-      await instruct(pilot, 'halt', o);
+    .addHelpText(
+      'after',
+      '\nOne pilot prints its instruction id; a filter prints "PILOT INSTRUCTION" per pilot.\n\nExamples:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"\n  vmpilot-server halt --host "^vm-.*\\.cern\\.ch$"',
+    )
+    .action(async (pilot: string | undefined, o) => {
+      const { instructMany } = await import('./admin/bulk.js');
+      await instructMany(pilot, 'halt', o);
     });
 
-  withClientOptions(program.command('drain'))
-    .description('Tell a pilot to take no new work and halt when its payloads end; prints the instruction id.')
-    .argument('<pilot>', 'pilot id')
+  selection(withClientOptions(program.command('drain')))
+    .description('Tell a pilot (or every pilot matching a filter) to take no new work and halt when its payloads end.')
+    .argument('[pilot]', 'pilot id')
     .option('--reason <text>', 'why')
-    .addHelpText('after', '\nExample:\n  vmpilot-server drain 7 --reason "kernel update"')
-    .action(async (pilot: string, o) => {
-      const { instruct } = await import('./admin/commands.js');
-      await instruct(pilot, 'drain', o);
+    .addHelpText('after', '\nExamples:\n  vmpilot-server drain 7 --reason "kernel update"\n  vmpilot-server drain --state running')
+    .action(async (pilot: string | undefined, o) => {
+      const { instructMany } = await import('./admin/bulk.js');
+      await instructMany(pilot, 'drain', o);
     });
+
+  withClientOptions(program.command('kill'))
+    .description('Kill a payload: its pilot is told to stop it (a queued one is cancelled).')
+    .argument('<id>', 'payload id')
+    .option('--reason <text>', 'why')
+    .option('--json', 'print the reply as JSON')
+    .addHelpText('after', '\nExample:\n  vmpilot-server kill 42 --reason "wrong input"')
+    .action(async (id: string, o) => {
+      const { kill } = await import('./admin/bulk.js');
+      await kill(id, o);
+    });
+
+  withClientOptions(program.command('accounting'))
+    .description('Core-seconds, wall seconds, payloads done and failed, by group, pilot and day (UTC).')
+    .option('--from <day>', 'first day, YYYY-MM-DD')
+    .option('--to <day>', 'last day, YYYY-MM-DD')
+    .option('--group <group>', 'only this group')
+    .option('--json', 'print the rows (day, group, pilotId, coreSec, wallSec, done, failed) as JSON')
+    .addHelpText('after', '\nExample:\n  vmpilot-server accounting --from 2025-01-01 --json')
+    .action(async (o) => {
+      const { accounting } = await import('./admin/bulk.js');
+      await accounting(o);
+    });
+  registerDeliveryCommands(program); // user-data, batch-script (issue 5)
 }

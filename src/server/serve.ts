@@ -4,17 +4,24 @@
  * database and return (exit status 0).
  *
  * stdout contract: the first line is exactly
- * `vmpilot-server listening on http://HOST:PORT` (the real port when 0 was
- * asked); then, only for tokens generated now, `admin token: T` and
- * `pilot token: T`. Logs go to stderr as pino JSON.
+ * `vmpilot-server listening on http://HOST:PORT` (`https://` with
+ * --tls-cert/--tls-key; the real port when 0 was asked); then, only for
+ * tokens generated now, `admin token: T` and `pilot token: T`. Logs go to
+ * stderr as pino JSON.
  */
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { VmpilotError, describeError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { LIMITS } from '../protocol/index.js';
 import { buildApp } from './api/app.js';
+import { Waiters } from './api/waiters.js';
+import { DEFAULT_SERVER_CONFIG, loadServerConfig, type ServerConfig } from './config.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
+import { fairSharePicker } from './queue/pick.js';
 import { openSqliteStore } from './store/sqlite.js';
+import { Sweeper } from './sweeper.js';
 import { resolveTokens, type GivenTokens } from './tokens.js';
 
 /** What `serve` is told, after the command line and environment are read. */
@@ -25,6 +32,27 @@ export interface ServeOptions {
   heartbeatIntervalSec: number;
   matchWaitMaxSec: number;
   logLevel: string;
+  /** YAML file with groups and shares and the queue's policies (see config.ts). */
+  configFile?: string | undefined;
+  /** PEM certificate (chain) and key: serve HTTPS. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** Overrides the file's stallAfterSec. */
+  stallAfterSec?: number | undefined;
+}
+
+/** The TLS material, read from the files; throws VMP_USAGE/VMP_CONFIG naming the flag. */
+export function readTls(o: Pick<ServeOptions, 'tlsCert' | 'tlsKey'>): { cert: Buffer; key: Buffer } | null {
+  if (!o.tlsCert && !o.tlsKey) return null;
+  if (!o.tlsCert || !o.tlsKey) throw new VmpilotError('VMP_USAGE', '--tls-cert and --tls-key go together: give both, or neither');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new VmpilotError('VMP_CONFIG', `cannot read ${flag} ${file}: ${describeError(err)}`, { cause: err });
+    }
+  };
+  return { cert: read('--tls-cert', o.tlsCert), key: read('--tls-key', o.tlsKey) };
 }
 
 /** Where to listen. */
@@ -58,11 +86,17 @@ export function checkServeOptions(o: ServeOptions): void {
 export async function serve(o: ServeOptions, write = (line: string) => process.stdout.write(`${line}\n`), clock: Clock = systemClock): Promise<void> {
   const address = parseListen(o.listen);
   checkServeOptions(o);
+  const config: ServerConfig = o.configFile ? loadServerConfig(o.configFile) : DEFAULT_SERVER_CONFIG;
+  const tls = readTls(o);
+  const stallAfterSec = o.stallAfterSec ?? config.stallAfterSec;
   const log = createLogger({ level: o.logLevel, base: { role: 'server' } });
-  const store = openSqliteStore(o.db);
+  const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts });
   let app: ReturnType<typeof buildApp> | undefined;
+  let sweeper: Sweeper | undefined;
   try {
     const tokens = await resolveTokens(store, o.tokens);
+    const metrics = new ServerMetrics();
+    const waiters = new Waiters(clock);
     app = buildApp({
       store,
       clock,
@@ -70,7 +104,15 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       tokens: tokens.hashes,
       heartbeatIntervalSec: o.heartbeatIntervalSec,
       matchWaitMaxSec: o.matchWaitMaxSec,
+      leaseSec: stallAfterSec,
+      credentialTtlSec: config.credentialTtlSec,
+      picker: fairSharePicker(config.shares, config.defaultShare),
+      usageHalfLifeSec: config.usageHalfLifeSec,
+      metrics,
+      waiters,
+      ...(tls ? { https: tls } : {}),
     });
+    sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => waiters.wakeAll() });
     try {
       await app.listen({ host: address.host, port: address.port });
     } catch (err) {
@@ -78,13 +120,16 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     }
     const port = (app.server.address() as AddressInfo).port;
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-    write(`vmpilot-server listening on http://${host}:${port}`);
+    write(`vmpilot-server listening on ${tls ? 'https' : 'http'}://${host}:${port}`);
     if (tokens.generated.admin) write(`admin token: ${tokens.generated.admin}`);
     if (tokens.generated.pilot) write(`pilot token: ${tokens.generated.pilot}`);
-    log.info({ host: address.host, port, db: o.db, queued: await store.queuedCount() }, 'server started');
+    sweeper.start();
+    const shares = Object.fromEntries(config.shares);
+    log.info({ host: address.host, port, db: o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {
+    await sweeper?.close();
     await app?.close();
     await store.close();
   }

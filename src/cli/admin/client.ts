@@ -5,7 +5,8 @@
  * (VMP_UNAUTHORIZED, VMP_FORBIDDEN, VMP_NOT_FOUND, VMP_BAD_REQUEST with the
  * server's message naming the field, VMP_CONFLICT, VMP_SERVER).
  */
-import { request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { ErrorReply } from '../../protocol/index.js';
 import { ERROR_CODES, VmpilotError, describeError, type ErrorCode } from '../../shared/errors.js';
 
@@ -13,11 +14,14 @@ import { ERROR_CODES, VmpilotError, describeError, type ErrorCode } from '../../
 export interface ClientOptions {
   server: string;
   token: string | undefined;
+  /** PEM file of the CA that signed the server's certificate (https with a private CA). */
+  caFile?: string | undefined;
 }
 
 /** A JSON client for the admin API. */
 export class AdminClient {
   private readonly base: URL;
+  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(private readonly options: ClientOptions) {
     try {
@@ -30,6 +34,15 @@ export class AdminClient {
     }
     if (!options.token) {
       throw new VmpilotError('VMP_USAGE', 'no admin token', { details: { hint: 'pass --token T or set VMPILOT_TOKEN' } });
+    }
+    if (options.caFile) {
+      let ca: Buffer;
+      try {
+        ca = readFileSync(options.caFile);
+      } catch (err) {
+        throw new VmpilotError('VMP_USAGE', `cannot read --ca-file ${options.caFile}: ${describeError(err)}`);
+      }
+      this.dispatcher = new Agent({ connect: { ca } });
     }
   }
 
@@ -54,6 +67,7 @@ export class AdminClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         headersTimeout: 30_000,
         bodyTimeout: 30_000,
       });

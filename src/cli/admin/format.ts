@@ -85,3 +85,32 @@ export function payloadDetail(p: PayloadView, now: number): string {
   const tail = p.outputTail ? `\n--- output (last lines) ---\n${p.outputTail.replace(/\n$/, '')}` : '';
   return head + tail;
 }
+
+/** Sum accounting rows by one key. */
+function sumBy<T extends { coreSec: number; wallSec: number; done: number; failed: number }>(rows: T[], key: (r: T) => string) {
+  const by = new Map<string, { coreSec: number; wallSec: number; done: number; failed: number }>();
+  for (const r of rows) {
+    const s = by.get(key(r)) ?? { coreSec: 0, wallSec: 0, done: 0, failed: 0 };
+    s.coreSec += r.coreSec;
+    s.wallSec += r.wallSec;
+    s.done += r.done;
+    s.failed += r.failed;
+    by.set(key(r), s);
+  }
+  return [...by.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }));
+}
+
+/** The three tables of `accounting`: by group, by pilot, by day. */
+export function accountingTables(rows: { day: string; group: string; pilotId: number; coreSec: number; wallSec: number; done: number; failed: number }[]): string {
+  if (rows.length === 0) return 'nothing has been accounted yet';
+  const section = (title: string, key: string, list: ReturnType<typeof sumBy>) =>
+    `${title}\n${table(
+      [key, 'CORE-SEC', 'WALL-SEC', 'DONE', 'FAILED'],
+      list.map(([k, s]) => [k, s.coreSec.toFixed(1), s.wallSec.toFixed(1), String(s.done), String(s.failed)]),
+    )}`;
+  return [
+    section('By group', 'GROUP', sumBy(rows, (r) => r.group)),
+    section('By pilot', 'PILOT', sumBy(rows, (r) => String(r.pilotId))),
+    section('By day', 'DAY', sumBy(rows, (r) => r.day)),
+  ].join('\n\n');
+}

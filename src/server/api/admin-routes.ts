@@ -1,9 +1,16 @@
 /**
- * Routes an administrator calls, with the admin token: submit and list
- * payloads, list pilots, send a pilot an instruction.
+ * Routes an administrator calls, with the admin token: submit (one or many),
+ * list and kill payloads, list pilots and their history, send a pilot an
+ * instruction, accounting, usage over time, and /metrics.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
+  AccountingEntry,
+  KillReply,
+  KillRequest,
+  SubmitBatchReply,
+  SubmitBatchRequest,
+  UsageTimeline,
   InstructionReply,
   InstructionRequest,
   PayloadState,
@@ -13,7 +20,18 @@ import type {
   SubmitRequest,
 } from '../../protocol/index.js';
 import { routes } from '../../protocol/paths.js';
-import { idParamsSchema, instructionSchema, payloadsQuerySchema, submitSchema } from '../../protocol/schemas.js';
+import {
+  accountingQuerySchema,
+  idParamsSchema,
+  instructionSchema,
+  killSchema,
+  payloadsQuerySchema,
+  submitBatchSchema,
+  submitSchema,
+  usageQuerySchema,
+} from '../../protocol/schemas.js';
+import { coresTimeline } from '../queue/usage.js';
+import type { AccountingFilter } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './app.js';
@@ -96,4 +114,82 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       return reply.code(201).send(body);
     },
   );
+
+  app.post<{ Body: SubmitBatchRequest }>(
+    routes.payloadsBatch,
+    { schema: { body: submitBatchSchema }, onRequest: adminOnly },
+    async (request, reply) => {
+      const ids = await store.submitPayloads(request.body.payloads, clock.now());
+      request.log.info({ count: ids.length, first: ids[0], last: ids[ids.length - 1] }, 'payloads submitted');
+      waiters.wakeAll();
+      const body: SubmitBatchReply = { ids };
+      return reply.code(201).send(body);
+    },
+  );
+
+  app.post<{ Params: { payloadId: string }; Body: KillRequest | undefined }>(
+    routes.payloadKill,
+    {
+      schema: { params: idParamsSchema, body: killSchema },
+      onRequest: adminOnly,
+      // the body is optional: none means no reason given
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request): Promise<KillReply> => {
+      const payloadId = Number(request.params.payloadId);
+      const reason = request.body?.reason ?? 'killed by an administrator';
+      const instruction = await store.killPayload(payloadId, reason, clock.now());
+      if (instruction) {
+        const payload = await store.getPayload(payloadId);
+        if (payload?.pilotId) waiters.wakePilot(payload.pilotId);
+      }
+      const payload = await store.getPayload(payloadId);
+      request.log.info({ payloadId, instruction }, instruction ? 'payload kill sent' : 'payload cancelled');
+      return { payloadId, state: payload?.state ?? 'failed', instruction };
+    },
+  );
+
+  app.get<{ Params: { pilotId: string } }>(
+    routes.pilotHistory,
+    { schema: { params: idParamsSchema }, onRequest: adminOnly },
+    async (request) => {
+      const pilotId = Number(request.params.pilotId);
+      if (!(await store.getPilot(pilotId))) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
+      return store.pilotHistory(pilotId);
+    },
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string; group?: string; pilot?: string } }>(
+    routes.accounting,
+    { schema: { querystring: accountingQuerySchema }, onRequest: adminOnly },
+    async (request): Promise<AccountingEntry[]> => {
+      const q = request.query;
+      const filter: AccountingFilter = {};
+      if (q.from) filter.from = q.from;
+      if (q.to) filter.to = q.to;
+      if (q.group) filter.group = q.group;
+      if (q.pilot) filter.pilotId = Number(q.pilot);
+      return store.accounting(filter);
+    },
+  );
+
+  app.get<{ Querystring: { minutes?: string; stepSec?: string } }>(
+    routes.usage,
+    { schema: { querystring: usageQuerySchema }, onRequest: adminOnly },
+    async (request): Promise<UsageTimeline> => {
+      const minutes = Number(request.query.minutes ?? 60);
+      const stepSec = Number(request.query.stepSec ?? Math.max(10, Math.round((minutes * 60) / 60)));
+      if ((minutes * 60) / stepSec > 2000) throw new VmpilotError('VMP_BAD_REQUEST', 'query.stepSec is too small: at most 2000 steps');
+      const to = clock.now();
+      const from = to - minutes * 60_000;
+      return coresTimeline(await store.runIntervals(from), from, to, stepSec);
+    },
+  );
+
+  app.get(routes.metrics, { onRequest: adminOnly }, async (_request, reply) => {
+    const text = ctx.metrics.render(await store.counts());
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  });
 }

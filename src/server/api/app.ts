@@ -10,8 +10,13 @@ import { PROTOCOL_VERSION, routes } from '../../protocol/paths.js';
 import { VERSION } from '../../protocol/version.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
-import type { Store } from '../store/store.js';
+import { registerDashboard } from '../dashboard/routes.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import { pick } from '../queue/pick.js';
+import type { Designations } from '../queue/reservations.js';
+import type { Picker, Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerAgentRoutes } from '../delivery/agent-routes.js';
 import { Authenticator, type TokenHashes } from './auth.js';
 import { installErrorHandlers } from './errors.js';
 import { registerPilotRoutes } from './pilot-routes.js';
@@ -27,19 +32,40 @@ export interface AppOptions {
   heartbeatIntervalSec: number;
   /** The longest a match request is held open. */
   matchWaitMaxSec: number;
+  /** The stall time (`--stall-after`), told to pilots at register as their lease (RegisterReply.leaseSec); absent: not told. */
+  leaseSec?: number;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** How long a pilot credential lives, in seconds; heartbeats renew it (default 3600; 0: never expires). */
+  credentialTtlSec?: number;
+  /** The queue's picker (default: every group the same share). */
+  picker?: Picker;
+  /** Half-life of the recent usage fair shares compare, in seconds (default 3600). */
+  usageHalfLifeSec?: number;
+  /** The metrics to count into (default: a new set). */
+  metrics?: ServerMetrics;
+  /** The match waiters (default: new; pass them to wake matches from outside, e.g. the stall sweep). */
+  waiters?: Waiters;
+  /** PEM certificate and key: the server speaks HTTPS only. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /** What the route modules share. */
 export interface ApiContext extends AppOptions {
   auth: Authenticator;
   waiters: Waiters;
+  metrics: ServerMetrics;
+  picker: Picker;
+  usageHalfLifeSec: number;
+  credentialTtlSec: number;
+  /** Which pilot reserves cores for which waiting large payload (queue/reservations.ts). */
+  designations: Designations;
 }
 
 /** Build the API. Closing the app answers waiting matches (no payload) but does not close the store. */
 export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: options.log as FastifyBaseLogger,
     // one line per request would drown the log in long polls; routes log what matters
     logController: new LogController({ disableRequestLogging: true }),
@@ -48,8 +74,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
-  const waiters = new Waiters(options.clock);
-  const ctx: ApiContext = { ...options, auth: new Authenticator(options.tokens, options.store), waiters };
+  const waiters = options.waiters ?? new Waiters(options.clock);
+  const ctx: ApiContext = {
+    ...options,
+    auth: new Authenticator(options.tokens, options.store, options.clock),
+    waiters,
+    metrics: options.metrics ?? new ServerMetrics(),
+    picker: options.picker ?? pick,
+    usageHalfLifeSec: options.usageHalfLifeSec ?? 3600,
+    credentialTtlSec: options.credentialTtlSec ?? 3600,
+    designations: new Map(),
+  };
   installErrorHandlers(app);
   // the API speaks JSON only: any other body is 415
   app.removeContentTypeParser('text/plain');
@@ -58,8 +93,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
     done();
   });
 
+  // requests by route pattern (not URL: ids would make every pilot a new series) and status
+  const started = new WeakMap<object, number>();
+  app.addHook('onRequest', async (request) => {
+    started.set(request, options.clock.now());
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    const t0 = started.get(request);
+    if (t0 === undefined) return;
+    const sec = (options.clock.now() - t0) / 1000;
+    if (route === routes.heartbeat && reply.statusCode < 300) ctx.metrics.heartbeat.observe(sec);
+  });
+
   app.get(routes.health, async (): Promise<HealthReply> => ({ ok: true, version: VERSION, protocol: PROTOCOL_VERSION }));
   registerPilotRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDashboard(app);
+  registerAgentRoutes(app, ctx); // GET /v1/agent/<file>: the agent binary, bundle and manifest (issue 5)
   return app;
 }

@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Store } from '../store/store.js';
 
@@ -33,7 +34,11 @@ export interface TokenHashes {
 }
 
 /** The role a token plays. */
-export type Caller = { kind: 'admin' } | { kind: 'registrar' } | { kind: 'pilot'; pilotId: number } | { kind: 'unknown' };
+export type Caller =
+  | { kind: 'admin' }
+  | { kind: 'registrar' }
+  | { kind: 'pilot'; pilotId: number }
+  | { kind: 'unknown'; expired?: boolean };
 
 /** The bearer token of a request, or null. */
 export function bearerToken(request: FastifyRequest): string | null {
@@ -48,14 +53,21 @@ export class Authenticator {
   constructor(
     private readonly tokens: TokenHashes,
     private readonly store: Store,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Who holds `token`. */
+  /**
+   * Who holds `token`. A pilot credential is looked up by its hash (an index
+   * lookup: the hash, not the secret, is compared) and counts only until it
+   * expires.
+   */
   async identify(token: string): Promise<Caller> {
     if (matchesHash(token, this.tokens.adminHash)) return { kind: 'admin' };
     if (matchesHash(token, this.tokens.pilotHash)) return { kind: 'registrar' };
-    const pilotId = await this.store.pilotIdForCredential(sha256Hex(token));
-    return pilotId === null ? { kind: 'unknown' } : { kind: 'pilot', pilotId };
+    const owner = await this.store.credentialOwner(sha256Hex(token));
+    if (!owner) return { kind: 'unknown' };
+    if (owner.expiresAt !== null && owner.expiresAt <= this.clock.now()) return { kind: 'unknown', expired: true };
+    return { kind: 'pilot', pilotId: owner.pilotId };
   }
 
   /**
@@ -76,8 +88,13 @@ export class Authenticator {
     if (allowed(caller)) return caller;
     const fields = { ip: request.ip, route: request.routeOptions.url, caller: caller.kind };
     if (caller.kind === 'unknown' || !forbidKnown) {
-      request.log.warn(fields, 'authentication failed');
-      throw new VmpilotError('VMP_UNAUTHORIZED', token === null ? `${what} needs a bearer token` : `the token is not valid for ${what}`);
+      const expired = caller.kind === 'unknown' && caller.expired === true;
+      request.log.warn({ ...fields, ...(expired ? { expired } : {}) }, 'authentication failed');
+      const message =
+        token === null ? `${what} needs a bearer token`
+        : expired ? `the pilot credential has expired; register again`
+        : `the token is not valid for ${what}`;
+      throw new VmpilotError('VMP_UNAUTHORIZED', message);
     }
     request.log.warn(fields, 'authorization refused');
     throw new VmpilotError('VMP_FORBIDDEN', `this token may not be used for ${what}`);

@@ -9,7 +9,7 @@
  * A request whose client has gone (`signal` aborted) is never given a payload.
  */
 import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
-import { pick } from '../queue/pick.js';
+import { designate } from '../queue/reservations.js';
 import type { ApiContext } from './app.js';
 
 /** Pilot states in which a pilot takes no new work. */
@@ -29,32 +29,47 @@ export async function matchFor(
     totalCores: body.totalCores,
     freeMemoryMb: body.freeMemoryMb,
     remainingSec: body.remainingSec,
+    ...(body.minCores !== undefined ? { minCores: body.minCores } : {}),
+  };
+  /**
+   * The reply, with the large waiting request this pilot should reserve cores
+   * for: one designated to it alone (queue/reservations.ts), so that pilots do
+   * not all hold cores for the same payload.
+   */
+  const answer = async (reply: MatchReply): Promise<MatchReply> => {
+    const pilot = await store.getPilot(pilotId);
+    if (!pilot) return reply;
+    const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec };
+    // a designation lapses when its pilot has not asked for two full match waits
+    const staleMs = 2 * (ctx.matchWaitMaxSec + 30) * 1000;
+    const waiting = designate(ctx.designations, await store.waitingCandidates(), pilotId, capacity, clock.now(), staleMs);
+    return { ...reply, largestWaiting: waiting };
   };
   for (;;) {
     const ticket = waiters.ticket(pilotId);
     try {
       await store.touchPilot(pilotId, clock.now());
       const instructions = await store.pendingInstructions(pilotId);
-      if (instructions.length > 0) return { payload: null, instructions };
+      if (instructions.length > 0) return answer({ payload: null, instructions });
       if (signal.aborted) return null;
       const again = await store.redeliverable(pilotId, body.holding);
-      if (again) return { payload: again, instructions: [] };
+      if (again) return answer({ payload: again, instructions: [] });
       const pilot = await store.getPilot(pilotId);
       // checked right before the claim, which runs synchronously in SQLite
       if (signal.aborted) return null;
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
-        const claimed = await store.claimPayload(pilotId, offer, pick, clock.now());
+        const claimed = await store.claimPayload(pilotId, offer, ctx.picker, clock.now(), ctx.usageHalfLifeSec);
         if (claimed) {
-          ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores }, 'payload assigned');
-          return { payload: claimed, instructions: [] };
+          ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores, group: claimed.group }, 'payload assigned');
+          return answer({ payload: claimed, instructions: [] });
         }
       }
       const left = deadline - clock.now();
-      if (left <= 0) return { payload: null, instructions: [] };
+      if (left <= 0) return answer({ payload: null, instructions: [] });
       const end = await ticket.wait(left, signal);
       if (end === 'aborted') return null;
       if (end === 'closing' || end === 'timeout') {
-        return { payload: null, instructions: await store.pendingInstructions(pilotId) };
+        return answer({ payload: null, instructions: await store.pendingInstructions(pilotId) });
       }
     } finally {
       ticket.dispose();

@@ -37,7 +37,8 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
 
   app.post<{ Body: RegisterRequest }>(routes.register, { schema: { body: registerSchema }, onRequest: registrar }, async (request, reply) => {
     const credential = newSecret();
-    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now());
+    const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
+    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt);
     request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip }, 'pilot registered');
     const body: RegisterReply = {
       pilotId: pilot.id,
@@ -45,6 +46,8 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
       heartbeatIntervalSec: ctx.heartbeatIntervalSec,
       matchWaitMaxSec: ctx.matchWaitMaxSec,
       serverTime: clock.now(),
+      credentialExpiresAt: expiresAt,
+      ...(ctx.leaseSec === undefined ? {} : { leaseSec: ctx.leaseSec }),
     };
     return reply.code(201).send(body);
   });
@@ -55,7 +58,13 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request): Promise<HeartbeatReply> => {
       const pilotId = pilotOf(request);
       await store.recordHeartbeat(pilotId, request.body, clock.now());
-      return { intervalSec: ctx.heartbeatIntervalSec, instructions: await store.pendingInstructions(pilotId) };
+      const reply: HeartbeatReply = { intervalSec: ctx.heartbeatIntervalSec, instructions: await store.pendingInstructions(pilotId) };
+      const renewed = await renewal(ctx, pilotId);
+      if (renewed) {
+        request.log.info({ pilotId, expiresAt: renewed.credentialExpiresAt }, 'credential renewed');
+        Object.assign(reply, renewed);
+      }
+      return reply;
     },
   );
 
@@ -71,7 +80,10 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
       reply.raw.on('close', onClose);
       if (reply.raw.destroyed) gone.abort();
       try {
+        const t0 = clock.now();
         const answer = await matchFor(ctx, pilotId, request.body, gone.signal);
+        const outcome = answer === null ? 'gone' : answer.payload ? 'payload' : answer.instructions.length > 0 ? 'instructions' : 'none';
+        ctx.metrics.match.observe((clock.now() - t0) / 1000, { outcome });
         if (answer === null) {
           request.log.debug({ pilotId }, 'match client went away');
           return reply;
@@ -110,3 +122,19 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
   );
 }
 
+
+/**
+ * A new credential for the pilot when its current one has used up half its
+ * life (so a heartbeat or two can be lost and it still arrives in time), or
+ * null. The old credential stays valid until its own expiry.
+ */
+async function renewal(ctx: ApiContext, pilotId: number): Promise<{ credential: string; credentialExpiresAt: number } | null> {
+  if (ctx.credentialTtlSec <= 0) return null;
+  const now = ctx.clock.now();
+  const expiresAt = await ctx.store.credentialExpiresAt(pilotId);
+  if (expiresAt !== null && expiresAt - now > (ctx.credentialTtlSec * 1000) / 2) return null;
+  const credential = newSecret();
+  const credentialExpiresAt = now + ctx.credentialTtlSec * 1000;
+  await ctx.store.renewCredential(pilotId, sha256Hex(credential), credentialExpiresAt);
+  return { credential, credentialExpiresAt };
+}

@@ -8,6 +8,7 @@ import type {
   Instruction,
   InstructionRequest,
   PayloadEndedReport,
+  PayloadReleasedReport,
   PayloadStartedReport,
   Report,
   ShutdownReport,
@@ -16,8 +17,9 @@ import { isVmpilotError } from '../../shared/errors.js';
 import { movePayload, payloadRow } from './payload-ops.js';
 import type { PayloadRow, PilotRow } from './rows.js';
 import type { Sql } from './sql.js';
-import { pilotStateFor, type ReportOutcome } from './store.js';
-import { endStateFor } from './transitions.js';
+import { chargeAccounting, losePayload } from './endings.js';
+import { pilotStateFor, type ReportOutcome, type StorePolicy } from './store.js';
+import { endStateFor, pilotTransitionAllowed } from './transitions.js';
 
 /** Refusal codes a pilot may see in `ReportsReply.refused`. */
 export const REFUSAL = {
@@ -29,17 +31,19 @@ export const REFUSAL = {
   noInstruction: 'VMP_NO_INSTRUCTION',
   /** The pilot has halted; it cannot change state again. */
   halted: 'VMP_PILOT_HALTED',
+  /** The pilot cannot go from its state to the one reported. */
+  pilotState: 'VMP_PILOT_STATE',
 } as const;
 
 /** What a report does: an outcome, and for a refusal perhaps an instruction to send. */
 type Effect = { kind: 'applied' } | { kind: 'refused'; code: string; message: string; kill?: InstructionRequest };
 
 /** Apply `report` for `pilotId` (call inside a transaction). */
-export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: number): ReportOutcome {
+export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: number, policy: StorePolicy): ReportOutcome {
   const pilot = sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
   if (!pilot) return { kind: 'refused', code: 'VMP_NOT_FOUND', message: `no pilot ${pilotId}` };
   if (report.seq <= pilot.applied_seq) return { kind: 'duplicate' };
-  const effect = effectOf(sql, pilot, report, at);
+  const effect = effectOf(sql, pilot, report, at, policy);
   sql.run('UPDATE pilots SET applied_seq = ?, last_contact_at = ? WHERE id = ?', report.seq, at, pilotId);
   sql.run(
     'INSERT INTO reports (pilot_id, seq, type, at, received_at, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -63,12 +67,14 @@ export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: num
   return { ...refused, instruction: { id, ...effect.kill } as Instruction };
 }
 
-function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number): Effect {
+function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number, policy: StorePolicy): Effect {
   switch (report.type) {
     case 'payload-started':
       return started(sql, pilot, report);
     case 'payload-ended':
       return ended(sql, pilot, report);
+    case 'payload-released':
+      return released(sql, pilot, report);
     case 'instruction-done': {
       const r = sql.run(
         'UPDATE instructions SET done_at = ?, ok = ?, message = ? WHERE id = ? AND pilot_id = ? AND done_at IS NULL',
@@ -87,7 +93,7 @@ function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number): Effect
     case 'state':
       return setState(sql, pilot, pilotStateFor(report.state), report.reason, at);
     case 'shutdown':
-      return shutdown(sql, pilot, report, at);
+      return shutdown(sql, pilot, report, at, policy);
   }
 }
 
@@ -133,21 +139,40 @@ function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport): Effect {
     reason,
     report.at,
   );
+  chargeAccounting(sql, { ...row, state: to }, report.at, to);
   return { kind: 'applied' };
 }
 
-/** Record a pilot state change and its history row; refuse leaving `halted`. */
+/** The pilot did not start a payload it was handed: back to the queue, no attempt counted. */
+function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport): Effect {
+  const row = payloadRow(sql, report.payloadId);
+  if (!row || row.pilot_id !== pilot.id) {
+    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
+  }
+  if (row.state !== 'assigned' || row.started_at !== null) {
+    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned and never started` };
+  }
+  // the claim counted an attempt; a release is none
+  const attempts = Math.max(0, row.attempts - 1);
+  movePayload(sql, row, 'queued', { pilot_id: null, allocated_cores: null, assigned_at: null, attempts }, `released by pilot ${pilot.id}: ${report.reason}`, report.at);
+  return { kind: 'applied' };
+}
+
+/** Record a pilot state change and its history row; refuse a change `transitions.ts` forbids. */
 export function setState(sql: Sql, pilot: PilotRow, to: PilotRow['state'], reason: string, at: number): Effect {
   if (pilot.state === 'halted' && to !== 'halted') {
     return { kind: 'refused', code: REFUSAL.halted, message: `pilot ${pilot.id} has halted; it cannot become ${to}` };
   }
   if (pilot.state === to) return { kind: 'applied' };
+  if (!pilotTransitionAllowed(pilot.state, to)) {
+    return { kind: 'refused', code: REFUSAL.pilotState, message: `pilot ${pilot.id} cannot go from ${pilot.state} to ${to}` };
+  }
   sql.run('UPDATE pilots SET state = ? WHERE id = ?', to, pilot.id);
   sql.run('INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, ?, ?, ?)', pilot.id, to, reason, at);
   return { kind: 'applied' };
 }
 
-function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number): Effect {
+function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number, policy: StorePolicy): Effect {
   sql.run(
     'UPDATE pilots SET shutdown_code = ?, shutdown_message = ?, cores_used = 0 WHERE id = ?',
     report.code,
@@ -164,8 +189,7 @@ function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number)
       if (row.state === 'assigned') {
         movePayload(sql, row, 'queued', { pilot_id: null, allocated_cores: null, assigned_at: null }, 'pilot halted before it started', at);
       } else {
-        const message = `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`;
-        movePayload(sql, row, 'lost', { message, ended_at: at }, 'pilot halted', at);
+        losePayload(sql, row, `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`, at, policy);
       }
     } catch (err) {
       if (!isVmpilotError(err, 'VMP_CONFLICT')) throw err;

@@ -110,6 +110,37 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'credential expiry and renewal, payload end index for fair-share usage, accounting by day, group and pilot, lost attempts',
+    sql: `
+      ALTER TABLE pilots ADD COLUMN credential_expires_at INTEGER;
+      ALTER TABLE pilots ADD COLUMN prev_credential_hash TEXT;
+      ALTER TABLE pilots ADD COLUMN prev_credential_expires_at INTEGER;
+      CREATE INDEX pilots_prev_credential ON pilots(prev_credential_hash);
+      CREATE INDEX pilots_state_contact ON pilots(state, last_contact_at);
+      CREATE INDEX payloads_ended ON payloads(ended_at);
+      CREATE TABLE accounting (
+        day       TEXT    NOT NULL,
+        grp       TEXT    NOT NULL,
+        pilot_id  INTEGER NOT NULL REFERENCES pilots(id),
+        core_sec  REAL    NOT NULL DEFAULT 0,
+        wall_sec  REAL    NOT NULL DEFAULT 0,
+        done      INTEGER NOT NULL DEFAULT 0,
+        failed    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, grp, pilot_id)
+      );
+      CREATE TABLE lost_attempts (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        payload_id INTEGER NOT NULL REFERENCES payloads(id),
+        pilot_id   INTEGER NOT NULL REFERENCES pilots(id),
+        cores      INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at   INTEGER NOT NULL
+      );
+      CREATE INDEX lost_attempts_ended ON lost_attempts(ended_at);
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

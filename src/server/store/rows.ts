@@ -44,6 +44,7 @@ export interface PilotRow {
   memory_mb: number;
   external_id: string | null;
   registered_at: number;
+  last_contact_at: number | null;
   last_heartbeat_at: number | null;
   deadline: number | null;
   applied_seq: number;

@@ -20,25 +20,56 @@ import type {
 } from '../../protocol/index.js';
 import { ONE_CORE } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
+import { groupUsage, usageHorizonMs } from '../queue/usage.js';
+import { accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { applyReportIn, setState } from './apply-report.js';
+import { killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
 import { candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
 import { Sql } from './sql.js';
 import { pilotStateFor } from './store.js';
-import type { Offer, PayloadFilter, Picker, PilotFilter, PilotStateChange, ReportOutcome, Store } from './store.js';
+import type {
+  AccountingFilter,
+  AccountingRow,
+  Candidate,
+  CredentialOwner,
+  Offer,
+  PayloadFilter,
+  Picker,
+  PilotFilter,
+  PilotStateChange,
+  ReportOutcome,
+  Store,
+  StoreCounts,
+  StorePolicy,
+  SweepResult,
+} from './store.js';
+import type { RunInterval } from '../queue/usage.js';
 
 const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
   WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
 
-/** How many queued payloads one claim looks at, oldest and most urgent first. */
-const CANDIDATE_WINDOW = 5000;
+/** How many queued payloads of each group one claim looks at, most urgent and oldest first. */
+const CANDIDATE_WINDOW = 1000;
+
+const CANDIDATES = `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY priority DESC, id) AS rn
+  FROM payloads WHERE state = 'queued') WHERE rn <= ? ORDER BY priority DESC, id`;
+
+/** Pilot states that expect contact: the ones the stall sweep looks at. */
+const LIVE_STATES = "('submitted', 'booting', 'running', 'draining', 'halting', 'error')";
+
+/** The default policy: three attempts per payload. */
+export const DEFAULT_POLICY: StorePolicy = { maxAttempts: 3 };
+
+/** The default half-life of recent usage for fair shares, in seconds. */
+export const DEFAULT_HALF_LIFE_SEC = 3600;
 
 /**
  * Open (creating if needed) the store in `file` and migrate it. Throws
  * VMP_DATABASE with the file name when it cannot be opened or migrated.
  */
-export function openSqliteStore(file: string): SqliteStore {
+export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLICY): SqliteStore {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { fileMustExist: false });
@@ -47,7 +78,7 @@ export function openSqliteStore(file: string): SqliteStore {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    return new SqliteStore(db);
+    return new SqliteStore(db, policy);
   } catch (err) {
     db?.close();
     throw new VmpilotError('VMP_DATABASE', `cannot open database ${path.resolve(file)}: ${describeError(err)}`, {
@@ -60,7 +91,10 @@ export function openSqliteStore(file: string): SqliteStore {
 export class SqliteStore implements Store {
   private readonly sql: Sql;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly policy: StorePolicy = DEFAULT_POLICY,
+  ) {
     this.sql = new Sql(db);
   }
 
@@ -86,13 +120,14 @@ export class SqliteStore implements Store {
 
   // -- pilots
 
-  async createPilot(r: RegisterRequest, credentialHash: string, at: number): Promise<PilotView> {
+  async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null): Promise<PilotView> {
     const id = this.sql.tx(() => {
       const { id } = this.sql.run(
         `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-           credential_hash, registered_at, last_contact_at) VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           credential_hash, credential_expires_at, registered_at, last_contact_at)
+           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
-        JSON.stringify(r.labels ?? {}), credentialHash, at, at,
+        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at,
       );
       this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
       return id;
@@ -111,8 +146,31 @@ export class SqliteStore implements Store {
     return p;
   }
 
-  async pilotIdForCredential(credentialHash: string): Promise<number | null> {
-    return this.sql.get<{ id: number }>('SELECT id FROM pilots WHERE credential_hash = ?', credentialHash)?.id ?? null;
+  async credentialOwner(hash: string): Promise<CredentialOwner | null> {
+    const current = this.sql.get<{ id: number; e: number | null }>(
+      'SELECT id, credential_expires_at AS e FROM pilots WHERE credential_hash = ?',
+      hash,
+    );
+    if (current) return { pilotId: current.id, expiresAt: current.e };
+    const previous = this.sql.get<{ id: number; e: number | null }>(
+      'SELECT id, prev_credential_expires_at AS e FROM pilots WHERE prev_credential_hash = ?',
+      hash,
+    );
+    return previous ? { pilotId: previous.id, expiresAt: previous.e } : null;
+  }
+
+  async credentialExpiresAt(pilotId: number): Promise<number | null> {
+    return this.sql.get<{ e: number | null }>('SELECT credential_expires_at AS e FROM pilots WHERE id = ?', pilotId)?.e ?? null;
+  }
+
+  async renewCredential(pilotId: number, hash: string, expiresAt: number): Promise<void> {
+    this.sql.run(
+      `UPDATE pilots SET prev_credential_hash = credential_hash, prev_credential_expires_at = credential_expires_at,
+         credential_hash = ?, credential_expires_at = ? WHERE id = ?`,
+      hash,
+      expiresAt,
+      pilotId,
+    );
   }
 
   async listPilots(filter: PilotFilter): Promise<PilotView[]> {
@@ -133,6 +191,13 @@ export class SqliteStore implements Store {
       );
       // a heartbeat from a halted pilot is recorded but cannot revive it
       setState(this.sql, pilot, pilotStateFor(beat.state), 'heartbeat', at);
+      // a payload it runs that is no longer its own (e.g. requeued while it was stalled): tell it to kill it
+      for (const p of beat.payloads) {
+        if (p.state === 'stopping') continue;
+        const row = payloadRow(this.sql, p.id);
+        const mine = row && row.pilot_id === pilotId && (row.state === 'assigned' || row.state === 'running');
+        if (!mine) killInstruction(this.sql, pilotId, p.id, `payload ${p.id} is not assigned to pilot ${pilotId}`, at);
+      }
     });
   }
 
@@ -159,9 +224,20 @@ export class SqliteStore implements Store {
   // -- payloads
 
   async submitPayload(r: SubmitRequest, at: number): Promise<PayloadView> {
+    const id = this.sql.tx(() => this.insertPayload(r, at));
+    const view = await this.getPayload(id);
+    if (!view) throw new VmpilotError('VMP_INTERNAL', `payload ${id} vanished after submit`);
+    return view;
+  }
+
+  async submitPayloads(list: SubmitRequest[], at: number): Promise<number[]> {
+    return this.sql.tx(() => list.map((r) => this.insertPayload(r, at)));
+  }
+
+  private insertPayload(r: SubmitRequest, at: number): number {
     const cores = r.cores ?? ONE_CORE;
     const name = r.name ?? path.basename(r.command[0] ?? 'payload');
-    const id = this.sql.tx(() => {
+    {
       const { id } = this.sql.run(
         `INSERT INTO payloads (name, grp, command, env, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority,
            state, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
@@ -170,10 +246,7 @@ export class SqliteStore implements Store {
       );
       this.sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
       return id;
-    });
-    const view = await this.getPayload(id);
-    if (!view) throw new VmpilotError('VMP_INTERNAL', `payload ${id} vanished after submit`);
-    return view;
+    }
   }
 
   async getPayload(id: number): Promise<PayloadView | null> {
@@ -194,13 +267,18 @@ export class SqliteStore implements Store {
       .map((row) => payloadView(row));
   }
 
-  async claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number): Promise<Assignment | null> {
+  async claimPayload(
+    pilotId: number,
+    offer: Offer,
+    pick: Picker,
+    at: number,
+    halfLifeSec = DEFAULT_HALF_LIFE_SEC,
+  ): Promise<Assignment | null> {
     return this.sql.tx(() => {
-      const rows = this.sql.all<PayloadRow>(
-        "SELECT * FROM payloads WHERE state = 'queued' ORDER BY priority DESC, id LIMIT ?",
-        CANDIDATE_WINDOW,
-      );
-      const choice = pick(rows.map(candidate), offer);
+      const rows = this.sql.all<PayloadRow>(CANDIDATES, CANDIDATE_WINDOW);
+      if (rows.length === 0) return null;
+      const usage = groupUsage(runIntervalsIn(this.sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
+      const choice = pick(rows.map(candidate), offer, usage);
       if (!choice) return null;
       const row = rows.find((r) => r.id === choice.id);
       if (!row) throw new VmpilotError('VMP_INTERNAL', `picker chose payload ${choice.id}, which is not queued`);
@@ -227,6 +305,62 @@ export class SqliteStore implements Store {
     return row ? assignment(row) : null;
   }
 
+  async waitingCandidates(): Promise<Candidate[]> {
+    return this.sql.all<PayloadRow>(CANDIDATES, CANDIDATE_WINDOW).map(candidate);
+  }
+
+  async killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null> {
+    return this.sql.tx(() => {
+      const row = payloadRow(this.sql, payloadId);
+      if (!row) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${payloadId}`);
+      if (row.state === 'queued') {
+        movePayload(this.sql, row, 'failed', { message: `cancelled: ${reason}`, ended_at: at }, `cancelled: ${reason}`, at);
+        return null;
+      }
+      if ((row.state === 'assigned' || row.state === 'running') && row.pilot_id !== null) {
+        return killInstruction(this.sql, row.pilot_id, row.id, reason, at);
+      }
+      throw new VmpilotError('VMP_CONFLICT', `payload ${payloadId} has already ended (${row.state})`);
+    });
+  }
+
+  async sweepStalled(cutoff: number, at: number): Promise<SweepResult> {
+    return this.sql.tx(() => {
+      const result: SweepResult = { stalled: [], requeued: [], failed: [] };
+      const pilots = this.sql.all<PilotRow>(
+        `SELECT * FROM pilots WHERE state IN ${LIVE_STATES} AND COALESCE(last_contact_at, registered_at) < ? ORDER BY id`,
+        cutoff,
+      );
+      for (const pilot of pilots) {
+        const silentSec = Math.round((at - (pilot.last_contact_at ?? pilot.registered_at)) / 1000);
+        const r = setState(this.sql, pilot, 'stalled', `no contact for ${silentSec} s`, at);
+        if (r.kind === 'refused') continue;
+        result.stalled.push(pilot.id);
+        const held = this.sql.all<PayloadRow>(
+          "SELECT * FROM payloads WHERE pilot_id = ? AND state IN ('assigned', 'running') ORDER BY id",
+          pilot.id,
+        );
+        for (const row of held) {
+          const to = losePayload(this.sql, row, `pilot ${pilot.id} stalled (no contact for ${silentSec} s)`, at, this.policy);
+          (to === 'queued' ? result.requeued : result.failed).push(row.id);
+        }
+      }
+      return result;
+    });
+  }
+
+  async runIntervals(since: number): Promise<RunInterval[]> {
+    return runIntervalsIn(this.sql, since);
+  }
+
+  async accounting(filter: AccountingFilter): Promise<AccountingRow[]> {
+    return accountingIn(this.sql, filter);
+  }
+
+  async counts(): Promise<StoreCounts> {
+    return countsIn(this.sql);
+  }
+
   async queuedCount(): Promise<number> {
     return this.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM payloads WHERE state = 'queued'")?.n ?? 0;
   }
@@ -234,7 +368,7 @@ export class SqliteStore implements Store {
   // -- reports
 
   async applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome> {
-    return this.sql.tx(() => applyReportIn(this.sql, pilotId, report, at));
+    return this.sql.tx(() => applyReportIn(this.sql, pilotId, report, at, this.policy));
   }
 
   async appliedSeq(pilotId: number): Promise<number> {

@@ -21,6 +21,7 @@ import type {
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
+import type { RunInterval } from '../queue/usage.js';
 
 export interface PayloadFilter {
   state?: PayloadState;
@@ -39,6 +40,8 @@ export interface Offer {
   totalCores: number;
   freeMemoryMb: number;
   remainingSec: number | null;
+  /** Only a payload that gets at least this many cores (the pilot reserves cores for a large one). */
+  minCores?: number;
 }
 
 /** A queued payload as the matcher sees it. */
@@ -57,7 +60,55 @@ export interface Candidate {
  * the cores it gets, or null. Passed to `claimPayload`, which runs it inside
  * its transaction.
  */
-export type Picker = (candidates: Candidate[], offer: Offer) => { id: number; cores: number } | null;
+export type Picker = (
+  candidates: Candidate[],
+  offer: Offer,
+  /** Decayed recent core-seconds per group (see `queue/usage.ts`). */
+  usage?: ReadonlyMap<string, number>,
+) => { id: number; cores: number } | null;
+
+/** Who holds a credential hash, and until when it is valid (null: no expiry). */
+export interface CredentialOwner {
+  pilotId: number;
+  expiresAt: number | null;
+}
+
+/** One accounting row: what one group used on one pilot on one day (UTC). */
+export interface AccountingRow {
+  /** YYYY-MM-DD, UTC, the day the payload (or the attempt) ended. */
+  day: string;
+  group: string;
+  pilotId: number;
+  coreSec: number;
+  wallSec: number;
+  done: number;
+  failed: number;
+}
+
+/** Which accounting rows to read: days from and to (inclusive, YYYY-MM-DD). */
+export interface AccountingFilter {
+  from?: string;
+  to?: string;
+  group?: string;
+  pilotId?: number;
+}
+
+/** What the stall sweep did. */
+export interface SweepResult {
+  /** Pilots that became stalled. */
+  stalled: number[];
+  /** Payloads put back in the queue. */
+  requeued: number[];
+  /** Payloads that failed because they had no attempt left. */
+  failed: number[];
+}
+
+/** Counts for /metrics and the dashboard. */
+export interface StoreCounts {
+  pilotsByState: Record<string, number>;
+  payloadsByState: Record<string, number>;
+  queuedByGroup: Record<string, number>;
+}
 
 /** The outcome of applying one report. */
 export type ReportOutcome =
@@ -78,6 +129,12 @@ export interface PilotStateChange {
   at: number;
 }
 
+/** Policies the store applies when it changes records. */
+export interface StorePolicy {
+  /** How many times a payload may be handed out before a loss fails it (default 3). */
+  maxAttempts: number;
+}
+
 export interface Store {
   /** Create tables or migrate them to the newest version. */
   migrate(): Promise<void>;
@@ -88,25 +145,40 @@ export interface Store {
   setSetting(key: string, value: string): Promise<void>;
 
   // -- pilots
-  createPilot(request: RegisterRequest, credentialHash: string, at: number): Promise<PilotView>;
+  createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null): Promise<PilotView>;
   getPilot(id: number): Promise<PilotView | null>;
-  /** The pilot id a credential hash belongs to, or null. */
-  pilotIdForCredential(credentialHash: string): Promise<number | null>;
+  /**
+   * The pilot a credential hash belongs to (its current credential, or the
+   * one it replaced, until that one's own expiry), or null.
+   */
+  credentialOwner(credentialHash: string): Promise<CredentialOwner | null>;
+  /** When the pilot's current credential expires (null: never). */
+  credentialExpiresAt(pilotId: number): Promise<number | null>;
+  /** Replace the pilot's credential; the old one stays valid until its own expiry. */
+  renewCredential(pilotId: number, credentialHash: string, expiresAt: number): Promise<void>;
   listPilots(filter: PilotFilter): Promise<PilotView[]>;
-  /** Record a heartbeat: last contact, usage, and the state it implies. */
+  /**
+   * Record a heartbeat: last contact, usage, and the state it implies. A
+   * payload the pilot says it runs that is not (or no longer) its own gets a
+   * kill-payload instruction for that pilot.
+   */
   recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void>;
   /** Record that the pilot asked for work now (also counts as contact). */
   touchPilot(pilotId: number, at: number): Promise<void>;
 
   // -- payloads
   submitPayload(request: SubmitRequest, at: number): Promise<PayloadView>;
+  /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
+  submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
   getPayload(id: number): Promise<PayloadView | null>;
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
    * moving it queued → assigned. Returns it, or null when nothing fits.
    */
-  claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number): Promise<Assignment | null>;
+  claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number, halfLifeSec?: number): Promise<Assignment | null>;
+  /** Queued payloads as the matcher sees them (the first ones of each group). */
+  waitingCandidates(): Promise<Candidate[]>;
   /**
    * A payload already assigned to this pilot that it has not said it started
    * and does not list in `holding`: the reply that carried it may have been
@@ -115,6 +187,25 @@ export interface Store {
   redeliverable(pilotId: number, holding: number[]): Promise<Assignment | null>;
   /** How many payloads are queued. */
   queuedCount(): Promise<number>;
+  /**
+   * Cancel or kill a payload for an administrator: a queued one fails at
+   * once (returns null); an assigned or running one gets a kill-payload
+   * instruction to its pilot (returned). VMP_CONFLICT when it has ended.
+   */
+  killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null>;
+
+  // -- pilots the server stops hearing from
+  /**
+   * Mark stalled every live pilot with no contact since `cutoff`; its
+   * payloads become lost and go back to the queue (or fail, attempts used up).
+   */
+  sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
+
+  // -- usage and accounting
+  /** Stretches of running since `since` (and those still running), for usage and charts. */
+  runIntervals(since: number): Promise<RunInterval[]>;
+  accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
+  counts(): Promise<StoreCounts>;
 
   // -- reports: applied once each, by (pilot, seq), in one transaction each
   applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;

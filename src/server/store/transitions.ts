@@ -4,21 +4,34 @@
  *
  * Payloads:
  * ```
- * queued ──► assigned ──► running ──► done | failed | lost
- *   ▲            │  └──────────────────► done | failed | lost
- *   └────────────┘ (pilot gone before it started)
+ * queued ──► assigned ──► running ──► done | failed   (queued ──► failed: cancelled)
+ *   ▲  ▲         │  │         │
+ *   │  └─────────┘  └──► lost ◄┘   (pilot halted, stalled or vanished)
+ *   │  (pilot gone        │
+ *   │   before start)     ├──► queued   attempts left: back in the queue
+ *   └─────────────────────┘
+ *                         └──► failed   no attempts left
  * ```
- * Pilots: any state may follow any other, except that `halted` is final.
+ * `lost` is recorded in the history of the attempt; the payload itself goes
+ * straight on to `queued` (another attempt) or `failed` (the last attempt).
+ *
+ * Pilots:
+ * ```
+ * submitted ─► booting ─► running ⇄ draining ─► halting ─► halted
+ *      any live state ─► stalled (no contact in time) ─► back to a live state
+ *      any state but halted ─► error | halting | halted
+ * ```
+ * `halted` is final.
  */
 import type { PayloadState, PilotState } from '../../protocol/index.js';
 
 const PAYLOAD_NEXT: Record<PayloadState, readonly PayloadState[]> = {
-  queued: ['assigned'],
+  queued: ['assigned', 'failed'],
   assigned: ['running', 'queued', 'done', 'failed', 'lost'],
   running: ['done', 'failed', 'lost'],
   done: [],
   failed: [],
-  lost: [],
+  lost: ['queued', 'failed'],
 };
 
 /** True when a payload may move from `from` to `to`. */
@@ -26,10 +39,21 @@ export function payloadTransitionAllowed(from: PayloadState, to: PayloadState): 
   return PAYLOAD_NEXT[from].includes(to);
 }
 
-/** True when a pilot may move from `from` to `to` (a pilot that halted stays halted). */
+const ALWAYS: readonly PilotState[] = ['error', 'halting', 'halted', 'stalled'];
+const PILOT_NEXT: Record<PilotState, readonly PilotState[]> = {
+  submitted: ['booting', 'running', 'draining', ...ALWAYS],
+  booting: ['running', 'draining', ...ALWAYS],
+  running: ['draining', ...ALWAYS],
+  draining: ['running', ...ALWAYS],
+  halting: ['halted', 'error', 'stalled'],
+  stalled: ['booting', 'running', 'draining', 'halting', 'halted', 'error'],
+  error: ['halting', 'halted', 'stalled'],
+  halted: [],
+};
+
+/** True when a pilot may move from `from` to `to`; staying in the same state is always allowed. */
 export function pilotTransitionAllowed(from: PilotState, to: PilotState): boolean {
-  if (from === 'halted') return to === 'halted';
-  return true;
+  return from === to || PILOT_NEXT[from].includes(to);
 }
 
 /** The final state of a payload that ended with this exit code and signal. */

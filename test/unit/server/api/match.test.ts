@@ -36,7 +36,7 @@ describe('match long poll', () => {
     const pending = ask(reg.pilotId, reg.credential);
     await until(() => h.clock.pending === 1, 'the match is waiting');
     await h.app.inject({ method: 'POST', url: paths.instructions(reg.pilotId), headers: bearer(ADMIN), payload: { type: 'halt', code: 100 } });
-    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [{ id: expect.any(Number), type: 'halt', code: 100 }] });
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [{ id: expect.any(Number), type: 'halt', code: 100 }], largestWaiting: null });
   });
 
   it('answers with no payload when the wait is over, bounded by the server', async () => {
@@ -44,7 +44,7 @@ describe('match long poll', () => {
     const pending = ask(reg.pilotId, reg.credential, 60);
     await until(() => h.clock.pending === 1, 'the match is waiting');
     await h.clock.advance(20_000);
-    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [] });
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [], largestWaiting: null });
   });
 
   it('assigns nothing for a request whose client went away (real socket)', async () => {
@@ -95,7 +95,7 @@ describe('match long poll', () => {
     const pending = ask(reg.pilotId, reg.credential);
     await until(() => h.clock.pending === 1, 'the match is waiting');
     const closing = h.app.close();
-    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [] });
+    expect((await pending).json<MatchReply>()).toEqual({ payload: null, instructions: [], largestWaiting: null });
     await closing;
   });
 });

@@ -34,6 +34,7 @@ describe('pilot routes', () => {
     expect(match.json<MatchReply>()).toEqual({
       payload: { id: payloadId, name: 'echo', group: 'default', command: ['/bin/echo', 'hi'], env: {}, cores: 2, memoryMb: null, wallSec: null },
       instructions: [],
+      largestWaiting: null,
     });
 
     const reports = await h.app.inject({
@@ -73,7 +74,7 @@ describe('pilot routes', () => {
     const beat = await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: me, payload: heartbeat() });
     expect(beat.json<HeartbeatReply>().instructions).toEqual([{ id: ins.id, type: 'drain', reason: 'maintenance' }]);
     const match = await h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: me, payload: matchRequest() });
-    expect(match.json<MatchReply>()).toEqual({ payload: null, instructions: [{ id: ins.id, type: 'drain', reason: 'maintenance' }] });
+    expect(match.json<MatchReply>()).toEqual({ payload: null, instructions: [{ id: ins.id, type: 'drain', reason: 'maintenance' }], largestWaiting: null });
     const done = await h.app.inject({
       method: 'POST',
       url: paths.reports(reg.pilotId),

@@ -95,7 +95,7 @@ const arbOffer = fc
 describe('pick, for any queue and offer', () => {
   it('never returns a payload that does not fit, nor more cores than are free', () => {
     fc.assert(
-      fc.property(fc.array(arbCandidate, { maxLength: 30 }), arbOffer, (candidates, o) => {
+      fc.property(fc.uniqueArray(arbCandidate, { maxLength: 30, selector: (c) => c.id }), arbOffer, (candidates, o) => {
         const choice = pick(candidates, o);
         if (!choice) return;
         const c = candidates.find((x) => x.id === choice.id);
@@ -112,7 +112,7 @@ describe('pick, for any queue and offer', () => {
 
   it('returns something whenever some payload fits, and never passes over a fitting one of higher priority', () => {
     fc.assert(
-      fc.property(fc.array(arbCandidate, { maxLength: 30 }), arbOffer, (candidates, o) => {
+      fc.property(fc.uniqueArray(arbCandidate, { maxLength: 30, selector: (c) => c.id }), arbOffer, (candidates, o) => {
         const fitting = candidates.filter(
           (c) =>
             coresFor(c.cores, o.freeCores, o.totalCores) !== null &&

@@ -125,7 +125,34 @@ describe('SqliteStore', () => {
     expect(await store.getPayload(id)).toMatchObject({ state: 'done', exitCode: 0 });
   });
 
-  it('on shutdown: requeues assigned payloads, marks running ones lost, halts the pilot', async () => {
+  it('puts a payload the pilot released back in the queue, with no attempt counted and its history kept; refuses anything else', async () => {
+    const pilotId = await pilot();
+    const other = await pilot();
+    const { id } = await store.submitPayload({ command: ['true'] }, T);
+    await store.claimPayload(pilotId, offer, pick, T + 1);
+    expect(await store.applyReport(other, { seq: 1, at: T + 2, type: 'payload-released', payloadId: id, reason: 'draining' }, T + 2)).toMatchObject({
+      kind: 'refused',
+      code: 'VMP_PAYLOAD_NOT_YOURS',
+    });
+    const released = { seq: 1, at: T + 2, type: 'payload-released' as const, payloadId: id, reason: 'not started: the pilot is draining' };
+    expect(await store.applyReport(pilotId, released, T + 2)).toEqual({ kind: 'applied' });
+    expect(await store.getPayload(id)).toMatchObject({ state: 'queued', pilotId: null, allocatedCores: null, assignedAt: null, attempts: 0 });
+    expect(await store.applyReport(pilotId, released, T + 2)).toEqual({ kind: 'duplicate' });
+    const db = new Database(file, { readonly: true });
+    const history = db.prepare('SELECT state, reason FROM payload_states WHERE payload_id = ? ORDER BY id').all(id) as { state: string; reason: string }[];
+    db.close();
+    expect(history.at(-1)).toEqual({ state: 'queued', reason: `released by pilot ${pilotId}: not started: the pilot is draining` });
+    // a started payload is never released: it ran, so it must end
+    await store.claimPayload(pilotId, offer, pick, T + 3);
+    await store.applyReport(pilotId, { seq: 2, at: T + 4, type: 'payload-started', payloadId: id }, T + 4);
+    expect(await store.applyReport(pilotId, { seq: 3, at: T + 5, type: 'payload-released', payloadId: id, reason: 'x' }, T + 5)).toMatchObject({
+      kind: 'refused',
+      code: 'VMP_PAYLOAD_STATE',
+    });
+    expect(await store.getPayload(id)).toMatchObject({ state: 'running', attempts: 1 });
+  });
+
+  it('on shutdown: requeues assigned payloads, records running ones lost and requeues them, halts the pilot', async () => {
     const pilotId = await pilot();
     const running = await store.submitPayload({ command: ['run'] }, T);
     const waiting = await store.submitPayload({ command: ['wait'] }, T);
@@ -135,10 +162,12 @@ describe('SqliteStore', () => {
     await store.applyReport(pilotId, { seq: 2, at: T + 5, type: 'shutdown', code: 100, message: 'Shutdown as requested' }, T + 5);
     expect(await store.getPilot(pilotId)).toMatchObject({ state: 'halted', shutdownCode: 100, shutdownMessage: 'Shutdown as requested', coresUsed: 0 });
     expect(await store.getPayload(waiting.id)).toMatchObject({ state: 'queued', pilotId: null, allocatedCores: null, attempts: 1 });
-    expect(await store.getPayload(running.id)).toMatchObject({ state: 'lost', pilotId, endedAt: T + 5 });
+    expect(await store.getPayload(running.id)).toMatchObject({ state: 'queued', pilotId: null, startedAt: null, attempts: 1 });
+    expect((await store.getPayload(running.id))?.message).toMatch(/halted while it ran/);
     expect((await store.listPayloads({})).length).toBe(2);
-    // the requeued payload goes to the next pilot
+    // the requeued payloads go to the next pilot, oldest first
     const next = await pilot();
+    expect((await store.claimPayload(next, offer, pick, T + 6))?.id).toBe(running.id);
     expect((await store.claimPayload(next, offer, pick, T + 6))?.id).toBe(waiting.id);
     expect((await store.getPayload(waiting.id))?.attempts).toBe(2);
   });

@@ -18,7 +18,12 @@ describe('payload transitions', () => {
   });
 
   it('never leave a final state', () => {
-    for (const from of ['done', 'failed', 'lost'] as const) for (const to of ALL) expect(payloadTransitionAllowed(from, to)).toBe(false);
+    for (const from of ['done', 'failed'] as const) for (const to of ALL) expect(payloadTransitionAllowed(from, to)).toBe(false);
+  });
+
+  it('send a lost attempt back to the queue or to failed, nowhere else', () => {
+    expect(ALL.filter((to) => payloadTransitionAllowed('lost', to))).toEqual(['queued', 'failed']);
+    expect(payloadTransitionAllowed('queued', 'failed')).toBe(true); // cancelled before it ran
   });
 
   it('call only exit 0 without a signal done', () => {
@@ -34,5 +39,16 @@ describe('pilot transitions', () => {
     expect(pilotTransitionAllowed('running', 'draining')).toBe(true);
     expect(pilotTransitionAllowed('halted', 'running')).toBe(false);
     expect(pilotTransitionAllowed('halted', 'halted')).toBe(true);
+  });
+
+  it('refuse going back to booting or from halting to running, allow recovery from stalled', () => {
+    expect(pilotTransitionAllowed('running', 'booting')).toBe(false);
+    expect(pilotTransitionAllowed('halting', 'running')).toBe(false);
+    expect(pilotTransitionAllowed('halting', 'draining')).toBe(false);
+    for (const from of ['submitted', 'booting', 'running', 'draining', 'halting', 'error'] as const) {
+      expect(pilotTransitionAllowed(from, 'stalled')).toBe(true);
+    }
+    expect(pilotTransitionAllowed('stalled', 'running')).toBe(true);
+    expect(pilotTransitionAllowed('draining', 'running')).toBe(true);
   });
 });

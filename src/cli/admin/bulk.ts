@@ -1,0 +1,192 @@
+/**
+ * Admin commands on many records at once: `submit --file jobs.yaml` (all
+ * payloads queued in one request, all or none), `drain`/`halt` of every pilot
+ * matching a filter, `kill` of a payload, and `accounting`.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type {
+  AccountingEntry,
+  InstructionReply,
+  InstructionRequest,
+  KillReply,
+  PilotState,
+  PilotView,
+  SubmitBatchReply,
+  SubmitRequest,
+} from '../../protocol/index.js';
+import { paths } from '../../protocol/paths.js';
+import { describeError } from '../../shared/errors.js';
+import { usageError } from '../run-main.js';
+import { AdminClient, type ClientOptions } from './client.js';
+import { intOption, submitRequest } from './commands.js';
+import { accountingTables } from './format.js';
+
+type Out = (text: string) => void;
+const stdout: Out = (text) => process.stdout.write(`${text}\n`);
+
+const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'priority', 'env', 'count'];
+
+/**
+ * The payloads of a jobs file: a list of payloads, or `{ defaults, payloads }`.
+ * Each payload: `command` (a list, or a string run by /bin/sh -c), `cores`
+ * (N, "MIN-MAX" or "whole"), `memoryMb`, `wallSec`, `group`, `name`,
+ * `priority`, `env` (a mapping), `count` (queue it this many times). Pure;
+ * throws usage errors naming `payloads[i].field`.
+ */
+export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw usageError(`${file} is not valid YAML: ${describeError(err)}`);
+  }
+  const top = doc as { defaults?: unknown; payloads?: unknown } | unknown[] | null;
+  const list = Array.isArray(top) ? top : top && typeof top === 'object' ? (top as { payloads?: unknown }).payloads : undefined;
+  const defaults = !Array.isArray(top) && top && typeof top === 'object' ? (top as { defaults?: unknown }).defaults ?? {} : {};
+  if (!Array.isArray(list) || list.length === 0) {
+    throw usageError(`${file} holds no payloads`, 'write a list of payloads, or "payloads:" with a list (and optional "defaults:")');
+  }
+  if (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults)) throw usageError(`${file}: defaults must be a mapping`);
+  const out: SubmitRequest[] = [];
+  list.forEach((item, i) => {
+    const where = `${file}: payloads[${i}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw usageError(`${where} must be a mapping with a command`);
+    const p = { ...(defaults as Record<string, unknown>), ...(item as Record<string, unknown>) };
+    const unknown = Object.keys(p).find((k) => !KEYS.includes(k));
+    if (unknown) throw usageError(`${where}.${unknown} is not a payload field (known: ${KEYS.join(', ')})`);
+    const command =
+      typeof p.command === 'string' ? ['/bin/sh', '-c', p.command]
+      : Array.isArray(p.command) && p.command.every((a) => typeof a === 'string' || typeof a === 'number') ? p.command.map(String)
+      : null;
+    if (!command || command.length === 0) throw usageError(`${where}.command must be a string or a list of strings`);
+    const str = (k: string) => (p[k] === undefined || p[k] === null ? undefined : String(p[k]));
+    const env = p.env === undefined ? [] : envList(p.env, `${where}.env`);
+    let request: SubmitRequest;
+    try {
+      const cores = str('cores');
+      request = submitRequest(command, {
+        ...(cores === 'whole' ? { wholeNode: true } : cores !== undefined ? { cores } : {}),
+        ...(str('memoryMb') !== undefined ? { memoryMb: str('memoryMb') } : {}),
+        ...(str('wallSec') !== undefined ? { wall: str('wallSec') } : {}),
+        ...(str('group') !== undefined ? { group: str('group') } : {}),
+        ...(str('name') !== undefined ? { name: str('name') } : {}),
+        ...(str('priority') !== undefined ? { priority: str('priority') } : {}),
+        env,
+      });
+    } catch (err) {
+      throw usageError(`${where}: ${describeError(err).replace('--wall', 'wallSec').replace('--memory-mb', 'memoryMb').replace(/--/g, '')}`);
+    }
+    const count = p.count === undefined ? 1 : intOption(`${where}.count`, String(p.count), 1, 10000);
+    for (let n = 0; n < count; n++) out.push(request);
+  });
+  if (out.length > 10000) throw usageError(`${file} asks for ${out.length} payloads; at most 10000 per file`);
+  return out;
+}
+
+function envList(env: unknown, where: string): string[] {
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw usageError(`${where} must be a mapping NAME: value`);
+  return Object.entries(env as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`);
+}
+
+/** `submit --file FILE`: queue every payload of the file, print their ids one per line (or JSON). */
+export async function submitFile(file: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read --file ${file}: ${describeError(err)}`);
+  }
+  const payloads = jobsFromYaml(text, file);
+  const reply = await new AdminClient(o).post<SubmitBatchReply>(paths.payloadsBatch, { payloads });
+  out(o.json ? JSON.stringify(reply.ids) : reply.ids.join('\n'));
+}
+
+/** Which pilots a drain or halt goes to: one id, or every live pilot matching the filters. */
+export interface PilotSelection {
+  all?: boolean;
+  state?: string;
+  host?: string;
+}
+
+const LIVE: PilotState[] = ['submitted', 'booting', 'running', 'draining', 'halting', 'stalled', 'error'];
+
+/** The pilots `sel` selects from `pilots` (never a halted one). Pure; throws usage errors. */
+export function selectPilots(pilots: PilotView[], sel: PilotSelection): PilotView[] {
+  if (sel.state !== undefined && !LIVE.includes(sel.state as PilotState)) {
+    throw usageError(`--state "${sel.state}" must be one of ${LIVE.join(', ')}`);
+  }
+  let host: RegExp | null = null;
+  if (sel.host !== undefined) {
+    try {
+      host = new RegExp(sel.host);
+    } catch (err) {
+      throw usageError(`--host "${sel.host}" is not a regular expression: ${describeError(err)}`);
+    }
+  }
+  return pilots.filter(
+    (p) => p.state !== 'halted' && (sel.state === undefined || p.state === sel.state) && (host === null || host.test(p.hostname)),
+  );
+}
+
+/**
+ * `drain`/`halt` with PILOT or with --all/--state/--host: send the
+ * instruction to each selected pilot; prints "PILOT INSTRUCTION" per line.
+ */
+export async function instructMany(
+  pilot: string | undefined,
+  kind: 'halt' | 'drain',
+  o: ClientOptions & PilotSelection & { code?: string; reason?: string },
+  out: Out = stdout,
+): Promise<void> {
+  const filtered = o.all || o.state !== undefined || o.host !== undefined;
+  if (pilot !== undefined && filtered) throw usageError(`give a PILOT id or --all/--state/--host, not both`);
+  if (pilot === undefined && !filtered) throw usageError(`${kind} needs a PILOT id, or --all, --state S or --host REGEX`);
+  const client = new AdminClient(o);
+  const ids =
+    pilot !== undefined
+      ? [intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER)]
+      : selectPilots(await client.get<PilotView[]>(paths.pilots), o).map((p) => p.id);
+  const body: InstructionRequest =
+    kind === 'halt'
+      ? {
+          type: 'halt',
+          ...(o.code !== undefined ? { code: intOption('--code', o.code, 100, 999) } : {}),
+          ...(o.reason !== undefined ? { reason: o.reason } : {}),
+        }
+      : { type: 'drain', ...(o.reason !== undefined ? { reason: o.reason } : {}) };
+  for (const id of ids) {
+    const reply = await client.post<InstructionReply>(paths.instructions(id), body);
+    out(pilot !== undefined ? String(reply.instruction.id) : `${id} ${reply.instruction.id}`);
+  }
+  if (ids.length === 0) process.stderr.write(`no live pilot matches; nothing sent\n`);
+}
+
+/** `kill ID`: cancel a queued payload, or tell its pilot to kill it. */
+export async function kill(id: string, o: ClientOptions & { reason?: string; json?: boolean }, out: Out = stdout): Promise<void> {
+  const payloadId = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
+  const reply = await new AdminClient(o).post<KillReply>(paths.payloadKill(payloadId), o.reason ? { reason: o.reason } : {});
+  if (o.json) return out(JSON.stringify(reply, null, 2));
+  out(
+    reply.instruction
+      ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot`
+      : `payload ${payloadId}: cancelled before it ran (${reply.state})`,
+  );
+}
+
+/** `accounting`: core-seconds, wall seconds, done and failed by group, pilot and day. */
+export async function accounting(
+  o: ClientOptions & { from?: string; to?: string; group?: string; json?: boolean },
+  out: Out = stdout,
+): Promise<void> {
+  const q = new URLSearchParams();
+  for (const k of ['from', 'to'] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) throw usageError(`--${k} "${v}" is not a day YYYY-MM-DD`);
+    q.set(k, v);
+  }
+  if (o.group) q.set('group', o.group);
+  const rows = await new AdminClient(o).get<AccountingEntry[]>(`${paths.accounting}${q.size ? `?${q.toString()}` : ''}`);
+  out(o.json ? JSON.stringify(rows, null, 2) : accountingTables(rows));
+}

@@ -1,0 +1,105 @@
+/**
+ * The server's configuration file (`serve --config FILE`, YAML): fair-share
+ * groups and the policies of the queue and of pilots. Every key is optional;
+ * an unknown key or a bad value is a VMP_CONFIG error naming the key, the
+ * value and what was expected. Validated once and frozen.
+ *
+ * ```yaml
+ * groups:                 # fair shares: any positive numbers, compared as fractions
+ *   atlas: { share: 70 }
+ *   cms:   { share: 30 }
+ * defaultShare: 1         # a group not listed
+ * usageHalfLifeSec: 3600  # recent usage decays by half in this time
+ * stallAfterSec: 600      # no contact for this long: the pilot is stalled
+ * maxAttempts: 3          # a payload lost this many times fails
+ * credentialTtlSec: 3600  # pilot credentials live this long; heartbeats renew them
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { VmpilotError, describeError } from '../shared/errors.js';
+
+/** The server configuration, after defaults. */
+export interface ServerConfig {
+  readonly shares: ReadonlyMap<string, number>;
+  readonly defaultShare: number;
+  readonly usageHalfLifeSec: number;
+  readonly stallAfterSec: number;
+  readonly maxAttempts: number;
+  readonly credentialTtlSec: number;
+}
+
+export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
+  shares: new Map<string, number>(),
+  defaultShare: 1,
+  usageHalfLifeSec: 3600,
+  stallAfterSec: 600,
+  maxAttempts: 3,
+  credentialTtlSec: 3600,
+});
+
+const NUMBERS = {
+  defaultShare: [0, 1e9],
+  usageHalfLifeSec: [1, 365 * 86400],
+  stallAfterSec: [1, 30 * 86400],
+  maxAttempts: [1, 100],
+  credentialTtlSec: [0, 365 * 86400],
+} as const;
+
+const bad = (where: string, message: string) => new VmpilotError('VMP_CONFIG', `${where}: ${message}`);
+
+/** Validate a parsed configuration object; `where` names its source in errors. Pure. */
+export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
+  if (raw === null || raw === undefined) return DEFAULT_SERVER_CONFIG;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw bad(where, 'must be a mapping of keys to values');
+  const out: { -readonly [K in keyof ServerConfig]: ServerConfig[K] } = { ...DEFAULT_SERVER_CONFIG, shares: new Map() };
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (key === 'groups') {
+      out.shares = groupsFrom(value, where);
+      continue;
+    }
+    const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
+    if (!range) throw bad(where, `unknown key "${key}" (known: groups, ${Object.keys(NUMBERS).join(', ')})`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
+      throw bad(where, `${key} is ${JSON.stringify(value)}; expected a number from ${range[0]} to ${range[1]}`);
+    }
+    if (key === 'maxAttempts' && !Number.isInteger(value)) throw bad(where, `maxAttempts is ${value}; expected a whole number`);
+    (out as unknown as Record<string, number>)[key] = value;
+  }
+  return Object.freeze(out);
+}
+
+function groupsFrom(value: unknown, where: string): Map<string, number> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(where, 'groups must map group names to { share: N }, e.g. groups: { atlas: { share: 70 } }');
+  }
+  const shares = new Map<string, number>();
+  for (const [group, spec] of Object.entries(value as Record<string, unknown>)) {
+    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(group)) throw bad(where, `groups.${group}: a group name may hold only letters, digits, _ . -`);
+    const share = typeof spec === 'number' ? spec : (spec as { share?: unknown } | null)?.share;
+    const extra = typeof spec === 'object' && spec !== null ? Object.keys(spec).filter((k) => k !== 'share') : [];
+    if (extra.length > 0) throw bad(where, `groups.${group}: unknown key "${extra[0]}" (known: share)`);
+    if (typeof share !== 'number' || !Number.isFinite(share) || share < 0 || share > 1e9) {
+      throw bad(where, `groups.${group}.share is ${JSON.stringify(share)}; expected a number from 0 to 1000000000`);
+    }
+    shares.set(group, share);
+  }
+  return shares;
+}
+
+/** Read and validate the YAML file `file`. Throws VMP_CONFIG naming the file. */
+export function loadServerConfig(file: string): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VmpilotError('VMP_CONFIG', `cannot read --config ${file}: ${describeError(err)}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new VmpilotError('VMP_CONFIG', `${file} is not valid YAML: ${describeError(err)}`, { cause: err });
+  }
+  return serverConfigFrom(raw, file);
+}

@@ -1,0 +1,28 @@
+/**
+ * The dashboard: three static files (HTML, JavaScript, CSS) built into the
+ * server, served without a token (they hold no data). The page signs in with
+ * the admin token and reads everything through the admin API.
+ */
+import type { FastifyInstance } from 'fastify';
+import css from './dashboard.css?raw';
+import js from './dashboard.js?raw';
+import html from './index.html?raw';
+
+/** The page only talks to this server: no external scripts, styles, images or frames. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Serve the dashboard at `/`, `/dashboard.js` and `/dashboard.css`. */
+export function registerDashboard(app: FastifyInstance): void {
+  const file = (type: string, body: string) => async (_request: unknown, reply: import('fastify').FastifyReply) =>
+    reply
+      .type(type)
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-cache')
+      .send(body);
+  app.get('/', file('text/html; charset=utf-8', html));
+  app.get('/dashboard.js', file('text/javascript; charset=utf-8', js));
+  app.get('/dashboard.css', file('text/css; charset=utf-8', css));
+  // browsers ask for it; there is none
+  app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
+}

@@ -1,0 +1,46 @@
+/**
+ * The server's metrics: requests by route and status, heartbeat and match
+ * latency, and at scrape time pilots by state, payloads by state and queue
+ * depth by group (read from the store). Served at GET /metrics with the
+ * admin token (Prometheus: `authorization: { credentials: <admin token> }`).
+ */
+import type { PayloadState, PilotState } from '../../protocol/index.js';
+import type { StoreCounts } from '../store/store.js';
+import { Counter, Histogram, renderMetrics, type GaugeSamples } from './registry.js';
+
+const PILOT_STATES: PilotState[] = ['submitted', 'booting', 'running', 'draining', 'halting', 'halted', 'stalled', 'error'];
+const PAYLOAD_STATES: PayloadState[] = ['queued', 'assigned', 'running', 'done', 'failed', 'lost'];
+
+/** The metrics one server process keeps. */
+export class ServerMetrics {
+  readonly requests = new Counter('vmpilot_http_requests_total', 'HTTP requests by route pattern, method and status code.');
+  readonly heartbeat = new Histogram('vmpilot_heartbeat_duration_seconds', 'Time to handle a pilot heartbeat.');
+  readonly match = new Histogram(
+    'vmpilot_match_duration_seconds',
+    'Time to answer a match request, including the long-poll wait; outcome payload, instructions or none.',
+  );
+  readonly stalled = new Counter('vmpilot_pilots_stalled_total', 'Pilots marked stalled by the sweep.');
+  readonly requeued = new Counter('vmpilot_payloads_requeued_total', 'Payloads put back in the queue after their attempt was lost.');
+
+  /** The exposition text, with the store's counts as gauges. */
+  render(counts: StoreCounts): string {
+    const gauges: GaugeSamples[] = [
+      {
+        name: 'vmpilot_pilots',
+        help: 'Pilots by state.',
+        samples: PILOT_STATES.map((state) => ({ labels: { state }, value: counts.pilotsByState[state] ?? 0 })),
+      },
+      {
+        name: 'vmpilot_payloads',
+        help: 'Payloads by state.',
+        samples: PAYLOAD_STATES.map((state) => ({ labels: { state }, value: counts.payloadsByState[state] ?? 0 })),
+      },
+      {
+        name: 'vmpilot_queue_depth',
+        help: 'Queued payloads by group.',
+        samples: Object.entries(counts.queuedByGroup).map(([group, value]) => ({ labels: { group }, value })),
+      },
+    ];
+    return renderMetrics(gauges, [this.requests, this.heartbeat, this.match, this.stalled, this.requeued]);
+  }
+}

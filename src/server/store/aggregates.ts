@@ -1,0 +1,47 @@
+/**
+ * Read-only aggregate queries of the SQLite store: run intervals (fair-share
+ * usage and the dashboard's chart), accounting, and counts for /metrics.
+ */
+import type { RunInterval } from '../queue/usage.js';
+import type { Sql } from './sql.js';
+import type { AccountingFilter, AccountingRow, StoreCounts } from './store.js';
+
+/** Stretches of running that ended after `since`, or still run. */
+export function runIntervalsIn(sql: Sql, since: number): RunInterval[] {
+  return sql.all<RunInterval>(
+    `SELECT grp AS "group", allocated_cores AS cores, started_at AS startedAt, ended_at AS endedAt FROM payloads
+       WHERE started_at IS NOT NULL AND allocated_cores IS NOT NULL AND (ended_at IS NULL OR ended_at > ?)
+         AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
+     UNION ALL
+     SELECT p.grp, s.cores, s.started_at, s.ended_at FROM lost_attempts s JOIN payloads p ON p.id = s.payload_id
+       WHERE s.ended_at > ?`,
+    since,
+    since,
+  );
+}
+
+/** Accounting rows matching `f`, by day, group, pilot. */
+export function accountingIn(sql: Sql, f: AccountingFilter): AccountingRow[] {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.from) (where.push('day >= ?'), params.push(f.from));
+  if (f.to) (where.push('day <= ?'), params.push(f.to));
+  if (f.group) (where.push('grp = ?'), params.push(f.group));
+  if (f.pilotId !== undefined) (where.push('pilot_id = ?'), params.push(f.pilotId));
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  return sql.all<AccountingRow>(
+    `SELECT day, grp AS "group", pilot_id AS pilotId, core_sec AS coreSec, wall_sec AS wallSec, done, failed
+       FROM accounting ${clause} ORDER BY day, grp, pilot_id`,
+    ...params,
+  );
+}
+
+/** Pilots and payloads by state, queued payloads by group. */
+export function countsIn(sql: Sql): StoreCounts {
+  const by = (rows: { k: string; n: number }[]) => Object.fromEntries(rows.map((r) => [r.k, r.n]));
+  return {
+    pilotsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM pilots GROUP BY state')),
+    payloadsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM payloads GROUP BY state')),
+    queuedByGroup: by(sql.all("SELECT grp AS k, COUNT(*) AS n FROM payloads WHERE state = 'queued' GROUP BY grp")),
+  };
+}

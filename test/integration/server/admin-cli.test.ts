@@ -1,0 +1,54 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, SERVER, admin, killAll, runCommand, startAgent, startServer, tempDir, waitFor, type Server } from '../harness.js';
+
+describe('admin commands against a real server', () => {
+  const tmp = tempDir();
+  let server: Server;
+  const cli = (...args: string[]) => runCommand([SERVER, ...args, '--server', server.url, '--token', ADMIN_TOKEN]);
+
+  beforeAll(async () => {
+    server = await startServer(path.join(tmp.dir, 'server.db'));
+  });
+  afterAll(() => {
+    killAll();
+    tmp.cleanup();
+  });
+
+  it('submits a YAML file all or none, kills, halts every matching pilot and prints the accounting', async () => {
+    const bad = path.join(tmp.dir, 'bad.yaml');
+    writeFileSync(bad, 'payloads:\n  - { command: [a] }\n  - { command: [b], cores: 0 }\n');
+    const refused = await cli('submit', '--file', bad);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/payloads\[1\]: cores "0"/);
+    expect(await admin(server.url).jobs()).toEqual([]);
+
+    const good = path.join(tmp.dir, 'jobs.yaml');
+    writeFileSync(good, 'defaults: { group: atlas }\npayloads:\n  - { command: "echo quick", count: 2 }\n  - { command: [/bin/sleep, "60"], group: cms }\n');
+    const ok = await cli('submit', '--file', good, '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    const ids = JSON.parse(ok.stdout) as number[];
+    expect(ids).toHaveLength(3);
+
+    startAgent(server.url, { cores: 4, idleTimeoutSec: 120, stateDir: path.join(tmp.dir, 'agent') });
+    const api = admin(server.url);
+    await waitFor('the sleeper to run', async () => (await api.job(ids[2]!)).state === 'running');
+    const kill = await cli('kill', String(ids[2]));
+    expect(kill.stdout).toMatch(/kill-payload instruction \d+ sent/);
+    await waitFor('the sleeper to be killed', async () => (await api.job(ids[2]!)).state === 'failed');
+    await waitFor('the quick ones to be done', async () => (await api.jobs()).filter((j) => j.state === 'done').length === 2);
+
+    const halt = await cli('halt', '--all', '--reason', 'end of test');
+    expect(halt.stdout).toMatch(/^1 \d+$/m);
+    await waitFor('the pilot to halt', async () => (await api.pilots())[0]?.state === 'halted');
+
+    const acct = await cli('accounting', '--json');
+    const rows = JSON.parse(acct.stdout) as { group: string; done: number; failed: number }[];
+    expect(rows.find((r) => r.group === 'atlas')).toMatchObject({ done: 2, failed: 0 });
+    expect(rows.find((r) => r.group === 'cms')).toMatchObject({ done: 0, failed: 1 });
+    expect((await cli('accounting')).stdout).toMatch(/By group\nGROUP/);
+    const help = await runCommand([SERVER, 'accounting', '--help']);
+    expect(help.stdout).toMatch(/Example:/);
+  });
+});

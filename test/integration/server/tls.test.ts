@@ -1,0 +1,77 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PayloadView } from '../../../src/protocol/index.js';
+import { ADMIN_TOKEN, SERVER, killAll, runCommand, startAgent, startServer, tempDir, waitFor, type Server } from '../harness.js';
+
+/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const f = (name: string) => path.join(dir, name);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=vmpilot test CA');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf'));
+  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
+}
+
+describe('the server over TLS, with short-lived pilot credentials', () => {
+  const tmp = tempDir();
+  let certs: ReturnType<typeof makeCertificates>;
+  let server: Server;
+  let trusted: Agent;
+
+  beforeAll(async () => {
+    certs = makeCertificates(tmp.dir);
+    const config = path.join(tmp.dir, 'server.yaml');
+    // credentials live 4 s; heartbeats every second renew them
+    writeFileSync(config, 'credentialTtlSec: 4\ngroups:\n  atlas: { share: 70 }\n  cms: { share: 30 }\n');
+    server = await startServer(path.join(tmp.dir, 'server.db'), [
+      '--tls-cert', certs.cert, '--tls-key', certs.key, '--config', config, '--heartbeat-interval', '1',
+    ]);
+    trusted = new Agent({ connect: { ca: readFileSync(certs.ca) } });
+  });
+  afterAll(async () => {
+    killAll();
+    await trusted?.close();
+    tmp.cleanup();
+  });
+
+  it('says https, and refuses a client that does not trust its certificate', async () => {
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    await expect(fetch(`${server.url}/v1/health`)).rejects.toThrow();
+    const ok = await fetch(`${server.url}/v1/health`, { dispatcher: trusted });
+    expect(await ok.json()).toMatchObject({ ok: true });
+    const noCa = await runCommand([SERVER, 'pilots', '--server', server.url, '--token', ADMIN_TOKEN]);
+    expect(noCa.code).toBe(3);
+    expect(noCa.stderr).toMatch(/certificate/i);
+  });
+
+  it('runs a payload for an agent with --ca-file that outlives its first credential', async () => {
+    const submit = await runCommand([SERVER, 'submit', '--server', server.url, '--token', ADMIN_TOKEN, '--ca-file', certs.ca, '--group', 'atlas', '--', '/bin/sh', '-c', 'sleep 7; echo tls-ok']);
+    expect(submit.code, submit.stderr).toBe(0);
+    const id = Number(submit.stdout.trim());
+    const agent = startAgent(server.url, { cores: 2, idleTimeoutSec: 2, stateDir: path.join(tmp.dir, 'agent'), extra: ['--ca-file', certs.ca] });
+    const done = await waitFor(
+      'the payload to end',
+      async () => {
+        const r = await fetch(`${server.url}/v1/payloads/${id}`, { dispatcher: trusted, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        const p = (await r.json()) as PayloadView;
+        return p.state === 'done' || p.state === 'failed' ? p : undefined;
+      },
+      60_000,
+    );
+    expect(done).toMatchObject({ state: 'done', exitCode: 0 });
+    expect(done.outputTail).toMatch(/tls-ok/);
+    // the agent halted normally (idle), and its credential was renewed on the way: its last reports used the new one
+    expect((await agent.exited).code).toBe(0);
+    expect(server.stderr()).toMatch(/credential renewed/);
+    expect(server.stderr()).not.toMatch(/"expired":true/);
+    const state = JSON.parse(readFileSync(path.join(tmp.dir, 'agent', 'state.json'), 'utf8')) as { credential: string };
+    const pilots = await runCommand([SERVER, 'pilots', '--json', '--server', server.url, '--token', ADMIN_TOKEN, '--ca-file', certs.ca]);
+    expect(JSON.parse(pilots.stdout)).toMatchObject([{ state: 'halted', shutdownCode: 300 }]);
+    expect(state.credential).toBeTruthy();
+  });
+});

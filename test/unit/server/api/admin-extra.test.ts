@@ -1,0 +1,130 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AccountingEntry, KillReply, UsageTimeline } from '../../../../src/protocol/index.js';
+import { paths } from '../../../../src/protocol/paths.js';
+import { heartbeat, matchRequest } from '../helpers.js';
+import { ADMIN, bearer, harness, type Harness } from './harness.js';
+
+describe('admin routes: batch, kill, accounting, usage, history, metrics, dashboard', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness(0);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  const admin = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    h.app.inject({ method, url, headers: bearer(ADMIN), ...(payload ? { payload } : {}) });
+
+  it('queues a batch all together, or none of it when one payload is bad (naming it)', async () => {
+    const ok = await admin('POST', paths.payloadsBatch, { payloads: [{ command: ['a'] }, { command: ['b'], group: 'cms' }] });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().ids).toHaveLength(2);
+    const bad = await admin('POST', paths.payloadsBatch, { payloads: [{ command: ['c'] }, { command: ['d'], cores: { min: 0, max: 1, wholeNode: false } }] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/payloads\[1\]\.cores\.min/);
+    expect(await h.store.listPayloads({})).toHaveLength(2);
+  });
+
+  it('cancels a queued payload, sends a kill for a running one, and refuses an ended one', async () => {
+    const queued = await h.submit({ command: ['q'] });
+    const cancel = await admin('POST', paths.payloadKill(queued));
+    expect(cancel.statusCode).toBe(200);
+    expect(cancel.json<KillReply>()).toMatchObject({ payloadId: queued, state: 'failed', instruction: null });
+    expect((await h.store.getPayload(queued))?.message).toMatch(/cancelled/);
+
+    const reg = await h.register();
+    const running = await h.submit({ command: ['r'] });
+    await h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: bearer(reg.credential), payload: matchRequest() });
+    const kill = await admin('POST', paths.payloadKill(running), { reason: 'wrong input' });
+    expect(kill.json<KillReply>().instruction).toMatchObject({ type: 'kill-payload', payloadId: running, reason: 'wrong input' });
+    // the pilot gets it with its next heartbeat (once, even if the admin clicks twice)
+    await admin('POST', paths.payloadKill(running));
+    const beat = await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: bearer(reg.credential), payload: heartbeat() });
+    expect(beat.json().instructions).toMatchObject([{ type: 'kill-payload', payloadId: running }]);
+    expect((await admin('POST', paths.payloadKill(queued))).statusCode).toBe(409);
+    expect((await admin('POST', paths.payloadKill(9999))).statusCode).toBe(404);
+  });
+
+  it('accounts core-seconds, wall seconds, done and failed by day, group and pilot', async () => {
+    const reg = await h.register();
+    const me = bearer(reg.credential);
+    const a = await h.submit({ command: ['a'], group: 'atlas', cores: { min: 2, max: 2, wholeNode: false } });
+    const b = await h.submit({ command: ['b'], group: 'atlas' });
+    await h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: me, payload: matchRequest() });
+    await h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: me, payload: matchRequest({ holding: [a], freeCores: 2 }) });
+    const t = h.clock.now();
+    await h.app.inject({
+      method: 'POST',
+      url: paths.reports(reg.pilotId),
+      headers: me,
+      payload: {
+        reports: [
+          { seq: 1, at: t, type: 'payload-started', payloadId: a },
+          { seq: 2, at: t, type: 'payload-started', payloadId: b },
+          { seq: 3, at: t + 100_000, type: 'payload-ended', payloadId: a, exitCode: 0, signal: null },
+          { seq: 4, at: t + 50_000, type: 'payload-ended', payloadId: b, exitCode: 3, signal: null },
+        ],
+      },
+    });
+    const rows = (await admin('GET', paths.accounting)).json<AccountingEntry[]>();
+    expect(rows).toEqual([
+      { day: new Date(t).toISOString().slice(0, 10), group: 'atlas', pilotId: reg.pilotId, coreSec: 250, wallSec: 150, done: 1, failed: 1 },
+    ]);
+    expect((await admin('GET', `${paths.accounting}?group=cms`)).json()).toEqual([]);
+    expect((await admin('GET', `${paths.accounting}?from=tomorrow`)).statusCode).toBe(400);
+
+    // the usage timeline: 2 + 1 cores for the first 50 s, 2 for the next 50
+    await h.clock.advance(100_000);
+    const u = (await admin('GET', `${paths.usage}?minutes=2&stepSec=60`)).json<UsageTimeline>();
+    expect(u.stepSec).toBe(60);
+    expect(u.groups.atlas?.[0]).toBeCloseTo((20 * 0 + 40 * 3) / 60, 5);
+  });
+
+  it("keeps each pilot's state history", async () => {
+    const reg = await h.register();
+    const me = bearer(reg.credential);
+    await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: me, payload: heartbeat() });
+    await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: me, payload: heartbeat({ state: 'draining' }) });
+    // draining → booting is not a legal move: the heartbeat is recorded, the state is not changed
+    await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: me, payload: heartbeat({ state: 'booting' }) });
+    const refused = await h.app.inject({
+      method: 'POST',
+      url: paths.reports(reg.pilotId),
+      headers: me,
+      payload: { reports: [{ seq: 1, at: 1, type: 'state', state: 'booting', reason: 'x' }] },
+    });
+    expect(refused.json().refused).toMatchObject([{ code: 'VMP_PILOT_STATE' }]);
+    const hist = (await admin('GET', paths.pilotHistory(reg.pilotId))).json();
+    expect(hist.map((x: { state: string }) => x.state)).toEqual(['booting', 'running', 'draining']);
+  });
+
+  it('serves Prometheus metrics to the admin only', async () => {
+    const reg = await h.register();
+    await h.submit({ command: ['a'], group: 'atlas' });
+    await h.submit({ command: ['b'], group: 'cms' });
+    await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: bearer(reg.credential), payload: heartbeat() });
+    await h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: bearer(reg.credential), payload: matchRequest() });
+    expect((await h.app.inject({ method: 'GET', url: paths.metrics })).statusCode).toBe(401);
+    const m = await admin('GET', paths.metrics);
+    expect(m.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = m.body;
+    expect(text).toContain('vmpilot_pilots{state="running"} 1');
+    expect(text).toContain('vmpilot_payloads{state="queued"} 1');
+    expect(text).toContain('vmpilot_payloads{state="assigned"} 1');
+    expect(text).toMatch(/vmpilot_queue_depth\{group="(atlas|cms)"\} 1/);
+    expect(text).toContain('vmpilot_heartbeat_duration_seconds_count 1');
+    expect(text).toContain('vmpilot_match_duration_seconds_count{outcome="payload"} 1');
+    expect(text).toMatch(/vmpilot_http_requests_total\{[^}]*route="\/v1\/pilots\/:pilotId\/heartbeat"[^}]*status="200"[^}]*\} 1/);
+    expect(text).toMatch(/vmpilot_http_requests_total\{[^}]*route="\/metrics"[^}]*status="401"[^}]*\} 1/);
+  });
+
+  it('serves the dashboard without a token, with a strict content security policy', async () => {
+    const page = await h.app.inject({ method: 'GET', url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toContain('<script src="/dashboard.js"');
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
+    expect((await h.app.inject({ method: 'GET', url: '/dashboard.js' })).body).toContain('sessionStorage');
+    expect((await h.app.inject({ method: 'GET', url: '/dashboard.css' })).headers['content-type']).toMatch(/text\/css/);
+  });
+});
