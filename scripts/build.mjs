@@ -26,10 +26,19 @@ const common = {
   absWorkingDir: root,
 };
 
+// `import text from './file?raw'` gives the file's text (the server's dashboard assets), as vite does in tests.
+const rawText = {
+  name: 'raw-text',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (a) => ({ path: path.resolve(a.resolveDir, a.path.slice(0, -'?raw'.length)), namespace: 'raw-text' }));
+    b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (a) => ({ contents: await readFile(a.path, 'utf8'), loader: 'text' }));
+  },
+};
+
 const targets = [
   { entryPoints: ['src/cli/vmpilot.ts'], outfile: 'dist/vmpilot.cjs' },
   // The server may use native modules: better-sqlite3 stays in node_modules.
-  { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3'] },
+  { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3'], plugins: [rawText] },
 ];
 
 for (const target of targets) {
@@ -37,3 +46,8 @@ for (const target of targets) {
   await chmod(path.join(root, target.outfile), 0o755);
   if (!quiet) console.log(`built ${target.outfile}`);
 }
+
+// The agent as a single executable (no Node.js needed on the node), its gzip
+// copy and dist/agent-manifest.json (sha256, size, version) for the server.
+const { buildSea } = await import('./sea.mjs');
+await buildSea({ root, version: pkg.version, quiet });

@@ -1,0 +1,76 @@
+/**
+ * Validators for the options of `vmpilot-server user-data` and
+ * `batch-script`. Each one names the flag, the value and what was expected
+ * (VMP_USAGE), so a bad option gives a clear error instead of a script that
+ * fails on the node hours later.
+ */
+import { VmpilotError } from '../../shared/errors.js';
+
+const usage = (flag: string, value: unknown, expected: string) =>
+  new VmpilotError('VMP_USAGE', `${flag} ${typeof value === 'string' ? `"${value}"` : String(value)}: expected ${expected}`);
+
+/** An http(s) URL without credentials, query or fragment; returned without a trailing slash. */
+export function checkServerUrl(flag: string, value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw usage(flag, value, 'an http:// or https:// URL, e.g. https://pilots.example.org:8080');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usage(flag, value, 'an http:// or https:// URL');
+  if (u.username || u.password || u.search || u.hash) throw usage(flag, value, 'a URL without user, password, query or fragment');
+  return u.href.replace(/\/+$/, '');
+}
+
+/** A bearer token: printable, no spaces or quotes (it is written into shell and YAML). */
+export function checkToken(flag: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new VmpilotError('VMP_USAGE', `${flag} is required (or VMPILOT_PILOT_TOKEN): the pilot registration token the node shows the server`);
+  if (!/^[A-Za-z0-9._~+/=-]{8,512}$/.test(value)) throw usage(flag, '(hidden)', '8 to 512 characters of A-Z a-z 0-9 . _ ~ + / = -');
+  return value;
+}
+
+/** A whole number from `min` to `max`. */
+export function checkInt(flag: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw usage(flag, value, `a whole number from ${min} to ${max}`);
+  return value;
+}
+
+/** Parse a command-line integer, naming the flag when it is not one. */
+export function parseIntOption(flag: string, text: string, min: number, max: number): number {
+  if (!/^\s*\d+\s*$/.test(text)) throw usage(flag, text, `a whole number from ${min} to ${max}`);
+  return checkInt(flag, Number(text), min, max);
+}
+
+/** A name safe in a job header, a file name and a unit: letters, digits, . _ - (1 to 64). */
+export function checkName(flag: string, value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) throw usage(flag, value, 'a name of 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  return value;
+}
+
+/** An absolute path without spaces, quotes or shell characters. */
+export function checkPath(flag: string, value: string): string {
+  if (!/^\/[A-Za-z0-9._/%@+-]*$/.test(value) || value.split('/').includes('..')) {
+    throw usage(flag, value, 'an absolute path of letters, digits and . _ / % @ + - (no "..")');
+  }
+  return value;
+}
+
+/** A lower-case hex sha256. */
+export function checkSha256(flag: string, value: string): string {
+  if (!/^[0-9a-f]{64}$/.test(value)) throw usage(flag, value, '64 lower-case hex digits (a sha256)');
+  return value;
+}
+
+/** One of `choices`. */
+export function checkChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw usage(flag, value, `one of ${choices.join(', ')}`);
+  return value as T;
+}
+
+/** Seconds as HH:MM:SS (hours may exceed 24), the walltime form every batch system reads. */
+export function hms(totalSec: number): string {
+  const h = Math.floor(totalSec / 3600);
+  const m = Math.floor((totalSec % 3600) / 60);
+  const s = totalSec % 60;
+  return [h, m, s].map((n) => String(n).padStart(2, '0')).join(':');
+}
