@@ -1,0 +1,41 @@
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
+import { audit, logged, readRuns } from './audit.js';
+
+describe('fault: the agent is SIGKILLed with several payloads running and restarted on the same state directory', () => {
+  const tmp = tempDir('vmpilot-fault-agent-');
+  afterEach(() => killAll());
+  afterAll(() => tmp.cleanup());
+
+  it('re-attaches to the payloads still running, reports those that ended while it was down, once each', async () => {
+    const server = await startServer(path.join(tmp.dir, 'server.db'), ['--heartbeat-interval', '1']);
+    const api = admin(server.url);
+    const log = path.join(tmp.dir, 'runs.log');
+    // four at once on 4 cores: two end while the agent is down, two outlive it; one fails; two more wait in the queue
+    const plan: Array<[number, number]> = [[1, 0], [2, 3], [8, 0], [9, 0], [1, 0], [1, 0]];
+    const ids: number[] = [];
+    for (const [sec, status] of plan) ids.push(await api.submit({ command: logged(log, sec, status) }));
+    const stateDir = path.join(tmp.dir, 'agent');
+    const first = startAgent(server.url, { cores: 4, idleTimeoutSec: 3, stateDir });
+    await waitFor('four payloads to run', async () => (await api.jobs()).filter((j) => j.state === 'running').length === 4);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitFor('two payloads to end while the agent is down', () => [...readRuns(log).runs.values()].flat().filter((r) => r.endNs !== null).length >= 2, 20_000);
+    expect((await api.jobs()).filter((j) => j.state === 'running')).toHaveLength(4);
+
+    const second = startAgent(server.url, { cores: 4, idleTimeoutSec: 3, stateDir });
+    expect((await second.exited).code, second.stderr().slice(-3000)).toBe(0);
+    const pilots = await api.pilots();
+    expect(pilots).toHaveLength(1);
+    expect(pilots[0]).toMatchObject({ state: 'halted', shutdownCode: 300 });
+    const jobs = await api.jobs();
+    const result = audit(ids, jobs, log);
+    expect(result.violations).toEqual([]);
+    expect(result.byState).toEqual({ done: 5, failed: 1 });
+    expect(jobs.find((j) => j.id === ids[1])).toMatchObject({ state: 'failed', exitCode: 3 });
+    // the adopted ones ran once: one start each
+    for (const id of ids) expect(result.runs.get(id)).toHaveLength(1);
+    await server.stop();
+  });
+});
