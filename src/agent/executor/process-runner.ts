@@ -22,7 +22,7 @@ import type { PayloadProcess, ProcessExit, ProcessRunner, ProcessSpec } from '..
 import { createMemoryCgroup, type MemoryCgroup } from './memory-cgroup.js';
 import { capOutputFile } from './output-cap.js';
 import { startOutputPump, truncationNote } from './output-pump.js';
-import { CLOCK_TICKS, environHas, readProcTable, signalPids, treeMembers } from './process-tree.js';
+import { CLOCK_TICKS, environHas, readProcTable, signalPids, treeMembers, type ProcInfo } from './process-tree.js';
 
 const MIB = 1024 * 1024;
 
@@ -43,6 +43,7 @@ export interface ProcessRunnerOptions {
   /** Root of the cgroup file system; null never creates a memory cgroup. */
   cgroupRoot?: string | null;
   procSelfCgroup?: string;
+  /** How often each payload's tree is sampled (memory limit, CPU, RSS); default 1000 ms. */
   sampleMs?: number;
   /** How long to wait for the tree to be gone after the leader exits. */
   reapMs?: number;
@@ -67,11 +68,13 @@ class Tree {
     private readonly marker: string,
     private readonly procRoot: string,
     readonly cgroup: MemoryCgroup | null,
+    /** The process table, shared by every payload's sampler (see `procTables`). */
+    private readonly tables: ProcTables,
   ) {}
 
   /** Read /proc: refresh the members and return them with the tree's RSS (KiB). */
-  sample(): { members: Set<number>; rssKb: number } {
-    const table = readProcTable(this.procRoot);
+  sample(fresh = false): { members: Set<number>; rssKb: number } {
+    const table = this.tables(fresh);
     const extra: number[] = this.cgroup ? this.cgroup.pids() : [];
     for (const pid of table.keys()) {
       if (this.checked.has(pid) || this.known.has(pid)) continue;
@@ -100,7 +103,7 @@ class Tree {
   }
 
   signal(sig: NodeJS.Signals): boolean {
-    const { members } = this.sample();
+    const { members } = this.sample(true);
     const group = signalProcessGroup(this.leader, sig);
     return signalPids(members, sig) > 0 || group;
   }
@@ -117,11 +120,29 @@ class Tree {
   }
 }
 
+/** The process table now; `fresh` forces a new read, otherwise one read may serve several samplers. */
+type ProcTables = (fresh?: boolean) => Map<number, ProcInfo>;
+
+/**
+ * One read of /proc serves every payload's sampler within half a sample
+ * period: with 16 payloads the agent reads the process table about twice a
+ * second, not 16 times (each read opens every process's stat file).
+ */
+function procTables(procRoot: string, clock: Clock, maxAgeMs: number): ProcTables {
+  let cached: { at: number; table: Map<number, ProcInfo> } | null = null;
+  return (fresh = false) => {
+    const now = clock.now();
+    if (fresh || !cached || now - cached.at >= maxAgeMs) cached = { at: now, table: readProcTable(procRoot) };
+    return cached.table;
+  };
+}
+
 /** Build a ProcessRunner on real processes. */
 export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner {
   const clock = o.clock ?? systemClock;
   const procRoot = o.procRoot ?? '/proc';
   const sampleMs = o.sampleMs ?? 1000;
+  const tables = procTables(procRoot, clock, sampleMs / 2);
   const reapMs = o.reapMs ?? 5000;
   return {
     async start(spec: ProcessSpec): Promise<PayloadProcess> {
@@ -158,7 +179,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
         const pid = child.pid!;
         child.unref();
         cgroup?.add(pid);
-        const tree = new Tree(pid, marker, procRoot, cgroup);
+        const tree = new Tree(pid, marker, procRoot, cgroup, tables);
         const done = new AbortController();
         void leaderExit.then(() => done.abort());
         const watch = async () => {
