@@ -14,7 +14,7 @@ import { registerDashboard } from '../dashboard/routes.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { pick } from '../queue/pick.js';
 import type { Designations } from '../queue/reservations.js';
-import type { Picker, Store } from '../store/store.js';
+import type { Candidate, Picker, Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerAgentRoutes } from '../delivery/agent-routes.js';
 import { Authenticator, type TokenHashes } from './auth.js';
@@ -60,6 +60,8 @@ export interface ApiContext extends AppOptions {
   credentialTtlSec: number;
   /** Which pilot reserves cores for which waiting large payload (queue/reservations.ts). */
   designations: Designations;
+  /** The waiting candidates the designations were last made from, at most a second old. */
+  waitingCache: { at: number; candidates: Candidate[] } | null;
 }
 
 /** Build the API. Closing the app answers waiting matches (no payload) but does not close the store. */
@@ -84,6 +86,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     usageHalfLifeSec: options.usageHalfLifeSec ?? 3600,
     credentialTtlSec: options.credentialTtlSec ?? 3600,
     designations: new Map(),
+    waitingCache: null,
   };
   installErrorHandlers(app);
   // the API speaks JSON only: any other body is 415

@@ -42,7 +42,10 @@ export async function matchFor(
     const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec };
     // a designation lapses when its pilot has not asked for two full match waits
     const staleMs = 2 * (ctx.matchWaitMaxSec + 30) * 1000;
-    const waiting = designate(ctx.designations, await store.waitingCandidates(), pilotId, capacity, clock.now(), staleMs);
+    // designations are soft state: a queue view up to a second old serves every pilot asking meanwhile
+    const now = clock.now();
+    if (!ctx.waitingCache || now - ctx.waitingCache.at >= 1000) ctx.waitingCache = { at: now, candidates: await store.waitingCandidates() };
+    const waiting = designate(ctx.designations, ctx.waitingCache.candidates, pilotId, capacity, now, staleMs);
     return { ...reply, largestWaiting: waiting };
   };
   for (;;) {

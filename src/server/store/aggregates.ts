@@ -9,8 +9,13 @@ import type { AccountingFilter, AccountingRow, StoreCounts } from './store.js';
 /** Stretches of running that ended after `since`, or still run. */
 export function runIntervalsIn(sql: Sql, since: number): RunInterval[] {
   return sql.all<RunInterval>(
+    // two index ranges (open runs; runs ended since) rather than one scan of every payload ever run
     `SELECT grp AS "group", allocated_cores AS cores, started_at AS startedAt, ended_at AS endedAt FROM payloads
-       WHERE started_at IS NOT NULL AND allocated_cores IS NOT NULL AND (ended_at IS NULL OR ended_at > ?)
+       WHERE ended_at IS NULL AND started_at IS NOT NULL AND allocated_cores IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
+     UNION ALL
+     SELECT grp, allocated_cores, started_at, ended_at FROM payloads
+       WHERE ended_at > ? AND started_at IS NOT NULL AND allocated_cores IS NOT NULL
          AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
      UNION ALL
      SELECT p.grp, s.cores, s.started_at, s.ended_at FROM lost_attempts s JOIN payloads p ON p.id = s.payload_id

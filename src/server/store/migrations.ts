@@ -141,6 +141,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX lost_attempts_ended ON lost_attempts(ended_at);
     `,
   },
+  {
+    version: 3,
+    description: 'indexes that keep a claim independent of the queue length and of the payload history',
+    sql: `
+      CREATE INDEX payloads_group_queue ON payloads(state, grp, priority DESC, id);
+      CREATE INDEX payloads_open_runs ON payloads(started_at) WHERE ended_at IS NULL AND started_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

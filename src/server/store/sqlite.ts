@@ -50,11 +50,25 @@ import type { RunInterval } from '../queue/usage.js';
 const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
   WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
 
-/** How many queued payloads of each group one claim looks at, most urgent and oldest first. */
-const CANDIDATE_WINDOW = 1000;
+/**
+ * How many queued payloads of each group one claim looks at, most urgent and
+ * oldest first. Enough for the picker to find one that fits among mixed
+ * sizes; a claim then costs the same with 100 or 100,000 payloads queued.
+ */
+const CANDIDATE_WINDOW = 100;
 
-const CANDIDATES = `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY priority DESC, id) AS rn
-  FROM payloads WHERE state = 'queued') WHERE rn <= ? ORDER BY priority DESC, id`;
+/**
+ * The first CANDIDATE_WINDOW queued payloads of every group, most urgent and
+ * oldest first: one index range per group (payloads_group_queue), so a claim
+ * costs the same with 20 or 20,000 payloads queued.
+ */
+function queuedCandidates(sql: Sql): PayloadRow[] {
+  const groups = sql.all<{ grp: string }>(`SELECT DISTINCT grp FROM payloads WHERE state = 'queued'`);
+  const rows = groups.flatMap(({ grp }) =>
+    sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
+  );
+  return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+}
 
 /** Pilot states that expect contact: the ones the stall sweep looks at. */
 const LIVE_STATES = "('submitted', 'booting', 'running', 'draining', 'halting', 'error')";
@@ -275,7 +289,7 @@ export class SqliteStore implements Store {
     halfLifeSec = DEFAULT_HALF_LIFE_SEC,
   ): Promise<Assignment | null> {
     return this.sql.tx(() => {
-      const rows = this.sql.all<PayloadRow>(CANDIDATES, CANDIDATE_WINDOW);
+      const rows = queuedCandidates(this.sql);
       if (rows.length === 0) return null;
       const usage = groupUsage(runIntervalsIn(this.sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
       const choice = pick(rows.map(candidate), offer, usage);
@@ -306,7 +320,7 @@ export class SqliteStore implements Store {
   }
 
   async waitingCandidates(): Promise<Candidate[]> {
-    return this.sql.all<PayloadRow>(CANDIDATES, CANDIDATE_WINDOW).map(candidate);
+    return queuedCandidates(this.sql).map(candidate);
   }
 
   async killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null> {

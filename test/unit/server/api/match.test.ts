@@ -31,6 +31,21 @@ describe('match long poll', () => {
     expect((await h.store.getPayload(id))?.state).toBe('assigned');
   });
 
+  it('tells only one pilot to reserve cores for a large waiting payload', async () => {
+    const a = await h.register('node-a');
+    const b = await h.register('node-b');
+    // both pilots are full (no free cores): nothing is handed out, and the 4-core payload waits
+    await h.submit({ command: ['big'], cores: { min: 4, max: 4, wholeNode: false } });
+    const full = (pilotId: number, credential: string) =>
+      h.app.inject({ method: 'POST', url: paths.match(pilotId), headers: bearer(credential), payload: matchRequest({ freeCores: 0, totalCores: 4, waitSec: 0 }) });
+    const first = (await full(a.pilotId, a.credential)).json<MatchReply>();
+    const second = (await full(b.pilotId, b.credential)).json<MatchReply>();
+    expect(first.largestWaiting).toEqual({ cores: 4, waitingSec: 0 });
+    expect(second.largestWaiting).toBeNull();
+    // and the same pilot keeps its designation
+    expect((await full(a.pilotId, a.credential)).json<MatchReply>().largestWaiting).toEqual({ cores: 4, waitingSec: 0 });
+  });
+
   it('answers a waiting match at once when a halt instruction is added for its pilot', async () => {
     const reg = await h.register();
     const pending = ask(reg.pilotId, reg.credential);
