@@ -199,7 +199,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
           await watching;
           // The payload ended: whatever it left behind goes too.
           for (let waited = 0; ; waited += 50) {
-            const left = tree.sample().members;
+            const left = tree.sample(true).members;
             if (left.size === 0 || waited >= reapMs) break;
             signalPids(left, 'SIGKILL');
             await clock.sleep(50);

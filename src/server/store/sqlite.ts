@@ -89,6 +89,8 @@ export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLI
     db = new Database(file, { fileMustExist: false });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // heartbeats rewrite pilot rows in place: after each checkpoint the WAL is cut back to this size
+    db.pragma('journal_size_limit = 67108864');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     migrate(db);

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// How exactly the agent halts: time from an admin's halt instruction to the
+// halt action (the agent's exit, halt action `exit`) for an idle agent; and
+// how far after its idle timeout an idle agent halts (goal: within 1 s).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { admin, build, mean, percentile, record, startAgent, startServer, tempDir, tokens, waitFor } from './lib.mjs';
+
+build();
+const runs = Number(process.env.BENCH_RUNS ?? 20);
+const tmp = tempDir();
+const tok = tokens();
+const server = await startServer(path.join(tmp.dir, 'server.db'), tok);
+const api = admin(server.url, tok.admin);
+
+// -- halt reaction
+const reactions = [];
+for (let i = 0; i < runs; i++) {
+  const known = (await api('GET', '/v1/pilots')).length;
+  const agent = startAgent(server.url, tok, { stateDir: path.join(tmp.dir, `h${i}`), cores: 2 });
+  await agent.registered;
+  const pilot = await waitFor('the pilot', async () => (await api('GET', '/v1/pilots'))[known]);
+  await new Promise((r) => setTimeout(r, 100)); // it is in its match request now
+  const t0 = performance.now();
+  await api('POST', `/v1/pilots/${pilot.id}/instructions`, { type: 'halt' });
+  const exit = await agent.exited;
+  reactions.push(exit.at - t0);
+}
+
+// -- idle-timeout accuracy: one short payload, then idle for T seconds
+const idleSec = Number(process.env.BENCH_IDLE_TIMEOUT ?? 2);
+const errors = [];
+for (let i = 0; i < Math.max(3, Math.round(runs / 4)); i++) {
+  const mark = path.join(tmp.dir, `end-${i}`);
+  await api('POST', '/v1/payloads', { command: ['/bin/sh', '-c', `date +%s%N > ${mark}`], group: 'bench' });
+  const agent = startAgent(server.url, tok, { stateDir: path.join(tmp.dir, `i${i}`), cores: 1, idleTimeoutSec: idleSec });
+  const exit = await agent.exited;
+  const endedMs = Number(BigInt(readFileSync(mark, 'utf8').trim()) / 1_000_000n);
+  errors.push(exit.wall - endedMs - idleSec * 1000);
+}
+await server.stop();
+tmp.cleanup();
+
+record(
+  'halt',
+  [
+    { name: 'halt instruction → halt action (p50)', value: percentile(reactions, 50), unit: 'ms' },
+    { name: 'halt instruction → halt action (p99)', value: percentile(reactions, 99), unit: 'ms', goal: { op: '<=', value: 1000 }, compare: 'VMDIRAC: next monitor cycle, minutes' },
+    { name: `idle halt after T=${idleSec} s: mean lateness`, value: mean(errors), unit: 'ms' },
+    { name: `idle halt after T=${idleSec} s: worst lateness`, value: Math.max(...errors), unit: 'ms', goal: { op: '<=', value: 1000 }, compare: 'VMDIRAC: load-average windows' },
+  ],
+  { runs, idleTimeoutSec: idleSec },
+);

@@ -1,0 +1,168 @@
+// Shared pieces of the benchmarks: start the built server and agents, read
+// process figures from /proc, percentiles, and the results file.
+// Benchmarks are not tests: they measure and print, they assert nothing.
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+export const AGENT = path.join(ROOT, 'dist/vmpilot.cjs');
+export const AGENT_BINARY = path.join(ROOT, 'dist/vmpilot-linux-x64');
+export const SERVER = path.join(ROOT, 'dist/vmpilot-server.cjs');
+export const RESULTS = path.join(ROOT, 'bench/results.json');
+const TICKS_PER_SEC = 100; // USER_HZ on Linux
+
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+/** Build dist/ (quietly) unless BENCH_NO_BUILD=1. */
+export function build() {
+  if (process.env.BENCH_NO_BUILD === '1') return;
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+}
+
+export function tempDir(prefix = 'vmpilot-bench-') {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const tokens = () => ({ admin: randomBytes(16).toString('hex'), pilot: randomBytes(16).toString('hex') });
+
+/** Start the real server on 127.0.0.1:0; resolves with its URL once it listens. */
+export async function startServer(db, tok, extra = []) {
+  const child = spawn(
+    process.execPath,
+    [SERVER, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', tok.admin, '--pilot-token', tok.pilot, '--log-level', 'warn', ...extra],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.add(child);
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^vmpilot-server listening on (\S+)$/.exec(line);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return { child, url, stop: async () => (child.kill('SIGTERM'), exited) };
+}
+
+/**
+ * Start an agent (the bundle, or `binary` when given). `onLine` sees every
+ * parsed log line; resolves `registered` when it says so.
+ */
+export function startAgent(url, tok, { stateDir, cores = 4, idleTimeoutSec = 3600, binary = null, extra = [], onLine } = {}) {
+  const cmd = binary ?? process.execPath;
+  const args = [...(binary ? [] : [AGENT]), 'run', '--server', url, '--token', tok.pilot, '--halt', 'exit', '--state-dir', stateDir, '--cores', String(cores), '--idle-timeout', String(idleTimeoutSec), ...extra];
+  const spawnedAt = performance.now();
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let registeredAt = null;
+  const registered = new Promise((resolve) => {
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (entry.msg === 'registered' && registeredAt === null) {
+        registeredAt = performance.now();
+        resolve(registeredAt - spawnedAt);
+      }
+      onLine?.(entry);
+    });
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now(), wall: Date.now() })));
+  return { child, spawnedAt, registered, exited };
+}
+
+/** The admin API as plain HTTP calls. */
+export function admin(url, token) {
+  return async (method, route, body) => {
+    const res = await fetch(url + route, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+/** CPU seconds (user + system) and RSS in MB of one process, from /proc. */
+export function procStats(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSec = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuSec, rssMb: rssKb / 1024 };
+}
+
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until `check()` is truthy, polling; throws after `timeoutMs`. */
+export async function waitFor(what, check, timeoutMs = 60_000, everyMs = 5) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Time a command `runs` times; the median and p90 wall time in ms. */
+export function timeCommand(cmd, args, runs) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    times.push(performance.now() - t0);
+  }
+  return { p50: percentile(times, 50), p90: percentile(times, 90), runs };
+}
+
+/**
+ * Merge one benchmark's figures into bench/results.json. Each figure:
+ * { name, value, unit, goal?: { op: '<=' | '>=', value }, compare?: string }.
+ */
+export function record(bench, figures, notes = {}) {
+  const all = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
+  all.machine = { cpus: (process.env.BENCH_CPUS ?? '') || undefined, node: process.version, date: new Date().toISOString() };
+  all[bench] = { figures, notes, at: new Date().toISOString() };
+  writeFileSync(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
+  printTable(bench, figures);
+}
+
+export function meets(figure) {
+  if (!figure.goal || !Number.isFinite(figure.value)) return '';
+  const ok = figure.goal.op === '<=' ? figure.value <= figure.goal.value : figure.value >= figure.goal.value;
+  return `${ok ? 'met' : 'MISSED'} (goal ${figure.goal.op} ${figure.goal.value} ${figure.unit})`;
+}
+
+export function printTable(bench, figures) {
+  const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v));
+  console.log(`\n${bench}`);
+  const width = Math.max(...figures.map((f) => f.name.length));
+  for (const f of figures) {
+    const extra = [meets(f), f.compare ? `vs ${f.compare}` : ''].filter(Boolean).join('; ');
+    console.log(`  ${f.name.padEnd(width)}  ${fmt(f.value).padStart(10)} ${f.unit.padEnd(6)} ${extra}`);
+  }
+}

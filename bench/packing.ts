@@ -1,0 +1,215 @@
+/**
+ * Packing simulator: the real matching code — the server's picker
+ * (src/server/queue/pick.ts) and largest-waiting rule, the agent's match
+ * request and starvation rule (src/agent/matcher) — driven by a simulated
+ * clock over a workload trace on 100 nodes of 8 to 64 cores; beside two
+ * baselines on the same trace:
+ *  - first fit with no reservation (how DIRAC's pool pilot fills a node);
+ *  - one single-core pilot per core (the classic one-slot pilot).
+ * Reports core utilisation, mean and p95 wait per size class, and the longest
+ * wait. Run by bench/packing.mjs (which bundles this file).
+ */
+import { nextMatchRequest } from '../src/agent/matcher/matcher.js';
+import { waitingFromReply, type WaitingRequest } from '../src/agent/matcher/starvation.js';
+import type { CoreRequest } from '../src/protocol/index.js';
+import { pick } from '../src/server/queue/pick.js';
+import { designate, type Designations } from '../src/server/queue/reservations.js';
+import type { Candidate, Offer } from '../src/server/store/store.js';
+
+export type SizeClass = '1' | '2' | '4' | '8' | 'whole';
+
+interface Job {
+  id: number;
+  size: SizeClass;
+  cores: CoreRequest;
+  arrival: number;
+  duration: number;
+  start: number | null;
+}
+
+interface Node {
+  total: number;
+  used: number;
+  running: { ends: number; cores: number }[];
+  waiting: WaitingRequest | null;
+}
+
+/** A small seeded generator (mulberry32), so every policy sees the same trace. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const REQUEST: Record<SizeClass, CoreRequest> = {
+  '1': { min: 1, max: 1, wholeNode: false },
+  '2': { min: 2, max: 2, wholeNode: false },
+  '4': { min: 4, max: 4, wholeNode: false },
+  '8': { min: 8, max: 8, wholeNode: false },
+  whole: { min: 1, max: 1, wholeNode: true },
+};
+
+export interface TraceOptions {
+  nodes: number;
+  hours: number;
+  /** Offered load as a fraction of total cores (1.0 keeps the cluster just saturated). */
+  load: number;
+  seed: number;
+}
+
+/** Node sizes and a trace of arrivals: a mix of 1-, 2-, 4-, 8-core and whole-node payloads. */
+export function makeTrace(o: TraceOptions): { nodes: number[]; jobs: Job[] } {
+  const r = rng(o.seed);
+  const nodes = Array.from({ length: o.nodes }, () => [8, 16, 32, 64][Math.floor(r() * 4)]!);
+  const totalCores = nodes.reduce((s, n) => s + n, 0);
+  const mix: [SizeClass, number][] = [['1', 0.5], ['2', 0.15], ['4', 0.15], ['8', 0.15], ['whole', 0.05]];
+  const meanNode = totalCores / o.nodes;
+  const meanCores = mix.reduce((s, [c, p]) => s + p * (c === 'whole' ? meanNode : Number(c)), 0);
+  // durations: 10 minutes to 3 hours, log-uniform
+  const duration = () => Math.round(600 * Math.exp(r() * Math.log(18)));
+  const meanDuration = (600 * (18 - 1)) / Math.log(18);
+  const ratePerSec = (o.load * totalCores) / (meanCores * meanDuration);
+  const jobs: Job[] = [];
+  for (let t = 0, id = 1; t < o.hours * 3600; id++) {
+    t += -Math.log(1 - r()) / ratePerSec;
+    let x = r();
+    let size: SizeClass = '1';
+    for (const [c, p] of mix) {
+      if (x < p) {
+        size = c;
+        break;
+      }
+      x -= p;
+    }
+    jobs.push({ id, size, cores: REQUEST[size], arrival: Math.round(t), duration: duration(), start: null });
+  }
+  return { nodes, jobs };
+}
+
+export type Policy = 'vmpilot' | 'first-fit' | 'single-core-pilots';
+
+export interface Outcome {
+  policy: Policy;
+  utilisation: number;
+  wait: Record<SizeClass, { mean: number; p95: number; never: number }>;
+  longestWait: number;
+  longestPayload: number;
+}
+
+const percentile = (v: number[], p: number) => {
+  if (v.length === 0) return 0;
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
+/** Simulate one policy over the trace with a simulated clock (seconds). */
+export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy, starvationSec: number): Outcome {
+  const jobs = trace.jobs.map((j) => ({ ...j, start: null as number | null }));
+  const nodeSizes = policy === 'single-core-pilots' ? trace.nodes.flatMap((n) => Array<number>(n).fill(1)) : trace.nodes;
+  const nodes: Node[] = nodeSizes.map((total) => ({ total, used: 0, running: [], waiting: null }));
+  const queue = new Map<number, Job>();
+  const horizon = Math.max(...jobs.map((j) => j.arrival));
+  const warmup = Math.min(horizon / 2, Math.max(...jobs.map((j) => j.duration)));
+  let next = 0;
+  let busyCoreSec = 0;
+  let now = 0;
+  const totalCores = trace.nodes.reduce((s, n) => s + n, 0);
+  const designations: Designations = new Map();
+  const candidates = () =>
+    [...queue.values()].map<Candidate>((j) => ({ id: j.id, group: 'all', priority: 0, cores: j.cores, memoryMb: null, wallSec: null, submittedAt: j.arrival * 1000 }));
+
+  const offerFor = (node: Node): Offer | null => {
+    if (policy !== 'vmpilot') return node.used < node.total ? { freeCores: node.total - node.used, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null } : null;
+    const request = nextMatchRequest({
+      totalCores: node.total,
+      usedCores: node.used,
+      freeMemoryMb: 1e9,
+      state: 'serving',
+      now: now * 1000,
+      deadline: null,
+      graceSec: 0,
+      holding: [],
+      waitMaxSec: 20,
+      largestWaiting: node.waiting,
+      starvationSec,
+    });
+    if (!request || request.freeCores <= 0) return null;
+    return { freeCores: request.freeCores, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null, ...(request.minCores ? { minCores: request.minCores } : {}) };
+  };
+
+  /** Every node asks until nothing more fits, as agents with open match requests do. */
+  const matchAll = () => {
+    if (queue.size === 0) return;
+    let list = candidates();
+    // a one-core pilot can only ever take one-core payloads: give it only those
+    if (policy === 'single-core-pilots') list = list.filter((c) => !c.cores.wholeNode && c.cores.min === 1);
+    for (const node of nodes) {
+      for (;;) {
+        if (node.used >= node.total || list.length === 0) break;
+        if (policy === 'vmpilot') {
+          // the server's reply tells the agent the largest request waiting for it
+          const lw = designate(designations, list, nodes.indexOf(node) + 1, { totalCores: node.total, memoryMb: 1e9, remainingSec: null }, now * 1000, 3_600_000);
+          node.waiting = waitingFromReply(lw, now * 1000, node.waiting);
+        }
+        const offer = offerFor(node);
+        if (!offer) break;
+        const choice = pick(list, offer);
+        if (!choice) break;
+        const job = queue.get(choice.id)!;
+        queue.delete(choice.id);
+        list = list.filter((c) => c.id !== choice.id);
+        job.start = now;
+        node.used += choice.cores;
+        node.running.push({ ends: now + job.duration, cores: choice.cores });
+        if (queue.size === 0) return;
+      }
+    }
+  };
+
+  for (;;) {
+    const nextArrival = next < jobs.length ? jobs[next]!.arrival : Infinity;
+    let nextEnd = Infinity;
+    for (const n of nodes) for (const r of n.running) nextEnd = Math.min(nextEnd, r.ends);
+    const t = Math.min(nextArrival, nextEnd);
+    if (t === Infinity || t > horizon) break;
+    // utilisation counts from the end of the warm-up (the longest payload) to the horizon
+    const from = Math.max(now, warmup);
+    if (t > from) for (const n of nodes) busyCoreSec += n.used * (t - from);
+    now = t;
+    for (const n of nodes) {
+      const ended = n.running.filter((r) => r.ends <= now);
+      if (ended.length > 0) {
+        n.running = n.running.filter((r) => r.ends > now);
+        n.used -= ended.reduce((s, r) => s + r.cores, 0);
+      }
+    }
+    while (next < jobs.length && jobs[next]!.arrival <= now) {
+      const j = jobs[next++]!;
+      queue.set(j.id, j);
+    }
+    matchAll();
+  }
+
+  // wait of payloads still queued at the horizon counts up to the horizon
+  const sizes: SizeClass[] = ['1', '2', '4', '8', 'whole'];
+  const wait = Object.fromEntries(
+    sizes.map((s) => {
+      const mine = jobs.filter((j) => j.size === s);
+      const waits = mine.map((j) => (j.start ?? horizon) - j.arrival);
+      return [s, { mean: waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length), p95: percentile(waits, 95), never: mine.filter((j) => j.start === null).length }];
+    }),
+  ) as Outcome['wait'];
+  const allWaits = jobs.map((j) => (j.start ?? horizon) - j.arrival);
+  return {
+    policy,
+    utilisation: busyCoreSec / (totalCores * (horizon - warmup)),
+    wait,
+    longestWait: Math.max(...allWaits),
+    longestPayload: Math.max(...jobs.map((j) => j.duration)),
+  };
+}
