@@ -8,5 +8,6 @@ export default defineConfig({
     testTimeout: 900_000,
     hookTimeout: 900_000,
     maxWorkers: 1,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
