@@ -27,6 +27,13 @@ export class Outbox {
   private readonly wake: Wakeup;
   private sending: Promise<boolean> | null = null;
   private failures = 0;
+  /**
+   * Reports known to be saved. Only saved reports are sent: a report the
+   * server applied but the state file never held would have its seq used
+   * again after a crash, and the server would drop the new report under it
+   * as a duplicate.
+   */
+  private readonly saved = new WeakSet<Report>();
   /** Called with the reports that just left the outbox (applied or refused by the server). */
   onSettled: (reports: Report[]) => void = () => undefined;
 
@@ -39,6 +46,8 @@ export class Outbox {
     readonly batchSize = 100,
   ) {
     this.wake = new Wakeup(clock);
+    // what the state holds when the outbox is built was loaded from disk (or is empty)
+    for (const r of keeper.state.outbox) this.saved.add(r);
   }
 
   /** Reports waiting to be delivered. */
@@ -52,6 +61,7 @@ export class Outbox {
     const report = { ...draft, seq: ++state.seq, at: this.clock.now() } as Report;
     state.outbox.push(report);
     await this.keeper.persist();
+    this.saved.add(report);
     this.wake.poke();
     return report;
   }
@@ -74,7 +84,8 @@ export class Outbox {
   async run(stop: AbortSignal): Promise<void> {
     while (!stop.aborted) {
       const v = this.wake.version;
-      if (this.pending.length === 0) {
+      if (this.sendable.length === 0) {
+        // nothing, or only reports still being saved: add() wakes us once they are
         await this.wait(v, 3_600_000, stop);
         continue;
       }
@@ -87,6 +98,10 @@ export class Outbox {
   /** Try to deliver everything before `until` (ms epoch); true when all was delivered. */
   async drain(until: number): Promise<boolean> {
     while (this.pending.length > 0 && this.clock.now() < until) {
+      if (this.sendable.length === 0) {
+        await this.clock.sleep(10); // a report is being saved
+        continue;
+      }
       if (await this.flushOnce()) return true;
       if (this.failures > 0) await this.clock.sleep(Math.min(backoffMs(this.failures, 250, 2000), Math.max(0, until - this.clock.now())));
     }
@@ -103,10 +118,15 @@ export class Outbox {
     }
   }
 
+  /** Reports that are saved and may be sent, in seq order. */
+  private get sendable(): Report[] {
+    return this.keeper.state.outbox.filter((r) => this.saved.has(r));
+  }
+
   private async sendBatch(): Promise<boolean> {
     const state = this.keeper.state;
-    const batch = state.outbox.slice(0, Math.min(this.batchSize, LIMITS.reportsPerRequest));
-    if (batch.length === 0) return true;
+    const batch = this.sendable.slice(0, Math.min(this.batchSize, LIMITS.reportsPerRequest));
+    if (batch.length === 0) return state.outbox.length === 0;
     try {
       const reply = await this.control.report(batch);
       const refused = new Set(reply.refused.map((r) => r.seq));

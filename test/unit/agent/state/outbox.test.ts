@@ -27,6 +27,28 @@ describe('Outbox', () => {
     expect(control.batches).toHaveLength(0);
   });
 
+  it('never sends a report before it is saved, so a crash cannot reuse a seq the server already applied', async () => {
+    const { store, keeper, outbox, control } = setup();
+    await outbox.add({ type: 'state', state: 'serving', reason: 'registered' });
+    // the next save takes its time: the report is numbered and in the outbox, but not on disk yet
+    let release!: () => void;
+    const slowSave = store.save.bind(store);
+    store.save = (state) => new Promise<void>((resolve) => (release = () => void slowSave(state).then(resolve)));
+    const adding = outbox.add({ type: 'payload-started', payloadId: 7 });
+    await new Promise((r) => setImmediate(r));
+    expect(keeper.state.outbox.map((r) => r.seq)).toEqual([1, 2]);
+    const flushing = outbox.flushOnce();
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    // only the saved one went out; a crash now would restart from seq 1 on disk, and seq 2 is still unused
+    expect(control.applied.map((r) => r.seq)).toEqual([1]);
+    store.save = slowSave;
+    release();
+    await adding;
+    await flushing;
+    await outbox.flushOnce();
+    expect(control.applied.map((r) => r.seq)).toEqual([1, 2]);
+  });
+
   it('survives failed sends and delivers in order exactly once', async () => {
     const { store, outbox, control, clock } = setup();
     control.failNext('report', 2);
