@@ -18,3 +18,26 @@ apt_install() {
   ) 9>/tmp/vmpilot-apt.lock || { local why; why=$(tail -3 "$log"); rm -f "$log"; fail "cannot install ${need[*]}: $why"; }
   rm -f "$log"
 }
+
+# stop_by_pidfiles TENTHS FILE...: TERM every live process named by a pid file
+# (never by name), wait up to TENTHS tenths of a second for all to exit, then
+# KILL what is left.
+stop_by_pidfiles() {
+  local tenths=$1 f p left
+  shift
+  local pids=()
+  for f in "$@"; do
+    if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
+      pids+=("$(cat "$f")")
+      kill "$(cat "$f")" 2>/dev/null
+    fi
+  done
+  for _ in $(seq "$tenths"); do
+    left=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+    [ $left = 0 ] && return 0
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  return 0
+}
