@@ -17,20 +17,12 @@ import { PayloadSupervisor } from '../../../../src/agent/payloads.js';
 import type { Assignment } from '../../../../src/protocol/index.js';
 import { systemClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
+import { alive } from './alive.js';
 
 const fixtures = path.resolve(__dirname, '../../../fixtures/agent');
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 const isRoot = process.getuid?.() === 0;
 let dir: string;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'vmp-limits-'));

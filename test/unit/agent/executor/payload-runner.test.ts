@@ -7,20 +7,12 @@ import { fakeAssignment } from '../../../../src/agent/control/fake-control-plane
 import { CANNOT_START_EXIT, collectResult, payloadEnv, startPayload } from '../../../../src/agent/executor/payload-runner.js';
 import { childProcessRunner, signalProcessGroup } from '../../../../src/agent/executor/process-runner.js';
 import { combineTails, tailText } from '../../../../src/agent/executor/output-tail.js';
+import { alive } from './alive.js';
 
 const fixtures = path.resolve(__dirname, '../../../fixtures/agent');
 const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', VMPILOT_TOKEN: 'secret' };
 let dir: string;
 const pids: number[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'vmp-exec-'));
