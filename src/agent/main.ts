@@ -25,19 +25,20 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
   const config = await loadConfigWithFile({ flags }, { require: ['server', 'token'] });
   const root = createLogger({ level: config.logLevel });
   const log = root.child({ role: 'agent' });
-  const control = new HttpControlPlane({ server: config.server!, token: config.token!, ca: readCaFile(config.caFile) });
+  const ca = readCaFile(config.caFile);
+  const control = new HttpControlPlane({ server: config.server!, token: config.token!, ca });
   // bootstrap steps add to every payload's environment: the executor reads this object at each start
   const payloadBaseEnv: Record<string, string> = { ...config.payloadBaseEnv };
   const pilot = new Pilot({
     config: Object.freeze({ ...config, payloadBaseEnv }),
-    // loaded only when there are steps: downloads bring undici, which an idle agent should not carry
+    // loaded only when there are steps: an agent without them never loads the download and unpack code (tar)
     bootstrap:
       config.bootstrap === null
         ? undefined
         : async () =>
             (await import('./bootstrap/halt.js')).bootstrapHalt(
               config.bootstrap!,
-              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }) },
+              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca },
               payloadBaseEnv,
             ),
     control,

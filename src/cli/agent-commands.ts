@@ -7,7 +7,7 @@ export function registerAgentCommands(program: Command): void {
     .description('Register with a vmpilot server, run payloads on this node, and halt when there is no more work.')
     .option('--server <url>', 'server base URL (env VMPILOT_SERVER)')
     .option('--token <token>', 'registration token (env VMPILOT_TOKEN)')
-    .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate (env VMPILOT_CA_FILE)")
+    .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate, also trusted for bootstrap downloads (env VMPILOT_CA_FILE)")
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
   run

@@ -30,6 +30,8 @@ export interface InstallDeps {
   waitMs?: number;
   attempts?: number;
   backoffMs?: number;
+  /** PEM CA certificate(s) trusted for https downloads as well as node's own (`--ca-file`). */
+  ca?: Buffer | undefined;
   /** Whether a process is alive (default process.kill(pid, 0)). */
   alive?: (pid: number) => boolean;
 }
@@ -87,7 +89,7 @@ async function fillCache(a: Artifact, d: InstallDeps): Promise<boolean> {
     const file = `${base}.file`;
     if (!(await exists(file))) {
       const part = `${base}.part`;
-      await download(a.url, part, a.sha256, { clock: d.clock, attempts: d.attempts, backoffMs: d.backoffMs, progress: d.progress?.(path.basename(a.dest)) });
+      await download(a.url, part, a.sha256, { clock: d.clock, attempts: d.attempts, backoffMs: d.backoffMs, ca: d.ca, progress: d.progress?.(path.basename(a.dest)) });
       await rename(part, file);
     }
     if (a.unpack) {

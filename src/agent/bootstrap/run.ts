@@ -33,6 +33,8 @@ export interface BootstrapDeps {
   /** Download retries and pause (tests make them short). */
   attempts?: number;
   backoffMs?: number;
+  /** PEM CA certificate(s) trusted for https downloads as well as node's own (`--ca-file`). */
+  ca?: Buffer | undefined;
   /** Where progress lines go when it is a terminal (default process.stderr). */
   terminal?: NodeJS.WriteStream;
 }
@@ -62,6 +64,7 @@ export function bootstrapSteps(spec: BootstrapSpec, d: BootstrapDeps) {
             clock: d.clock,
             attempts: d.attempts,
             backoffMs: d.backoffMs,
+            ca: d.ca,
             progress: (name) => terminalProgress(name, d.terminal ?? process.stderr),
           }),
         );

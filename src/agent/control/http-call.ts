@@ -3,8 +3,8 @@
  * timeout, an abort signal and an extra CA. The agent's long-lived calls
  * (control plane, `$JOBOUTPUTS`) use this rather than undici: undici adds
  * about 20 MB to the resident size of an otherwise idle agent, which is a
- * third of what an idle agent may cost its node. undici stays for artifact
- * downloads (bootstrap), loaded only when there are artifacts.
+ * third of what an idle agent may cost its node. Artifact downloads
+ * (bootstrap/http-get.ts) use the same modules; the agent carries no undici.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -5,7 +5,7 @@
 import { systemClock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/log.js';
 import { loadConfigWithFile } from '../config/load.js';
-import { execaCommandRunner } from '../resources/command.js';
+import { execFileCommandRunner } from '../resources/command.js';
 import { NodeResources, type ResourceView } from '../resources/node-resources.js';
 import { readInventory } from './inventory.js';
 import { nodeProbe } from './node-probe.js';
@@ -14,7 +14,7 @@ import { formatResources } from './resources.js';
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
   const config = await loadConfigWithFile({ flags });
   const log = createLogger({ level: config.logLevel }).child({ role: 'probe' });
-  const source = new NodeResources({ config, probe: nodeProbe, log, startedAt: systemClock.now(), run: execaCommandRunner(config.batchEnv) });
+  const source = new NodeResources({ config, probe: nodeProbe, log, startedAt: systemClock.now(), run: execFileCommandRunner(config.batchEnv) });
   return source.init();
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import { openStateDirTo, resolvePayloadUser } from '../executor/payload-user.js';
 import { nodeProbe } from '../probe/node-probe.js';
-import { execaCommandRunner } from './command.js';
+import { execFileCommandRunner } from './command.js';
 import { NodeResources } from './node-resources.js';
 import { PilotResources } from './pilot-resources.js';
 
@@ -20,6 +20,6 @@ export async function realPilotResources(config: Readonly<AgentConfig>, log: Log
     await openStateDirTo(config.stateDir);
     log.info({ payloadUser: user.name, uid: user.uid }, 'payloads run as');
   }
-  const source = new NodeResources({ config, probe: nodeProbe, log: log.child({ role: 'resources' }), startedAt: clock.now(), run: execaCommandRunner(config.batchEnv) });
+  const source = new NodeResources({ config, probe: nodeProbe, log: log.child({ role: 'resources' }), startedAt: clock.now(), run: execFileCommandRunner(config.batchEnv) });
   return new PilotResources(source, config, log.child({ role: 'resources' }), user ? { uid: user.uid, gid: user.gid } : null);
 }
