@@ -1,9 +1,11 @@
 /**
- * Packing simulator: the real matching code — the server's picker
- * (src/server/queue/pick.ts) and largest-waiting rule, the agent's match
- * request and starvation rule (src/agent/matcher) — driven by a simulated
- * clock over a workload trace on 100 nodes of 8 to 64 cores; beside two
- * baselines on the same trace:
+ * Packing simulator: the real matching code — the server's picker and the
+ * offer it reads from a match request (src/server/queue/pick.ts), its
+ * reservation designation (reservations.ts), the agent's match request,
+ * starvation rule and backfill (src/agent/matcher) — driven by a simulated
+ * clock over a workload trace on 100 nodes of 8 to 64 cores. Like the real
+ * server, the picker sees the first CANDIDATE_WINDOW queued payloads (per
+ * group; here one group). Beside two baselines on the same trace:
  *  - first fit with no reservation (how DIRAC's pool pilot fills a node);
  *  - one single-core pilot per core (the classic one-slot pilot).
  * Reports core utilisation, mean and p95 wait per size class, and the longest
@@ -12,7 +14,7 @@
 import { nextMatchRequest } from '../src/agent/matcher/matcher.js';
 import { waitingFromReply, type WaitingRequest } from '../src/agent/matcher/starvation.js';
 import type { CoreRequest } from '../src/protocol/index.js';
-import { pick } from '../src/server/queue/pick.js';
+import { CANDIDATE_WINDOW, offerOf, pick } from '../src/server/queue/pick.js';
 import { designate, type Designations } from '../src/server/queue/reservations.js';
 import type { Candidate, Offer } from '../src/server/store/store.js';
 
@@ -24,13 +26,15 @@ interface Job {
   cores: CoreRequest;
   arrival: number;
   duration: number;
+  /** The wall time the user declared: the duration times a factor in [1, 2), rounded up. */
+  wallSec: number;
   start: number | null;
 }
 
 interface Node {
   total: number;
   used: number;
-  running: { ends: number; cores: number }[];
+  running: { start: number; ends: number; cores: number; wallSec: number }[];
   waiting: WaitingRequest | null;
 }
 
@@ -62,9 +66,15 @@ export interface TraceOptions {
   seed: number;
 }
 
-/** Node sizes and a trace of arrivals: a mix of 1-, 2-, 4-, 8-core and whole-node payloads. */
+/**
+ * Node sizes and a trace of arrivals: a mix of 1-, 2-, 4-, 8-core and
+ * whole-node payloads. Each declares a wall time as users do: its duration
+ * times a factor drawn uniformly from [1, 2) (from a generator of its own, so
+ * arrivals, sizes and durations are the same trace as without wall times).
+ */
 export function makeTrace(o: TraceOptions): { nodes: number[]; jobs: Job[] } {
   const r = rng(o.seed);
+  const wallFactor = rng(o.seed ^ 0x5bd1e995);
   const nodes = Array.from({ length: o.nodes }, () => [8, 16, 32, 64][Math.floor(r() * 4)]!);
   const totalCores = nodes.reduce((s, n) => s + n, 0);
   const mix: [SizeClass, number][] = [['1', 0.5], ['2', 0.15], ['4', 0.15], ['8', 0.15], ['whole', 0.05]];
@@ -86,7 +96,8 @@ export function makeTrace(o: TraceOptions): { nodes: number[]; jobs: Job[] } {
       }
       x -= p;
     }
-    jobs.push({ id, size, cores: REQUEST[size], arrival: Math.round(t), duration: duration(), start: null });
+    const d = duration();
+    jobs.push({ id, size, cores: REQUEST[size], arrival: Math.round(t), duration: d, wallSec: Math.ceil(d * (1 + wallFactor())), start: null });
   }
   return { nodes, jobs };
 }
@@ -99,6 +110,16 @@ export interface Outcome {
   wait: Record<SizeClass, { mean: number; p95: number; never: number }>;
   longestWait: number;
   longestPayload: number;
+  /** The longest declared wall time. */
+  longestWall: number;
+}
+
+/** What the simulated server does beyond picking. */
+export interface SimOptions {
+  /** The server honours MatchRequest.backfill (vmpilot only; default true). */
+  backfill?: boolean;
+  /** How many queued payloads the picker sees (default the server's CANDIDATE_WINDOW; Infinity: all). */
+  window?: number;
 }
 
 const percentile = (v: number[], p: number) => {
@@ -108,7 +129,9 @@ const percentile = (v: number[], p: number) => {
 };
 
 /** Simulate one policy over the trace with a simulated clock (seconds). */
-export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy, starvationSec: number): Outcome {
+export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy, starvationSec: number, opts: SimOptions = {}): Outcome {
+  const backfill = opts.backfill ?? true;
+  const window = opts.window ?? CANDIDATE_WINDOW;
   const jobs = trace.jobs.map((j) => ({ ...j, start: null as number | null }));
   const nodeSizes = policy === 'single-core-pilots' ? trace.nodes.flatMap((n) => Array<number>(n).fill(1)) : trace.nodes;
   const nodes: Node[] = nodeSizes.map((total) => ({ total, used: 0, running: [], waiting: null }));
@@ -120,8 +143,16 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
   let now = 0;
   const totalCores = trace.nodes.reduce((s, n) => s + n, 0);
   const designations: Designations = new Map();
-  const candidates = () =>
-    [...queue.values()].map<Candidate>((j) => ({ id: j.id, group: 'all', priority: 0, cores: j.cores, memoryMb: null, wallSec: null, submittedAt: j.arrival * 1000 }));
+  const candidate = (j: Job): Candidate => ({ id: j.id, group: 'all', priority: 0, cores: j.cores, memoryMb: null, wallSec: j.wallSec, submittedAt: j.arrival * 1000 });
+  /** The first `window` queued payloads (in id order, as the server reads them) that `keep` keeps. */
+  const candidates = (keep: (j: Job) => boolean = () => true) => {
+    const list: Candidate[] = [];
+    for (const j of queue.values()) {
+      if (list.length >= window) break;
+      if (keep(j)) list.push(candidate(j));
+    }
+    return list;
+  };
 
   const offerFor = (node: Node): Offer | null => {
     if (policy !== 'vmpilot') return node.used < node.total ? { freeCores: node.total - node.used, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null } : null;
@@ -137,24 +168,25 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
       waitMaxSec: 20,
       largestWaiting: node.waiting,
       starvationSec,
+      running: node.running.map((r) => ({ cores: r.cores, wallSec: r.wallSec, wallFrom: r.start * 1000, admittedAt: r.start * 1000 })),
     });
     if (!request || request.freeCores <= 0) return null;
-    return { freeCores: request.freeCores, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null, ...(request.minCores ? { minCores: request.minCores } : {}) };
+    return offerOf(request);
   };
 
   /** Every node asks until nothing more fits, as agents with open match requests do. */
   const matchAll = () => {
     if (queue.size === 0) return;
-    let list = candidates();
     // a one-core pilot can only ever take one-core payloads: give it only those
-    if (policy === 'single-core-pilots') list = list.filter((c) => !c.cores.wholeNode && c.cores.min === 1);
+    const keep = policy === 'single-core-pilots' ? (j: Job) => !j.cores.wholeNode && j.cores.min === 1 : undefined;
+    let list = candidates(keep);
     for (const node of nodes) {
       for (;;) {
         if (node.used >= node.total || list.length === 0) break;
         if (policy === 'vmpilot') {
           // the server's reply tells the agent the largest request waiting for it
           const lw = designate(designations, list, nodes.indexOf(node) + 1, { totalCores: node.total, memoryMb: 1e9, remainingSec: null }, now * 1000, 3_600_000);
-          node.waiting = waitingFromReply(lw, now * 1000, node.waiting);
+          node.waiting = waitingFromReply(lw && { ...lw, backfill }, now * 1000, node.waiting);
         }
         const offer = offerFor(node);
         if (!offer) break;
@@ -162,10 +194,11 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
         if (!choice) break;
         const job = queue.get(choice.id)!;
         queue.delete(choice.id);
-        list = list.filter((c) => c.id !== choice.id);
+        list = candidates(keep);
         job.start = now;
         node.used += choice.cores;
-        node.running.push({ ends: now + job.duration, cores: choice.cores });
+        if (node.used > node.total) throw new Error(`over-committed a ${node.total}-core node: ${node.used} cores in use`);
+        node.running.push({ start: now, ends: now + job.duration, cores: choice.cores, wallSec: job.wallSec });
         if (queue.size === 0) return;
       }
     }
@@ -211,5 +244,6 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
     wait,
     longestWait: Math.max(...allWaits),
     longestPayload: Math.max(...jobs.map((j) => j.duration)),
+    longestWall: Math.max(...jobs.map((j) => j.wallSec)),
   };
 }

@@ -174,6 +174,17 @@ export interface MatchRequest {
    * request (`MatchReply.largestWaiting`), so that no smaller work takes them.
    */
   minCores?: number;
+  /**
+   * Backfill: the pilot holds cores for its reserved payload
+   * (`MatchReply.largestWaiting`) and lends the free ones meanwhile. Hand out
+   * only a payload that declares a wall time of at most `wallSec` (it ends
+   * before the reserved payload can start), or that fits in `spareCores`
+   * (cores that stay free even once the reserved payload runs), whatever its
+   * wall time; a payload with no wall time fits only the second way.
+   * `wallSec` counts from when the server received the request. Sent only to
+   * a server that says it honours it (`largestWaiting.backfill`).
+   */
+  backfill?: { wallSec: number; spareCores: number };
 }
 
 /** A payload handed to a pilot. */
@@ -198,8 +209,10 @@ export interface MatchReply {
    * null when none is designated to it (the server designates each large
    * waiting payload to one pilot only). The agent stops taking smaller work once it has waited
    * longer than the agent's starvation bound. Absent: the server does not say.
+   * `backfill: true`: this server honours `MatchRequest.backfill`, so the
+   * agent may lend the held cores to work that does not delay this payload.
    */
-  largestWaiting?: { cores: number; waitingSec: number } | null;
+  largestWaiting?: { cores: number; waitingSec: number; backfill?: boolean } | null;
 }
 
 // ---------------------------------------------------------------------------

@@ -129,6 +129,12 @@ export const matchSchema = {
     holding: { type: 'array', maxItems: LIMITS.cores, items: id },
     waitSec: { type: 'number', minimum: 0, maximum: LIMITS.waitSec },
     minCores: coreCount,
+    backfill: {
+      type: 'object',
+      required: ['wallSec', 'spareCores'],
+      additionalProperties: false,
+      properties: { wallSec: int(0, LIMITS.wallSec), spareCores: coreCount },
+    },
   },
 } as const;
 

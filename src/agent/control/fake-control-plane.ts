@@ -40,6 +40,8 @@ export class FakeControlPlane implements ControlPlane {
   heartbeatIntervalSec = 30;
   /** Instructions handed out with every heartbeat and match reply until acknowledged. */
   instructions: Instruction[] = [];
+  /** When set, every match reply carries it (the large payload the server designates to this pilot). */
+  largestWaiting: MatchReply['largestWaiting'];
   /** Report seqs to refuse (they count as delivered). */
   refuse = new Set<number>();
   private appliedSeq = 0;
@@ -103,7 +105,7 @@ export class FakeControlPlane implements ControlPlane {
       const fresh = this.instructions.filter((i) => !this.deliveredInMatch.has(i.id));
       if (payload || fresh.length > 0) {
         for (const i of this.instructions) this.deliveredInMatch.add(i.id);
-        return { payload: payload ?? null, instructions: [...this.instructions] };
+        return { payload: payload ?? null, instructions: [...this.instructions], ...(this.largestWaiting === undefined ? {} : { largestWaiting: this.largestWaiting }) };
       }
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -5,7 +5,13 @@
  * fit in the free cores, and never starts a payload id twice.
  */
 import { LIMITS, type Assignment, type LifecycleState, type MatchRequest } from '../../protocol/index.js';
-import { decideOffer, type WaitingRequest } from './starvation.js';
+import { loanRefusal, type Loan, type RunningPayload } from './backfill.js';
+import { decideOffer, type OfferDecision, type WaitingRequest } from './starvation.js';
+
+/** Seconds after admission by which a payload's process has started and its wall clock runs (backfill). */
+export const BACKFILL_START_SLACK_SEC = 10;
+/** Seconds past a payload's stop grace by which its process is reaped and its cores free (backfill). */
+export const BACKFILL_REAP_SEC = 5;
 
 /** Everything the match request depends on. */
 export interface MatchInputs {
@@ -25,6 +31,8 @@ export interface MatchInputs {
   largestWaiting?: WaitingRequest | null;
   /** How long a larger payload may wait before smaller work stops (seconds). */
   starvationSec?: number;
+  /** The payloads held, with their wall limits and clocks: lets held cores be lent (backfill.ts). */
+  running?: readonly RunningPayload[];
 }
 
 /** Seconds left before the deadline minus grace (null: unlimited). Pure. */
@@ -43,20 +51,20 @@ const POLLING: readonly LifecycleState[] = ['serving', 'draining'];
  * take work (draining, no core free, no time left, or cores reserved for a
  * waiting larger payload: see starvation.ts) it asks with `freeCores: 0`,
  * which no payload fits (and the server hands a draining pilot no new work).
+ * While it holds cores it can lend (backfill.ts), it asks for them with
+ * `backfill`: only work that ends before the reserved payload can start, or
+ * that fits in the cores spare even then.
  */
 export function nextMatchRequest(i: MatchInputs): MatchRequest | null {
   if (!POLLING.includes(i.state)) return null;
-  const offer = decideOffer({
-    totalCores: i.totalCores,
-    freeCores: i.totalCores - i.usedCores,
-    largestWaiting: i.largestWaiting ?? null,
-    now: i.now,
-    boundSec: i.starvationSec ?? Infinity,
-  });
+  const offer = offerNow(i);
   const left = remainingSec(i.now, i.deadline, i.graceSec);
-  const takeWork = i.state === 'serving' && offer.kind === 'ask' && (left === null || left > 0);
+  const takeWork = i.state === 'serving' && offer.kind !== 'hold' && (left === null || left > 0);
   return {
-    ...(takeWork && offer.minCores !== null ? { minCores: Math.min(offer.minCores, LIMITS.cores) } : {}),
+    ...(takeWork && offer.kind === 'ask' && offer.minCores !== null ? { minCores: Math.min(offer.minCores, LIMITS.cores) } : {}),
+    ...(takeWork && offer.kind === 'lend'
+      ? { backfill: { wallSec: Math.min(offer.loan.wallSec, LIMITS.wallSec), spareCores: Math.min(offer.loan.spareCores, LIMITS.cores) } }
+      : {}),
     freeCores: takeWork ? Math.min(offer.freeCores, LIMITS.cores) : 0,
     totalCores: Math.min(i.totalCores, LIMITS.cores),
     freeMemoryMb: Math.max(0, Math.min(Math.floor(i.freeMemoryMb), LIMITS.memoryMb)),
@@ -64,6 +72,33 @@ export function nextMatchRequest(i: MatchInputs): MatchRequest | null {
     holding: [...i.holding],
     waitSec: Math.max(0, Math.min(i.waitMaxSec, LIMITS.waitSec)),
   };
+}
+
+function offerNow(i: MatchInputs): OfferDecision {
+  return decideOffer({
+    totalCores: i.totalCores,
+    freeCores: i.totalCores - i.usedCores,
+    largestWaiting: i.largestWaiting ?? null,
+    now: i.now,
+    boundSec: i.starvationSec ?? Infinity,
+    ...(i.running ? { running: i.running } : {}),
+    endMarginSec: i.graceSec + BACKFILL_REAP_SEC,
+    startSlackSec: BACKFILL_START_SLACK_SEC,
+  });
+}
+
+/** Cores held for a reserved payload: how many it needs, and what may be lent meanwhile (null: nothing). */
+export interface Reservation {
+  cores: number;
+  loan: Pick<Loan, 'wallSec' | 'spareCores'> | null;
+}
+
+/** The reservation the agent keeps now (starvation.ts), or null when it keeps none. Pure. */
+export function reservationNow(i: MatchInputs): Reservation | null {
+  const offer = offerNow(i);
+  if (offer.kind === 'lend') return { cores: offer.reserving, loan: { wallSec: offer.loan.wallSec, spareCores: offer.loan.spareCores } };
+  if (offer.kind === 'ask') return offer.minCores === null ? null : { cores: offer.minCores, loan: null };
+  return offer.reserving === undefined ? null : { cores: offer.reserving, loan: null };
 }
 
 /** True when `request` is only an instruction poll: no payload can fit it. */
@@ -83,8 +118,10 @@ export type Admission =
 
 /**
  * Whether `assignment` may start, given the cores in use, the ids ever
- * started and the seconds left before the deadline minus grace (a payload
- * whose wall time does not fit is not started). Pure.
+ * started, the seconds left before the deadline minus grace (a payload
+ * whose wall time does not fit is not started) and the reservation kept
+ * now (`reservationNow`): a payload handed out for an older request that
+ * would now delay the reserved payload is given back. Pure.
  */
 export function admit(
   assignment: Assignment,
@@ -93,6 +130,7 @@ export function admit(
   started: ReadonlySet<number>,
   state: LifecycleState,
   secondsLeft: number | null = null,
+  reserved: Reservation | null = null,
 ): Admission {
   if (started.has(assignment.id)) return { kind: 'duplicate' };
   const free = totalCores - usedCores;
@@ -107,5 +145,14 @@ export function admit(
     return { kind: 'release', message: `not started: needs ${assignment.wallSec} s, only ${Math.max(0, secondsLeft)} s left before the pilot's deadline` };
   }
   if (assignment.command.length === 0) return { kind: 'reject', message: 'not started: empty command' };
+  const refusal = reserved ? reservedRefusal(assignment, free, reserved) : null;
+  if (refusal) return { kind: 'release', message: refusal };
   return { kind: 'start', cores: assignment.cores };
+}
+
+/** Why `a` may not take cores held for the reserved payload, or null when it may. */
+function reservedRefusal(a: Assignment, free: number, r: Reservation): string | null {
+  if (free >= r.cores) return a.cores >= r.cores ? null : `not started: ${free} free cores are kept for a reserved ${r.cores}-core payload`;
+  if (r.loan) return loanRefusal(a, r.loan);
+  return `not started: cores are held for a reserved ${r.cores}-core payload`;
 }

@@ -12,7 +12,8 @@
 import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { payloadDir } from '../executor/payload-runner.js';
-import { admit, nextMatchRequest, remainingSec } from '../matcher/matcher.js';
+import type { RunningPayload } from '../matcher/backfill.js';
+import { admit, nextMatchRequest, remainingSec, reservationNow, type MatchInputs } from '../matcher/matcher.js';
 import { waitingFromReply } from '../matcher/starvation.js';
 import { backoffMs } from '../state/outbox.js';
 import { HOUR, type PilotCore } from './core.js';
@@ -24,10 +25,37 @@ const FENCE_REPORT_POLL_MS = 500;
 /** How many released payload ids the match request keeps listing in `holding`. */
 const MAX_RELEASING = 256;
 
+/** What the match request and the admission of a payload depend on, now. */
+export function matchInputs(p: PilotCore): MatchInputs {
+  const running: RunningPayload[] = [];
+  for (const id of p.payloads.ids) {
+    const rec = p.keeper.state.running[String(id)];
+    // no record (not expected): its cores count as used with an unknown end, so nothing is lent against them
+    if (!rec?.assignment) continue;
+    running.push({ cores: rec.cores, wallSec: rec.assignment.wallSec, wallFrom: p.wallClocks.get(id) ?? null, admittedAt: rec.startedAt });
+  }
+  return {
+    totalCores: p.totalCores,
+    usedCores: p.payloads.usedCores,
+    freeMemoryMb: p.freeMemoryMb(),
+    state: p.effectiveState,
+    now: p.deps.clock.now(),
+    deadline: p.deadline,
+    graceSec: p.res.graceSec(),
+    holding: [...p.payloads.ids, ...p.releasing],
+    waitMaxSec: p.matchWaitSec,
+    largestWaiting: p.largestWaiting,
+    starvationSec: p.deps.config.starvationSec,
+    running,
+  };
+}
+
 /** Ask for work until the pilot stops its loops. */
 export async function matchLoop(p: PilotCore): Promise<void> {
   const { clock, config, probe } = p.deps;
   let failures = 0;
+  /** The reservation last logged: an operator sees why cores idle, and what they are lent to. */
+  let reserving = '';
   while (!p.stopLoops.signal.aborted) {
     const v = p.wake.version;
     if (p.fence.reportsPending) {
@@ -35,19 +63,15 @@ export async function matchLoop(p: PilotCore): Promise<void> {
       await p.wake.wait(v, FENCE_REPORT_POLL_MS);
       continue;
     }
-    const request = nextMatchRequest({
-      totalCores: p.totalCores,
-      usedCores: p.payloads.usedCores,
-      freeMemoryMb: p.freeMemoryMb(),
-      state: p.effectiveState,
-      now: clock.now(),
-      deadline: p.deadline,
-      graceSec: p.res.graceSec(),
-      holding: [...p.payloads.ids, ...p.releasing],
-      waitMaxSec: p.matchWaitSec,
-      largestWaiting: p.largestWaiting,
-      starvationSec: config.starvationSec,
-    });
+    const inputs = matchInputs(p);
+    const request = nextMatchRequest(inputs);
+    const reserved = request ? reservationNow(inputs) : null;
+    const key = reserved ? `${reserved.cores}/${reserved.loan !== null}` : '';
+    if (key !== reserving) {
+      if (reserved) p.log.info({ cores: reserved.cores, lending: reserved.loan }, 'holding cores for a reserved payload');
+      else p.log.info('reservation over');
+      reserving = key;
+    }
     if (!request) {
       await p.wake.wait(v, HOUR);
       continue;
@@ -78,7 +102,7 @@ export async function take(p: PilotCore, a: Assignment): Promise<void> {
   const { clock, config } = p.deps;
   p.fence.renew(a);
   const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
-  const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft);
+  const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
   if (decision.kind !== 'release') p.releasing.delete(a.id);
   if (decision.kind === 'duplicate') {
     p.log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');

@@ -9,6 +9,7 @@
  * A request whose client has gone (`signal` aborted) is never given a payload.
  */
 import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
+import { offerOf } from '../queue/pick.js';
 import { designate } from '../queue/reservations.js';
 import type { ApiContext } from './app.js';
 
@@ -23,14 +24,8 @@ export async function matchFor(
   signal: AbortSignal,
 ): Promise<MatchReply | null> {
   const { store, clock, waiters } = ctx;
-  const deadline = clock.now() + Math.min(body.waitSec, ctx.matchWaitMaxSec) * 1000;
-  const offer = {
-    freeCores: body.freeCores,
-    totalCores: body.totalCores,
-    freeMemoryMb: body.freeMemoryMb,
-    remainingSec: body.remainingSec,
-    ...(body.minCores !== undefined ? { minCores: body.minCores } : {}),
-  };
+  const receivedAt = clock.now();
+  const deadline = receivedAt + Math.min(body.waitSec, ctx.matchWaitMaxSec) * 1000;
   /**
    * The reply, with the large waiting request this pilot should reserve cores
    * for: one designated to it alone (queue/reservations.ts), so that pilots do
@@ -46,7 +41,8 @@ export async function matchFor(
     const now = clock.now();
     if (!ctx.waitingCache || now - ctx.waitingCache.at >= 1000) ctx.waitingCache = { at: now, candidates: await store.waitingCandidates() };
     const waiting = designate(ctx.designations, ctx.waitingCache.candidates, pilotId, capacity, now, staleMs);
-    return { ...reply, largestWaiting: waiting };
+    // this server honours MatchRequest.backfill: the pilot may lend the cores it holds for this payload
+    return { ...reply, largestWaiting: waiting && { ...waiting, backfill: true } };
   };
   for (;;) {
     const ticket = waiters.ticket(pilotId);
@@ -61,7 +57,8 @@ export async function matchFor(
       // checked right before the claim, which runs synchronously in SQLite
       if (signal.aborted) return null;
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
-        const claimed = await store.claimPayload(pilotId, offer, ctx.picker, clock.now(), ctx.usageHalfLifeSec);
+        const now = clock.now();
+        const claimed = await store.claimPayload(pilotId, offerOf(body, now - receivedAt), ctx.picker, now, ctx.usageHalfLifeSec);
         if (claimed) {
           ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores, group: claimed.group }, 'payload assigned');
           return answer({ payload: claimed, instructions: [] });

@@ -7,12 +7,23 @@
  * smallest ratio goes first), then the highest priority, then first in,
  * first out (submission time, then id). A candidate fits when its cores fit
  * the free cores (`coresFor`), its memory (if set) the free memory, and its
- * wall time (if set) the time the pilot has left (if limited). The first
- * candidate in that order that fits is handed out, so a group whose payloads
- * do not fit this pilot does not block the others.
+ * wall time (if set) the time the pilot has left (if limited), and, while
+ * the pilot lends cores held for a large payload (`backfill`), either its
+ * wall time (which must be set) that loan's, or its cores the spare ones.
+ * The first candidate in that order that fits is handed out, so a group
+ * whose payloads do not fit this pilot does not block the others.
  */
 import { coresFor } from '../../protocol/cores.js';
+import type { MatchRequest } from '../../protocol/index.js';
 import type { Candidate, Offer, Picker } from '../store/store.js';
+
+/**
+ * How many queued payloads of each group one claim looks at, most urgent and
+ * oldest first (the store reads them). Enough for the picker to find one that
+ * fits among mixed sizes; a claim then costs the same with 100 or 100,000
+ * payloads queued.
+ */
+export const CANDIDATE_WINDOW = 100;
 
 /** Group shares: group name → share (any positive scale; 70 and 30 mean 70 % and 30 %). */
 export type Shares = ReadonlyMap<string, number>;
@@ -21,7 +32,29 @@ export type Shares = ReadonlyMap<string, number>;
 export function fits(c: Candidate, offer: Offer): number | null {
   if (c.memoryMb !== null && c.memoryMb > offer.freeMemoryMb) return null;
   if (c.wallSec !== null && offer.remainingSec !== null && c.wallSec > offer.remainingSec) return null;
+  const loan = offer.backfill;
+  // a payload with no wall time, or a longer one than the loan, may take only the spare cores
+  if (loan && (c.wallSec === null || c.wallSec > loan.wallSec)) return coresFor(c.cores, Math.min(offer.freeCores, loan.spareCores), offer.totalCores);
   return coresFor(c.cores, offer.freeCores, offer.totalCores);
+}
+
+/**
+ * What a match request offers, `heldMs` after the server received it: the
+ * backfill loan's wall time counts down while the request is held open, so
+ * that what is handed out late still ends before the reserved payload can
+ * start.
+ */
+export function offerOf(body: MatchRequest, heldMs = 0): Offer {
+  return {
+    freeCores: body.freeCores,
+    totalCores: body.totalCores,
+    freeMemoryMb: body.freeMemoryMb,
+    remainingSec: body.remainingSec,
+    ...(body.minCores !== undefined ? { minCores: body.minCores } : {}),
+    ...(body.backfill !== undefined
+      ? { backfill: { wallSec: Math.max(0, body.backfill.wallSec - Math.ceil(Math.max(0, heldMs) / 1000)), spareCores: body.backfill.spareCores } }
+      : {}),
+  };
 }
 
 /** Priority descending, then submission time, then id: the order within a group. */

@@ -20,6 +20,7 @@ import type {
 } from '../../protocol/index.js';
 import { ONE_CORE } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
+import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
 import { accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { applyReportIn, setState } from './apply-report.js';
@@ -49,13 +50,6 @@ import type { RunInterval } from '../queue/usage.js';
 
 const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
   WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
-
-/**
- * How many queued payloads of each group one claim looks at, most urgent and
- * oldest first. Enough for the picker to find one that fits among mixed
- * sizes; a claim then costs the same with 100 or 100,000 payloads queued.
- */
-const CANDIDATE_WINDOW = 100;
 
 /**
  * The first CANDIDATE_WINDOW queued payloads of every group, most urgent and

@@ -42,6 +42,11 @@ export interface Offer {
   remainingSec: number | null;
   /** Only a payload that gets at least this many cores (the pilot reserves cores for a large one). */
   minCores?: number;
+  /**
+   * Backfill (the pilot lends cores held for a large one): only a payload
+   * with a wall time of at most `wallSec`, or one that fits in `spareCores`.
+   */
+  backfill?: { wallSec: number; spareCores: number };
 }
 
 /** A queued payload as the matcher sees it. */

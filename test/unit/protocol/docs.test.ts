@@ -3,12 +3,12 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import * as schemas from '../../../src/protocol/schemas.js';
 
-/** The examples in docs/protocol.md, by the name in their `<!-- example: Name -->` marker. */
-function examples(): Map<string, unknown> {
+/** The examples in docs/protocol.md, by the name in their `<!-- example: Name -->` marker (a name may mark several). */
+function examples(): Map<string, unknown[]> {
   const text = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
-  const found = new Map<string, unknown>();
+  const found = new Map<string, unknown[]>();
   const re = /<!-- example: (\w+) -->\s*```json\n([\s\S]*?)```/g;
-  for (const m of text.matchAll(re)) found.set(m[1]!, JSON.parse(m[2]!));
+  for (const m of text.matchAll(re)) found.set(m[1]!, [...(found.get(m[1]!) ?? []), JSON.parse(m[2]!)]);
   return found;
 }
 
@@ -48,10 +48,12 @@ describe('docs/protocol.md', () => {
     for (const name of [...Object.keys(requestSchemas), ...replies]) expect(docs.has(name), name).toBe(true);
   });
 
-  it.each(Object.entries(requestSchemas))('its %s example fits the schema the server enforces', (name, schema) => {
+  it.each(Object.entries(requestSchemas))('its %s examples fit the schema the server enforces', (name, schema) => {
     const validate = ajv.compile(schema);
-    const ok = validate(docs.get(name));
-    expect(validate.errors ?? [], name).toEqual([]);
-    expect(ok).toBe(true);
+    for (const example of docs.get(name) ?? []) {
+      const ok = validate(example);
+      expect(validate.errors ?? [], name).toEqual([]);
+      expect(ok).toBe(true);
+    }
   });
 });

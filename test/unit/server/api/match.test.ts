@@ -40,10 +40,62 @@ describe('match long poll', () => {
       h.app.inject({ method: 'POST', url: paths.match(pilotId), headers: bearer(credential), payload: matchRequest({ freeCores: 0, totalCores: 4, waitSec: 0 }) });
     const first = (await full(a.pilotId, a.credential)).json<MatchReply>();
     const second = (await full(b.pilotId, b.credential)).json<MatchReply>();
-    expect(first.largestWaiting).toEqual({ cores: 4, waitingSec: 0 });
+    // backfill: true — this server honours MatchRequest.backfill, so the pilot may lend the held cores
+    expect(first.largestWaiting).toEqual({ cores: 4, waitingSec: 0, backfill: true });
     expect(second.largestWaiting).toBeNull();
     // and the same pilot keeps its designation
-    expect((await full(a.pilotId, a.credential)).json<MatchReply>().largestWaiting).toEqual({ cores: 4, waitingSec: 0 });
+    expect((await full(a.pilotId, a.credential)).json<MatchReply>().largestWaiting).toEqual({ cores: 4, waitingSec: 0, backfill: true });
+  });
+
+  it('lends held cores only to a payload that ends within the loan, or fits in the spare cores; never to one with no wall time', async () => {
+    const reg = await h.register();
+    const one = { min: 1, max: 1, wholeNode: false };
+    const noWall = await h.submit({ command: ['no-wall'], cores: one });
+    const long = await h.submit({ command: ['long'], cores: one, wallSec: 7200 });
+    const short = await h.submit({ command: ['short'], cores: one, wallSec: 3600 });
+    const lend = (backfill: { wallSec: number; spareCores: number }, holding: number[] = []) =>
+      h.app.inject({ method: 'POST', url: paths.match(reg.pilotId), headers: bearer(reg.credential), payload: matchRequest({ freeCores: 2, totalCores: 4, waitSec: 0, backfill, holding }) });
+    // no spare core: only the payload that declares a wall time within the loan
+    const first = await lend({ wallSec: 3600, spareCores: 0 });
+    expect(first.statusCode).toBe(200);
+    expect(first.json<MatchReply>().payload?.id).toBe(short);
+    expect((await lend({ wallSec: 3600, spareCores: 0 }, [short])).json<MatchReply>().payload).toBeNull();
+    expect((await h.store.getPayload(noWall))?.state).toBe('queued');
+    expect((await h.store.getPayload(long))?.state).toBe('queued');
+    // a spare core takes anything that fits it, oldest first: the one with no wall time
+    expect((await lend({ wallSec: 0, spareCores: 1 }, [short])).json<MatchReply>().payload?.id).toBe(noWall);
+  });
+
+  it('counts the loan down while it holds the request open', async () => {
+    const reg = await h.register();
+    const pending = h.app.inject({
+      method: 'POST',
+      url: paths.match(reg.pilotId),
+      headers: bearer(reg.credential),
+      payload: matchRequest({ freeCores: 1, totalCores: 4, waitSec: 20, backfill: { wallSec: 100, spareCores: 0 } }),
+    });
+    await until(() => h.clock.pending === 1, 'the match is waiting');
+    await h.clock.advance(10_000);
+    // 100 s asked 10 s ago: a 95 s payload would end after the reserved one could start
+    const late = await h.submit({ command: ['x'], wallSec: 95 });
+    await until(() => h.clock.pending === 1, 'the match waits again');
+    const fits = await h.submit({ command: ['y'], wallSec: 90 });
+    expect((await pending).json<MatchReply>().payload?.id).toBe(fits);
+    expect((await h.store.getPayload(late))?.state).toBe('queued');
+  });
+
+  it('refuses a malformed loan with 400 and a message naming the field, changing nothing', async () => {
+    const reg = await h.register();
+    const id = await h.submit({ command: ['x'], wallSec: 10 });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: paths.match(reg.pilotId),
+      headers: bearer(reg.credential),
+      payload: { ...matchRequest(), backfill: { wallSec: -1, spareCores: 0 } },
+    });
+    expect(r.statusCode).toBe(400);
+    expect(r.json<{ error: { message: string } }>().error.message).toMatch(/backfill/);
+    expect((await h.store.getPayload(id))?.state).toBe('queued');
   });
 
   it('answers a waiting match at once when a halt instruction is added for its pilot', async () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { coresFor } from '../../../../src/protocol/cores.js';
-import { pick } from '../../../../src/server/queue/pick.js';
+import { offerOf, pick } from '../../../../src/server/queue/pick.js';
 import type { Candidate, Offer } from '../../../../src/server/store/store.js';
 
 const offer = (o: Partial<Offer> = {}): Offer => ({
@@ -68,6 +68,54 @@ describe('pick', () => {
 
   it('offers nothing to a pilot with no free cores', () => {
     expect(pick([cand()], offer({ freeCores: 0 }))).toBeNull();
+  });
+});
+
+describe('pick, while the pilot lends cores held for a large payload (backfill)', () => {
+  const loan = (wallSec: number, spareCores: number) => offer({ freeCores: 3, totalCores: 8, backfill: { wallSec, spareCores } });
+
+  it('hands out a payload whose wall time fits the loan on any free core, and one with no wall time never beyond the spare cores', () => {
+    const noWall = cand({ id: 50, cores: { min: 2, max: 2, wholeNode: false } });
+    const tooLong = cand({ id: 51, cores: { min: 2, max: 2, wholeNode: false }, wallSec: 601 });
+    const fitsLoan = cand({ id: 52, cores: { min: 3, max: 3, wholeNode: false }, wallSec: 600 });
+    expect(pick([noWall, tooLong, fitsLoan], loan(600, 0))).toEqual({ id: 52, cores: 3 });
+    expect(pick([noWall, tooLong], loan(600, 1))).toBeNull();
+    expect(pick([noWall, tooLong], loan(600, 2))).toEqual({ id: 50, cores: 2 });
+  });
+
+  it('gives a range that does not end within the loan no more than the spare cores', () => {
+    const ranged = cand({ id: 60, cores: { min: 1, max: 8, wholeNode: false } });
+    expect(pick([ranged], loan(600, 2))).toEqual({ id: 60, cores: 2 });
+    expect(pick([{ ...ranged, wallSec: 60 }], loan(600, 2))).toEqual({ id: 60, cores: 3 });
+  });
+
+  it('reads the loan from a match request and counts its time down while the request is held', () => {
+    const body = { freeCores: 3, totalCores: 8, freeMemoryMb: 100, remainingSec: null, holding: [], waitSec: 20, backfill: { wallSec: 100, spareCores: 1 } };
+    expect(offerOf(body).backfill).toEqual({ wallSec: 100, spareCores: 1 });
+    expect(offerOf(body, 1).backfill).toEqual({ wallSec: 99, spareCores: 1 });
+    expect(offerOf(body, 10_000).backfill).toEqual({ wallSec: 90, spareCores: 1 });
+    expect(offerOf(body, 500_000).backfill).toEqual({ wallSec: 0, spareCores: 1 });
+    expect(offerOf({ ...body, backfill: undefined })).not.toHaveProperty('backfill');
+  });
+
+  it('property: what it hands out either declares a wall time within the loan or takes no more than the spare cores', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(arbCandidate, { maxLength: 30, selector: (c) => c.id }),
+        arbOffer,
+        fc.nat(10000),
+        fc.nat(16),
+        (candidates, o, wallSec, spare) => {
+          const lending = { ...o, backfill: { wallSec, spareCores: Math.min(spare, o.freeCores) } };
+          const choice = pick(candidates, lending);
+          if (!choice) return;
+          const c = candidates.find((x) => x.id === choice.id)!;
+          expect(choice.cores).toBeLessThanOrEqual(o.freeCores);
+          const withinTime = c.wallSec !== null && c.wallSec <= wallSec;
+          if (!withinTime) expect(choice.cores).toBeLessThanOrEqual(lending.backfill.spareCores);
+        },
+      ),
+    );
   });
 });
 
