@@ -5,9 +5,11 @@
  * about 20 MB to the resident size of an otherwise idle agent, which is a
  * third of what an idle agent may cost its node. Artifact downloads
  * (bootstrap/http-get.ts) use the same modules; the agent carries no undici.
+ * `node:https` (with TLS and crypto, about 3 MB of resident size) is loaded
+ * on the first https call only.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 
 /** What one call needs. */
 export interface HttpCall {
@@ -40,22 +42,29 @@ export class HttpTransportError extends Error {
 /** Keep-alive agents for one client, with an extra CA for https when given. */
 export class HttpClient {
   private readonly httpAgent = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 8 });
-  private readonly httpsAgent: https.Agent;
+  private secure: Promise<{ request: typeof https.request; agent: https.Agent }> | null = null;
 
-  constructor(ca?: Buffer) {
-    this.httpsAgent = new https.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 8, ...(ca ? { ca } : {}) });
+  constructor(private readonly ca?: Buffer) {}
+
+  /** node:https and its keep-alive agent, loaded on first use. */
+  private https(): Promise<{ request: typeof https.request; agent: https.Agent }> {
+    this.secure ??= import('node:https').then(({ default: mod }) => ({
+      request: mod.request,
+      agent: new mod.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 8, ...(this.ca ? { ca: this.ca } : {}) }),
+    }));
+    return this.secure;
   }
 
   /** Make the call; rejects with HttpTransportError when no HTTP answer came. */
-  call(c: HttpCall): Promise<HttpAnswer> {
+  async call(c: HttpCall): Promise<HttpAnswer> {
     const url = new URL(c.url);
-    const secure = url.protocol === 'https:';
+    const via = url.protocol === 'https:' ? await this.https() : { request: http.request, agent: this.httpAgent };
     const body = c.body === undefined ? undefined : Buffer.from(c.body);
     return new Promise<HttpAnswer>((resolve, reject) => {
       if (c.signal?.aborted) return reject(new HttpTransportError('aborted', 'ABORT_ERR'));
-      const req = (secure ? https : http).request(url, {
+      const req = via.request(url, {
         method: c.method,
-        agent: secure ? this.httpsAgent : this.httpAgent,
+        agent: via.agent,
         headers: { ...c.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
         ...(c.signal ? { signal: c.signal } : {}),
       });
@@ -80,6 +89,6 @@ export class HttpClient {
   /** Close idle keep-alive connections. */
   close(): void {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    void this.secure?.then((s) => s.agent.destroy());
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The real ProcessRunner: node's child_process.spawn with `detached: true`,
- * so every payload leads its own process group, plus a sampler that follows
- * the whole process tree through /proc (and a memory cgroup when the agent
- * can create one), enforces the memory limit on the tree, caps the output
- * files, and kills every member of the tree — detached ones included.
+ * so every payload leads its own process group, plus one sampler for all
+ * payloads that follows each whole process tree through /proc
+ * (process-watch.ts; and a memory cgroup when the agent can create one),
+ * enforces the memory limit on the tree, caps the output files, and kills
+ * every member of the tree — detached ones included.
  *
  * Output goes through an output pump (output-pump.ts: a process of its own,
  * so a full disk truncates the logs and never fails the payload's writes,
@@ -14,15 +15,15 @@
  *     └─ error ─▶ VMP_SPAWN (never started)   signalGroup(sig) ─▶ every member of the tree
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadProcess, ProcessExit, ProcessRunner, ProcessSpec } from '../ports.js';
-import { createMemoryCgroup, type MemoryCgroup } from './memory-cgroup.js';
+import { createMemoryCgroup } from './memory-cgroup.js';
 import { capOutputFile } from './output-cap.js';
 import { startOutputPump, truncationNote } from './output-pump.js';
-import { CLOCK_TICKS, environHas, readProcTable, signalPids, treeMembers, type ProcInfo } from './process-tree.js';
+import { signalPids } from './proc.js';
+import { ProcessWatch, TREE_MARKER, WatchedTree } from './process-watch.js';
 
 const MIB = 1024 * 1024;
 
@@ -43,129 +44,108 @@ export interface ProcessRunnerOptions {
   /** Root of the cgroup file system; null never creates a memory cgroup. */
   cgroupRoot?: string | null;
   procSelfCgroup?: string;
-  /** How often each payload's tree is sampled (memory limit, CPU, RSS); default 1000 ms. */
+  /** How often the payloads' trees are sampled (memory limit, CPU, RSS, output caps); default 1000 ms. */
   sampleMs?: number;
   /** How long to wait for the tree to be gone after the leader exits. */
   reapMs?: number;
 }
 
-/** The environment variable that marks every process of one payload's tree. */
-export const TREE_MARKER = 'VMPILOT_TREE';
+let started = 0;
+/**
+ * A name no other tree on this node has: this agent's pid, a count, and a
+ * random part (no node:crypto: an idle agent does not load it).
+ */
+function uniqueName(): string {
+  return `${process.pid}-${++started}-${Math.random().toString(36).slice(2, 10)}`;
+}
 
-/** One payload's tree: who is in it, what it used. */
-class Tree {
-  readonly known = new Set<number>();
-  private readonly checked = new Set<number>();
-  /** Last seen CPU ticks of each live member (own + waited-for children) and its parent. */
-  private readonly ticks = new Map<number, { ticks: number; ppid: number }>();
-  /** Ticks of members that ended where no member's accounting will show them. */
-  private lostTicks = 0;
-  peakKb = 0;
-  overMemory = false;
+/** A running payload the sampler looks after. */
+interface Running {
+  tree: WatchedTree;
+  limitKb: number | null;
+  spec: ProcessSpec;
+  overMemory: boolean;
+}
 
-  constructor(
-    readonly leader: number,
-    private readonly marker: string,
-    private readonly procRoot: string,
-    readonly cgroup: MemoryCgroup | null,
-    /** The process table, shared by every payload's sampler (see `procTables`). */
-    private readonly tables: ProcTables,
-  ) {}
-
-  /** Read /proc: refresh the members and return them with the tree's RSS (KiB). */
-  sample(fresh = false): { members: Set<number>; rssKb: number } {
-    const table = this.tables(fresh);
-    const extra: number[] = this.cgroup ? this.cgroup.pids() : [];
-    for (const pid of table.keys()) {
-      if (this.checked.has(pid) || this.known.has(pid)) continue;
-      this.checked.add(pid);
-      if (environHas(this.procRoot, pid, this.marker)) extra.push(pid);
-    }
-    // a pid gone from the table may be reused by an unrelated process: forget it
-    for (const pid of this.known) if (!table.has(pid)) this.known.delete(pid);
-    const members = treeMembers(table, this.leader, this.known, extra);
-    // An ended member's time shows in its parent's child ticks when the parent is a member
-    // that waited for it; otherwise (re-parented, or the leader itself) it is kept here.
-    for (const [pid, t] of this.ticks) {
-      if (members.has(pid)) continue;
-      this.ticks.delete(pid);
-      if (pid === this.leader || !members.has(t.ppid)) this.lostTicks += t.ticks;
-    }
-    let rssKb = 0;
-    for (const pid of members) {
-      this.known.add(pid);
-      const p = table.get(pid)!;
-      rssKb += p.rssKb;
-      this.ticks.set(pid, { ticks: p.cpuTicks + p.childTicks, ppid: p.ppid });
-    }
-    this.peakKb = Math.max(this.peakKb, rssKb);
-    return { members, rssKb };
-  }
-
-  signal(sig: NodeJS.Signals): boolean {
-    const { members } = this.sample(true);
-    const group = signalProcessGroup(this.leader, sig);
-    return signalPids(members, sig) > 0 || group;
-  }
-
-  get cpuSec(): number {
-    let t = this.lostTicks;
-    for (const v of this.ticks.values()) t += v.ticks;
-    return Math.round((t / CLOCK_TICKS) * 100) / 100;
-  }
-
-  get peakRssMb(): number {
-    const cg = this.cgroup?.peakBytes() ?? null;
-    return Math.round(Math.max(this.peakKb / 1024, cg === null ? 0 : cg / MIB));
+/** True when `file` is larger than `max` bytes (one stat; a missing file is not). */
+function over(file: string, max: number): boolean {
+  try {
+    return (statSync(file, { throwIfNoEntry: false })?.size ?? 0) > max;
+  } catch {
+    return false;
   }
 }
 
-/** The process table now; `fresh` forces a new read, otherwise one read may serve several samplers. */
-type ProcTables = (fresh?: boolean) => Map<number, ProcInfo>;
-
-/**
- * One read of /proc serves every payload's sampler within half a sample
- * period: with 16 payloads the agent reads the process table about twice a
- * second, not 16 times (each read opens every process's stat file).
- */
-function procTables(procRoot: string, clock: Clock, maxAgeMs: number): ProcTables {
-  let cached: { at: number; table: Map<number, ProcInfo> } | null = null;
-  return (fresh = false) => {
-    const now = clock.now();
-    if (fresh || !cached || now - cached.at >= maxAgeMs) cached = { at: now, table: readProcTable(procRoot) };
-    return cached.table;
-  };
+async function capOutputs(spec: ProcessSpec): Promise<void> {
+  const max = spec.maxOutputBytes;
+  if (!max) return;
+  for (const file of [spec.stdoutPath, spec.stderrPath]) if (over(file, max)) await capOutputFile(file, max);
 }
 
 /** Build a ProcessRunner on real processes. */
 export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner {
   const clock = o.clock ?? systemClock;
-  const procRoot = o.procRoot ?? '/proc';
   const sampleMs = o.sampleMs ?? 1000;
-  const tables = procTables(procRoot, clock, sampleMs / 2);
   const reapMs = o.reapMs ?? 5000;
+  const watch = new ProcessWatch(o.procRoot ?? '/proc');
+  const running = new Set<Running>();
+  let sampling = false;
+
+  /** One sampler for every payload: refresh the watch, enforce memory limits, cap outputs. */
+  const sample = async () => {
+    sampling = true;
+    try {
+      while (running.size > 0) {
+        await clock.sleep(sampleMs);
+        try {
+          watch.refresh();
+          for (const r of running) {
+            if (r.overMemory || r.limitKb === null) continue;
+            if (r.tree.rssKb > r.limitKb || r.tree.cgroup?.oomKilled()) {
+              r.overMemory = true;
+              signalTree(r.tree, 'SIGKILL');
+            }
+          }
+          for (const r of running) await capOutputs(r.spec);
+        } catch {
+          // a sample that fails (a file system error) is skipped; the next one tries again
+        }
+      }
+    } finally {
+      sampling = false;
+    }
+  };
+
+  /** Signal every member of the tree as of now, and its process group. */
+  const signalTree = (tree: WatchedTree, sig: NodeJS.Signals): boolean => {
+    watch.refresh();
+    const group = signalProcessGroup(tree.leader, sig);
+    return signalPids(tree.members.keys(), sig) > 0 || group;
+  };
+
   return {
     async start(spec: ProcessSpec): Promise<PayloadProcess> {
       const [file, ...args] = spec.command;
       if (!file) throw new VmpilotError('VMP_SPAWN', 'cannot start: empty command');
-      const marker = `${TREE_MARKER}=${randomUUID()}`;
+      const marker = uniqueName();
       const limit = spec.memoryLimitMb ?? null;
       const cgroup =
-        limit !== null && o.cgroupRoot !== null ? createMemoryCgroup(`vmpilot-${randomUUID().slice(0, 8)}`, limit * MIB, o.cgroupRoot, o.procSelfCgroup) : null;
+        limit !== null && o.cgroupRoot !== null ? createMemoryCgroup(`vmpilot-${uniqueName()}`, limit * MIB, o.cgroupRoot, o.procSelfCgroup) : null;
+      const tree = new WatchedTree(marker, cgroup);
       const ids = { ...(spec.uid === undefined ? {} : { uid: spec.uid }), ...(spec.gid === undefined ? {} : { gid: spec.gid }) };
       // no pump (a single executable, or it cannot start): the payload writes to its files itself
       const pump = await startOutputPump(spec.stdoutPath, spec.stderrPath, ids).catch(() => null);
       const out = pump ? null : openSync(spec.stdoutPath, 'a');
       const err = pump ? null : openSync(spec.stderrPath, 'a');
+      watch.add(tree);
       let child: ChildProcess;
       try {
         child = spawn(file, args, {
           cwd: spec.cwd,
-          env: { ...spec.env, [TREE_MARKER]: marker.slice(TREE_MARKER.length + 1) },
+          env: { ...spec.env, [TREE_MARKER]: marker },
           detached: true,
           stdio: ['ignore', pump ? pump.stdout : out!, pump ? pump.stderr : err!],
-          ...(spec.uid === undefined ? {} : { uid: spec.uid }),
-          ...(spec.gid === undefined ? {} : { gid: spec.gid }),
+          ...ids,
         });
         const leaderExit = new Promise<ProcessExit>((resolve) => {
           child!.once('exit', (exitCode, signal) => resolve({ exitCode, signal }));
@@ -179,44 +159,36 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
         const pid = child.pid!;
         child.unref();
         cgroup?.add(pid);
-        const tree = new Tree(pid, marker, procRoot, cgroup, tables);
-        const done = new AbortController();
-        void leaderExit.then(() => done.abort());
-        const watch = async () => {
-          while (!done.signal.aborted) {
-            const { rssKb } = tree.sample();
-            if (spec.maxOutputBytes) await Promise.all([capOutputFile(spec.stdoutPath, spec.maxOutputBytes), capOutputFile(spec.stderrPath, spec.maxOutputBytes)]);
-            if (limit !== null && !tree.overMemory && (rssKb > limit * 1024 || cgroup?.oomKilled())) {
-              tree.overMemory = true;
-              tree.signal('SIGKILL');
-            }
-            await clock.sleep(sampleMs, done.signal);
-          }
-        };
-        const watching = watch();
+        watch.started(tree, pid);
+        const r: Running = { tree, limitKb: limit === null ? null : limit * 1024, spec, overMemory: false };
+        running.add(r);
+        if (!sampling) void sample();
         const exited = (async (): Promise<ProcessExit> => {
           const exit = await leaderExit;
-          await watching;
+          running.delete(r);
           // The payload ended: whatever it left behind goes too.
           for (let waited = 0; ; waited += 50) {
-            const left = tree.sample(true).members;
-            if (left.size === 0 || waited >= reapMs) break;
+            watch.refresh();
+            const left = tree.living;
+            if (left.length === 0 || waited >= reapMs) break;
             signalPids(left, 'SIGKILL');
             await clock.sleep(50);
           }
-          if (cgroup?.oomKilled()) tree.overMemory = true;
+          watch.remove(tree);
+          if (cgroup?.oomKilled()) r.overMemory = true;
           // the tree is gone: the pump writes what is left in the pipes and exits
           const pumpStatus = pump ? await Promise.race([pump.done, clock.sleep(reapMs).then(() => null)]) : null;
           const truncated = truncationNote(pumpStatus);
-          if (spec.maxOutputBytes) await Promise.all([capOutputFile(spec.stdoutPath, spec.maxOutputBytes), capOutputFile(spec.stderrPath, spec.maxOutputBytes)]);
+          await capOutputs(spec);
           if (cgroup) {
             signalPids(cgroup.pids(), 'SIGKILL');
             for (let i = 0; i < 40 && !cgroup.remove(); i++) await clock.sleep(50);
           }
-          return { ...exit, overMemory: tree.overMemory, cpuSec: tree.cpuSec, peakRssMb: tree.peakRssMb, ...(truncated ? { outputTruncated: truncated } : {}) };
+          return { ...exit, overMemory: r.overMemory, cpuSec: tree.cpuSec, peakRssMb: tree.peakRssMb, ...(truncated ? { outputTruncated: truncated } : {}) };
         })();
-        return { pid, exited, signalGroup: (sig) => tree.signal(sig) };
+        return { pid, exited, signalGroup: (sig) => signalTree(tree, sig) };
       } catch (e) {
+        watch.remove(tree);
         cgroup?.remove();
         throw e;
       } finally {

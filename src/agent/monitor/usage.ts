@@ -4,7 +4,9 @@
  * Parsing is pure; `procUsage` is the real reader (Linux), `noUsage` the
  * fallback where there is no /proc.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { listPids, readStat } from '../executor/proc.js';
+import { CLOCK_TICKS } from '../executor/process-tree.js';
 
 /** Jiffies the node spent busy and in total, from the `cpu` line of /proc/stat. */
 export interface CpuTimes {
@@ -29,10 +31,6 @@ export interface UsageProbe {
   sample(pgids: readonly number[]): Promise<UsageSample>;
 }
 
-/** Clock ticks per second and page size on Linux (x86_64, aarch64). */
-export const CLK_TCK = 100;
-const PAGE = 4096;
-
 /** The `cpu` line of /proc/stat as busy and total jiffies, or null. Pure. */
 export function parseCpuTimes(procStat: string): CpuTimes | null {
   const line = procStat.split('\n').find((l) => l.startsWith('cpu '));
@@ -50,42 +48,21 @@ export function cpuUse(prev: CpuTimes | null, cur: CpuTimes | null, cores: numbe
   return Math.round(Math.max(0, Math.min(1, share)) * cores * 100) / 100;
 }
 
-/** Fields of /proc/<pid>/stat after the command name (field 3 is index 0). Pure. */
-export function statFields(stat: string): string[] | null {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return null;
-  return stat.slice(close + 2).trim().split(/\s+/);
-}
-
-/** Process group, CPU ticks (own + reaped children) and RSS pages of a /proc/<pid>/stat line. Pure. */
-export function parseProcStat(stat: string): { pgrp: number; ticks: number; rssPages: number; startTicks: number } | null {
-  const f = statFields(stat);
-  if (!f || f.length < 22) return null;
-  // man 5 proc: (5) pgrp, (14) utime, (15) stime, (16) cutime, (17) cstime, (22) starttime, (24) rss
-  const at = (field: number) => Number(f[field - 3]);
-  return { pgrp: at(5), ticks: at(14) + at(15) + at(16) + at(17), rssPages: at(24), startTicks: at(22) };
-}
-
-/** The real UsageProbe over /proc. */
+/** The real UsageProbe over /proc: one pass over the process table, read synchronously through one buffer. */
 export const procUsage: UsageProbe = {
   async sample(pgids) {
     const cpu = await readFile('/proc/stat', 'utf8').then(parseCpuTimes, () => null);
     const groups = new Map<number, GroupUsage>();
     if (pgids.length === 0) return { cpu, groups };
     const wanted = new Set(pgids);
-    const entries = await readdir('/proc').catch(() => [] as string[]);
-    await Promise.all(
-      entries
-        .filter((e) => /^\d+$/.test(e))
-        .map(async (pid) => {
-          const p = parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''));
-          if (!p || !wanted.has(p.pgrp)) return;
-          const g = groups.get(p.pgrp) ?? { cpuSec: 0, rssMb: 0 };
-          g.cpuSec += p.ticks / CLK_TCK;
-          g.rssMb += (p.rssPages * PAGE) / (1024 * 1024);
-          groups.set(p.pgrp, g);
-        }),
-    );
+    for (const pid of listPids('/proc')) {
+      const p = readStat('/proc', pid);
+      if (!p || !wanted.has(p.pgid)) continue;
+      const g = groups.get(p.pgid) ?? { cpuSec: 0, rssMb: 0 };
+      g.cpuSec += (p.cpuTicks + p.childTicks) / CLOCK_TICKS;
+      g.rssMb += p.rssKb / 1024;
+      groups.set(p.pgid, g);
+    }
     for (const g of groups.values()) {
       g.cpuSec = Math.round(g.cpuSec * 100) / 100;
       g.rssMb = Math.round(g.rssMb * 10) / 10;
