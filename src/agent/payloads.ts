@@ -26,6 +26,8 @@ interface Held {
   graceMs: number | null;
   exited: AbortController;
   done: Promise<void>;
+  /** When its wall clock started (ms epoch); null: when the watch begins. */
+  wallFrom: number | null;
 }
 
 /** Supervises the payloads of one pilot. */
@@ -85,7 +87,7 @@ export class PayloadSupervisor {
 
   /** Accept a payload at once (its cores count from now) and start it in the background. */
   accept(assignment: Assignment, cores: number): void {
-    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve() };
+    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: null };
     this.held.set(assignment.id, h);
     h.done = this.supervise(h).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
@@ -95,9 +97,11 @@ export class PayloadSupervisor {
   /**
    * Hold a payload that is already running (found again after an agent
    * restart): watch `process` until it ends, then report it like any other.
+   * Its wall time counts from `startedAt` (when the previous run started it),
+   * so a restart does not give it a new allowance.
    */
-  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec): void {
-    const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve() };
+  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void {
+    const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: startedAt };
     this.held.set(assignment.id, h);
     h.done = this.watch(h, spec, process).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
@@ -169,7 +173,7 @@ export class PayloadSupervisor {
     const a = h.assignment;
     const outcome = { spec, process };
     if (h.stopping) void this.terminate(h);
-    if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec);
+    if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec * 1000 - (h.wallFrom === null ? 0 : Math.max(0, this.clock.now() - h.wallFrom)));
     const exit = await outcome.process.exited;
     h.exited.abort();
     // The payload ended: whatever it left behind in its tree goes too.
@@ -181,8 +185,9 @@ export class PayloadSupervisor {
     await this.hooks.ended(a, h.timedOut ? { ...result, timedOut: true } : result);
   }
 
-  private async enforceWallTime(h: Held, wallSec: number): Promise<void> {
-    await this.clock.sleep(wallSec * 1000, h.exited.signal);
+  /** Stop the payload when `leftMs` have passed (at once when none is left). */
+  private async enforceWallTime(h: Held, leftMs: number): Promise<void> {
+    await this.clock.sleep(Math.max(0, leftMs), h.exited.signal);
     if (h.exited.signal.aborted) return;
     h.timedOut = true;
     this.stop(h.assignment.id, 'wall time exceeded');

@@ -51,11 +51,11 @@ export function recoveryTarget(p: PilotCore): RecoveryTarget {
   return {
     clock: p.deps.clock,
     log: p.log,
-    adopt: (a: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec) => {
+    adopt: (a: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number) => {
       p.lastBusyAt = p.deps.clock.now();
-      // an adopted payload's wall-time clock starts again now (payloads.ts)
-      p.wallClocks.set(a.id, p.deps.clock.now());
-      p.payloads.adopt(a, cores, process, spec);
+      // an adopted payload's wall time counts from when the previous run started it (payloads.ts)
+      p.wallClocks.set(a.id, startedAt);
+      p.payloads.adopt(a, cores, process, spec, startedAt);
     },
     report: async (draft) => {
       if (draft.type === 'payload-ended') delete p.keeper.state.running[String(draft.payloadId)];

@@ -17,7 +17,8 @@ import { adoptedProcess, planReattach, readTraces } from './reattach.js';
 export interface RecoveryTarget {
   clock: Clock;
   log: Logger;
-  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec): void;
+  /** Hold a payload found running; `startedAt`: when the previous run started it (its wall time counts from then). */
+  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void;
   /** Queue a report (a payload-ended report also drops the running record). */
   report(draft: ReportDraft): Promise<void>;
   /** Drop the running record without a report. */
@@ -44,7 +45,7 @@ export async function recoverPayloads(running: AgentState['running'], t: Recover
         stdoutPath: path.join(rec.dir, 'stdout'),
         stderrPath: path.join(rec.dir, 'stderr'),
       };
-      t.adopt(rec.assignment, rec.cores, adoptedProcess(plan.pid, id, rec.dir, t.clock), spec);
+      t.adopt(rec.assignment, rec.cores, adoptedProcess(plan.pid, id, rec.dir, t.clock), spec, rec.startedAt);
       continue;
     }
     if (plan.kind === 'adopt') {
