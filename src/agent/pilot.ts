@@ -114,8 +114,20 @@ export class Pilot {
       p.snap = await p.deps.probe.snapshot(config.stateDir);
       p.totalCores = config.cores ?? p.snap.cores;
       await refreshResources(p);
-      // bootstrap once registered, so that a failed step reaches the server in the final report
-      const failure = (identity.kind === 'resume' ? await resume(p, identity, () => this.view.now()) : await registerLoop(p)) ?? (await p.deps.bootstrap?.()) ?? null;
+      let failure = identity.kind === 'resume' ? await resume(p, identity, () => this.view.now()) : await registerLoop(p);
+      let beating = false;
+      const startBeating = () => {
+        beating = true;
+        void p.outbox.run(p.stopLoops.signal);
+        void p.heartbeats.run(p.stopLoops.signal);
+      };
+      if (!failure && p.deps.bootstrap) {
+        // registered: heartbeats flow during the bootstrap, so a long one (a large download) shows
+        // on the server as a booting pilot, not a stalled one; bootstrap once registered, so that a
+        // failed step reaches the server in the final report
+        startBeating();
+        failure = await p.deps.bootstrap();
+      }
       if (failure) {
         ({ code, reason } = failure);
       } else {
@@ -126,8 +138,7 @@ export class Pilot {
         };
         void pruner.prune();
         await p.transition('serving', identity.kind === 'resume' ? 'resumed after an agent restart' : 'registered');
-        void p.outbox.run(p.stopLoops.signal);
-        void p.heartbeats.run(p.stopLoops.signal);
+        if (!beating) startBeating();
         void matchLoop(p);
         void watchDrainFiles(p);
         ({ code, reason } = await lifecycleLoop(p));

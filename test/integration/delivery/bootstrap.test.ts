@@ -85,4 +85,27 @@ describe('vmpilot run --bootstrap', () => {
     expect(pilot.shutdownMessage).toMatch(/bootstrap step install-software failed: .*has sha256 [0-9a-f]{64}, expected d{64}/);
     await waitFor('the payload still queued', async () => (await api.job(queued)).state === 'queued');
   });
+
+  it('heartbeats while a long bootstrap runs: the server sees a booting pilot, not a stalled one', async () => {
+    const fast = await startServer(path.join(tmp.dir, 'fast.db'), ['--heartbeat-interval', '1']);
+    try {
+      const api = admin(fast.url);
+      const go = path.join(tmp.dir, 'go');
+      const file = path.join(tmp.dir, 'slow.yaml');
+      // a setup step that lasts until the test lets it finish (a large download, say)
+      writeFileSync(file, `setup: ["while [ ! -e ${go} ]; do sleep 0.1; done"]\n`);
+      const agent = startAgent(fast.url, { stateDir: path.join(tmp.dir, 'agent-slow'), cores: 1, idleTimeoutSec: 1, extra: ['--bootstrap', file] });
+      const pilot = await waitFor('a heartbeat from the pilot while it boots', async () => {
+        const [p] = await api.pilots();
+        return p && p.lastHeartbeatAt !== null ? p : undefined;
+      });
+      expect(pilot.state).toBe('booting');
+      writeFileSync(go, '');
+      const exit = await agent.exited;
+      expect(exit.code, agent.stderr()).toBe(0);
+      expect((await api.pilots())[0]!.shutdownCode).toBe(300);
+    } finally {
+      await fast.stop();
+    }
+  });
 });
