@@ -35,31 +35,8 @@ const rawText = {
   },
 };
 
-// The agent's logger (pino → sonic-boom) loads node's `assert` for one check,
-// and pino asks `worker_threads` only whether it runs on the main thread (it
-// does: the agent never uses pino transports). Node's own modules cost about
-// 1.5 MB of RSS for `assert` alone; in the agent these two come from small
-// stand-ins. Other importers (tar, for bootstrap) keep the real ones.
-const leanLogger = {
-  name: 'lean-logger',
-  setup(b) {
-    const fromLogger = (importer) => /node_modules\/(sonic-boom|thread-stream|pino)\//.test(importer);
-    b.onResolve({ filter: /^(node:)?(assert|worker_threads)$/ }, (a) =>
-      fromLogger(a.importer) ? { path: a.path.replace(/^node:/, ''), namespace: 'lean-logger' } : undefined,
-    );
-    b.onLoad({ filter: /^assert$/, namespace: 'lean-logger' }, () => ({
-      contents: 'module.exports = function assert(ok, message) { if (!ok) throw new Error(message || "assertion failed"); };',
-      loader: 'js',
-    }));
-    b.onLoad({ filter: /^worker_threads$/, namespace: 'lean-logger' }, () => ({
-      contents: 'module.exports = { isMainThread: true, Worker: function Worker() { throw new Error("pino transports are not available in the agent"); } };',
-      loader: 'js',
-    }));
-  },
-};
-
 const targets = [
-  { entryPoints: ['src/cli/vmpilot.ts'], outfile: 'dist/vmpilot.cjs', plugins: [leanLogger] },
+  { entryPoints: ['src/cli/vmpilot.ts'], outfile: 'dist/vmpilot.cjs' },
   // The server may use native modules: better-sqlite3 stays in node_modules.
   { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3'], plugins: [rawText] },
 ];

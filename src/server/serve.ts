@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { VmpilotError, describeError } from '../shared/errors.js';
-import { createLogger } from '../shared/log.js';
+import { createServerLogger } from './log.js';
 import { LIMITS } from '../protocol/index.js';
 import { buildApp } from './api/app.js';
 import { Waiters } from './api/waiters.js';
@@ -89,7 +89,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   const config: ServerConfig = o.configFile ? loadServerConfig(o.configFile) : DEFAULT_SERVER_CONFIG;
   const tls = readTls(o);
   const stallAfterSec = o.stallAfterSec ?? config.stallAfterSec;
-  const log = createLogger({ level: o.logLevel, base: { role: 'server' } });
+  const log = createServerLogger({ level: o.logLevel, base: { role: 'server' } });
   const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts });
   let app: ReturnType<typeof buildApp> | undefined;
   let sweeper: Sweeper | undefined;
