@@ -65,6 +65,14 @@ interface Running {
   limitKb: number | null;
   spec: ProcessSpec;
   overMemory: boolean;
+  /** The output cap in progress: caps of one payload's files never overlap. */
+  capping: Promise<void>;
+}
+
+/** Cap `r`'s output files once the cap in progress (if any) is done. */
+function capAfter(r: Running): Promise<void> {
+  r.capping = r.capping.then(() => capOutputs(r.spec)).catch(() => undefined);
+  return r.capping;
 }
 
 /** True when `file` is larger than `max` bytes (one stat; a missing file is not). */
@@ -106,7 +114,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
               signalTree(r.tree, 'SIGKILL');
             }
           }
-          for (const r of running) await capOutputs(r.spec);
+          for (const r of running) await capAfter(r);
         } catch {
           // a sample that fails (a file system error) is skipped; the next one tries again
         }
@@ -160,7 +168,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
         child.unref();
         cgroup?.add(pid);
         watch.started(tree, pid);
-        const r: Running = { tree, limitKb: limit === null ? null : limit * 1024, spec, overMemory: false };
+        const r: Running = { tree, limitKb: limit === null ? null : limit * 1024, spec, overMemory: false, capping: Promise.resolve() };
         running.add(r);
         if (!sampling) void sample();
         const exited = (async (): Promise<ProcessExit> => {
@@ -179,7 +187,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
           // the tree is gone: the pump writes what is left in the pipes and exits
           const pumpStatus = pump ? await Promise.race([pump.done, clock.sleep(reapMs).then(() => null)]) : null;
           const truncated = truncationNote(pumpStatus);
-          await capOutputs(spec);
+          await capAfter(r);
           if (cgroup) {
             signalPids(cgroup.pids(), 'SIGKILL');
             for (let i = 0; i < 40 && !cgroup.remove(); i++) await clock.sleep(50);
