@@ -32,26 +32,45 @@ export interface ProcInfo {
 /** Linux's USER_HZ and page size on every platform vmpilot supports. */
 export const CLOCK_TICKS = 100;
 const PAGE_KB = 4;
+/** The stat fields read: ppid, pgrp, utime, stime, cutime, cstime, starttime, rss (man 5 proc). */
+const STAT_FIELDS = [4, 5, 14, 15, 16, 17, 22, 24];
 
-/** Parse /proc/<pid>/stat text (the command may contain spaces and parentheses). */
+/**
+ * Parse /proc/<pid>/stat text (the command may contain spaces and
+ * parentheses). It reads the fields in place rather than splitting the line:
+ * the watch parses every member's line every second, and an idle agent
+ * should allocate next to nothing.
+ */
 export function parseStat(text: string): ProcInfo | null {
   const close = text.lastIndexOf(')');
   const pid = Number.parseInt(text, 10);
   if (close < 0 || !Number.isInteger(pid)) return null;
-  const f = text.slice(close + 2).trim().split(' ');
-  if (f.length < 22) return null;
-  // f[0] is field 3 (state): field n is f[n - 3] (man 5 proc)
-  const n = (i: number) => Number(f[i - 3]);
-  return {
-    pid,
-    ppid: n(4),
-    pgid: n(5),
-    state: f[0]!,
-    rssKb: Math.max(0, n(24)) * PAGE_KB,
-    cpuTicks: n(14) + n(15),
-    childTicks: n(16) + n(17),
-    startTicks: n(22),
-  };
+  // field 3 (state) starts two characters after the ')' (man 5 proc numbers fields from 1)
+  const want = STAT_FIELDS;
+  const got: number[] = [];
+  let field = 3;
+  let i = close + 2;
+  const state = text.charAt(i);
+  while (got.length < want.length && i < text.length) {
+    // i is at the start of `field`
+    const parse = want[got.length] === field;
+    let value = 0;
+    let negative = false;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 32 || c === 10) break;
+      if (!parse) continue;
+      if (c === 45) negative = true;
+      else if (c >= 48 && c <= 57) value = value * 10 + (c - 48);
+      else return null;
+    }
+    if (parse) got.push(negative ? -value : value);
+    field++;
+    i++;
+  }
+  if (got.length < want.length || state === '' || state === ' ') return null;
+  const [ppid, pgid, utime, stime, cutime, cstime, start, rss] = got as [number, number, number, number, number, number, number, number];
+  return { pid, ppid, pgid, state, rssKb: Math.max(0, rss) * PAGE_KB, cpuTicks: utime + stime, childTicks: cutime + cstime, startTicks: start };
 }
 
 /**
