@@ -83,13 +83,21 @@ export function startAgent(url, tok, { stateDir, cores = 4, idleTimeoutSec = 360
   return { child, spawnedAt, registered, exited };
 }
 
-/** The admin API as plain HTTP calls. */
-export function admin(url, token) {
+/** The admin API as plain HTTP calls (`ca`: a PEM file to trust, for an https server). */
+export function admin(url, token, ca = null) {
+  let dispatcher;
+  let call = fetch;
   return async (method, route, body) => {
-    const res = await fetch(url + route, {
+    if (ca && !dispatcher) {
+      const undici = await import('undici');
+      dispatcher = new undici.Agent({ connect: { ca: readFileSync(ca) } });
+      call = undici.fetch;
+    }
+    const res = await call(url + route, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
+      ...(dispatcher ? { dispatcher } : {}),
     });
     const text = await res.text();
     if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${text}`);
