@@ -257,6 +257,8 @@ export const killSchema = {
 } as const;
 
 const day = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } as const;
+/** A pilot or payload id in a query string: digits only, short enough to stay an exact integer. */
+const idText = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
 
 /** Query string of GET /v1/accounting. */
 export const accountingQuerySchema = {
@@ -266,7 +268,7 @@ export const accountingQuerySchema = {
     from: day,
     to: day,
     group: { type: 'string', maxLength: 100 },
-    pilot: { type: 'string', pattern: '^[0-9]+$' },
+    pilot: idText,
   },
 } as const;
 
@@ -321,8 +323,9 @@ export const payloadsQuerySchema = {
   properties: {
     state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'lost'] },
     group: { type: 'string', maxLength: 100 },
-    pilot: { type: 'string', pattern: '^[0-9]+$' },
-    limit: { type: 'string', pattern: '^[0-9]+$' },
+    pilot: idText,
+    /** At most 999,999,999 (a larger number is no longer an integer SQLite takes). */
+    limit: { type: 'string', pattern: '^[0-9]{1,9}$' },
   },
 } as const;
 
@@ -331,7 +334,7 @@ export const idParamsSchema = {
   type: 'object',
   additionalProperties: true,
   properties: {
-    pilotId: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
-    payloadId: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
+    pilotId: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' },
+    payloadId: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' },
   },
 } as const;

@@ -43,6 +43,16 @@ describe('admin routes', () => {
     expect(await get('pilot=1')).toEqual([]);
   });
 
+  it('refuses a limit or pilot id too large to be an exact integer with a 400 naming it (the fuzzer found a 500)', async () => {
+    for (const q of ['limit=99999999999999999999', 'pilot=99999999999999999999']) {
+      const r = await h.app.inject({ method: 'GET', url: `${paths.payloads}?${q}`, headers: admin });
+      expect(r.statusCode, q).toBe(400);
+      expect(r.json().error.message).toContain(q.split('=')[0]);
+    }
+    const r = await h.app.inject({ method: 'GET', url: paths.payload(Number('9999999999999999')), headers: admin });
+    expect(r.statusCode).toBe(400);
+  });
+
   it('lists pilots with the cores used from their last heartbeat', async () => {
     const reg = await h.register('wn-7');
     await h.app.inject({
