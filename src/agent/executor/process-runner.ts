@@ -198,6 +198,11 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
       } catch (e) {
         watch.remove(tree);
         cgroup?.remove();
+        if (pump) {
+          // nothing writes into the payload's directory once start has failed (its caller may remove it)
+          pump.release();
+          await Promise.race([pump.done, clock.sleep(reapMs)]);
+        }
         throw e;
       } finally {
         // the payload holds its own copies: without ours, the pump sees the end when the payload's tree is gone
