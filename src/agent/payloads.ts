@@ -26,7 +26,7 @@ interface Held {
   graceMs: number | null;
   exited: AbortController;
   done: Promise<void>;
-  /** When its wall clock started (ms epoch); null: when the watch begins. */
+  /** When its wall clock started (ms epoch): when the watch began, or for an adopted payload when the previous run started it; null before. */
   wallFrom: number | null;
 }
 
@@ -63,6 +63,11 @@ export class PayloadSupervisor {
   /** Ids of held payloads. */
   get ids(): number[] {
     return [...this.held.keys()];
+  }
+
+  /** When payload `id`'s wall-time clock started (ms epoch), or null when it has not (or is not held). */
+  wallFrom(id: number): number | null {
+    return this.held.get(id)?.wallFrom ?? null;
   }
 
   get count(): number {
@@ -173,7 +178,8 @@ export class PayloadSupervisor {
     const a = h.assignment;
     const outcome = { spec, process };
     if (h.stopping) void this.terminate(h);
-    if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec * 1000 - (h.wallFrom === null ? 0 : Math.max(0, this.clock.now() - h.wallFrom)));
+    h.wallFrom ??= this.clock.now();
+    if (a.wallSec !== null && a.wallSec > 0) void this.enforceWallTime(h, a.wallSec * 1000 - Math.max(0, this.clock.now() - h.wallFrom));
     const exit = await outcome.process.exited;
     h.exited.abort();
     // The payload ended: whatever it left behind in its tree goes too.

@@ -90,8 +90,6 @@ export class PilotCore {
   dirsPruned: Promise<void> = Promise.resolve();
   /** The largest request the server says waits for this pilot (starvation rule). */
   largestWaiting: WaitingRequest | null = null;
-  /** Payload id → when its wall clock started (its process started; after a restart, when the previous run started it): backfill's end bounds. */
-  readonly wallClocks = new Map<number, number>();
 
   constructor(
     readonly deps: PilotDeps,

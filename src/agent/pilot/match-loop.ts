@@ -32,7 +32,7 @@ export function matchInputs(p: PilotCore): MatchInputs {
     const rec = p.keeper.state.running[String(id)];
     // no record (not expected): its cores count as used with an unknown end, so nothing is lent against them
     if (!rec?.assignment) continue;
-    running.push({ cores: rec.cores, wallSec: rec.assignment.wallSec, wallFrom: p.wallClocks.get(id) ?? null, admittedAt: rec.startedAt });
+    running.push({ cores: rec.cores, wallSec: rec.assignment.wallSec, wallFrom: p.payloads.wallFrom(id), admittedAt: rec.startedAt });
   }
   return {
     totalCores: p.totalCores,

@@ -20,14 +20,11 @@ export async function onStarted(p: PilotCore, a: Assignment, pid: number, cores:
   // the lifecycle looks again: a running payload has a lease to keep
   p.wake.poke();
   await p.outbox.add({ type: 'payload-started', payloadId: a.id, pid });
-  // the supervisor starts the wall-time clock right after this returns
-  p.wallClocks.set(a.id, p.deps.clock.now());
 }
 
 /** A payload ended: forget its record, free its cores and report how it ended. */
 export async function onEnded(p: PilotCore, a: Assignment, r: PayloadResult & { timedOut?: boolean }): Promise<void> {
   delete p.keeper.state.running[String(a.id)];
-  p.wallClocks.delete(a.id);
   p.lastBusyAt = p.deps.clock.now();
   // Free cores: abort the open match so the next one asks with them.
   p.abortMatch();
@@ -54,7 +51,6 @@ export function recoveryTarget(p: PilotCore): RecoveryTarget {
     adopt: (a: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number) => {
       p.lastBusyAt = p.deps.clock.now();
       // an adopted payload's wall time counts from when the previous run started it (payloads.ts)
-      p.wallClocks.set(a.id, startedAt);
       p.payloads.adopt(a, cores, process, spec, startedAt);
     },
     report: async (draft) => {
