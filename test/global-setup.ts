@@ -1,6 +1,12 @@
 import { execFileSync } from 'node:child_process';
 
-/** Build dist/ once before any test file runs, so integration tests run what users run. */
+/**
+ * Before any test file runs: install the Debian packages the tests need
+ * (test/systems/packages.sh; on a new machine this takes a minute or two, and
+ * it counts against no test's timeout), then build dist/ once, so that
+ * integration tests run what users run.
+ */
 export default function setup(): void {
+  execFileSync('test/systems/packages.sh', [], { stdio: 'inherit' });
   execFileSync(process.execPath, ['scripts/build.mjs', '--quiet'], { stdio: 'inherit' });
 }

@@ -16,7 +16,8 @@ mkdir -p "$dir/bin" "$dir/deb"
 apt_install libslurm-perl libslurmdb-perl libswitch-perl
 if [ ! -x "$dir/bin/qsub" ]; then
   rm -f "$dir"/deb/*.deb
-  (cd "$dir/deb" && chown _apt: . 2>/dev/null; apt-get download -qq slurm-wlm-torque >"$dir/download.log" 2>&1) ||
+  # under the install lock: a concurrent `apt-get update` rewrites the lists apt-get download reads
+  (flock -w 900 9 || exit 1; cd "$dir/deb" || exit 1; chown _apt: . 2>/dev/null; apt-get download -qq slurm-wlm-torque >"$dir/download.log" 2>&1) 9>"$VMPILOT_APT_LOCK" ||
     fail "cannot download slurm-wlm-torque: $(tail -3 "$dir/download.log")"
   rm -rf "$dir/deb/root"
   dpkg-deb -x "$dir"/deb/slurm-wlm-torque_*.deb "$dir/deb/root" || fail "cannot unpack slurm-wlm-torque"

@@ -17,20 +17,7 @@ if ! dpkg-query -W -f '${Status}' gridengine-client 2>/dev/null | grep -q 'insta
     fail "slurm-wlm-torque is installed and conflicts with gridengine-client; remove it first (apt-get remove slurm-wlm-torque)"
   fi
 fi
-cat <<SEED | debconf-set-selections
-gridengine-common shared/gridengineconfig boolean true
-gridengine-common shared/gridenginecell string default
-gridengine-common shared/gridenginemaster string localhost
-gridengine-client shared/gridengineconfig boolean true
-gridengine-client shared/gridenginecell string default
-gridengine-client shared/gridenginemaster string localhost
-gridengine-master shared/gridengineconfig boolean true
-gridengine-master shared/gridenginecell string default
-gridengine-master shared/gridenginemaster string localhost
-gridengine-exec shared/gridengineconfig boolean true
-gridengine-exec shared/gridenginecell string default
-gridengine-exec shared/gridenginemaster string localhost
-SEED
+sge_preseed
 apt_install gridengine-master gridengine-exec gridengine-client
 common=$SGE_ROOT/$SGE_CELL/common
 [ -d "$common" ] || fail "$common is missing: the gridengine postinst did not set up the cell"
