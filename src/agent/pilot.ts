@@ -42,11 +42,19 @@ export class Pilot {
     const log = deps.log.child({ role: 'pilot' });
     const wake = new Wakeup(deps.clock);
     const res = deps.resources ?? new PilotResources(null, deps.config, log);
-    const control = new ContactTracker(deps.control, deps.clock, () => {
-      log.info('server reachable again');
-      p.outbox?.kick();
-      wake.poke();
-    });
+    const control = new ContactTracker(
+      deps.control,
+      deps.clock,
+      () => {
+        // back: the reports that waited go first (pilot/reconnect.ts), an overdue heartbeat goes now
+        log.info('server reachable again');
+        p.outbox?.kick();
+        p.heartbeats?.serverBack();
+        wake.poke();
+      },
+      // the server said "nothing": the idle rule looks again (monitor/idle.ts)
+      () => wake.poke(),
+    );
     const p = new PilotCore(deps, log, wake, control, res);
     this.p = p;
     this.view = new HeartbeatView(p);

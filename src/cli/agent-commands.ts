@@ -11,7 +11,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
   run
-    .option('--idle-timeout <seconds>', 'halt with code 300 after this long without a payload; 0 never (env VMPILOT_IDLE_TIMEOUT_SEC, default 300)')
+    .option('--idle-timeout <seconds>', 'halt with code 300 once the server has had no payload for it this long (time it did not answer does not count); 0 never (env VMPILOT_IDLE_TIMEOUT_SEC, default 300)')
     .option('--halt <action>', 'what to do last: exit, poweroff, or a shell command (env VMPILOT_HALT, default exit)')
     .option('--grace <seconds>', 'seconds between SIGTERM and SIGKILL of payloads when halting (env VMPILOT_GRACE_SEC, default 30)')
     .option('--min-lifetime <seconds>', 'never halt for idleness before this many seconds after start (env VMPILOT_MIN_LIFETIME_SEC, default 0)')

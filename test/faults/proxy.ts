@@ -2,7 +2,9 @@
  * A TCP proxy on loopback that stands for the network between agent and
  * server: it forwards 127.0.0.1:port to the target, and on demand drops every
  * open connection, refuses new ones (nothing listens: ECONNREFUSED), or
- * stalls (accepts and never forwards a byte, like a black-holed route).
+ * stalls (accepts and never forwards a byte, like a black-holed route). It
+ * can also stand for a slow server (`hold`): requests get through, and the
+ * answers are held back, connections open, until `release`.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -21,6 +23,10 @@ export interface Proxy {
   dropAll: () => void;
   /** Drop every open connection and switch to `mode`. */
   set: (mode: ProxyMode) => Promise<void>;
+  /** From now on hold the server's answers back (connections stay open, requests go through). */
+  hold: () => void;
+  /** Let every answer held back go, and forward answers again. */
+  release: () => void;
   close: () => Promise<void>;
 }
 
@@ -35,6 +41,9 @@ export async function startProxy(target: string, port = 0): Promise<Proxy> {
     s.on('close', () => open.delete(s));
     s.on('error', () => s.destroy());
   };
+  /** Answers flowing back to clients; while `holding`, unpiped and paused (the bytes wait in the socket). */
+  const answers = new Map<Socket, Socket>();
+  let holding = false;
   const onConnection = (client: Socket) => {
     accepted++;
     hold(client);
@@ -42,9 +51,14 @@ export async function startProxy(target: string, port = 0): Promise<Proxy> {
     const upstream = createConnection({ host: to.hostname, port: Number(to.port) });
     hold(upstream);
     client.pipe(upstream);
-    upstream.pipe(client);
+    answers.set(upstream, client);
+    if (holding) upstream.pause();
+    else upstream.pipe(client);
     client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    upstream.on('close', () => {
+      answers.delete(upstream);
+      client.destroy();
+    });
   };
   let server: Server | null = null;
   const listen = (p: number) =>
@@ -79,6 +93,17 @@ export async function startProxy(target: string, port = 0): Promise<Proxy> {
       if (next === 'refuse' && server) await unlisten();
       if (next !== 'refuse' && !server) await listen(bound);
       mode = next;
+    },
+    hold: () => {
+      holding = true;
+      for (const upstream of answers.keys()) {
+        upstream.unpipe();
+        upstream.pause();
+      }
+    },
+    release: () => {
+      holding = false;
+      for (const [upstream, client] of answers) upstream.pipe(client);
     },
     close: async () => {
       dropAll();

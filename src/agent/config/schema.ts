@@ -16,7 +16,7 @@ export interface AgentConfig {
   cores: number | null;
   /** Memory to offer in MiB; null means probed. */
   memoryMb: number | null;
-  /** Halt with code 300 after this many seconds without a payload; 0 disables. */
+  /** Halt with code 300 once the server has had no payload for the agent this many seconds (answered time only); 0 disables. */
   idleTimeoutSec: number;
   halt: HaltAction;
   /** Absolute path of the state directory. */

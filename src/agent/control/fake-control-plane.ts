@@ -1,8 +1,10 @@
 /**
  * A scriptable in-memory ControlPlane for tests. It behaves like the server
- * where the agent can tell: match holds open until a payload is offered or
- * the call is aborted; reports are applied once per seq; calls can be made
- * to fail a given number of times.
+ * where the agent can tell: match holds open until a payload is offered, an
+ * instruction comes or the call is aborted, and, when the fake has a clock,
+ * until the request's `waitSec` passes on it (then it answers "nothing");
+ * reports are applied once per seq; calls can be made to fail a given
+ * number of times.
  */
 import type {
   Assignment,
@@ -16,6 +18,7 @@ import type {
   Report,
   ReportsReply,
 } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { ControlPlane } from '../ports.js';
 
@@ -49,6 +52,9 @@ export class FakeControlPlane implements ControlPlane {
   private offers: Assignment[] = [];
   private waiters: (() => void)[] = [];
   private failures: Partial<Record<Method, number>> = {};
+
+  /** With a clock, a match is answered "nothing" once its `waitSec` has passed on it; without one it waits for work. */
+  constructor(private readonly clock?: Clock) {}
 
   /** Make the next `times` calls of `method` fail with VMP_UNREACHABLE. */
   failNext(method: Method, times = 1): void {
@@ -99,21 +105,30 @@ export class FakeControlPlane implements ControlPlane {
   async match(request: MatchRequest, signal?: AbortSignal): Promise<MatchReply> {
     this.maybeFail('match');
     this.matches.push(request);
+    const clock = this.clock;
+    const until = clock ? clock.now() + request.waitSec * 1000 : null;
+    // as of the answer: a test may change it while the request is held
+    const waiting = () => (this.largestWaiting === undefined ? {} : { largestWaiting: this.largestWaiting });
     for (;;) {
       if (signal?.aborted) throw new VmpilotError('VMP_UNREACHABLE', 'aborted', { details: { aborted: true } });
       const payload = this.offers.shift();
       const fresh = this.instructions.filter((i) => !this.deliveredInMatch.has(i.id));
       if (payload || fresh.length > 0) {
         for (const i of this.instructions) this.deliveredInMatch.add(i.id);
-        return { payload: payload ?? null, instructions: [...this.instructions], ...(this.largestWaiting === undefined ? {} : { largestWaiting: this.largestWaiting }) };
+        return { payload: payload ?? null, instructions: [...this.instructions], ...waiting() };
       }
+      if (clock && until !== null && clock.now() >= until) return { payload: null, instructions: [], ...waiting() };
       await new Promise<void>((resolve) => {
+        const timer = new AbortController();
         const done = () => {
           this.waiters = this.waiters.filter((w) => w !== done);
+          signal?.removeEventListener('abort', done);
+          timer.abort();
           resolve();
         };
         this.waiters.push(done);
         signal?.addEventListener('abort', done, { once: true });
+        if (clock && until !== null) void clock.sleep(until - clock.now(), timer.signal).then(done);
       });
     }
   }

@@ -1,8 +1,10 @@
 /**
  * The heartbeat loop: the first beat after a random part of the interval,
  * then one beat per interval (the server's reply, or a `set` instruction,
- * sets it); after failures the wait doubles up to a cap. Each beat also
- * rewrites `$JOBOUTPUTS/heartbeat`, whether or not the server answered.
+ * sets it); after failures the wait doubles up to a cap, and when the
+ * server is back (any call answered) a beat that is overdue goes at once.
+ * Each beat also rewrites `$JOBOUTPUTS/heartbeat`, whether or not the
+ * server answered.
  */
 import type { HeartbeatReply, HeartbeatRequest } from '../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
@@ -34,6 +36,8 @@ export class HeartbeatLoop {
   /** Set by a `set` instruction: wins over the interval in the server's replies. */
   private override: number | null = null;
   private failures = 0;
+  /** When the last beat was sent (ms epoch), or null before the first. */
+  private lastBeatAt: number | null = null;
   readonly wake: Wakeup;
 
   constructor(
@@ -54,6 +58,17 @@ export class HeartbeatLoop {
   /** Beat now (e.g. on a state change) rather than at the end of the interval. */
   beatNow(): void {
     this.wake.poke();
+  }
+
+  /**
+   * The server answered again after an outage: when beats failed and the
+   * next one would have gone by now at the usual interval, beat now rather
+   * than at the end of the back-off (up to ten minutes). Not sooner than the
+   * interval, so a server that fails only heartbeats is not hammered.
+   */
+  serverBack(): void {
+    if (this.failures === 0 || this.lastBeatAt === null) return;
+    if (this.deps.clock.now() - this.lastBeatAt >= this.intervalSec * 1000) this.wake.poke();
   }
 
   /** Run until `stop` aborts. */
@@ -81,6 +96,7 @@ export class HeartbeatLoop {
       log.error({ err: describeError(err) }, 'heartbeat not built');
       return;
     }
+    this.lastBeatAt = this.deps.clock.now();
     const written = outputs?.put('heartbeat', heartbeatFileText(request)).catch((err: unknown) => {
       log.warn({ err: describeError(err) }, 'heartbeat file not written');
     });

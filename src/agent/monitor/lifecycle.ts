@@ -22,15 +22,15 @@
  *  6. draining with no payload running: halt 100 "drained".
  *  7. serving and a drain was requested: drain with its reason.
  *  8. serving and the deadline is near (within drainLeadSec): drain.
- *  9. serving, nothing running, the server reachable, idle for idleTimeoutSec
- *     (> 0) and at least minLifetimeSec since boot: halt 300. Unreachable is
- *     not idle: a pilot that cannot ask for work does not know there is none.
- *     The server is unreachable from the first call that got no answer until
- *     the next answer; the idle time counts from the later of the last
- *     payload and the server's return after an outage longer than a healthy
- *     connection's longest silence (monitor/contact.ts: `reachableSince`), so
- *     a blip does not restart it. An unreachable server is left to the orphan
- *     timeout (rule 4).
+ *  9. serving, nothing running, idleTimeoutSec > 0, and the server has said
+ *     so: a match request that offered work was answered "nothing", and the
+ *     time in which the server answered, since the last payload ran, adds up
+ *     to idleTimeoutSec (and at least minLifetimeSec since boot): halt 300.
+ *     Time without an answer is never idle time: an outage (calls refused,
+ *     reset, timed out, or answered late) pauses the idle time, and after it
+ *     the pilot must ask once more and hear "nothing" (monitor/idle.ts). The
+ *     rule fires on that answer, never on a timer; a server that does not
+ *     come back is left to the orphan timeout (rule 4).
  * 10. otherwise stay, and wake again at the next moment a rule can fire.
  *
  * A drain asked for by an instruction, SIGUSR1 or SIGTERM is kept until the
@@ -39,6 +39,7 @@
  * draining agent back to serving.
  */
 import { ShutdownCode, type LifecycleState } from '../../protocol/index.js';
+import { idleHaltBy, type IdleEvidence } from './idle.js';
 
 /** Allowed transitions of the lifecycle. */
 export const TRANSITIONS: Readonly<Record<LifecycleState, readonly LifecycleState[]>> = {
@@ -83,10 +84,8 @@ export interface LifecycleInputs extends LifecyclePolicy {
   lastBusyAt: number;
   /** The last successful call to the server (or boot time). */
   lastContactAt: number;
-  /** True while the last call found the server away (no answer). */
-  serverDown: boolean;
-  /** When the server answered again after an outage (longer than a blip), or boot time. */
-  reachableSince: number;
+  /** The server's answers, for the idle rule (monitor/contact.ts keeps them). */
+  idle: IdleEvidence;
   /** The reason of a drain in force, or null. */
   drainRequested: string | null;
   haltRequested: HaltRequest | null;
@@ -100,9 +99,6 @@ export type LifecycleDecision =
   | { kind: 'drain'; reason: string }
   | { kind: 'resume'; reason: string }
   | { kind: 'halt'; code: number; reason: string };
-
-/** How often an idle pilot that cannot reach the server looks again. */
-const RECHECK_MS = 1000;
 
 const earliest = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
@@ -131,12 +127,9 @@ export function decideLifecycle(i: LifecycleInputs): LifecycleDecision {
   if (deadlineNear) return { kind: 'drain', reason: `deadline in ${Math.ceil((i.haltBy! - i.now) / 1000)} s` };
   wakeAt = earliest(wakeAt, drainAt);
   if (i.runningCount === 0 && i.idleTimeoutSec > 0) {
-    // not reachable: look again in a second (the server's return also wakes the pilot)
-    if (i.serverDown) return { kind: 'stay', wakeAt: earliest(wakeAt, i.now + RECHECK_MS) };
-    const idleFrom = Math.max(i.lastBusyAt, i.reachableSince);
-    const idleAt = Math.max(idleFrom + i.idleTimeoutSec * 1000, i.bootAt + i.minLifetimeSec * 1000);
-    if (i.now >= idleAt) return { kind: 'halt', code: ShutdownCode.NO_WORK, reason: `idle for ${Math.floor((i.now - idleFrom) / 1000)} s` };
-    wakeAt = earliest(wakeAt, idleAt);
+    // on the server's answer only: the match loop asks so that it comes when the timeout is due, and it wakes us
+    const idle = idleHaltBy(i);
+    if (idle) return { kind: 'halt', code: ShutdownCode.NO_WORK, reason: `idle for ${Math.floor(idle.idleMs / 1000)} s` };
   }
   return { kind: 'stay', wakeAt };
 }

@@ -47,9 +47,6 @@ export interface PilotDeps {
   bootstrap?: () => Promise<HaltRequest | null>;
 }
 
-/** Slack on top of the heartbeat interval or match wait before a silent server counts as unreachable. */
-const REACHABLE_SLACK_SEC = 2;
-
 /** One hour: how long a loop with nothing to wait for sleeps before it looks again. */
 export const HOUR = 3_600_000;
 
@@ -72,6 +69,7 @@ export class PilotCore {
   deadline: number | null = null;
   totalCores = 0;
   snap: NodeSnapshot | null = null;
+  /** The server's bound on a held-open match (RegisterReply.matchWaitMaxSec). */
   matchWaitSec = 20;
   idleTimeoutSec: number;
   drainRequested: string | null = null;
@@ -99,16 +97,6 @@ export class PilotCore {
     readonly res: PilotResources,
   ) {
     this.idleTimeoutSec = deps.config.idleTimeoutSec;
-  }
-
-  /**
-   * The longest gap between answers of a healthy connection (an idle pilot
-   * always has a match open, answered at least every match wait; heartbeats
-   * come every interval), plus slack: past it, a server that failed a call
-   * was away: an outage longer than this restarts the idle time (monitor/contact.ts).
-   */
-  get reachableWindowSec(): number {
-    return Math.max(this.heartbeats.intervalSec, this.matchWaitSec) + REACHABLE_SLACK_SEC;
   }
 
   /** The lifecycle state as the matcher sees it: halting as soon as a halt was asked for. */

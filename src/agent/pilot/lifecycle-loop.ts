@@ -6,37 +6,57 @@
  * Also the watch on the operator's drain files.
  */
 import { DRAIN_POLL_MS } from '../monitor/drain-files.js';
-import { decideLifecycle, type HaltRequest } from '../monitor/lifecycle.js';
+import { idleAnswerInMs } from '../monitor/idle.js';
+import { decideLifecycle, type HaltRequest, type LifecycleInputs } from '../monitor/lifecycle.js';
 import { HOUR, type PilotCore } from './core.js';
 
 /** Start draining this long before the deadline minus grace. */
 const DRAIN_LEAD_SEC = 60;
 
+/** What the lifecycle decision reads, as of `now`. */
+export function lifecycleInputs(p: PilotCore, now: number): LifecycleInputs {
+  const { config } = p.deps;
+  return {
+    now,
+    state: p.lifecycle,
+    runningCount: p.payloads.count,
+    bootAt: p.bootAt,
+    lastBusyAt: p.lastBusyAt,
+    lastContactAt: p.control.lastContactAt,
+    idle: p.control.idle,
+    idleTimeoutSec: p.idleTimeoutSec,
+    minLifetimeSec: config.minLifetimeSec,
+    orphanTimeoutSec: config.orphanTimeoutSec,
+    drainLeadSec: DRAIN_LEAD_SEC,
+    drainRequested: p.drainRequested ?? (p.drainFile ? `drain file ${p.drainFile}` : null),
+    haltRequested: p.haltRequested,
+    haltBy: p.deadline === null ? null : p.deadline - p.res.graceSec() * 1000,
+  };
+}
+
+/**
+ * How long the server may hold the next match request (s): its bound, or
+ * less so that its answer comes when the idle timeout is due (the idle halt
+ * fires on that answer, monitor/idle.ts); 0 while the server is away, so
+ * that the first call that reaches it is answered at once (the pilot
+ * notices the return, and asks for work, without waiting a long poll).
+ */
+export function matchWaitSec(p: PilotCore): number {
+  if (p.control.unreachable) return 0;
+  const i = lifecycleInputs(p, p.deps.clock.now());
+  if (i.state !== 'serving' || i.runningCount > 0 || i.idleTimeoutSec <= 0) return p.matchWaitSec;
+  const dueMs = idleAnswerInMs(i, i.now);
+  return dueMs === null ? p.matchWaitSec : Math.min(p.matchWaitSec, Math.ceil(dueMs) / 1000);
+}
+
 /** Run the lifecycle until it decides to halt; resolves with the halt. */
 export async function lifecycleLoop(p: PilotCore): Promise<HaltRequest> {
-  const { config, clock } = p.deps;
+  const { clock } = p.deps;
   for (;;) {
     const v = p.wake.version;
     const now = clock.now();
     const fenceWake = p.fence.check(now);
-    p.control.windowMs = p.reachableWindowSec * 1000;
-    const d = decideLifecycle({
-      now,
-      state: p.lifecycle,
-      runningCount: p.payloads.count,
-      bootAt: p.bootAt,
-      lastBusyAt: p.lastBusyAt,
-      lastContactAt: p.control.lastContactAt,
-      serverDown: p.control.unreachable,
-      reachableSince: p.control.reachableSince,
-      idleTimeoutSec: p.idleTimeoutSec,
-      minLifetimeSec: config.minLifetimeSec,
-      orphanTimeoutSec: config.orphanTimeoutSec,
-      drainLeadSec: DRAIN_LEAD_SEC,
-      drainRequested: p.drainRequested ?? (p.drainFile ? `drain file ${p.drainFile}` : null),
-      haltRequested: p.haltRequested,
-      haltBy: p.deadline === null ? null : p.deadline - p.res.graceSec() * 1000,
-    });
+    const d = decideLifecycle(lifecycleInputs(p, now));
     if (d.kind === 'halt') return { code: d.code, reason: d.reason };
     if (d.kind === 'drain' || d.kind === 'resume') {
       await p.transition(d.kind === 'drain' ? 'draining' : 'serving', d.reason);

@@ -7,16 +7,19 @@
  *   ask (nextMatchRequest) ──null──▶ sleep until something changes
  *     └──▶ match ──payload──▶ take: start | release | refuse | ignore a redelivery
  *                ├─nothing─▶ short pause, ask again
- *                └─failed──▶ back off, ask again
+ *                └─failed──▶ back off (capped low, control/retry.ts), deliver the
+ *                            reports that waited first (pilot/reconnect.ts), ask again
  */
 import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
+import { retryDelayMs } from '../control/retry.js';
 import { payloadDir } from '../executor/payload-runner.js';
 import type { RunningPayload } from '../matcher/backfill.js';
 import { admit, nextMatchRequest, remainingSec, reservationNow, type MatchInputs } from '../matcher/matcher.js';
 import { waitingFromReply } from '../matcher/starvation.js';
-import { backoffMs } from '../state/outbox.js';
 import { HOUR, type PilotCore } from './core.js';
+import { matchWaitSec } from './lifecycle-loop.js';
+import { reportsFirst } from './reconnect.js';
 
 /** Pause after an empty match reply, so a server that answers at once cannot make us spin. */
 const EMPTY_MATCH_PAUSE_MS = 200;
@@ -43,7 +46,7 @@ export function matchInputs(p: PilotCore): MatchInputs {
     deadline: p.deadline,
     graceSec: p.res.graceSec(),
     holding: [...p.payloads.ids, ...p.releasing],
-    waitMaxSec: p.matchWaitSec,
+    waitMaxSec: matchWaitSec(p),
     largestWaiting: p.largestWaiting,
     starvationSec: p.deps.config.starvationSec,
     running,
@@ -53,6 +56,7 @@ export function matchInputs(p: PilotCore): MatchInputs {
 /** Ask for work until the pilot stops its loops. */
 export async function matchLoop(p: PilotCore): Promise<void> {
   const { clock, config, probe } = p.deps;
+  const random = p.deps.random ?? Math.random;
   let failures = 0;
   /** The reservation last logged: an operator sees why cores idle, and what they are lent to. */
   let reserving = '';
@@ -61,6 +65,11 @@ export async function matchLoop(p: PilotCore): Promise<void> {
     if (p.fence.reportsPending) {
       // the server must have the fenced payloads' end reports before it may hand them here again
       await p.wake.wait(v, FENCE_REPORT_POLL_MS);
+      continue;
+    }
+    if (failures > 0 && !(await reportsFirst(p))) {
+      failures++;
+      await p.wake.wait(v, retryDelayMs(failures, random()));
       continue;
     }
     const inputs = matchInputs(p);
@@ -89,7 +98,7 @@ export async function matchLoop(p: PilotCore): Promise<void> {
       if (abort.signal.aborted) continue;
       failures++;
       p.log.warn({ err: describeError(err), failures }, 'match failed');
-      await p.wake.wait(v, backoffMs(failures));
+      await p.wake.wait(v, retryDelayMs(failures, random()));
     } finally {
       p.matchAbort = null;
     }

@@ -13,7 +13,8 @@ import { ShutdownCode, type HeartbeatRequest } from '../../protocol/index.js';
 import { VERSION } from '../../protocol/version.js';
 import { describeError, isVmpilotError } from '../../shared/errors.js';
 import type { HaltRequest } from '../monitor/lifecycle.js';
-import { Outbox, backoffMs } from '../state/outbox.js';
+import { retryDelayMs } from '../control/retry.js';
+import { Outbox } from '../state/outbox.js';
 import { recoverPayloads } from '../state/recover.js';
 import { forgetIdentity, planRestore, type Identity } from '../state/restore.js';
 import { StateKeeper } from '../state/state-keeper.js';
@@ -28,7 +29,7 @@ export async function restoreState(p: PilotCore): Promise<Identity> {
   for (const id of state.started) p.started.add(id);
   for (const id of state.instructionsDone) p.instructionsSeen.add(id);
   p.keeper = new StateKeeper(store, state);
-  p.outbox = new Outbox(p.keeper, p.control, clock, log.child({ role: 'outbox' }), (list) => p.handleInstructions(list));
+  p.outbox = new Outbox(p.keeper, p.control, clock, log.child({ role: 'outbox' }), (list) => p.handleInstructions(list), undefined, p.deps.random);
   await p.keeper.persist();
   p.log.info({ identity: identity.kind, ...(identity.kind === 'register' ? { why: identity.why } : { pilotId: identity.pilotId }) }, 'state restored');
   return identity;
@@ -96,7 +97,7 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
       const limit = config.orphanTimeoutSec;
       const giveUpAt = p.bootAt + limit * 1000;
       if (limit > 0 && clock.now() >= giveUpAt) return { code: ShutdownCode.TRANSIENT, reason: `server unreachable for ${limit} s` };
-      let pause = backoffMs(failures);
+      let pause = retryDelayMs(failures, (p.deps.random ?? Math.random)());
       if (limit > 0) pause = Math.min(pause, Math.max(0, giveUpAt - clock.now()));
       await p.wake.wait(v, pause);
     }

@@ -2,12 +2,14 @@
  * The report outbox. Every report gets the next `seq` and is saved in the
  * state BEFORE it is sent; it leaves the outbox only when the server's
  * `appliedSeq` covers it or the server refused it. Reports go in seq order,
- * in batches; a failed send is retried with backoff.
+ * in batches; a failed send is retried after a short, jittered wait
+ * (control/retry.ts), and at once when the server is back (`kick`).
  */
 import { LIMITS, type Instruction, type Report } from '../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import { retryDelayMs } from '../control/retry.js';
 import type { ControlPlane } from '../ports.js';
 import { Wakeup } from '../wakeup.js';
 import type { StateKeeper } from './state-keeper.js';
@@ -44,6 +46,8 @@ export class Outbox {
     private readonly log: Logger,
     private readonly onInstructions: (instructions: Instruction[]) => void,
     readonly batchSize = 100,
+    /** [0, 1), for the retry jitter. */
+    private readonly random: () => number = Math.random,
   ) {
     this.wake = new Wakeup(clock);
     // what the state holds when the outbox is built was loaded from disk (or is empty)
@@ -90,7 +94,7 @@ export class Outbox {
         continue;
       }
       const empty = await this.flushOnce();
-      if (this.failures > 0) await this.wait(v, backoffMs(this.failures), stop);
+      if (this.failures > 0) await this.wait(v, retryDelayMs(this.failures, this.random()), stop);
       else if (!empty) continue;
     }
   }

@@ -19,10 +19,11 @@ import { silentLogger } from '../../../src/shared/log.js';
 export function harness(flags: Record<string, string> = {}, store = new MemoryStateStore()) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'vmp-pilot-'));
   const config = loadConfig({ flags: { server: 'http://s', token: 't', cores: '4', grace: '5', stateDir, ...flags }, env: {} });
-  const control = new FakeControlPlane();
+  const clock = new FakeClock();
+  // answers a match "nothing" once its wait has passed, as the server does
+  const control = new FakeControlPlane(clock);
   const runner = new FakeProcessRunner();
   const halter = new FakeHalter();
-  const clock = new FakeClock();
   const outputs = new MemoryOutputs();
   const drain = { file: null as string | null };
   const pilot = new Pilot({

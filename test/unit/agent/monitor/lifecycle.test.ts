@@ -1,8 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { IdleEvidence } from '../../../../src/agent/monitor/idle.js';
 import { canTransition, decideLifecycle, type LifecycleInputs } from '../../../../src/agent/monitor/lifecycle.js';
 
 const T0 = 1_000_000;
+/** The server has answered since T0; its latest answer to a match was "nothing", asked at `askedAt`, answered at `at`. */
+const nothing = (askedAt: number, at: number, over: Partial<IdleEvidence> = {}): IdleEvidence => ({
+  earlier: [],
+  current: { from: T0, to: at },
+  noWork: { askedAt, answeredAt: at },
+  ...over,
+});
 const base: LifecycleInputs = {
   now: T0,
   state: 'serving',
@@ -10,8 +18,7 @@ const base: LifecycleInputs = {
   bootAt: T0,
   lastBusyAt: T0,
   lastContactAt: T0,
-  serverDown: false,
-  reachableSince: T0,
+  idle: { earlier: [], current: { from: T0, to: T0 }, noWork: null },
   idleTimeoutSec: 300,
   minLifetimeSec: 0,
   orphanTimeoutSec: 0,
@@ -23,12 +30,13 @@ const base: LifecycleInputs = {
 
 describe('decideLifecycle', () => {
   const table: [string, Partial<LifecycleInputs>, ReturnType<typeof decideLifecycle>][] = [
-    ['fresh boot: sleep until the idle timeout', {}, { kind: 'stay', wakeAt: T0 + 300_000 }],
-    ['1 ms before the idle timeout', { now: T0 + 299_999 }, { kind: 'stay', wakeAt: T0 + 300_000 }],
-    ['at the idle timeout', { now: T0 + 300_000 }, { kind: 'halt', code: 300, reason: 'idle for 300 s' }],
-    ['idle counts from the last payload', { now: T0 + 300_000, lastBusyAt: T0 + 1 }, { kind: 'stay', wakeAt: T0 + 300_001 }],
-    ['busy: never idle', { now: T0 + 10_000_000, runningCount: 1 }, { kind: 'stay', wakeAt: null }],
-    ['idle timeout 0 disables', { now: T0 + 10_000_000, idleTimeoutSec: 0 }, { kind: 'stay', wakeAt: null }],
+    ['no "nothing" from the server yet: no idle halt, however long', { now: T0 + 10_000_000 }, { kind: 'stay', wakeAt: null }],
+    ['"nothing" 1 ms before the idle timeout', { now: T0 + 299_999, idle: nothing(T0 + 280_000, T0 + 299_999) }, { kind: 'stay', wakeAt: null }],
+    ['"nothing" at the idle timeout', { now: T0 + 300_000, idle: nothing(T0 + 280_000, T0 + 300_000) }, { kind: 'halt', code: 300, reason: 'idle for 300 s' }],
+    ['idle counts from the last payload', { now: T0 + 300_000, lastBusyAt: T0 + 1, idle: nothing(T0 + 280_000, T0 + 300_000) }, { kind: 'stay', wakeAt: null }],
+    ['a "nothing" asked before the last payload ran is no answer about now', { now: T0 + 900_000, lastBusyAt: T0 + 290_000, idle: nothing(T0 + 280_000, T0 + 900_000) }, { kind: 'stay', wakeAt: null }],
+    ['busy: never idle', { now: T0 + 10_000_000, runningCount: 1, idle: nothing(T0, T0 + 10_000_000) }, { kind: 'stay', wakeAt: null }],
+    ['idle timeout 0 disables', { now: T0 + 10_000_000, idleTimeoutSec: 0, idle: nothing(T0, T0 + 10_000_000) }, { kind: 'stay', wakeAt: null }],
     ['halt request wins', { runningCount: 3, haltRequested: { code: 400, reason: 'banned' } }, { kind: 'halt', code: 400, reason: 'banned' }],
     ['halt request while draining', { state: 'draining', runningCount: 1, haltRequested: { code: 100, reason: 'x' } }, { kind: 'halt', code: 100, reason: 'x' }],
     ['halt request while booting', { state: 'booting', haltRequested: { code: 100, reason: 'SIGTERM' } }, { kind: 'halt', code: 100, reason: 'SIGTERM' }],
@@ -37,12 +45,12 @@ describe('decideLifecycle', () => {
     ['draining, last payload ended', { state: 'draining', drainRequested: 'admin' }, { kind: 'halt', code: 100, reason: 'drained' }],
     ['deadline passed', { runningCount: 2, haltBy: T0 }, { kind: 'halt', code: 100, reason: 'deadline' }],
     ['deadline ahead wakes then', { runningCount: 2, haltBy: T0 + 5000 }, { kind: 'stay', wakeAt: T0 + 5000 }],
-    ['deadline before idle timeout', { haltBy: T0 + 5000 }, { kind: 'stay', wakeAt: T0 + 5000 }],
+    ['deadline ahead while idle', { haltBy: T0 + 5000 }, { kind: 'stay', wakeAt: T0 + 5000 }],
     ['booting does not idle-halt', { state: 'booting', now: T0 + 10_000_000 }, { kind: 'stay', wakeAt: null }],
     ['halting stays', { state: 'halting', haltRequested: { code: 100, reason: 'x' } }, { kind: 'stay', wakeAt: null }],
     ['halted stays', { state: 'halted' }, { kind: 'stay', wakeAt: null }],
-    ['min lifetime holds off the idle halt', { now: T0 + 300_000, minLifetimeSec: 600 }, { kind: 'stay', wakeAt: T0 + 600_000 }],
-    ['idle halt once the min lifetime is over', { now: T0 + 600_000, minLifetimeSec: 600 }, { kind: 'halt', code: 300, reason: 'idle for 600 s' }],
+    ['min lifetime holds off the idle halt', { now: T0 + 300_000, minLifetimeSec: 600, idle: nothing(T0 + 280_000, T0 + 300_000) }, { kind: 'stay', wakeAt: null }],
+    ['idle halt once the min lifetime is over', { now: T0 + 600_000, minLifetimeSec: 600, idle: nothing(T0 + 580_000, T0 + 600_000) }, { kind: 'halt', code: 300, reason: 'idle for 600 s' }],
     ['orphaned with nothing running', { orphanTimeoutSec: 60, idleTimeoutSec: 0, now: T0 + 60_000 }, { kind: 'halt', code: 700, reason: 'server unreachable for 60 s' }],
     ['orphan timeout ahead wakes then', { orphanTimeoutSec: 60, idleTimeoutSec: 0, now: T0 + 10_000 }, { kind: 'stay', wakeAt: T0 + 60_000 }],
     ['orphaned but busy: payloads go on', { orphanTimeoutSec: 60, runningCount: 1, now: T0 + 600_000 }, { kind: 'stay', wakeAt: null }],
@@ -52,41 +60,42 @@ describe('decideLifecycle', () => {
     ['deadline near: drain', { runningCount: 1, haltBy: T0 + 30_000, drainLeadSec: 60 }, { kind: 'drain', reason: 'deadline in 30 s' }],
     ['deadline near keeps draining', { state: 'draining', runningCount: 1, haltBy: T0 + 30_000, drainLeadSec: 60 }, { kind: 'stay', wakeAt: T0 + 30_000 }],
     ['wakes to drain before the deadline', { runningCount: 1, haltBy: T0 + 100_000, drainLeadSec: 60 }, { kind: 'stay', wakeAt: T0 + 40_000 }],
-    // unreachable is not idle
-    ['server away: no idle halt, look again in 1 s', { now: T0 + 300_000, serverDown: true, lastContactAt: T0 + 299_000 }, { kind: 'stay', wakeAt: T0 + 301_000 }],
-    ['server back (after a blip, reachableSince unchanged): idle halt as usual', { now: T0 + 300_000, lastContactAt: T0 + 299_000 }, { kind: 'halt', code: 300, reason: 'idle for 300 s' }],
-    ['server away, orphan timeout first', { now: T0 + 300_000, serverDown: true, lastContactAt: T0, orphanTimeoutSec: 600 }, { kind: 'stay', wakeAt: T0 + 301_000 }],
-    ['server away that long: orphan halt 700, never 300', { now: T0 + 600_000, serverDown: true, lastContactAt: T0, orphanTimeoutSec: 600 }, { kind: 'halt', code: 700, reason: 'server unreachable for 600 s' }],
-    ['idle counts from the server\'s return', { now: T0 + 400_000, reachableSince: T0 + 200_000 }, { kind: 'stay', wakeAt: T0 + 500_000 }],
-    ['idle halt T after the server\'s return', { now: T0 + 500_000, reachableSince: T0 + 200_000 }, { kind: 'halt', code: 300, reason: 'idle for 300 s' }],
-    ['a payload after the return counts from the payload', { now: T0 + 500_000, reachableSince: T0 + 200_000, lastBusyAt: T0 + 250_000 }, { kind: 'stay', wakeAt: T0 + 550_000 }],
+    // time without an answer is never idle time
+    ['server away (no stretch under way): no idle halt', { now: T0 + 900_000, idle: { earlier: [{ from: T0, to: T0 + 299_000 }], current: null, noWork: null } }, { kind: 'stay', wakeAt: null }],
+    ['server away: the orphan timeout is the rule', { now: T0 + 300_000, lastContactAt: T0, orphanTimeoutSec: 600, idle: { earlier: [], current: null, noWork: null } }, { kind: 'stay', wakeAt: T0 + 600_000 }],
+    ['server away that long: orphan halt 700, never 300', { now: T0 + 600_000, lastContactAt: T0, orphanTimeoutSec: 600, idle: { earlier: [{ from: T0, to: T0 }], current: null, noWork: null } }, { kind: 'halt', code: 700, reason: 'server unreachable for 600 s' }],
+    [
+      'an outage pauses the idle time: 200 s answered, away 60 s, 99.999 s answered',
+      { now: T0 + 359_999, idle: { earlier: [{ from: T0, to: T0 + 200_000 }], current: { from: T0 + 260_000, to: T0 + 359_999 }, noWork: { askedAt: T0 + 270_000, answeredAt: T0 + 359_999 } } },
+      { kind: 'stay', wakeAt: null },
+    ],
+    [
+      'an outage pauses the idle time: 200 s answered, away 60 s, 100 s answered',
+      { now: T0 + 360_000, idle: { earlier: [{ from: T0, to: T0 + 200_000 }], current: { from: T0 + 260_000, to: T0 + 360_000 }, noWork: { askedAt: T0 + 270_000, answeredAt: T0 + 360_000 } } },
+      { kind: 'halt', code: 300, reason: 'idle for 300 s' },
+    ],
+    [
+      'idle time enough before an outage, but no "nothing" asked since the return',
+      { now: T0 + 500_000, idle: { earlier: [{ from: T0, to: T0 + 400_000 }], current: { from: T0 + 500_000, to: T0 + 500_000 }, noWork: { askedAt: T0 + 399_000, answeredAt: T0 + 500_000 } } },
+      { kind: 'stay', wakeAt: null },
+    ],
+    [
+      'idle time enough before an outage: halts on the first "nothing" asked after the return',
+      { now: T0 + 500_010, idle: { earlier: [{ from: T0, to: T0 + 400_000 }], current: { from: T0 + 500_000, to: T0 + 500_010 }, noWork: { askedAt: T0 + 500_000, answeredAt: T0 + 500_010 } } },
+      { kind: 'halt', code: 300, reason: 'idle for 400 s' },
+    ],
   ];
   it.each(table)('%s', (_, over, expected) => {
     expect(decideLifecycle({ ...base, ...over })).toEqual(expected);
   });
 
-  it('halts for idleness exactly from T, never before, for any timeout', () => {
+  it('halts for idleness on the first "nothing" that completes T, never before, for any timeout', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 86400 }), fc.integer({ min: 0, max: 10_000_000 }), (idle, dt) => {
-        const d = decideLifecycle({ ...base, idleTimeoutSec: idle, now: T0 + dt });
+      fc.property(fc.integer({ min: 1, max: 86400 }), fc.integer({ min: 0, max: 10_000_000 }), fc.integer({ min: 0, max: 60_000 }), (idle, dt, wait) => {
+        const at = T0 + dt;
+        const d = decideLifecycle({ ...base, idleTimeoutSec: idle, now: at, idle: nothing(Math.max(T0, at - wait), at) });
         if (dt >= idle * 1000) expect(d).toMatchObject({ kind: 'halt', code: 300 });
-        else expect(d).toEqual({ kind: 'stay', wakeAt: T0 + idle * 1000 });
-      }),
-    );
-  });
-
-  it('never halts 300 while the server is unreachable; once it is back, halts exactly T after its return', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3600 }), fc.integer({ min: 0, max: 100_000_000 }), fc.integer({ min: 0, max: 10_000_000 }), (idle, down, dt) => {
-        // unreachable from T0 for `down` ms (last answer at T0): no idle halt, however long
-        const away = decideLifecycle({ ...base, idleTimeoutSec: idle, serverDown: true, now: T0 + 62_001 + down });
-        expect(away.kind).toBe('stay');
-        expect(away).toEqual({ kind: 'stay', wakeAt: T0 + 62_001 + down + 1000 });
-        // back at `back`: the idle halt comes T after it, between T and T + 1 s as always
-        const back = T0 + 62_001 + down;
-        const d = decideLifecycle({ ...base, idleTimeoutSec: idle, lastContactAt: back + dt, reachableSince: back, now: back + dt });
-        if (dt >= idle * 1000) expect(d).toMatchObject({ kind: 'halt', code: 300 });
-        else expect(d).toEqual({ kind: 'stay', wakeAt: back + idle * 1000 });
+        else expect(d).toEqual({ kind: 'stay', wakeAt: null });
       }),
     );
   });

@@ -54,14 +54,16 @@ describe('Pilot monitoring', () => {
     expect(h.outputs.files.get('shutdown_message')).toBe('700 Transient or internal error\n');
   });
 
-  it('writes the heartbeat file on every beat, also while the server is away; backs off after failures', async () => {
+  it('writes the heartbeat file on every beat, also while the server is away; backs off after failures; beats at once when the server is back', async () => {
     const h = harness({ idleTimeout: '0' });
     h.control.heartbeatIntervalSec = 10;
     h.start();
     await h.until(() => expect(h.control.heartbeats.length).toBeGreaterThan(0));
     expect(h.outputs.files.get('heartbeat')).toMatch(/^\d+ serving load 0\.10 0\.20 0\.30 cores 0\/4 payloads 0\n$/);
     const beats = h.control.heartbeats.length;
-    h.control.failNext('heartbeat', 3);
+    // the server goes away: every call fails
+    for (const m of ['heartbeat', 'report', 'match'] as const) h.control.failNext(m, 100_000);
+    h.pilot.abortMatch();
     h.outputs.files.delete('heartbeat');
     await h.clock.advance(10_000); // fails; next in 20 s
     await h.settle();
@@ -73,7 +75,10 @@ describe('Pilot monitoring', () => {
     await h.clock.advance(40_000); // fails a third time; next in 80 s
     await h.settle();
     expect(h.control.heartbeats.length).toBe(beats);
-    await h.clock.advance(80_000);
+    // back 10 s later: the match loop's next try (within 5 s) finds it, and the overdue beat goes then, not 70 s later
+    await h.clock.advance(10_000);
+    h.control.heal();
+    await h.clock.advance(5000);
     await h.until(() => expect(h.control.heartbeats.length).toBe(beats + 1));
   });
 
