@@ -6,6 +6,8 @@
  *          ─▶ find payloads a previous run left ─▶ serving
  *          ├─ heartbeat loop   (monitor/heartbeat-loop.ts; pilot/heartbeat-view.ts; instructions: pilot/instruction-handler.ts)
  *          ├─ match loop       (pilot/match-loop.ts: one open long-poll; aborted and re-asked when cores free up)
+ *          ├─ deadline watch   (pilot/deadline-watch.ts: MJF shutdowntime every fraction of the grace; a move
+ *          │                    rewrites the payloads' shutdowntime_job and re-asks the match)
  *          ├─ outbox loop      (reports in seq order, retried with backoff, kept on disk)
  *          ├─ drain-file watch (operator drain files)
  *          └─ lifecycle loop   (pilot/lifecycle-loop.ts: decideLifecycle; the lease fence, pilot/lease-fence.ts;
@@ -24,6 +26,7 @@ import { HeartbeatView, refreshResources } from './pilot/heartbeat-view.js';
 import { handleInstructions, keepCredential } from './pilot/instruction-handler.js';
 import { LeaseFence } from './pilot/lease-fence.js';
 import { lifecycleLoop, watchDrainFiles } from './pilot/lifecycle-loop.js';
+import { watchDeadline } from './pilot/deadline-watch.js';
 import { matchLoop } from './pilot/match-loop.js';
 import { DirPruner, onEnded, onStarted } from './pilot/payload-books.js';
 import { registerLoop, restoreState, resume } from './pilot/registration.js';
@@ -140,6 +143,7 @@ export class Pilot {
         await p.transition('serving', identity.kind === 'resume' ? 'resumed after an agent restart' : 'registered');
         if (!beating) startBeating();
         void matchLoop(p);
+        void watchDeadline(p);
         void watchDrainFiles(p);
         ({ code, reason } = await lifecycleLoop(p));
       }
