@@ -5,8 +5,9 @@
  * `vmpilot mjf` shows what the running agent goes by. A missing or broken
  * file is no error: there is simply nothing known.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../state/file-store.js';
 import type { KnownFeatures } from './reader.js';
 
 /** The file in the state directory. */
@@ -44,9 +45,7 @@ export async function loadLastKnown(file: string): Promise<KnownFeatures | null>
   }
 }
 
-/** Replace `file` with `known` (temporary file and rename: a crash leaves the old file or the new one). */
+/** Replace `file` with `known` (atomically: a crash leaves the old file or the new one). */
 export async function saveLastKnown(file: string, known: KnownFeatures): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(known)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(known)}\n`);
 }
