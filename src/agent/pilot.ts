@@ -6,6 +6,8 @@
  *          ─▶ find payloads a previous run left ─▶ serving
  *          ├─ heartbeat loop   (monitor/heartbeat-loop.ts; pilot/heartbeat-view.ts; instructions: pilot/instruction-handler.ts)
  *          ├─ match loop       (pilot/match-loop.ts: one open long-poll; aborted and re-asked when cores free up)
+ *          ├─ deadline watch   (pilot/deadline-watch.ts: MJF shutdowntime every fraction of the grace; a move
+ *          │                    rewrites the payloads' shutdowntime_job and re-asks the match)
  *          ├─ outbox loop      (reports in seq order, retried with backoff, kept on disk)
  *          ├─ drain-file watch (operator drain files)
  *          └─ lifecycle loop   (pilot/lifecycle-loop.ts: decideLifecycle; the lease fence, pilot/lease-fence.ts;
@@ -20,6 +22,7 @@ import { ContactTracker } from './monitor/contact.js';
 import { HeartbeatLoop } from './monitor/heartbeat-loop.js';
 import { PayloadSupervisor } from './payloads.js';
 import { PilotCore, type PilotDeps } from './pilot/core.js';
+import { watchDeadline } from './pilot/deadline-watch.js';
 import { HeartbeatView, refreshResources } from './pilot/heartbeat-view.js';
 import { handleInstructions, keepCredential } from './pilot/instruction-handler.js';
 import { LeaseFence } from './pilot/lease-fence.js';
@@ -148,6 +151,7 @@ export class Pilot {
         await p.transition('serving', identity.kind === 'resume' ? 'resumed after an agent restart' : 'registered');
         if (!beating) startBeating();
         void matchLoop(p);
+        void watchDeadline(p);
         void watchDrainFiles(p);
         ({ code, reason } = await lifecycleLoop(p));
       }

@@ -50,16 +50,22 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, probe), and its deadline.')
+    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, and its deadline.')
     .option('--json', 'print JSON instead of text');
   addResourceOptions(probe);
   probe
     .addHelpText(
       'after',
       `
+The job's own allocation (its Job Features' allocated_cpu, the batch
+system's NSLOTS, SLURM_CPUS_ON_NODE, NCPUS or HTCondor slot) wins over
+machine-wide counts (total_cpu, log_cores, jobslots). In --json each value
+has "candidates", "origins" and "reason".
+
 Examples:
   vmpilot probe
-  vmpilot probe --cores 4 --memory-mb 8000 --json`,
+  vmpilot probe --cores 4 --memory-mb 8000 --json
+  NSLOTS=8 JOB_ID=4711 JOBFEATURES=$TMPDIR/jobfeatures.4711 vmpilot probe --json`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { probeCommand } = await import('../agent/probe/commands.js');
@@ -79,13 +85,16 @@ Examples:
 Each of $MACHINEFEATURES and $JOBFEATURES (or --machine-features,
 --job-features) is a directory or an http(s) base URL holding one file per
 key (HSF-TN-2016-02). Missing keys are normal; bad values are listed as
-problems and ignored. The deadline is the earliest of jobstart_secs +
-wall_limit_secs, shutdowntime_job, shutdowntime, the batch job's end and
---lifetime.
+problems and ignored. A key that cannot be read now but that the agent of
+--state-dir last read well (<state-dir>/mjf-read.json) shows that value,
+marked stale: it is what that agent goes by. The deadline is the earliest
+of jobstart_secs + wall_limit_secs, shutdowntime_job, shutdowntime, the
+batch job's end and --lifetime. docs/mjf.md lists every key.
 
 Examples:
   vmpilot mjf
-  MACHINEFEATURES=/etc/machinefeatures JOBFEATURES=http://169.254.169.254/jobfeatures vmpilot mjf --json`,
+  MACHINEFEATURES=/etc/machinefeatures JOBFEATURES=http://169.254.169.254/jobfeatures vmpilot mjf --json
+  vmpilot mjf --json --state-dir /var/lib/vmpilot     # beside a running agent: its stale values too`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { mjfCommand } = await import('../agent/probe/commands.js');

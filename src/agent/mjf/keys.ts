@@ -32,9 +32,13 @@ export const JOB_KEYS: Readonly<Record<string, FeatureKind>> = {
   max_rss_bytes: 'int',
   max_swap_bytes: 'int',
   scratch_limit_bytes: 'int',
+  // older names, still published by some sites (Vac, Vcycle, Grid Engine prologues)
+  allocated_CPU: 'int',
+  /** Memory limit in units of 1,000,000 bytes (the old job features' unit). */
+  mem_limit_MB: 'int',
 };
 
-/** Keys re-read on every heartbeat, because sites move them. */
+/** Keys sites move while jobs run: watched (docs/mjf.md). */
 export const LIVE_MACHINE_KEYS = ['shutdowntime'] as const;
 export const LIVE_JOB_KEYS = ['shutdowntime_job'] as const;
 

@@ -1,28 +1,25 @@
 /**
  * What the pilot tells the server in a heartbeat, as of now, and the
- * re-read of resources and deadline that goes with every beat (MJF
- * `shutdowntime` is live).
+ * re-read of resources and deadline that goes with every beat (between
+ * beats the deadline watch looks at the deadline: pilot/deadline-watch.ts).
  */
 import type { HeartbeatRequest } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { buildHeartbeat } from '../monitor/heartbeat.js';
 import { cpuUse, noUsage, type CpuTimes } from '../monitor/usage.js';
 import type { PilotCore } from './core.js';
+import { applyDeadline, heldPayloads } from './deadline-watch.js';
 
 /** Re-read resources and the deadline; a moved deadline wakes the lifecycle and the match loop. */
 export async function refreshResources(p: PilotCore): Promise<void> {
-  const u = await p.res.refresh({ totalCores: p.totalCores, deadline: p.deadline }).catch((err: unknown) => {
+  const u = await p.res.refresh({ totalCores: p.totalCores, deadline: p.deadline }, heldPayloads(p)).catch((err: unknown) => {
     p.log.warn({ err: describeError(err) }, 'resources not refreshed');
     return null;
   });
   if (!u) return;
   p.totalCores = u.totalCores;
   p.memLimitMb = u.memoryMb.limited ? u.memoryMb.total : null;
-  if (u.deadline !== p.deadline) {
-    p.deadline = u.deadline;
-    p.abortMatch();
-    p.wake.poke();
-  }
+  applyDeadline(p, u);
 }
 
 /** Builds heartbeats; keeps the last CPU times to compute the CPU use between beats. */

@@ -2,7 +2,9 @@
  * The match loop: one open long-poll for work at a time, asked with the
  * cores, memory and time free now (aborted and asked again when they
  * change), and `take`, which admits, releases or refuses what the server
- * hands out (matcher/matcher.ts decides).
+ * hands out (matcher/matcher.ts decides). Before each request and each
+ * admission the deadline is looked at again (pilot/deadline-watch.ts), so
+ * neither goes by a deadline the site has since moved.
  *
  *   ask (nextMatchRequest) ──null──▶ sleep until something changes
  *     └──▶ match ──payload──▶ take: start | release | refuse | ignore a redelivery
@@ -18,6 +20,7 @@ import type { RunningPayload } from '../matcher/backfill.js';
 import { admit, nextMatchRequest, remainingSec, reservationNow, type MatchInputs } from '../matcher/matcher.js';
 import { waitingFromReply } from '../matcher/starvation.js';
 import { HOUR, type PilotCore } from './core.js';
+import { refreshDeadline } from './deadline-watch.js';
 import { matchWaitSec } from './lifecycle-loop.js';
 import { reportsFirst } from './reconnect.js';
 
@@ -61,6 +64,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
   /** The reservation last logged: an operator sees why cores idle, and what they are lent to. */
   let reserving = '';
   while (!p.stopLoops.signal.aborted) {
+    // the remaining time asked with is the one of the deadline now
+    await refreshDeadline(p);
     const v = p.wake.version;
     if (p.fence.reportsPending) {
       // the server must have the fenced payloads' end reports before it may hand them here again
@@ -110,6 +115,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
 export async function take(p: PilotCore, a: Assignment): Promise<void> {
   const { clock, config } = p.deps;
   p.fence.renew(a);
+  // handed out for a request made before the deadline moved: admitted by the deadline now
+  await refreshDeadline(p);
   const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
   const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
   if (decision.kind !== 'release') p.releasing.delete(a.id);

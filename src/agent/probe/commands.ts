@@ -1,10 +1,14 @@
 /**
  * `vmpilot probe` and `vmpilot mjf`: read every source once and print what
- * the agent would offer, where each value came from, and its deadline.
+ * the agent would offer, where each value came from, and its deadline. A
+ * value the site's MJF cannot give now but the agent of this state
+ * directory last read well (`<state-dir>/mjf-read.json`) is shown, marked
+ * stale: it is what that agent goes by.
  */
 import { systemClock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/log.js';
 import { loadConfigWithFile } from '../config/load.js';
+import { lastKnownFile } from '../mjf/last-known.js';
 import { execFileCommandRunner } from '../resources/command.js';
 import { NodeResources, type ResourceView } from '../resources/node-resources.js';
 import { readInventory } from './inventory.js';
@@ -14,7 +18,16 @@ import { formatResources } from './resources.js';
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
   const config = await loadConfigWithFile({ flags });
   const log = createLogger({ level: config.logLevel }).child({ role: 'probe' });
-  const source = new NodeResources({ config, probe: nodeProbe, log, startedAt: systemClock.now(), run: execFileCommandRunner(config.batchEnv) });
+  const source = new NodeResources({
+    config,
+    probe: nodeProbe,
+    log,
+    startedAt: systemClock.now(),
+    run: execFileCommandRunner(config.batchEnv),
+    clock: systemClock,
+    // read only: the file is the running agent's
+    lastKnown: { file: lastKnownFile(config.stateDir), save: false },
+  });
   return source.init();
 }
 
@@ -25,6 +38,13 @@ function deadlineOut(v: ResourceView) {
   return { at: v.deadline.at, iso: iso(v.deadline.at), source: v.deadline.source, candidates: v.deadline.candidates.map((c) => ({ ...c, iso: iso(c.at) })) };
 }
 
+/** The values kept after a failed read, by side: the problem, since when, and the last good read. */
+function staleOut(v: ResourceView) {
+  const side = (s: 'machine' | 'job') =>
+    Object.fromEntries(Object.entries(v.features.stale[s]).map(([k, st]) => [k, { value: v.features[s][k], problem: st.problem, since: iso(st.since), readAt: iso(st.readAt) }]));
+  return { machine: side('machine'), job: side('job') };
+}
+
 /** `vmpilot probe [--json]`. */
 export async function probeCommand(flags: Record<string, unknown>): Promise<void> {
   const [v, inventory] = await Promise.all([readView(flags), readInventory()]);
@@ -33,7 +53,7 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
       ...v.offered,
       cgroup: v.cgroup,
       batch: v.batch,
-      mjf: { sources: v.features.sources, problems: v.features.problems },
+      mjf: { sources: v.features.sources, stale: staleOut(v), problems: v.features.problems },
       deadline: deadlineOut(v),
       inventory,
     };
@@ -54,9 +74,10 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
 /** `vmpilot mjf [--json]`: what Machine/Job Features say, from where, and the deadline. */
 export async function mjfCommand(flags: Record<string, unknown>): Promise<void> {
   const v = await readView(flags);
+  const stale = staleOut(v);
   const out = {
-    machine: { source: v.features.sources.machine, values: v.features.machine },
-    job: { source: v.features.sources.job, values: v.features.job },
+    machine: { source: v.features.sources.machine, values: v.features.machine, stale: stale.machine },
+    job: { source: v.features.sources.job, values: v.features.job, stale: stale.job },
     problems: v.features.problems,
     deadline: deadlineOut(v),
   };
@@ -64,9 +85,9 @@ export async function mjfCommand(flags: Record<string, unknown>): Promise<void> 
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return;
   }
-  const side = (name: string, s: { source: string | null; values: Record<string, number | string> }) => [
+  const side = (name: string, s: { source: string | null; values: Record<string, number | string>; stale: Record<string, { readAt: string | null }> }) => [
     `${name} features: ${s.source ?? 'not given'}`,
-    ...Object.entries(s.values).map(([k, val]) => `  ${k.padEnd(20)} ${val}`),
+    ...Object.entries(s.values).map(([k, val]) => `  ${k.padEnd(20)} ${val}${k in s.stale ? ` (stale: last read ${s.stale[k]!.readAt ?? 'before'})` : ''}`),
   ];
   const lines = [
     ...side('machine', out.machine),

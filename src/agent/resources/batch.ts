@@ -1,15 +1,18 @@
 /**
  * The batch system's allocation, from the job's environment (recorded or
- * live): Slurm, PBS/Torque or Grid Engine. Pure parsing; the end time that
- * needs a command (`squeue`, `qstat`) is asked through a CommandRunner.
+ * live): Slurm, PBS/Torque or Grid Engine (HTCondor's slot ad: condor.ts).
+ * Pure parsing; the end time that needs a command (`squeue`, `qstat`) is
+ * asked through a CommandRunner.
  */
 import type { CommandRunner } from './command.js';
 
 /** What the batch system gave this job. */
 export interface BatchAllocation {
-  system: 'slurm' | 'pbs' | 'sge';
+  system: 'slurm' | 'pbs' | 'sge' | 'condor';
   jobId: string;
   cores: number | null;
+  /** Memory given to the job, MiB, when the batch system says it (HTCondor's slot). */
+  memoryMb: number | null;
   /** Wall-time limit in seconds, when the environment says it. */
   wallSec: number | null;
   problems: string[];
@@ -28,6 +31,7 @@ export const BATCH_ENV_KEYS: readonly string[] = [
   'SGE_ROOT',
   'SGE_CELL',
   'PE_HOSTFILE',
+  '_CONDOR_MACHINE_AD',
 ];
 
 /** How long `squeue`/`qstat` may take. */
@@ -54,7 +58,7 @@ export function parseDuration(text: string): number | null {
 export function batchAllocation(env: Readonly<Record<string, string | undefined>>): BatchAllocation | null {
   const problems: string[] = [];
   if (env.SLURM_JOB_ID) {
-    return { system: 'slurm', jobId: env.SLURM_JOB_ID, cores: positiveInt(env, 'SLURM_CPUS_ON_NODE', problems), wallSec: null, problems };
+    return { system: 'slurm', jobId: env.SLURM_JOB_ID, cores: positiveInt(env, 'SLURM_CPUS_ON_NODE', problems), memoryMb: null, wallSec: null, problems };
   }
   if (env.PBS_JOBID) {
     const cores = positiveInt(env, 'NCPUS', problems) ?? positiveInt(env, 'PBS_NUM_PPN', problems);
@@ -63,10 +67,10 @@ export function batchAllocation(env: Readonly<Record<string, string | undefined>
       wallSec = parseDuration(env.PBS_WALLTIME);
       if (wallSec === null) problems.push(`PBS_WALLTIME="${env.PBS_WALLTIME}" is not seconds or HH:MM:SS; ignored`);
     }
-    return { system: 'pbs', jobId: env.PBS_JOBID, cores, wallSec, problems };
+    return { system: 'pbs', jobId: env.PBS_JOBID, cores, memoryMb: null, wallSec, problems };
   }
   if (env.JOB_ID && (env.NSLOTS !== undefined || env.SGE_ROOT !== undefined || env.PE_HOSTFILE !== undefined)) {
-    return { system: 'sge', jobId: env.JOB_ID, cores: positiveInt(env, 'NSLOTS', problems), wallSec: null, problems };
+    return { system: 'sge', jobId: env.JOB_ID, cores: positiveInt(env, 'NSLOTS', problems), memoryMb: null, wallSec: null, problems };
   }
   return null;
 }
@@ -98,6 +102,8 @@ export async function batchEndTime(
   startedAt: number,
 ): Promise<{ at: number | null; problem?: string }> {
   if (alloc.system === 'pbs') return { at: alloc.wallSec === null ? null : startedAt + alloc.wallSec * 1000 };
+  // an HTCondor slot has no end time of its own (a site limits it by policy, or by MJF)
+  if (alloc.system === 'condor') return { at: null };
   const argv = alloc.system === 'slurm' ? ['squeue', '-h', '-j', alloc.jobId, '-o', '%e'] : ['qstat', '-j', alloc.jobId];
   const out = await run(argv, BATCH_COMMAND_TIMEOUT_MS);
   if (out.exitCode !== 0) return { at: null, problem: `${argv.join(' ')}: ${out.error ?? `exit ${out.exitCode}`}` };

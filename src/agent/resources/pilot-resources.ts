@@ -1,20 +1,34 @@
 /**
  * The pilot's view of its resources over time: what it offers, its
- * deadline (re-read on every heartbeat), the node's `$MACHINEFEATURES`
- * directory it provides, and the context each payload starts with
- * (`$JOBFEATURES`, user, output cap). The pilot calls `refresh` and reads
- * the fields; without a ResourceSource (unit tests of the pilot) it keeps
- * the configured cores and lifetime.
+ * deadline, the node's `$MACHINEFEATURES` directory it provides, the
+ * context each payload starts with (`$JOBFEATURES`, user, output cap), and
+ * keeping what payloads read current: when the deadline moves, the
+ * machine features and every running payload's `shutdowntime_job` are
+ * rewritten. The pilot calls `refresh` (every heartbeat) and
+ * `refreshDeadline` (every `watchIntervalMs`, and before it matches);
+ * without a ResourceSource (unit tests of the pilot) it keeps the
+ * configured cores and lifetime.
  */
 import path from 'node:path';
 import type { Assignment } from '../../protocol/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
-import type { PayloadContext } from '../executor/payload-runner.js';
-import { jobFeatures, machineFeatures, writeFeatures } from '../mjf/provide.js';
+import { payloadDir, type PayloadContext } from '../executor/payload-runner.js';
+import { jobFeatures, machineFeatures, PROVIDED_MACHINE_KEYS, shutdownTimeJob, type PilotLimits } from '../mjf/provide.js';
+import { rewriteFeatures, writeFeatures } from '../mjf/write.js';
 import type { ResourceSource, ResourceView } from './node-resources.js';
 
 const MIB = 1024 * 1024;
+
+/** Bounds of the interval between looks at the deadline (a quarter of the grace). */
+const WATCH_MIN_MS = 500;
+const WATCH_MAX_MS = 15_000;
+
+/** A payload the pilot holds, and whether its process runs (its `$JOBFEATURES` is written then). */
+export interface HeldPayload {
+  id: number;
+  running: boolean;
+}
 
 /** What changed in a refresh. */
 export interface ResourceUpdate {
@@ -26,11 +40,30 @@ export interface ResourceUpdate {
   deadlineMoved: boolean;
 }
 
+/**
+ * How often to look at what moves the deadline: a quarter of the grace the
+ * agent promises its payloads (so a move the site announces at least grace
+ * ahead reaches them well within it), between 0.5 and 15 seconds. Pure.
+ */
+export function watchIntervalMs(graceSec: number): number {
+  return Math.min(WATCH_MAX_MS, Math.max(WATCH_MIN_MS, Math.floor((graceSec * 1000) / 4)));
+}
+
+/** The `$JOBFEATURES` directory of payload `id` (payload-runner.ts makes it `<payload dir>/jobfeatures`). */
+export function jobFeaturesDir(stateDir: string, id: number): string {
+  return path.join(payloadDir(stateDir, id), 'jobfeatures');
+}
+
 /** Keeps the pilot's resources current and builds each payload's context. */
 export class PilotResources {
   private view: ResourceView | null = null;
   private deadline: number | null = null;
   private totalCores = 1;
+  /** The machine features last written (their JSON), so that only a change is written. */
+  private machineWritten: string | null = null;
+  /** The `shutdowntime_job` each payload's `$JOBFEATURES` holds: handed at its start, or written since. */
+  private readonly published = new Map<number, number | null>();
+  private readonly refused = new Set<number>();
 
   constructor(
     private readonly source: ResourceSource | null,
@@ -44,8 +77,17 @@ export class PilotResources {
     return path.join(this.config.stateDir, 'machinefeatures');
   }
 
-  /** Read (first call: everything; later: the probe and the live MJF keys) and recompute. Null without a source. */
-  async refresh(fallback: { totalCores: number; deadline: number | null }): Promise<ResourceUpdate | null> {
+  /** How often the pilot should call `refreshDeadline`; null when nothing that moves is read. */
+  watchIntervalMs(): number | null {
+    return this.source?.watched ? watchIntervalMs(this.graceSec()) : null;
+  }
+
+  /**
+   * Read (first call: everything; later: the probe and what moves the
+   * deadline) and recompute; the `$JOBFEATURES` of the `held` payloads whose
+   * processes run are kept current. Null without a source.
+   */
+  async refresh(fallback: { totalCores: number; deadline: number | null }, held: readonly HeldPayload[] = []): Promise<ResourceUpdate | null> {
     if (!this.source) {
       this.totalCores = fallback.totalCores;
       this.deadline = fallback.deadline;
@@ -53,6 +95,16 @@ export class PilotResources {
     }
     const first = this.view === null;
     const view = first ? await this.source.init() : await this.source.refresh();
+    return this.apply(view, first, held);
+  }
+
+  /** Look at the deadline again (cheap: no probe); null without a source or before the first refresh. */
+  async refreshDeadline(held: readonly HeldPayload[]): Promise<ResourceUpdate | null> {
+    if (!this.source || this.view === null) return null;
+    return this.apply(await this.source.refreshDeadline(), false, held);
+  }
+
+  private async apply(view: ResourceView, first: boolean, held: readonly HeldPayload[]): Promise<ResourceUpdate> {
     this.view = view;
     const before = this.deadline;
     this.totalCores = view.offered.cores.value;
@@ -60,7 +112,7 @@ export class PilotResources {
     const moved = !first && before !== this.deadline;
     if (moved) this.log.info({ from: before, to: this.deadline, source: view.deadline.source }, 'deadline moved');
     if (first) this.log.info({ cores: view.offered.cores, memoryMb: view.offered.memoryMb.total, deadline: this.deadline, deadlineSource: view.deadline.source }, 'resources');
-    if (first || moved) await this.writeMachineFeatures();
+    await this.publish(held);
     return {
       totalCores: this.totalCores,
       memoryMb: { total: view.offered.memoryMb.total, limited: view.offered.memoryMb.source !== 'probe' },
@@ -90,39 +142,88 @@ export class PilotResources {
     return typeof site === 'number' && site >= 0 ? Math.min(this.config.graceSec, Math.floor(site)) : this.config.graceSec;
   }
 
-  private hs06(): number | null {
-    const f = this.view?.features;
-    if (!f) return null;
-    if (typeof f.job.hs06_job === 'number') return f.job.hs06_job;
-    const total = f.machine.total_cpu;
-    if (typeof f.machine.hs06 === 'number' && typeof total === 'number' && total > 0) return (f.machine.hs06 * this.totalCores) / total;
-    return null;
+  /**
+   * What the site gave the pilot as a whole. HS06 is a rating of cores: the
+   * site's `hs06_job` (for the cores of its job allocation) or `hs06` (for
+   * `total_cpu`) is scaled to the cores the pilot offers, never above the
+   * site's figure. The CPU time, memory, swap and scratch limits are the
+   * pilot's whole; payloads get shares of them by cores.
+   */
+  pilotLimits(): PilotLimits {
+    const v = this.view;
+    if (!v) return { hs06: null, cpuLimitSec: null, rssBytes: null, swapBytes: null, scratchBytes: null };
+    const { job, machine } = v.features;
+    const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
+    const pos = (x: unknown): number | null => (typeof x === 'number' && x > 0 ? x : null);
+    const scaled = (hs06: number, forCores: number | null) => hs06 * (forCores === null ? 1 : Math.min(1, this.totalCores / forCores));
+    const jobCores = pos(job.allocated_cpu) ?? pos(job.allocated_CPU) ?? pos(v.batch?.cores);
+    const machineCores = pos(machine.total_cpu) ?? pos(machine.log_cores);
+    let hs06: number | null = null;
+    if (num(job.hs06_job) !== null) hs06 = scaled(job.hs06_job as number, jobCores);
+    else if (num(machine.hs06) !== null && machineCores !== null) hs06 = scaled(machine.hs06 as number, machineCores);
+    const mem = v.offered.memoryMb;
+    const disk = v.snapshot.diskFreeMb;
+    return {
+      hs06,
+      cpuLimitSec: num(job.cpu_limit_secs),
+      rssBytes: mem.source === 'probe' ? null : mem.total * MIB,
+      swapBytes: num(job.max_swap_bytes),
+      scratchBytes: num(job.scratch_limit_bytes) ?? (disk == null ? null : disk * MIB),
+    };
   }
 
-  private async writeMachineFeatures(): Promise<void> {
-    try {
-      await writeFeatures(this.machineFeaturesDir, machineFeatures({ totalCores: this.totalCores, deadline: this.deadline, graceSec: this.graceSec(), hs06: this.hs06() }));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'machine features not written');
+  /** Bring `$MACHINEFEATURES` and every running payload's `shutdowntime_job` to the deadline now. */
+  private async publish(held: readonly HeldPayload[]): Promise<void> {
+    const values = machineFeatures({ totalCores: this.totalCores, deadline: this.deadline, graceSec: this.graceSec(), hs06: this.pilotLimits().hs06 });
+    const key = JSON.stringify(values);
+    if (key !== this.machineWritten) {
+      try {
+        await writeFeatures(this.machineFeaturesDir, values, PROVIDED_MACHINE_KEYS.filter((k) => !(k in values)));
+        this.machineWritten = key;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'machine features not written');
+      }
+    }
+    const target = shutdownTimeJob(this.deadline, this.graceSec());
+    const ids = new Set(held.map((h) => h.id));
+    for (const id of this.published.keys()) if (!ids.has(id)) this.published.delete(id);
+    for (const id of this.refused) if (!ids.has(id)) this.refused.delete(id);
+    // a starting payload's directory is being written from its context: it is looked at once it runs
+    for (const { id } of held.filter((h) => h.running)) {
+      if (this.published.has(id) && this.published.get(id) === target) continue;
+      if (this.refused.has(id)) continue;
+      const dir = jobFeaturesDir(this.config.stateDir, id);
+      try {
+        const r = await rewriteFeatures(dir, target === null ? {} : { shutdowntime_job: target }, target === null ? ['shutdowntime_job'] : []);
+        if (r.kind === 'written') {
+          this.published.set(id, target);
+          this.log.info({ payloadId: id, shutdowntimeJob: target }, 'payload job features updated');
+        } else if (r.kind === 'refused') {
+          this.refused.add(id);
+          this.log.warn({ payloadId: id, reason: r.reason }, 'payload job features not updated');
+        }
+      } catch (err) {
+        this.log.warn({ payloadId: id, err: (err as Error).message }, 'payload job features not updated');
+      }
     }
   }
 
   /** The context payload `a` starts with, at `now`. */
   payloadContext(a: Assignment, cores: number, now: number): PayloadContext {
-    const scratch = typeof this.view?.features.job.scratch_limit_bytes === 'number' ? this.view.features.job.scratch_limit_bytes : this.view?.snapshot.diskFreeMb != null ? this.view.snapshot.diskFreeMb * MIB : null;
+    const values = jobFeatures({
+      payloadId: a.id,
+      cores,
+      totalCores: this.totalCores,
+      now,
+      wallSec: a.wallSec,
+      memoryMb: a.memoryMb,
+      deadline: this.deadline,
+      graceSec: this.graceSec(),
+      pilot: this.pilotLimits(),
+    });
+    if (this.source) this.published.set(a.id, typeof values.shutdowntime_job === 'number' ? values.shutdowntime_job : null);
     return {
-      jobFeatures: jobFeatures({
-        payloadId: a.id,
-        cores,
-        totalCores: this.totalCores,
-        now,
-        wallSec: a.wallSec,
-        memoryMb: a.memoryMb,
-        deadline: this.deadline,
-        graceSec: this.graceSec(),
-        hs06: this.hs06(),
-        scratchBytes: scratch,
-      }),
+      jobFeatures: values,
       machineFeaturesDir: this.source ? this.machineFeaturesDir : null,
       user: this.user,
       maxOutputBytes: this.config.maxOutputMb * MIB,

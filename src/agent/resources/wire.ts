@@ -6,6 +6,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import { openStateDirTo, resolvePayloadUser } from '../executor/payload-user.js';
+import { lastKnownFile } from '../mjf/last-known.js';
 import { nodeProbe } from '../probe/node-probe.js';
 import { execFileCommandRunner } from './command.js';
 import { NodeResources } from './node-resources.js';
@@ -20,6 +21,14 @@ export async function realPilotResources(config: Readonly<AgentConfig>, log: Log
     await openStateDirTo(config.stateDir);
     log.info({ payloadUser: user.name, uid: user.uid }, 'payloads run as');
   }
-  const source = new NodeResources({ config, probe: nodeProbe, log: log.child({ role: 'resources' }), startedAt: clock.now(), run: execFileCommandRunner(config.batchEnv) });
+  const source = new NodeResources({
+    config,
+    probe: nodeProbe,
+    log: log.child({ role: 'resources' }),
+    startedAt: clock.now(),
+    run: execFileCommandRunner(config.batchEnv),
+    clock,
+    lastKnown: { file: lastKnownFile(config.stateDir), save: true },
+  });
   return new PilotResources(source, config, log.child({ role: 'resources' }), user ? { uid: user.uid, gid: user.gid } : null);
 }

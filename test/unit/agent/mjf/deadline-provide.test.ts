@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { computeDeadline } from '../../../../src/agent/mjf/deadline.js';
-import { jobFeatures, machineFeatures, writeFeatures } from '../../../../src/agent/mjf/provide.js';
+import { jobFeatures, machineFeatures, NO_LIMITS, writeFeatures } from '../../../../src/agent/mjf/provide.js';
 
 describe('computeDeadline', () => {
   const none = { machine: {}, job: {}, batchEnd: null, lifetimeEnd: null };
@@ -30,7 +30,8 @@ describe('computeDeadline', () => {
 });
 
 describe('provided features', () => {
-  const base = { payloadId: 7, cores: 2, totalCores: 8, now: 1_000_000_000, wallSec: 3600, memoryMb: 2048, deadline: 1_000_000_000 + 7200_000, graceSec: 60, hs06: 100, scratchBytes: 8000 };
+  const limits = { ...NO_LIMITS, hs06: 100, scratchBytes: 8000 };
+  const base = { payloadId: 7, cores: 2, totalCores: 8, now: 1_000_000_000, wallSec: 3600, memoryMb: 2048, deadline: 1_000_000_000 + 7200_000, graceSec: 60, pilot: limits };
   it('gives each payload its allocation, limits and the SIGTERM time (deadline minus grace)', () => {
     expect(jobFeatures(base)).toEqual({
       allocated_cpu: 2,
@@ -46,7 +47,7 @@ describe('provided features', () => {
     });
   });
   it('caps the wall limit at the time left, and leaves out what is unknown', () => {
-    const f = jobFeatures({ ...base, wallSec: null, deadline: base.now + 600_000, memoryMb: null, hs06: null, scratchBytes: null });
+    const f = jobFeatures({ ...base, wallSec: null, deadline: base.now + 600_000, memoryMb: null, pilot: NO_LIMITS });
     expect(f.wall_limit_secs).toBe(540);
     expect(f).not.toHaveProperty('max_rss_bytes');
     expect(f).not.toHaveProperty('hs06_job');

@@ -19,15 +19,15 @@ async function recorded(name: string): Promise<Record<string, string>> {
 
 describe('batchAllocation from recorded environments', () => {
   it('Slurm: job id and SLURM_CPUS_ON_NODE', async () => {
-    expect(batchAllocation(await recorded('slurm.env'))).toEqual({ system: 'slurm', jobId: '17', cores: 2, wallSec: null, problems: [] });
+    expect(batchAllocation(await recorded('slurm.env'))).toEqual({ system: 'slurm', jobId: '17', cores: 2, memoryMb: null, wallSec: null, problems: [] });
   });
   it('PBS/Torque: job id, PBS_NUM_PPN (or NCPUS, which wins) and the walltime', async () => {
     const env = await recorded('pbs.env');
-    expect(batchAllocation(env)).toEqual({ system: 'pbs', jobId: '1234.pbs.example.org', cores: 4, wallSec: 5400, problems: [] });
+    expect(batchAllocation(env)).toEqual({ system: 'pbs', jobId: '1234.pbs.example.org', cores: 4, memoryMb: null, wallSec: 5400, problems: [] });
     expect(batchAllocation({ ...env, NCPUS: '8', PBS_WALLTIME: '01:00:00' })).toMatchObject({ cores: 8, wallSec: 3600 });
   });
   it('Grid Engine: JOB_ID and NSLOTS', async () => {
-    expect(batchAllocation(await recorded('sge.env'))).toEqual({ system: 'sge', jobId: '3', cores: 2, wallSec: null, problems: [] });
+    expect(batchAllocation(await recorded('sge.env'))).toEqual({ system: 'sge', jobId: '3', cores: 2, memoryMb: null, wallSec: null, problems: [] });
   });
   it('outside a batch job: null', () => {
     expect(batchAllocation({ PATH: '/bin', JOB_ID: '5' })).toBeNull();
@@ -85,7 +85,7 @@ describe('batchEndTime through real commands first on PATH', () => {
   });
   it('a failing or hanging squeue gives no end time and a problem, within the timeout', async () => {
     const run = execFileCommandRunner(env);
-    const bad = await batchEndTime({ system: 'slurm', jobId: '99', cores: 1, wallSec: null, problems: [] }, run, 0);
+    const bad = await batchEndTime({ system: 'slurm', jobId: '99', cores: 1, memoryMb: null, wallSec: null, problems: [] }, run, 0);
     expect(bad.at).toBeNull();
     expect(bad.problem).toContain('Invalid job id');
     const hung = await run(['squeue', '-h', '-j', '18', '-o', '%e'], 300);
