@@ -37,7 +37,8 @@ export async function lifecycleLoop(p: PilotCore): Promise<HaltRequest> {
       haltRequested: p.haltRequested,
       haltBy: p.deadline === null ? null : p.deadline - p.res.graceSec() * 1000,
     });
-    if (d.kind === 'halt') return { code: d.code, reason: d.reason };
+    // a requested halt (instruction, signal) keeps its eviction reason; the deadline has its own
+    if (d.kind === 'halt') return p.haltRequested ?? { code: d.code, reason: d.reason, ...(d.eviction ? { eviction: d.eviction } : {}) };
     if (d.kind === 'drain' || d.kind === 'resume') {
       await p.transition(d.kind === 'drain' ? 'draining' : 'serving', d.reason);
       p.abortMatch();
