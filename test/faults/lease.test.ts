@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged, readRuns } from './audit.js';
+import { audit, historiesOf, logged, readRuns } from './audit.js';
 import { startProxy, type Proxy } from './proxy.js';
 
 describe('fault: a pilot cut off for longer than its lease (serve --stall-after 4)', () => {
@@ -47,7 +47,7 @@ describe('fault: a pilot cut off for longer than its lease (serve --stall-after 
     expect(a.stderr()).toMatch(/"reason":"no contact with the server for \d+ s; the server gives its payloads to other pilots after 4 s"/);
 
     const jobs = await api.jobs();
-    const result = audit([id], jobs, log);
+    const result = audit([id], jobs, log, await historiesOf(api));
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: 1 });
     const ok = result.runs.get(id)!.filter((r) => r.status === 0);
