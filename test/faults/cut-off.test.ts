@@ -8,9 +8,10 @@
  * again. Real agent and server processes, a loopback proxy for the network;
  * each ends with the audit.
  *
- * Times (serve --stall-after 12, agent --grace 6): the usable lease is
- * 12 - 1.2 s, the fence SIGTERMs at half of it, 5.4 s after the last call
- * the server accepted; the server stalls the pilot at 12 s.
+ * Times (serve --stall-after 16, agent --grace 8): the usable lease is
+ * 16 - 1.6 s, the fence SIGTERMs at half of it, 7.2 s after the last call
+ * the server accepted; the server stalls the pilot at 16 s, which leaves the
+ * end report (retried a second after the fence) time to arrive first.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,7 @@ import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../in
 import { auditServer, logged, readRuns } from './audit.js';
 import { startProxy, type Proxy } from './proxy.js';
 
-const SERVER_FLAGS = ['--heartbeat-interval', '1', '--match-wait-max', '1', '--stall-after', '12'];
+const SERVER_FLAGS = ['--heartbeat-interval', '1', '--match-wait-max', '1', '--stall-after', '16'];
 
 describe('fault: a pilot cut off from the server with a payload running', () => {
   const tmp = tempDir('vmpilot-fault-cut-off-');
@@ -37,7 +38,7 @@ describe('fault: a pilot cut off from the server with a payload running', () => 
     const evicted = history.filter((h) => h.state === 'evicted');
     expect(evicted).toHaveLength(1);
     expect(evicted[0]!.pilotId).toBe(pilotId);
-    expect(evicted[0]!.reason).toMatch(/^evicted by pilot \d+ \(lease\): stopped: no contact with the server for \d+ s; the server gives its payloads to other pilots after 12 s$/);
+    expect(evicted[0]!.reason).toMatch(/^evicted by pilot \d+ \(lease\): stopped: no contact with the server for \d+ s; the server gives its payloads to other pilots after 16 s$/);
     expect(history.filter((h) => h.state === 'lost')).toEqual([]);
     expect(history[history.indexOf(evicted[0]!) + 1]).toMatchObject({ state: 'queued', reason: 'requeued after attempt 1 of 3 was evicted' });
   }
@@ -46,9 +47,9 @@ describe('fault: a pilot cut off from the server with a payload running', () => 
     const server = await startServer(path.join(tmp.dir, 'lease.db'), SERVER_FLAGS);
     const api = admin(server.url);
     const log = path.join(tmp.dir, 'lease.log');
-    const id = await api.submit({ command: logged(log, 8), group: 'atlas' });
+    const id = await api.submit({ command: logged(log, 10), group: 'atlas' });
     proxy = await startProxy(server.url);
-    const a = startAgent(proxy.url, { cores: 1, idleTimeoutSec: 3, stateDir: path.join(tmp.dir, 'lease-agent'), extra: ['--grace', '6'] });
+    const a = startAgent(proxy.url, { cores: 1, idleTimeoutSec: 3, stateDir: path.join(tmp.dir, 'lease-agent'), extra: ['--grace', '8'] });
     await waitFor('the payload to run', async () => (await api.job(id)).state === 'running');
     await waitFor('its run to start', () => readRuns(log).runs.has(id));
     const pilotA = (await api.job(id)).pilotId!;
@@ -77,10 +78,10 @@ describe('fault: a pilot cut off from the server with a payload running', () => 
     const server = await startServer(path.join(tmp.dir, 'orphan.db'), SERVER_FLAGS);
     const api = admin(server.url);
     const log = path.join(tmp.dir, 'orphan.log');
-    const id = await api.submit({ command: logged(log, 8), group: 'atlas' });
+    const id = await api.submit({ command: logged(log, 10), group: 'atlas' });
     proxy = await startProxy(server.url);
     const stateDir = path.join(tmp.dir, 'orphan-agent');
-    const a = startAgent(proxy.url, { cores: 1, idleTimeoutSec: 3600, stateDir, extra: ['--grace', '6', '--orphan-timeout', '2'] });
+    const a = startAgent(proxy.url, { cores: 1, idleTimeoutSec: 3600, stateDir, extra: ['--grace', '8', '--orphan-timeout', '2'] });
     await waitFor('the payload to run', async () => (await api.job(id)).state === 'running');
     await waitFor('its run to start', () => readRuns(log).runs.has(id));
     const pilotA = (await api.job(id)).pilotId!;
