@@ -1,8 +1,9 @@
 /**
  * The server's metrics: requests by route and status, heartbeat and match
  * latency, and at scrape time pilots by state, payloads by state, queue
- * depth by group and core-seconds by how attempts ended (read from the store). Served at GET /metrics with the
- * admin token (Prometheus: `authorization: { credentials: <admin token> }`).
+ * depth by group and core-seconds by how attempts ended (read from the
+ * store). Served at GET /metrics with the admin token (Prometheus:
+ * `authorization: { credentials: <admin token> }`).
  */
 import type { PayloadState, PilotState } from '../../protocol/index.js';
 import type { StoreCounts } from '../store/store.js';

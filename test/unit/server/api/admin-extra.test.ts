@@ -143,6 +143,10 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     expect(text).toContain('vmpilot_pilots{state="running"} 1');
     expect(text).toContain('vmpilot_payloads{state="queued"} 1');
     expect(text).toContain('vmpilot_payloads{state="assigned"} 1');
+    expect(text).toContain('vmpilot_payloads{state="cancelled"} 0');
+    // core-seconds by how attempts ended, a counter kept by the store
+    expect(text).toContain('# TYPE vmpilot_payload_core_seconds_total counter');
+    for (const outcome of ['done', 'failed', 'cancelled', 'evicted']) expect(text).toContain(`vmpilot_payload_core_seconds_total{outcome="${outcome}"} 0`);
     expect(text).toMatch(/vmpilot_queue_depth\{group="(atlas|cms)"\} 1/);
     expect(text).toContain('vmpilot_heartbeat_duration_seconds_count 1');
     expect(text).toContain('vmpilot_match_duration_seconds_count{outcome="payload"} 1');
