@@ -172,8 +172,8 @@ export async function kill(id: string, o: ClientOptions & { reason?: string; jso
   if (o.json) return out(JSON.stringify(reply, null, 2));
   out(
     reply.instruction
-      ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot`
-      : `payload ${payloadId}: cancelled before it ran (${reply.state})`,
+      ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot; it ends cancelled once stopped`
+      : `payload ${payloadId}: cancelled before it ran`,
   );
 }
 

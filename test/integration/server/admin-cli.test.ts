@@ -35,7 +35,11 @@ describe('admin commands against a real server', () => {
     const api = admin(server.url);
     await waitFor('the sleeper to run', async () => (await api.job(ids[2]!)).state === 'running');
     const kill = await cli('kill', String(ids[2]));
-    expect(kill.stdout).toMatch(/kill-payload instruction \d+ sent/);
+    expect(kill.stdout).toMatch(/kill-payload instruction \d+ sent to its pilot; it ends cancelled once stopped/);
+    // one that no pilot here can take (8 cores) is cancelled in the queue at once
+    const big = await api.submit({ command: ['/bin/true'], cores: { min: 8, max: 8, wholeNode: false } });
+    expect((await cli('kill', String(big))).stdout).toBe(`payload ${big}: cancelled before it ran\n`);
+    expect(await api.job(big)).toMatchObject({ state: 'cancelled', attempts: 0 });
     // killed by an administrator: cancelled, not failed (it did nothing wrong)
     await waitFor('the sleeper to be killed', async () => (await api.job(ids[2]!)).state === 'cancelled');
     const shown = await cli('job', String(ids[2]));
