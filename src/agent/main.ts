@@ -53,12 +53,13 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
     usage: procUsage,
     resources: await realPilotResources(config, root, systemClock),
   });
-  // SIGTERM (a batch system about to preempt): drain, SIGTERM payloads, grace, halt 100.
+  // SIGTERM (a batch system about to preempt, systemctl stop): drain, SIGTERM payloads, grace, halt 100;
+  // the payloads are reported evicted, so the server queues them again
   process.on('SIGTERM', () => {
     pilot.requestDrain('SIGTERM');
-    pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGTERM');
+    pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGTERM', 'signal');
   });
-  process.on('SIGINT', () => pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGINT'));
+  process.on('SIGINT', () => pilot.requestHalt(ShutdownCode.REQUESTED, 'SIGINT', 'signal'));
   process.on('SIGUSR1', () => pilot.requestDrain('SIGUSR1'));
   process.on('SIGHUP', () => log.info('SIGHUP ignored'));
   log.info({ server: config.server, cores: config.cores, stateDir: config.stateDir, halt: config.halt.kind }, 'starting');

@@ -3,17 +3,28 @@
  * grace, SIGKILL), enforce its wall time, and tell the pilot when it started
  * and ended. Used cores are the sum of the allocations of held payloads,
  * counted from the moment a payload is accepted (before its process starts).
+ * A payload stopped for the infrastructure's sake (a halt, SIGTERM, the
+ * deadline, the lease) ends with the reason in `evicted`, so that the server
+ * queues it again rather than failing it; the first reason to stop a payload
+ * is the one it ends with.
  */
-import type { Assignment, PayloadHeartbeat } from '../protocol/index.js';
+import type { Assignment, EvictionReason, PayloadHeartbeat } from '../protocol/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
 import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
 
+/** How a payload ended, as the supervisor tells the pilot. */
+export type EndedPayload = PayloadResult & {
+  timedOut?: boolean;
+  /** Set when it was stopped for the infrastructure's sake, not its own or an administrator's. */
+  evicted?: EvictionReason;
+};
+
 /** What the pilot hears from the supervisor. Both are awaited, in this order. */
 export interface PayloadHooks {
   started(assignment: Assignment, pid: number, cores: number): Promise<void>;
-  ended(assignment: Assignment, result: PayloadResult & { timedOut?: boolean }): Promise<void>;
+  ended(assignment: Assignment, result: EndedPayload): Promise<void>;
 }
 
 interface Held {
@@ -21,6 +32,8 @@ interface Held {
   cores: number;
   process: PayloadProcess | null;
   stopping: string | null;
+  /** Why the infrastructure stopped it, when that is what stopped it first. */
+  evicted: EvictionReason | null;
   timedOut: boolean;
   /** Grace before SIGKILL, when shorter than the pilot's (a lease fence). */
   graceMs: number | null;
@@ -92,7 +105,7 @@ export class PayloadSupervisor {
 
   /** Accept a payload at once (its cores count from now) and start it in the background. */
   accept(assignment: Assignment, cores: number): void {
-    const h: Held = { assignment, cores, process: null, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: null };
+    const h: Held = { assignment, cores, process: null, stopping: null, evicted: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: null };
     this.held.set(assignment.id, h);
     h.done = this.supervise(h).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
@@ -106,7 +119,7 @@ export class PayloadSupervisor {
    * so a restart does not give it a new allowance.
    */
   adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void {
-    const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: startedAt };
+    const h: Held = { assignment, cores, process, stopping: null, evicted: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: startedAt };
     this.held.set(assignment.id, h);
     h.done = this.watch(h, spec, process).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
@@ -115,9 +128,11 @@ export class PayloadSupervisor {
 
   /**
    * SIGTERM the payload's group, then SIGKILL after the grace period (or
-   * `graceMs` when given and shorter). False when not held.
+   * `graceMs` when given and shorter). `evicted`: the infrastructure stops it
+   * (it is reported so, unless something else was stopping it already).
+   * False when not held.
    */
-  stop(payloadId: number, reason: string, graceMs?: number): boolean {
+  stop(payloadId: number, reason: string, graceMs?: number, evicted?: EvictionReason): boolean {
     const h = this.held.get(payloadId);
     if (!h) return false;
     if (h.stopping) {
@@ -126,16 +141,17 @@ export class PayloadSupervisor {
       return true;
     }
     h.stopping = reason;
+    h.evicted = evicted ?? null;
     if (graceMs !== undefined) h.graceMs = graceMs;
     this.log.info({ payloadId, reason }, 'payload stopping');
     void this.terminate(h);
     return true;
   }
 
-  /** Stop every held payload; returns the ids it stops. */
-  stopAll(reason: string, graceMs?: number): number[] {
+  /** Stop every held payload (for the infrastructure's sake when `evicted` is given); returns the ids it stops. */
+  stopAll(reason: string, graceMs?: number, evicted?: EvictionReason): number[] {
     const ids = this.ids;
-    for (const id of ids) this.stop(id, reason, graceMs);
+    for (const id of ids) this.stop(id, reason, graceMs, evicted);
     return ids;
   }
 
@@ -188,7 +204,7 @@ export class PayloadSupervisor {
     const result = await collectResult(outcome.spec, exit, message);
     this.held.delete(a.id);
     this.log.info({ payloadId: a.id, exitCode: exit.exitCode, signal: exit.signal }, 'payload ended');
-    await this.hooks.ended(a, h.timedOut ? { ...result, timedOut: true } : result);
+    await this.hooks.ended(a, { ...result, ...(h.timedOut ? { timedOut: true } : {}), ...(h.evicted ? { evicted: h.evicted } : {}) });
   }
 
   /** Stop the payload when `leftMs` have passed (at once when none is left). */

@@ -15,7 +15,7 @@
  *   payloads start and end ─▶ pilot/payload-books.ts (durable records, reports)
  *   halt ─▶ halt/halt-sequence.ts
  */
-import { ShutdownCode, type LifecycleState } from '../protocol/index.js';
+import { ShutdownCode, type EvictionReason, type LifecycleState } from '../protocol/index.js';
 import { describeError, isVmpilotError } from '../shared/errors.js';
 import { haltSequence } from './halt/halt-sequence.js';
 import { ContactTracker } from './monitor/contact.js';
@@ -95,9 +95,9 @@ export class Pilot {
     return this.p.lifecycle;
   }
 
-  /** Ask for a halt (instruction or signal): it happens at once. */
-  requestHalt(code: number, reason: string): void {
-    this.p.requestHalt(code, reason);
+  /** Ask for a halt (instruction or signal): it happens at once; `eviction`: what stopped the payloads (default `halt`). */
+  requestHalt(code: number, reason: string, eviction?: EvictionReason): void {
+    this.p.requestHalt(code, reason, eviction);
   }
 
   /** Ask for a drain: no new work, halt once running payloads end. Kept until the halt. */
@@ -120,6 +120,8 @@ export class Pilot {
     p.log.info({ bootAt: p.bootAt, idleTimeoutSec: p.idleTimeoutSec }, 'boot');
     let code: number = ShutdownCode.TRANSIENT;
     let reason = 'internal error';
+    // what stopped any payload still running, as the server hears it: the agent's own failure unless the halt says
+    let eviction: EvictionReason = 'error';
     try {
       const identity = await restoreState(p);
       p.snap = await p.deps.probe.snapshot(config.stateDir);
@@ -141,6 +143,7 @@ export class Pilot {
       }
       if (failure) {
         ({ code, reason } = failure);
+        eviction = failure.eviction ?? eviction;
       } else {
         // ended payloads' directories go once the server has their end reports (a full disk frees up)
         const pruner = new DirPruner(p);
@@ -153,13 +156,16 @@ export class Pilot {
         void matchLoop(p);
         void watchDeadline(p);
         void watchDrainFiles(p);
-        ({ code, reason } = await lifecycleLoop(p));
+        const halt = await lifecycleLoop(p);
+        ({ code, reason } = halt);
+        eviction = halt.eviction ?? 'halt';
       }
     } catch (err) {
       p.log.error({ err: describeError(err), code: isVmpilotError(err) ? err.code : undefined }, 'pilot failed');
       reason = `internal error: ${describeError(err)}`;
     }
-    p.haltRequested ??= { code, reason };
+    p.haltRequested ??= { code, reason, eviction };
+    const evictedBy = p.haltRequested.eviction ?? eviction;
     return haltSequence(
       {
         clock,
@@ -173,7 +179,8 @@ export class Pilot {
         state: () => p.lifecycle,
         transition: (to, why) => p.transition(to, why),
         stopMatching: () => p.abortMatch(),
-        stopPayloads: (why) => p.payloads.stopAll(why),
+        // stopped for the infrastructure's sake: the server queues them again (store/endings.ts)
+        stopPayloads: (why) => p.payloads.stopAll(why, undefined, evictedBy),
         payloadsDone: () => p.payloads.allDone(),
         report: async (draft) => void (await p.outbox.add(draft)),
         deliver: (until) => p.outbox.drain(until),

@@ -128,6 +128,8 @@ export interface AgentState {
   running: Record<string, { pid: number; cores: number; startedAt: number; dir: string; assignment?: Assignment }>;
   /** The lease the server gave at register (RegisterReply.leaseSec), seconds; kept so a restart keeps fencing. */
   leaseSec?: number | null;
+  /** The server takes `evicted` on payload-ended (RegisterReply.acceptsEvicted); kept so a restart keeps sending it. */
+  acceptsEvicted?: boolean;
   /** When this pilot halted (its shutdown report was made); a restart after it registers anew. */
   haltedAt?: number | null;
   /** Ids of payloads this pilot has ever started (never start one twice). */

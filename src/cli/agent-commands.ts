@@ -33,10 +33,12 @@ environment, the environment over the file.
 
 Logs are JSON lines on stderr. The state directory holds state.json, one
 folder per payload (payloads/<id>/ with stdout, stderr, tmp/) and, at the end,
-shutdown_message ("NNN text"). Exit status: 0 after shutdown codes 100, 200,
-300; 14..17 after 400..700; 2 for a bad flag or config value.
+shutdown_message ("NNN text: reason", e.g. "100 Shutdown as requested: site
+downtime"). Exit status: 0 after shutdown codes 100, 200, 300; 14..17 after
+400..700; 2 for a bad flag or config value.
 SIGTERM or SIGINT drains, stops payloads (SIGTERM, grace, SIGKILL) and halts
-(code 100); SIGUSR1 drains. Restarted with the same state directory after a
+(code 100); SIGUSR1 drains. Payloads stopped by a halt, a signal, the deadline
+or the lease fence are reported evicted: the server queues them again. Restarted with the same state directory after a
 crash, the agent carries on as the same pilot and re-attaches to its payloads.
 
 Examples:

@@ -72,17 +72,25 @@ Example:
     .option('--name <name>', 'name (default: the command basename)')
     .option('--priority <p>', 'priority, -1000..1000 (higher first)')
     .option('--env <K=V>', 'environment variable for the payload (repeatable)', collect, [] as string[])
+    .option('--no-requeue', 'never run it again after the infrastructure stopped it (a halt, SIGTERM, the deadline, a lost pilot): it fails instead')
     .passThroughOptions()
     .addHelpText(
       'after',
       `
+A payload stopped by the infrastructure (its pilot halted, SIGTERMed, at its
+deadline, cut off from the server, or lost) goes back to the queue and runs
+again, up to the server's maxAttempts (default 3) in all; --no-requeue makes
+it fail instead, for work that must not run twice.
+
 Examples:
   vmpilot-server submit --cores 2-8 --wall 3600 --env EVENTS=1000 -- /opt/sim/run --fast
+  vmpilot-server submit --no-requeue -- /opt/db/migrate --apply
   vmpilot-server submit --file jobs.yaml
 
 jobs.yaml: a list of payloads, or "defaults:" and "payloads:"; each payload has
 command (list, or string for /bin/sh -c), and optionally cores (N, MIN-MAX or
-whole), memoryMb, wallSec, group, name, priority, env, count:
+whole), memoryMb, wallSec, group, name, priority, env, requeue (false as
+--no-requeue), count:
   defaults: { group: atlas, wallSec: 3600 }
   payloads:
     - { command: [/opt/sim/run, --fast], cores: 2-8, count: 100 }
@@ -100,18 +108,28 @@ whole), memoryMb, wallSec, group, name, priority, env, count:
 
   withClientOptions(program.command('jobs'))
     .description('List payloads.')
-    .option('--state <state>', 'only this state: queued, assigned, running, done, failed, lost')
+    .option('--state <state>', 'only this state: queued, assigned, running, done, failed, cancelled')
     .option('--group <group>', 'only this group')
     .option('--pilot <id>', 'only payloads of this pilot')
     .option('--json', 'print a JSON array of payloads')
-    .addHelpText('after', '\nExample:\n  vmpilot-server jobs --state running --group atlas')
+    .addHelpText(
+      'after',
+      `
+Under the table: the core-seconds of the payloads listed, by how they ended
+(done, failed: their own exit, signal or limit; cancelled: killed) and those
+of attempts the infrastructure ended (evicted). ATTEMPTS says how many of a
+payload's attempts were evicted.
+
+Example:
+  vmpilot-server jobs --state running --group atlas`,
+    )
     .action(async (o) => {
       const { jobs } = await import('./admin/commands.js');
       await jobs(o);
     });
 
   withClientOptions(program.command('job'))
-    .description('Show one payload, with the last lines of its output.')
+    .description('Show one payload, with its history (queued, assigned, evicted, ...) and the last lines of its output.')
     .argument('<id>', 'payload id')
     .option('--json', 'print it as JSON')
     .addHelpText('after', '\nExample:\n  vmpilot-server job 42')
@@ -160,7 +178,7 @@ whole), memoryMb, wallSec, group, name, priority, env, count:
     });
 
   withClientOptions(program.command('kill'))
-    .description('Kill a payload: its pilot is told to stop it (a queued one is cancelled).')
+    .description('Kill a payload: it ends cancelled (a queued one at once; a running one when its pilot has stopped it).')
     .argument('<id>', 'payload id')
     .option('--reason <text>', 'why')
     .option('--json', 'print the reply as JSON')
@@ -171,12 +189,23 @@ whole), memoryMb, wallSec, group, name, priority, env, count:
     });
 
   withClientOptions(program.command('accounting'))
-    .description('Core-seconds, wall seconds, payloads done and failed, by group, pilot and day (UTC).')
+    .description('Core-seconds (by how attempts ended), wall seconds, payloads done, failed, cancelled, by group, pilot and day (UTC).')
     .option('--from <day>', 'first day, YYYY-MM-DD')
     .option('--to <day>', 'last day, YYYY-MM-DD')
     .option('--group <group>', 'only this group')
-    .option('--json', 'print the rows (day, group, pilotId, coreSec, wallSec, done, failed) as JSON')
-    .addHelpText('after', '\nExample:\n  vmpilot-server accounting --from 2025-01-01 --json')
+    .option('--json', 'print the rows (day, group, pilotId, coreSec, wallSec, done, failed, cancelled, evicted, doneCoreSec, ...) as JSON')
+    .addHelpText(
+      'after',
+      `
+CORE-SEC is every core-second used; DONE-SEC, FAILED-SEC, CANCELLED-SEC and
+EVICTED-SEC split it by how each attempt ended (evicted: stopped by the
+infrastructure or lost with its pilot, not the payload's doing). DONE, FAILED
+and CANCELLED count payloads; EVICTED counts attempts. Fair share counts all
+of it: the cores were used.
+
+Example:
+  vmpilot-server accounting --from 2025-01-01 --json`,
+    )
     .action(async (o) => {
       const { accounting } = await import('./admin/bulk.js');
       await accounting(o);

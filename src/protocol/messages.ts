@@ -25,13 +25,32 @@ export type PilotState =
 
 /**
  * State of a payload on the server:
- * queued → assigned → running → done | failed | lost.
+ * queued → assigned → running → done | failed | cancelled.
  * `assigned` means handed to one pilot, which has not yet said it started.
+ * `failed`: the payload's own doing (a non-zero exit, a signal, a limit), or
+ * its attempts used up; `cancelled`: an administrator killed it. `lost` (its
+ * pilot stalled or halted) and `evicted` (the infrastructure stopped it: a
+ * halt, SIGTERM, the deadline, the lease fence) end an attempt: they are steps
+ * of a payload's history, after which it is queued again or fails; no payload
+ * rests in them. Clients should show a state they do not know as it is.
  */
-export type PayloadState = 'queued' | 'assigned' | 'running' | 'done' | 'failed' | 'lost';
+export type PayloadState = 'queued' | 'assigned' | 'running' | 'done' | 'failed' | 'cancelled' | 'lost' | 'evicted';
 
 /** Payload states after which nothing more happens to a payload. */
-export const FINAL_PAYLOAD_STATES: readonly PayloadState[] = ['done', 'failed', 'lost'];
+export const FINAL_PAYLOAD_STATES: readonly PayloadState[] = ['done', 'failed', 'cancelled'];
+
+/**
+ * Why the infrastructure, not the payload, stopped a payload
+ * (`PayloadEndedReport.evicted`): a `halt` instruction, a signal to the agent
+ * (`signal`: SIGTERM from a batch system's preemption or wall time, systemd's
+ * stop; SIGINT), the node's `deadline` (MJF shutdowntime, batch end time,
+ * `--lifetime`), the `lease` fence (the server unreachable for nearly the
+ * lease), or an `error` of the agent itself that halts it.
+ */
+export type EvictionReason = 'halt' | 'signal' | 'deadline' | 'lease' | 'error';
+
+/** Every EvictionReason, for schemas and checks. */
+export const EVICTION_REASONS: readonly EvictionReason[] = ['halt', 'signal', 'deadline', 'lease', 'error'];
 
 /**
  * How many cores a payload asks for: exactly N (min = max = N), a range
@@ -84,6 +103,12 @@ export interface RegisterReply {
    * Absent: the server does not say, and the agent does not fence.
    */
   leaseSec?: number;
+  /**
+   * True: this server takes `PayloadEndedReport.evicted` (it puts a payload
+   * the infrastructure stopped back in the queue). An older server would
+   * refuse the unknown field, so the agent sends it to no other.
+   */
+  acceptsEvicted?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -246,6 +271,15 @@ export interface PayloadEndedReport extends ReportBase {
   outputTail?: string;
   /** Why the agent ended it or could not run it, when it did. */
   message?: string;
+  /**
+   * Set when the infrastructure stopped the payload (see EvictionReason),
+   * not the payload itself or an administrator's kill: the server then counts
+   * the attempt as evicted and queues the payload again while it has attempts
+   * left. A payload that exited 0 is done, and one over its wall time or
+   * memory failed, whatever this says. Sent only to a server that takes it
+   * (`RegisterReply.acceptsEvicted`).
+   */
+  evicted?: { reason: EvictionReason };
 }
 
 /**
@@ -319,6 +353,12 @@ export interface SubmitRequest {
   name?: string;
   priority?: number;
   env?: Record<string, string>;
+  /**
+   * false: an attempt the infrastructure ended (evicted, or lost with its
+   * pilot) fails the payload instead of queueing it again: for work that
+   * must not run twice. Default true.
+   */
+  requeue?: boolean;
 }
 
 export interface SubmitReply {
@@ -341,8 +381,10 @@ export interface KillRequest {
 }
 
 /**
- * A queued payload is cancelled (`failed`, no instruction); an assigned or
- * running one gets a `kill-payload` instruction to its pilot.
+ * A queued payload is cancelled at once (`cancelled`, no instruction); an
+ * assigned or running one gets a `kill-payload` instruction to its pilot and
+ * ends `cancelled` when its pilot reports it stopped (`done` if it exited 0
+ * first).
  */
 export interface KillReply {
   payloadId: number;
@@ -350,7 +392,16 @@ export interface KillReply {
   instruction: Instruction | null;
 }
 
-/** GET /v1/accounting?from=&to=&group=&pilot=: one row per day, group and pilot. */
+/**
+ * GET /v1/accounting?from=&to=&group=&pilot=: one row per day, group and
+ * pilot. `coreSec` is every core-second used; the `*CoreSec` fields split it
+ * by how each attempt ended: done, failed (the payload's own doing),
+ * cancelled (an administrator's kill), evicted (the infrastructure stopped
+ * it, or its pilot was lost). `done`, `failed` and `cancelled` count
+ * payloads that ended so; `evicted` counts attempts the infrastructure
+ * ended (a payload evicted on its last attempt counts in both `evicted` and
+ * `failed`).
+ */
 export interface AccountingEntry {
   /** YYYY-MM-DD (UTC), the day the payload or attempt ended. */
   day: string;
@@ -360,6 +411,12 @@ export interface AccountingEntry {
   wallSec: number;
   done: number;
   failed: number;
+  cancelled?: number;
+  evicted?: number;
+  doneCoreSec?: number;
+  failedCoreSec?: number;
+  cancelledCoreSec?: number;
+  evictedCoreSec?: number;
 }
 
 /** GET /v1/usage?minutes=&stepSec=: average running cores per group in each step. */
@@ -393,6 +450,26 @@ export interface PayloadView {
   attempts: number;
   message: string | null;
   outputTail?: string | null;
+  /** false when submitted with `requeue: false` (absent from older servers: true). */
+  requeue?: boolean;
+  /** Attempts the infrastructure ended (evicted or lost), and the core-seconds they used. */
+  evictions?: number;
+  evictedCoreSec?: number;
+  /**
+   * Core-seconds of the run that ended it, charged as its final state (done,
+   * failed, cancelled); 0 while it has not ended, when it never ran, or when
+   * its last attempt was interrupted (those are in `evictedCoreSec`).
+   */
+  coreSec?: number;
+}
+
+/** One step of a payload's history (GET /v1/payloads/:id/history), oldest first. */
+export interface PayloadHistoryEntry {
+  state: PayloadState;
+  /** The pilot that held it then, or null. */
+  pilotId: number | null;
+  reason: string;
+  at: number;
 }
 
 /** A pilot as an administrator sees it (GET /v1/pilots, /v1/pilots/:id). */

@@ -21,6 +21,7 @@ export const paths = {
   pilotHistory: (pilotId: number | string) => `/v1/pilots/${pilotId}/history`,
   payloadsBatch: '/v1/payloads/batch',
   payloadKill: (payloadId: number | string) => `/v1/payloads/${payloadId}/kill`,
+  payloadHistory: (payloadId: number | string) => `/v1/payloads/${payloadId}/history`,
   accounting: '/v1/accounting',
   usage: '/v1/usage',
   /** Prometheus text format, outside /v1: not part of the protocol's versioning. */
@@ -44,6 +45,7 @@ export const routes = {
   pilotHistory: '/v1/pilots/:pilotId/history',
   payloadsBatch: '/v1/payloads/batch',
   payloadKill: '/v1/payloads/:payloadId/kill',
+  payloadHistory: '/v1/payloads/:payloadId/history',
   accounting: '/v1/accounting',
   usage: '/v1/usage',
   metrics: '/metrics',

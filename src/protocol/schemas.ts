@@ -163,6 +163,12 @@ const reportSchemas = [
       peakRssMb: { type: 'number', minimum: 0 },
       outputTail: str(LIMITS.outputTail),
       message: str(LIMITS.message),
+      evicted: {
+        type: 'object',
+        required: ['reason'],
+        additionalProperties: false,
+        properties: { reason: { type: 'string', enum: ['halt', 'signal', 'deadline', 'lease', 'error'] } },
+      },
     },
   },
   {
@@ -236,6 +242,7 @@ export const submitSchema = {
     name: str(LIMITS.nameLength),
     priority: int(-1000, 1000),
     env,
+    requeue: { type: 'boolean' },
   },
 } as const;
 
@@ -321,7 +328,7 @@ export const payloadsQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'lost'] },
+    state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled', 'lost'] },
     group: { type: 'string', maxLength: 100 },
     pilot: idText,
     /** At most 999,999,999 (a larger number is no longer an integer SQLite takes). */

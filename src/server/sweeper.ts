@@ -38,7 +38,7 @@ export class Sweeper {
     const now = this.o.clock.now();
     const r = await this.o.store.sweepStalled(now - this.o.stallAfterSec * 1000, now);
     if (r.stalled.length > 0) {
-      this.o.log.warn({ pilots: r.stalled, requeued: r.requeued, failed: r.failed }, 'pilots stalled');
+      this.o.log.warn({ pilots: r.stalled, requeued: r.requeued, failed: r.failed, cancelled: r.cancelled }, 'pilots stalled');
       this.o.metrics?.stalled.inc({}, r.stalled.length);
       this.o.metrics?.requeued.inc({}, r.requeued.length);
     }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged, readRuns } from './audit.js';
+import { audit, historiesOf, logged, readRuns } from './audit.js';
 
 describe('fault: the agent is SIGKILLed with several payloads running and restarted on the same state directory', () => {
   const tmp = tempDir('vmpilot-fault-agent-');
@@ -43,7 +43,7 @@ describe('fault: the agent is SIGKILLed with several payloads running and restar
     expect(pilots).toHaveLength(1);
     expect(pilots[0]).toMatchObject({ state: 'halted', shutdownCode: 300 });
     const jobs = await api.jobs();
-    const result = audit(ids, jobs, log);
+    const result = audit(ids, jobs, log, await historiesOf(api));
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: 5, failed: 1 });
     expect(jobs.find((j) => j.id === ids[1])).toMatchObject({ state: 'failed', exitCode: 3 });

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged } from './audit.js';
+import { audit, historiesOf, logged } from './audit.js';
 
 describe('fault: the payload directory is full (1 MiB tmpfs)', () => {
   const tmp = tempDir('vmpilot-fault-disk-');
@@ -49,7 +49,7 @@ describe('fault: the payload directory is full (1 MiB tmpfs)', () => {
 
     expect((await agent.exited).code, agent.stderr().slice(-3000)).toBe(0);
     const jobs = await api.jobs();
-    const result = audit(ids, jobs, log);
+    const result = audit(ids, jobs, log, await historiesOf(api));
     expect(result.violations).toEqual([]);
     for (const id of [ids[0]!, ids[1]!]) expect(jobs.find((j) => j.id === id)?.state, `neighbour ${id}`).toBe('done');
     // the fillers' directories went once the server had their end reports (the disk is short: none kept),

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged, readRuns } from './audit.js';
+import { audit, historiesOf, logged, readRuns } from './audit.js';
 import { startProxy, type Proxy } from './proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +44,7 @@ describe('fault: the network between agent and server is cut for several heartbe
     const pilots = await api.pilots();
     expect(pilots).toHaveLength(1);
     expect(pilots[0]).toMatchObject({ state: 'halted', shutdownCode: 300 });
-    const result = audit(ids, await api.jobs(), log);
+    const result = audit(ids, await api.jobs(), log, await historiesOf(api));
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: 7, failed: 1 });
     await server.stop();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged } from './audit.js';
+import { audit, historiesOf, logged } from './audit.js';
 
 /** True while `pid` is a live process (a zombie is dead: only its parent's wait is missing). */
 function alive(pid: number): boolean {
@@ -55,7 +55,7 @@ describe('fault: payloads that leave orphaned children behind', () => {
     expect((await api.job(neighbour)).state).toBe('running');
 
     expect((await agent.exited).code, agent.stderr().slice(-3000)).toBe(0);
-    const result = audit([...ids, neighbour], await api.jobs(), log);
+    const result = audit([...ids, neighbour], await api.jobs(), log, await historiesOf(api));
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: 3, failed: 1 });
     for (const pid of escaped) expect(alive(pid)).toBe(false);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { admin, freePort, kill, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';
-import { audit, logged, readRuns } from './audit.js';
+import { audit, historiesOf, logged, readRuns } from './audit.js';
 
 describe('fault: the server is SIGKILLed mid-workload and restarted on the same database and port', () => {
   const tmp = tempDir('vmpilot-fault-server-');
@@ -34,7 +34,7 @@ describe('fault: the server is SIGKILLed mid-workload and restarted on the same 
     const pilots = await api().pilots();
     expect(pilots).toHaveLength(2);
     for (const p of pilots) expect(p).toMatchObject({ state: 'halted', shutdownCode: 300 });
-    const result = audit(ids, await api().jobs(), log);
+    const result = audit(ids, await api().jobs(), log, await historiesOf(api()));
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: 12 });
     await server.stop();

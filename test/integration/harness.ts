@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:net';
-import type { PayloadView, PilotView, SubmitRequest } from '../../src/protocol/index.js';
+import type { AccountingEntry, PayloadHistoryEntry, PayloadView, PilotView, SubmitRequest } from '../../src/protocol/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const AGENT = path.join(ROOT, 'dist/vmpilot.cjs');
@@ -144,6 +144,8 @@ export function admin(url: string, token = ADMIN_TOKEN) {
     submit: async (req: SubmitRequest) => (await ok<{ id: number }>('POST', '/v1/payloads', req)).id,
     jobs: () => ok<PayloadView[]>('GET', '/v1/payloads'),
     job: (id: number) => ok<PayloadView>('GET', `/v1/payloads/${id}`),
+    history: (id: number) => ok<PayloadHistoryEntry[]>('GET', `/v1/payloads/${id}/history`),
+    accounting: () => ok<AccountingEntry[]>('GET', '/v1/accounting'),
     pilots: () => ok<PilotView[]>('GET', '/v1/pilots'),
     instruct: (pilotId: number, body: unknown) => ok<unknown>('POST', `/v1/pilots/${pilotId}/instructions`, body),
   };

@@ -6,7 +6,8 @@
  *   3. the final `state` and `shutdown` reports (code and message), delivered
  *      for up to FINAL_REPORT_MS — the server learns of the halt before the
  *      halt action runs;
- *   4. `shutdown_message` ("NNN text") in the state directory and in
+ *   4. `shutdown_message` ("NNN text: reason", the shutdown report's
+ *      message, as the server shows it) in the state directory and in
  *      `$JOBOUTPUTS` when given;
  *   5. the halt action (poweroff chain, exit, or a command).
  */
@@ -51,9 +52,14 @@ export interface HaltSteps {
   stopLoops(): void;
 }
 
-/** The message of a shutdown: the code's text, and the reason when it says more. Pure. */
+/**
+ * The message of a shutdown: the code's text, and the reason when it says
+ * more ("Shutdown as requested: site downtime"), on one line (control
+ * characters become spaces) so that `shutdown_message` stays one line. Pure.
+ */
 export function shutdownReportMessage(code: number, reason: string): string {
-  return (reason === shutdownText(code) ? reason : `${shutdownText(code)}: ${reason}`).slice(0, 4096);
+  const oneLine = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return (oneLine === shutdownText(code) || oneLine === '' ? shutdownText(code) : `${shutdownText(code)}: ${oneLine}`).slice(0, 4096);
 }
 
 /** Run the halt sequence; ends with the halt action, so it never returns. */
@@ -79,7 +85,8 @@ export async function haltSequence(s: HaltSteps, code: number, reason: string): 
     log.error({ err: describeError(err) }, 'last reports failed');
   }
   s.stopLoops();
-  const line = shutdownMessage(code);
+  // the reason the admin (or the agent) gave, as the server shows it: "100 Shutdown as requested: site downtime"
+  const line = shutdownMessage(code, shutdownReportMessage(code, reason));
   await s.store.writeShutdownMessage(line).catch((err: unknown) => log.error({ err: describeError(err) }, 'shutdown_message not written'));
   await s.outputs?.put('shutdown_message', `${line}\n`).catch((err: unknown) => {
     log.error({ err: describeError(err) }, 'shutdown_message not written to $JOBOUTPUTS');

@@ -38,7 +38,7 @@
  * passes `drainRequested` null once it is gone), so removing the file puts a
  * draining agent back to serving.
  */
-import { ShutdownCode, type LifecycleState } from '../../protocol/index.js';
+import { ShutdownCode, type EvictionReason, type LifecycleState } from '../../protocol/index.js';
 import { idleHaltBy, type IdleEvidence } from './idle.js';
 
 /** Allowed transitions of the lifecycle. */
@@ -59,6 +59,8 @@ export function canTransition(from: LifecycleState, to: LifecycleState): boolean
 export interface HaltRequest {
   code: number;
   reason: string;
+  /** Why payloads the halt stops are stopped, as the server is told (default `halt`). */
+  eviction?: EvictionReason;
 }
 
 /** The knobs of the halt policy (configuration, changed by `set` instructions). */
@@ -98,7 +100,7 @@ export type LifecycleDecision =
   | { kind: 'stay'; wakeAt: number | null }
   | { kind: 'drain'; reason: string }
   | { kind: 'resume'; reason: string }
-  | { kind: 'halt'; code: number; reason: string };
+  | { kind: 'halt'; code: number; reason: string; eviction?: EvictionReason };
 
 const earliest = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
@@ -106,7 +108,7 @@ const earliest = (a: number | null, b: number | null): number | null => (a === n
 export function decideLifecycle(i: LifecycleInputs): LifecycleDecision {
   if (i.state === 'halting' || i.state === 'halted') return { kind: 'stay', wakeAt: null };
   if (i.haltRequested) return { kind: 'halt', code: i.haltRequested.code, reason: i.haltRequested.reason };
-  if (i.haltBy !== null && i.now >= i.haltBy) return { kind: 'halt', code: ShutdownCode.REQUESTED, reason: 'deadline' };
+  if (i.haltBy !== null && i.now >= i.haltBy) return { kind: 'halt', code: ShutdownCode.REQUESTED, reason: 'deadline', eviction: 'deadline' };
   let wakeAt = i.haltBy;
   if (i.runningCount === 0 && i.orphanTimeoutSec > 0) {
     const orphanAt = i.lastContactAt + i.orphanTimeoutSec * 1000;

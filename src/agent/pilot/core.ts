@@ -5,7 +5,7 @@
  * instruction handler, payload books, registration, lifecycle loop,
  * heartbeat view) each act on this; `Pilot` (../pilot.ts) wires them.
  */
-import type { Instruction, LifecycleState } from '../../protocol/index.js';
+import type { EvictionReason, Instruction, LifecycleState } from '../../protocol/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { JobOutputs } from '../halt/job-outputs.js';
@@ -104,10 +104,13 @@ export class PilotCore {
     return this.haltRequested ? 'halting' : this.lifecycle;
   }
 
-  /** Ask for a halt (instruction or signal): it happens at once. */
-  requestHalt(code: number, reason: string): void {
+  /**
+   * Ask for a halt (instruction or signal): it happens at once. `eviction`
+   * is what the server hears stopped the payloads (`halt`, `signal`).
+   */
+  requestHalt(code: number, reason: string, eviction: EvictionReason = 'halt'): void {
     if (this.haltRequested) return;
-    this.haltRequested = { code, reason };
+    this.haltRequested = { code, reason, eviction };
     this.log.info({ code, reason }, 'halt requested');
     this.abortMatch();
     this.wake.poke();

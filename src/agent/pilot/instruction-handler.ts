@@ -19,7 +19,7 @@ export function handleInstructions(p: PilotCore, list: readonly Instruction[]): 
     p.log.info({ instructionId: instruction.id, type: instruction.type }, 'instruction');
     const outcome = carryOut(instruction, {
       drain: (reason) => p.requestDrain(reason),
-      halt: (code, reason) => p.requestHalt(code, reason),
+      halt: (code, reason) => p.requestHalt(code, reason, 'halt'),
       killPayload: (id, reason) => p.payloads.stop(id, reason),
       setHeartbeatInterval: (sec) => p.heartbeats.setInterval(sec),
       setIdleTimeout: (sec) => {

@@ -27,7 +27,8 @@ export class LeaseFence {
       runningCount: p.payloads.activeCount,
     });
     if (d.kind === 'ok') return d.wakeAt;
-    const ids = p.payloads.stopAll(d.reason, d.graceMs);
+    // stopped for the lease, not their own doing: the server queues them again
+    const ids = p.payloads.stopAll(d.reason, d.graceMs, 'lease');
     for (const id of ids) this.fenced.add(id);
     p.log.warn({ payloads: ids, graceMs: d.graceMs, leaseSec: p.keeper.state.leaseSec }, 'lease running out: payloads stopped');
     return null;

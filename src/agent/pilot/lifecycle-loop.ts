@@ -57,7 +57,8 @@ export async function lifecycleLoop(p: PilotCore): Promise<HaltRequest> {
     const now = clock.now();
     const fenceWake = p.fence.check(now);
     const d = decideLifecycle(lifecycleInputs(p, now));
-    if (d.kind === 'halt') return { code: d.code, reason: d.reason };
+    // a requested halt (instruction, signal) keeps its eviction reason; the deadline has its own
+    if (d.kind === 'halt') return p.haltRequested ?? { code: d.code, reason: d.reason, ...(d.eviction ? { eviction: d.eviction } : {}) };
     if (d.kind === 'drain' || d.kind === 'resume') {
       await p.transition(d.kind === 'drain' ? 'draining' : 'serving', d.reason);
       p.abortMatch();

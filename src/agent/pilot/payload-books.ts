@@ -8,7 +8,8 @@
 import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { pruneEndedDirs } from '../executor/payload-dirs.js';
-import { payloadDir, type PayloadResult } from '../executor/payload-runner.js';
+import { payloadDir } from '../executor/payload-runner.js';
+import type { EndedPayload } from '../payloads.js';
 import type { PayloadProcess, ProcessSpec } from '../ports.js';
 import type { RecoveryTarget } from '../state/recover.js';
 import type { PilotCore } from './core.js';
@@ -22,8 +23,11 @@ export async function onStarted(p: PilotCore, a: Assignment, pid: number, cores:
   await p.outbox.add({ type: 'payload-started', payloadId: a.id, pid });
 }
 
-/** A payload ended: forget its record, free its cores and report how it ended. */
-export async function onEnded(p: PilotCore, a: Assignment, r: PayloadResult & { timedOut?: boolean }): Promise<void> {
+/**
+ * A payload ended: forget its record, free its cores and report how it
+ * ended; that the infrastructure stopped it only to a server that takes it.
+ */
+export async function onEnded(p: PilotCore, a: Assignment, r: EndedPayload): Promise<void> {
   delete p.keeper.state.running[String(a.id)];
   p.lastBusyAt = p.deps.clock.now();
   // Free cores: abort the open match so the next one asks with them.
@@ -40,6 +44,7 @@ export async function onEnded(p: PilotCore, a: Assignment, r: PayloadResult & { 
     ...(r.overMemory ? { overMemory: true } : {}),
     ...(r.cpuSec === undefined ? {} : { cpuSec: r.cpuSec }),
     ...(r.peakRssMb === undefined ? {} : { peakRssMb: r.peakRssMb }),
+    ...(r.evicted && p.keeper.state.acceptsEvicted ? { evicted: { reason: r.evicted } } : {}),
   });
 }
 

@@ -84,6 +84,7 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
       p.keeper.state.pilotId = reply.pilotId;
       p.keeper.state.credential = reply.credential;
       p.keeper.state.leaseSec = reply.leaseSec ?? null;
+      p.keeper.state.acceptsEvicted = reply.acceptsEvicted === true;
       await p.keeper.persist();
       p.log.info({ pilotId: reply.pilotId, cores: p.totalCores, leaseSec: reply.leaseSec ?? null }, 'registered');
       return null;

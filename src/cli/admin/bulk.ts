@@ -25,13 +25,14 @@ import { accountingTables } from './format.js';
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
 
-const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'priority', 'env', 'count'];
+const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'priority', 'env', 'requeue', 'count'];
 
 /**
  * The payloads of a jobs file: a list of payloads, or `{ defaults, payloads }`.
  * Each payload: `command` (a list, or a string run by /bin/sh -c), `cores`
  * (N, "MIN-MAX" or "whole"), `memoryMb`, `wallSec`, `group`, `name`,
- * `priority`, `env` (a mapping), `count` (queue it this many times). Pure;
+ * `priority`, `env` (a mapping), `requeue` (false: never run it again after
+ * the infrastructure ended an attempt), `count` (queue it this many times). Pure;
  * throws usage errors naming `payloads[i].field`.
  */
 export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] {
@@ -62,6 +63,7 @@ export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] 
     if (!command || command.length === 0) throw usageError(`${where}.command must be a string or a list of strings`);
     const str = (k: string) => (p[k] === undefined || p[k] === null ? undefined : String(p[k]));
     const env = p.env === undefined ? [] : envList(p.env, `${where}.env`);
+    if (p.requeue !== undefined && typeof p.requeue !== 'boolean') throw usageError(`${where}.requeue must be true or false, not ${JSON.stringify(p.requeue)}`);
     let request: SubmitRequest;
     try {
       const cores = str('cores');
@@ -72,6 +74,7 @@ export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] 
         ...(str('group') !== undefined ? { group: str('group') } : {}),
         ...(str('name') !== undefined ? { name: str('name') } : {}),
         ...(str('priority') !== undefined ? { priority: str('priority') } : {}),
+        ...(p.requeue === false ? { requeue: false } : {}),
         env,
       });
     } catch (err) {
@@ -162,15 +165,15 @@ export async function instructMany(
   if (ids.length === 0) process.stderr.write(`no live pilot matches; nothing sent\n`);
 }
 
-/** `kill ID`: cancel a queued payload, or tell its pilot to kill it. */
+/** `kill ID`: cancel a queued payload, or tell its pilot to kill it (it then ends cancelled). */
 export async function kill(id: string, o: ClientOptions & { reason?: string; json?: boolean }, out: Out = stdout): Promise<void> {
   const payloadId = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
   const reply = await new AdminClient(o).post<KillReply>(paths.payloadKill(payloadId), o.reason ? { reason: o.reason } : {});
   if (o.json) return out(JSON.stringify(reply, null, 2));
   out(
     reply.instruction
-      ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot`
-      : `payload ${payloadId}: cancelled before it ran (${reply.state})`,
+      ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot; it ends cancelled once stopped`
+      : `payload ${payloadId}: cancelled before it ran`,
   );
 }
 

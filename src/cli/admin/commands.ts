@@ -7,6 +7,7 @@ import type {
   CoreRequest,
   InstructionReply,
   InstructionRequest,
+  PayloadHistoryEntry,
   PayloadView,
   PilotView,
   SubmitReply,
@@ -15,9 +16,10 @@ import type {
 import { parseCoreRequest } from '../../protocol/cores.js';
 import { paths } from '../../protocol/paths.js';
 import { systemClock } from '../../shared/clock.js';
+import { isVmpilotError } from '../../shared/errors.js';
 import { usageError } from '../run-main.js';
 import { AdminClient, type ClientOptions } from './client.js';
-import { payloadDetail, payloadTable, pilotTable } from './format.js';
+import { coreSecSummary, payloadDetail, payloadTable, pilotTable } from './format.js';
 
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
@@ -41,6 +43,8 @@ export interface SubmitOptions extends ClientOptions {
   name?: string;
   priority?: string;
   env: string[];
+  /** false with --no-requeue (commander's default is true). */
+  requeue?: boolean;
 }
 
 /** Turn `submit`'s options into a SubmitRequest; throws usage errors naming the flag. Pure. */
@@ -75,6 +79,7 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     }
     request.env = env;
   }
+  if (o.requeue === false) request.requeue = false;
   return request;
 }
 
@@ -93,7 +98,7 @@ export interface JobsOptions extends ClientOptions {
   json?: boolean;
 }
 
-/** `jobs`: a table of payloads, or their JSON array. */
+/** `jobs`: a table of payloads and their core-seconds by outcome, or their JSON array. */
 export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
   const q = new URLSearchParams();
   if (o.state) q.set('state', o.state);
@@ -101,14 +106,23 @@ export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
   if (o.pilot) q.set('pilot', String(intOption('--pilot', o.pilot, 1, Number.MAX_SAFE_INTEGER)));
   const query = q.size > 0 ? `?${q.toString()}` : '';
   const list = await new AdminClient(o).get<PayloadView[]>(`${paths.payloads}${query}`);
-  out(o.json ? JSON.stringify(list, null, 2) : payloadTable(list, systemClock.now()));
+  if (o.json) return out(JSON.stringify(list, null, 2));
+  const table = payloadTable(list, systemClock.now());
+  out(list.length === 0 ? table : `${table}\n\n${coreSecSummary(list)}`);
 }
 
-/** `job ID`: one payload with its output tail. */
+/** `job ID`: one payload with its history and output tail. */
 export async function job(id: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
   const n = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
-  const p = await new AdminClient(o).get<PayloadView>(paths.payload(n));
-  out(o.json ? JSON.stringify(p, null, 2) : payloadDetail(p, systemClock.now()));
+  const client = new AdminClient(o);
+  const p = await client.get<PayloadView>(paths.payload(n));
+  if (o.json) return out(JSON.stringify(p, null, 2));
+  // a server older than the history route answers 404: show the payload without it
+  const history = await client.get<PayloadHistoryEntry[]>(paths.payloadHistory(n)).catch((err: unknown) => {
+    if (isVmpilotError(err, 'VMP_NOT_FOUND')) return null;
+    throw err;
+  });
+  out(payloadDetail(p, systemClock.now(), history));
 }
 
 /** `pilots`: a table of pilots, or their JSON array. */

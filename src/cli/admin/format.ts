@@ -2,7 +2,7 @@
  * Readable tables of payloads and pilots for the admin commands. Pure: the
  * current time is passed in.
  */
-import { formatCoreRequest, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
 
 /** Lay out rows under headers, columns padded to their widest cell. */
 export function table(headers: string[], rows: string[][]): string {
@@ -26,10 +26,10 @@ export function wallTime(p: PayloadView, now: number): string {
   return duration(((p.endedAt ?? now) - p.startedAt) / 1000);
 }
 
-/** The payload table of `jobs`. */
+/** The payload table of `jobs`. States it does not know (a newer server's) are shown as they are. */
 export function payloadTable(payloads: PayloadView[], now: number): string {
   return table(
-    ['ID', 'NAME', 'GROUP', 'STATE', 'CORES', 'PILOT', 'EXIT', 'WALL'],
+    ['ID', 'NAME', 'GROUP', 'STATE', 'CORES', 'PILOT', 'EXIT', 'WALL', 'ATTEMPTS'],
     payloads.map((p) => [
       String(p.id),
       p.name,
@@ -39,8 +39,32 @@ export function payloadTable(payloads: PayloadView[], now: number): string {
       p.pilotId === null ? '-' : String(p.pilotId),
       p.exitCode !== null ? String(p.exitCode) : (p.signal ?? '-'),
       wallTime(p, now),
+      attemptsText(p),
     ]),
   );
+}
+
+/** "2", or "2 (1 evicted)" when the infrastructure ended some of them. */
+function attemptsText(p: PayloadView): string {
+  const evicted = p.evictions ?? 0;
+  return evicted > 0 ? `${p.attempts} (${evicted} evicted)` : String(p.attempts);
+}
+
+/**
+ * The line under `jobs`' table: core-seconds of the payloads listed by how
+ * their attempts ended: the run that ended each as done, failed or
+ * cancelled, and every attempt the infrastructure ended (evicted or lost).
+ */
+export function coreSecSummary(payloads: PayloadView[]): string {
+  const sum = { done: 0, failed: 0, cancelled: 0, evicted: 0 };
+  let evictions = 0;
+  for (const p of payloads) {
+    if (p.state === 'done' || p.state === 'failed' || p.state === 'cancelled') sum[p.state] += p.coreSec ?? 0;
+    sum.evicted += p.evictedCoreSec ?? 0;
+    evictions += p.evictions ?? 0;
+  }
+  const attempts = evictions === 1 ? '1 attempt' : `${evictions} attempts`;
+  return `core-seconds: done ${sum.done.toFixed(1)}, failed ${sum.failed.toFixed(1)}, cancelled ${sum.cancelled.toFixed(1)}, evicted ${sum.evicted.toFixed(1)} (${attempts})`;
 }
 
 /** The pilot table of `pilots`. */
@@ -58,8 +82,8 @@ export function pilotTable(pilots: PilotView[], now: number): string {
   );
 }
 
-/** One payload in full, for `job`. */
-export function payloadDetail(p: PayloadView, now: number): string {
+/** One payload in full, for `job`, with its history when the server gave it. */
+export function payloadDetail(p: PayloadView, now: number, history: PayloadHistoryEntry[] | null = null): string {
   const when = (t: number | null) => (t === null ? '-' : new Date(t).toISOString());
   const lines = [
     ['id', String(p.id)],
@@ -72,7 +96,9 @@ export function payloadDetail(p: PayloadView, now: number): string {
     ['wall limit', p.wallSec === null ? '-' : duration(p.wallSec)],
     ['priority', String(p.priority)],
     ['pilot', p.pilotId === null ? '-' : String(p.pilotId)],
-    ['attempts', String(p.attempts)],
+    ['attempts', attemptsText(p)],
+    ['requeue', p.requeue === false ? 'no (submitted with --no-requeue)' : 'yes'],
+    ['evicted core-s', (p.evictedCoreSec ?? 0).toFixed(1)],
     ['submitted', when(p.submittedAt)],
     ['started', when(p.startedAt)],
     ['ended', when(p.endedAt)],
@@ -82,31 +108,69 @@ export function payloadDetail(p: PayloadView, now: number): string {
     ['message', p.message ?? '-'],
   ];
   const head = table(['FIELD', 'VALUE'], lines).split('\n').slice(1).join('\n');
+  const past =
+    history && history.length > 0
+      ? `\n--- history ---\n${table(
+          ['AT', 'STATE', 'PILOT', 'REASON'],
+          history.map((h) => [when(h.at), h.state, h.pilotId === null ? '-' : String(h.pilotId), h.reason]),
+        )}`
+      : '';
   const tail = p.outputTail ? `\n--- output (last lines) ---\n${p.outputTail.replace(/\n$/, '')}` : '';
-  return head + tail;
+  return head + past + tail;
 }
 
-/** Sum accounting rows by one key. */
-function sumBy<T extends { coreSec: number; wallSec: number; done: number; failed: number }>(rows: T[], key: (r: T) => string) {
-  const by = new Map<string, { coreSec: number; wallSec: number; done: number; failed: number }>();
+/** The totals `accounting` shows for a set of rows. */
+interface Totals {
+  coreSec: number;
+  doneCoreSec: number;
+  failedCoreSec: number;
+  cancelledCoreSec: number;
+  evictedCoreSec: number;
+  wallSec: number;
+  done: number;
+  failed: number;
+  cancelled: number;
+  evicted: number;
+}
+
+const ZERO: Totals = { coreSec: 0, doneCoreSec: 0, failedCoreSec: 0, cancelledCoreSec: 0, evictedCoreSec: 0, wallSec: 0, done: 0, failed: 0, cancelled: 0, evicted: 0 };
+
+/** Sum accounting rows by one key (fields an older server does not send count 0). */
+function sumBy(rows: AccountingEntry[], key: (r: AccountingEntry) => string): [string, Totals][] {
+  const by = new Map<string, Totals>();
   for (const r of rows) {
-    const s = by.get(key(r)) ?? { coreSec: 0, wallSec: 0, done: 0, failed: 0 };
-    s.coreSec += r.coreSec;
-    s.wallSec += r.wallSec;
-    s.done += r.done;
-    s.failed += r.failed;
+    const s = by.get(key(r)) ?? { ...ZERO };
+    for (const k of Object.keys(ZERO) as (keyof Totals)[]) s[k] += r[k] ?? 0;
     by.set(key(r), s);
   }
   return [...by.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
-/** The three tables of `accounting`: by group, by pilot, by day. */
-export function accountingTables(rows: { day: string; group: string; pilotId: number; coreSec: number; wallSec: number; done: number; failed: number }[]): string {
+/**
+ * The three tables of `accounting`: by group, by pilot, by day. CORE-SEC is
+ * every core-second used; DONE-SEC, FAILED-SEC, CANCELLED-SEC and
+ * EVICTED-SEC split it by how each attempt ended; DONE, FAILED and
+ * CANCELLED count payloads, EVICTED the attempts the infrastructure ended.
+ */
+export function accountingTables(rows: AccountingEntry[]): string {
   if (rows.length === 0) return 'nothing has been accounted yet';
-  const section = (title: string, key: string, list: ReturnType<typeof sumBy>) =>
+  const f = (n: number) => n.toFixed(1);
+  const section = (title: string, key: string, list: [string, Totals][]) =>
     `${title}\n${table(
-      [key, 'CORE-SEC', 'WALL-SEC', 'DONE', 'FAILED'],
-      list.map(([k, s]) => [k, s.coreSec.toFixed(1), s.wallSec.toFixed(1), String(s.done), String(s.failed)]),
+      [key, 'CORE-SEC', 'DONE-SEC', 'FAILED-SEC', 'CANCELLED-SEC', 'EVICTED-SEC', 'WALL-SEC', 'DONE', 'FAILED', 'CANCELLED', 'EVICTED'],
+      list.map(([k, s]) => [
+        k,
+        f(s.coreSec),
+        f(s.doneCoreSec),
+        f(s.failedCoreSec),
+        f(s.cancelledCoreSec),
+        f(s.evictedCoreSec),
+        f(s.wallSec),
+        String(s.done),
+        String(s.failed),
+        String(s.cancelled),
+        String(s.evicted),
+      ]),
     )}`;
   return [
     section('By group', 'GROUP', sumBy(rows, (r) => r.group)),

@@ -13,6 +13,7 @@ import type {
   UsageTimeline,
   InstructionReply,
   InstructionRequest,
+  PayloadHistoryEntry,
   PayloadState,
   PayloadView,
   PilotView,
@@ -147,7 +148,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       }
       const payload = await store.getPayload(payloadId);
       request.log.info({ payloadId, instruction }, instruction ? 'payload kill sent' : 'payload cancelled');
-      return { payloadId, state: payload?.state ?? 'failed', instruction };
+      return { payloadId, state: payload?.state ?? 'cancelled', instruction };
+    },
+  );
+
+  app.get<{ Params: { payloadId: string } }>(
+    routes.payloadHistory,
+    { schema: { params: idParamsSchema }, onRequest: adminOnly },
+    async (request): Promise<PayloadHistoryEntry[]> => {
+      const payloadId = Number(request.params.payloadId);
+      if (!(await store.getPayload(payloadId))) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${payloadId}`);
+      return store.payloadHistory(payloadId);
     },
   );
 

@@ -48,6 +48,8 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
       serverTime: clock.now(),
       credentialExpiresAt: expiresAt,
       ...(ctx.leaseSec === undefined ? {} : { leaseSec: ctx.leaseSec }),
+      // payload-ended may say the infrastructure stopped a payload: it is queued again (store/endings.ts)
+      acceptsEvicted: true,
     };
     return reply.code(201).send(body);
   });
@@ -107,11 +109,11 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
         if (outcome.kind === 'refused') {
           refused.push({ seq: report.seq, code: outcome.code, message: outcome.message });
           request.log.warn({ pilotId, seq: report.seq, type: report.type, code: outcome.code }, outcome.message);
-        } else if (outcome.kind === 'applied' && report.type === 'shutdown') {
+        } else if (outcome.kind === 'applied' && (report.type === 'shutdown' || (report.type === 'payload-ended' && report.evicted))) {
           requeued = true;
         }
       }
-      // a halted pilot's unstarted payloads went back to the queue
+      // a halted pilot's unstarted payloads, or an evicted one, went back to the queue
       if (requeued) ctx.waiters.wakeAll();
       return {
         appliedSeq: await store.appliedSeq(pilotId),

@@ -102,7 +102,7 @@
       el('td', { text: coresText(p) }),
       el('td', { className: 'num', text: p.pilotId === null ? '-' : String(p.pilotId) }),
       el('td', { text: p.exitCode !== null ? String(p.exitCode) : p.signal || '-' }),
-      el('td', { className: 'num', text: String(p.attempts) }),
+      el('td', { className: 'num', text: p.evictions ? p.attempts + ' (' + p.evictions + ' evicted)' : String(p.attempts) }),
     ];
     var actions = el('td');
     if (p.state === 'queued' || p.state === 'assigned' || p.state === 'running') {
@@ -114,21 +114,20 @@
     return el('tr', { 'data-payload-row': String(p.id) }, cells);
   }
 
+  // core-seconds in total and by how attempts ended, then payloads done, failed, cancelled and evicted attempts
+  var HOURS = ['coreSec', 'doneCoreSec', 'failedCoreSec', 'cancelledCoreSec', 'evictedCoreSec', 'wallSec'];
+  var COUNTS = ['done', 'failed', 'cancelled', 'evicted'];
   function accountingRows(entries) {
     var by = {};
     entries.forEach(function (e) {
-      var g = (by[e.group] = by[e.group] || { coreSec: 0, wallSec: 0, done: 0, failed: 0 });
-      g.coreSec += e.coreSec; g.wallSec += e.wallSec; g.done += e.done; g.failed += e.failed;
+      var g = (by[e.group] = by[e.group] || {});
+      HOURS.concat(COUNTS).forEach(function (k) { g[k] = (g[k] || 0) + (e[k] || 0); });
     });
     return Object.keys(by).sort().map(function (group) {
       var g = by[group];
-      return el('tr', {}, [
-        el('td', { text: group }),
-        el('td', { className: 'num', text: (g.coreSec / 3600).toFixed(3) }),
-        el('td', { className: 'num', text: (g.wallSec / 3600).toFixed(3) }),
-        el('td', { className: 'num', text: String(g.done) }),
-        el('td', { className: 'num', text: String(g.failed) }),
-      ]);
+      return el('tr', { 'data-group-row': group }, [el('td', { text: group })]
+        .concat(HOURS.map(function (k) { return el('td', { className: 'num', 'data-field': k, text: (g[k] / 3600).toFixed(3) }); }))
+        .concat(COUNTS.map(function (k) { return el('td', { className: 'num', 'data-field': k, text: String(g[k]) }); })));
     });
   }
 
@@ -196,7 +195,7 @@
       .then(function (r) {
         fill('pilots', r[0].slice().reverse().map(pilotRow), 'no pilots yet', 7);
         fill('payloads', r[1].slice().reverse().map(payloadRow), 'no payloads', 9);
-        fill('accounting', accountingRows(r[2]), 'nothing has ended yet', 5);
+        fill('accounting', accountingRows(r[2]), 'nothing has ended yet', 11);
         chart(r[3]);
         setStatus('updated ' + new Date().toLocaleTimeString());
       })

@@ -81,18 +81,22 @@ export class Histogram {
   }
 }
 
-/** A gauge family read at scrape time: one value per label set. */
+/**
+ * A family read at scrape time: one value per label set. A gauge, or a
+ * counter when the value only grows (e.g. a total the store keeps).
+ */
 export interface GaugeSamples {
   name: string;
   help: string;
   samples: { labels: Labels; value: number }[];
+  type?: 'gauge' | 'counter';
 }
 
 /** Render gauges, then counters and histograms, as one exposition text. */
 export function renderMetrics(gauges: GaugeSamples[], others: (Counter | Histogram)[]): string {
   const lines: string[] = [];
   for (const g of gauges) {
-    lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
+    lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${g.type ?? 'gauge'}`);
     for (const s of g.samples) lines.push(`${g.name}${fmtLabels(s.labels)} ${num(s.value)}`);
   }
   for (const m of others) lines.push(...m.render());

@@ -1,15 +1,18 @@
 /**
  * The server's metrics: requests by route and status, heartbeat and match
- * latency, and at scrape time pilots by state, payloads by state and queue
- * depth by group (read from the store). Served at GET /metrics with the
- * admin token (Prometheus: `authorization: { credentials: <admin token> }`).
+ * latency, and at scrape time pilots by state, payloads by state, queue
+ * depth by group and core-seconds by how attempts ended (read from the
+ * store). Served at GET /metrics with the admin token (Prometheus:
+ * `authorization: { credentials: <admin token> }`).
  */
 import type { PayloadState, PilotState } from '../../protocol/index.js';
 import type { StoreCounts } from '../store/store.js';
 import { Counter, Histogram, renderMetrics, type GaugeSamples } from './registry.js';
 
 const PILOT_STATES: PilotState[] = ['submitted', 'booting', 'running', 'draining', 'halting', 'halted', 'stalled', 'error'];
-const PAYLOAD_STATES: PayloadState[] = ['queued', 'assigned', 'running', 'done', 'failed', 'lost'];
+// the states a payload rests in (lost, kept for existing dashboards, and evicted are steps of its history: always 0 here)
+const PAYLOAD_STATES: PayloadState[] = ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled', 'lost'];
+const OUTCOMES = ['done', 'failed', 'cancelled', 'evicted'] as const;
 
 /** The metrics one server process keeps. */
 export class ServerMetrics {
@@ -39,6 +42,12 @@ export class ServerMetrics {
         name: 'vmpilot_queue_depth',
         help: 'Queued payloads by group.',
         samples: Object.entries(counts.queuedByGroup).map(([group, value]) => ({ labels: { group }, value })),
+      },
+      {
+        name: 'vmpilot_payload_core_seconds_total',
+        help: 'Core-seconds payload attempts used, by how they ended: done, failed (their own doing), cancelled (killed), evicted (stopped by the infrastructure or lost with their pilot).',
+        type: 'counter',
+        samples: OUTCOMES.map((outcome) => ({ labels: { outcome }, value: counts.coreSecByOutcome[outcome] ?? 0 })),
       },
     ];
     return renderMetrics(gauges, [this.requests, this.heartbeat, this.match, this.stalled, this.requeued]);

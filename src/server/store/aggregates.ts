@@ -35,7 +35,9 @@ export function accountingIn(sql: Sql, f: AccountingFilter): AccountingRow[] {
   if (f.pilotId !== undefined) (where.push('pilot_id = ?'), params.push(f.pilotId));
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   return sql.all<AccountingRow>(
-    `SELECT day, grp AS "group", pilot_id AS pilotId, core_sec AS coreSec, wall_sec AS wallSec, done, failed
+    `SELECT day, grp AS "group", pilot_id AS pilotId, core_sec AS coreSec, wall_sec AS wallSec, done, failed, cancelled, evicted,
+       done_core_sec AS doneCoreSec, failed_core_sec AS failedCoreSec, cancelled_core_sec AS cancelledCoreSec,
+       evicted_core_sec AS evictedCoreSec
        FROM accounting ${clause} ORDER BY day, grp, pilot_id`,
     ...params,
   );
@@ -48,5 +50,15 @@ export function countsIn(sql: Sql): StoreCounts {
     pilotsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM pilots GROUP BY state')),
     payloadsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM payloads GROUP BY state')),
     queuedByGroup: by(sql.all("SELECT grp AS k, COUNT(*) AS n FROM payloads WHERE state = 'queued' GROUP BY grp")),
+    coreSecByOutcome: coreSecByOutcome(sql),
   };
+}
+
+/** Core-seconds accounted so far, by how the attempts ended. */
+function coreSecByOutcome(sql: Sql): Record<string, number> {
+  const r = sql.get<{ done: number | null; failed: number | null; cancelled: number | null; evicted: number | null }>(
+    `SELECT SUM(done_core_sec) AS done, SUM(failed_core_sec) AS failed, SUM(cancelled_core_sec) AS cancelled,
+       SUM(evicted_core_sec) AS evicted FROM accounting`,
+  );
+  return { done: r?.done ?? 0, failed: r?.failed ?? 0, cancelled: r?.cancelled ?? 0, evicted: r?.evicted ?? 0 };
 }

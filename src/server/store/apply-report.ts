@@ -17,9 +17,9 @@ import { isVmpilotError } from '../../shared/errors.js';
 import { movePayload, payloadRow } from './payload-ops.js';
 import type { PayloadRow, PilotRow } from './rows.js';
 import type { Sql } from './sql.js';
-import { chargeAccounting, losePayload } from './endings.js';
+import { endReported, losePayload, unassign } from './endings.js';
 import { pilotStateFor, type ReportOutcome, type StorePolicy } from './store.js';
-import { endStateFor, pilotTransitionAllowed } from './transitions.js';
+import { pilotTransitionAllowed } from './transitions.js';
 
 /** Refusal codes a pilot may see in `ReportsReply.refused`. */
 export const REFUSAL = {
@@ -72,7 +72,7 @@ function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number, policy:
     case 'payload-started':
       return started(sql, pilot, report);
     case 'payload-ended':
-      return ended(sql, pilot, report);
+      return ended(sql, pilot, report, policy);
     case 'payload-released':
       return released(sql, pilot, report);
     case 'instruction-done': {
@@ -115,7 +115,7 @@ function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport): Effec
   return { kind: 'applied' };
 }
 
-function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport): Effect {
+function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport, policy: StorePolicy): Effect {
   const row = payloadRow(sql, report.payloadId);
   if (!row || row.pilot_id !== pilot.id) {
     return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
@@ -123,23 +123,8 @@ function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport): Effect {
   if (row.state !== 'running' && row.state !== 'assigned') {
     return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is already ${row.state}` };
   }
-  const to = endStateFor(report.exitCode, report.signal);
-  const reason = report.timedOut ? 'timed out' : report.overMemory ? 'over memory' : 'ended';
-  movePayload(
-    sql,
-    row,
-    to,
-    {
-      exit_code: report.exitCode,
-      signal: report.signal,
-      output_tail: report.outputTail ?? null,
-      message: report.message ?? null,
-      ended_at: report.at,
-    },
-    reason,
-    report.at,
-  );
-  chargeAccounting(sql, { ...row, state: to }, report.at, to);
+  // done, failed, cancelled, or evicted (then queued again while attempts are left): endings.ts
+  endReported(sql, row, report, report.at, policy);
   return { kind: 'applied' };
 }
 
@@ -153,8 +138,7 @@ function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport): Eff
     return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned and never started` };
   }
   // the claim counted an attempt; a release is none
-  const attempts = Math.max(0, row.attempts - 1);
-  movePayload(sql, row, 'queued', { pilot_id: null, allocated_cores: null, assigned_at: null, attempts }, `released by pilot ${pilot.id}: ${report.reason}`, report.at);
+  unassign(sql, row, `released by pilot ${pilot.id}: ${report.reason}`, report.at, true);
   return { kind: 'applied' };
 }
 
@@ -187,7 +171,7 @@ function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number,
   for (const row of held) {
     try {
       if (row.state === 'assigned') {
-        movePayload(sql, row, 'queued', { pilot_id: null, allocated_cores: null, assigned_at: null }, 'pilot halted before it started', at);
+        unassign(sql, row, 'pilot halted before it started', at, false);
       } else {
         losePayload(sql, row, `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`, at, policy);
       }

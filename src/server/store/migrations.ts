@@ -149,6 +149,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payloads_open_runs ON payloads(started_at) WHERE ended_at IS NULL AND started_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    description:
+      'cancelled payloads, evicted attempts (the infrastructure stopped them) and requeue opt-out; accounting split by how attempts ended',
+    sql: `
+      ALTER TABLE payloads ADD COLUMN requeue INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE payloads ADD COLUMN cancel_reason TEXT;
+      ALTER TABLE lost_attempts ADD COLUMN cause TEXT NOT NULL DEFAULT 'lost';
+      CREATE INDEX lost_attempts_payload ON lost_attempts(payload_id);
+      ALTER TABLE accounting ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE accounting ADD COLUMN evicted INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE accounting ADD COLUMN done_core_sec REAL NOT NULL DEFAULT 0;
+      ALTER TABLE accounting ADD COLUMN failed_core_sec REAL NOT NULL DEFAULT 0;
+      ALTER TABLE accounting ADD COLUMN cancelled_core_sec REAL NOT NULL DEFAULT 0;
+      ALTER TABLE accounting ADD COLUMN evicted_core_sec REAL NOT NULL DEFAULT 0;
+      -- until now a payload cancelled before it ran was recorded failed, with this message (it never ran: no accounting)
+      UPDATE payloads SET state = 'cancelled' WHERE state = 'failed' AND started_at IS NULL AND message LIKE 'cancelled: %';
+      UPDATE payload_states SET state = 'cancelled' WHERE state = 'failed' AND reason LIKE 'cancelled: %';
+      -- split what was accounted so far from the records it was counted from: lost runs (lost_attempts),
+      -- payloads done, and payloads failed other than by losing their last attempt
+      UPDATE accounting SET
+        evicted = (SELECT COUNT(*) FROM lost_attempts l JOIN payloads p ON p.id = l.payload_id
+          WHERE l.pilot_id = accounting.pilot_id AND p.grp = accounting.grp
+            AND strftime('%Y-%m-%d', l.ended_at / 1000, 'unixepoch') = accounting.day),
+        evicted_core_sec = COALESCE((SELECT SUM(l.cores * MAX(0, l.ended_at - l.started_at) / 1000.0)
+          FROM lost_attempts l JOIN payloads p ON p.id = l.payload_id
+          WHERE l.pilot_id = accounting.pilot_id AND p.grp = accounting.grp
+            AND strftime('%Y-%m-%d', l.ended_at / 1000, 'unixepoch') = accounting.day), 0),
+        done_core_sec = COALESCE((SELECT SUM(COALESCE(p.allocated_cores, 0) * MAX(0, p.ended_at - p.started_at) / 1000.0)
+          FROM payloads p WHERE p.pilot_id = accounting.pilot_id AND p.state = 'done' AND p.grp = accounting.grp
+            AND p.started_at IS NOT NULL AND strftime('%Y-%m-%d', p.ended_at / 1000, 'unixepoch') = accounting.day), 0),
+        failed_core_sec = COALESCE((SELECT SUM(COALESCE(p.allocated_cores, 0) * MAX(0, p.ended_at - p.started_at) / 1000.0)
+          FROM payloads p WHERE p.pilot_id = accounting.pilot_id AND p.state = 'failed' AND p.grp = accounting.grp
+            AND p.started_at IS NOT NULL AND strftime('%Y-%m-%d', p.ended_at / 1000, 'unixepoch') = accounting.day
+            AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = p.id AND l.started_at = p.started_at)), 0);
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

@@ -24,6 +24,7 @@ export type PayloadChanges = Partial<
     | 'started_at'
     | 'ended_at'
     | 'attempts'
+    | 'cancel_reason'
   >
 >;
 

@@ -30,7 +30,31 @@ export interface PayloadRow {
   started_at: number | null;
   ended_at: number | null;
   attempts: number;
+  /** 0: submitted with `requeue: false`. */
+  requeue: number;
+  /** Set when an administrator asked for a kill: the payload ends cancelled. */
+  cancel_reason: string | null;
+  /** Attempts the infrastructure ended and their core-seconds (only from PAYLOAD_SELECT). */
+  evictions?: number;
+  evicted_core_sec?: number;
+  final_core_sec?: number;
 }
+
+/**
+ * Payload rows with the count of their attempts the infrastructure ended
+ * (lost or evicted, from the history), the core-seconds those used, and the
+ * core-seconds of the run that ended the payload (as accounted: none when
+ * its last attempt was interrupted): what `payloadView` shows. Add
+ * `WHERE …` on the columns of `payloads`.
+ */
+export const PAYLOAD_SELECT = `SELECT payloads.*,
+  (SELECT COUNT(*) FROM payload_states s WHERE s.payload_id = payloads.id AND s.state IN ('lost', 'evicted')) AS evictions,
+  (SELECT COALESCE(SUM(l.cores * MAX(0, l.ended_at - l.started_at)), 0) / 1000.0 FROM lost_attempts l WHERE l.payload_id = payloads.id)
+    AS evicted_core_sec,
+  CASE WHEN state IN ('done', 'failed', 'cancelled') AND started_at IS NOT NULL AND ended_at IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
+    THEN COALESCE(allocated_cores, 0) * MAX(0, ended_at - started_at) / 1000.0 ELSE 0 END AS final_core_sec
+  FROM payloads`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
@@ -81,6 +105,10 @@ export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
     endedAt: row.ended_at,
     attempts: row.attempts,
     message: row.message,
+    requeue: row.requeue !== 0,
+    evictions: row.evictions ?? 0,
+    evictedCoreSec: row.evicted_core_sec ?? 0,
+    coreSec: row.final_core_sec ?? 0,
   };
   if (withOutput) view.outputTail = row.output_tail;
   return view;

@@ -11,6 +11,7 @@ import type {
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
+  PayloadHistoryEntry,
   PayloadView,
   PilotState,
   PilotView,
@@ -24,10 +25,10 @@ import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
 import { accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { applyReportIn, setState } from './apply-report.js';
-import { killInstruction, losePayload } from './endings.js';
+import { cancelPayload, killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
-import { candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
+import { PAYLOAD_SELECT, candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
 import { Sql } from './sql.js';
 import { pilotStateFor } from './store.js';
 import type {
@@ -250,9 +251,9 @@ export class SqliteStore implements Store {
     {
       const { id } = this.sql.run(
         `INSERT INTO payloads (name, grp, command, env, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority,
-           state, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+           state, submitted_at, requeue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
         name, r.group ?? 'default', JSON.stringify(r.command), JSON.stringify(r.env ?? {}), cores.min, cores.max,
-        cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at,
+        cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at, r.requeue === false ? 0 : 1,
       );
       this.sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
       return id;
@@ -260,8 +261,15 @@ export class SqliteStore implements Store {
   }
 
   async getPayload(id: number): Promise<PayloadView | null> {
-    const row = payloadRow(this.sql, id);
+    const row = this.sql.get<PayloadRow>(`${PAYLOAD_SELECT} WHERE id = ?`, id);
     return row ? payloadView(row, true) : null;
+  }
+
+  async payloadHistory(id: number): Promise<PayloadHistoryEntry[]> {
+    return this.sql.all<PayloadHistoryEntry>(
+      'SELECT state, pilot_id AS pilotId, reason, at FROM payload_states WHERE payload_id = ? ORDER BY id',
+      id,
+    );
   }
 
   async listPayloads(f: PayloadFilter): Promise<PayloadView[]> {
@@ -273,7 +281,7 @@ export class SqliteStore implements Store {
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const limit = f.limit ?? -1;
     return this.sql
-      .all<PayloadRow>(`SELECT * FROM payloads ${clause} ORDER BY id LIMIT ?`, ...params, limit)
+      .all<PayloadRow>(`${PAYLOAD_SELECT} ${clause} ORDER BY id LIMIT ?`, ...params, limit)
       .map((row) => payloadView(row));
   }
 
@@ -308,7 +316,8 @@ export class SqliteStore implements Store {
 
   async redeliverable(pilotId: number, holding: number[]): Promise<Assignment | null> {
     const rows = this.sql.all<PayloadRow>(
-      "SELECT * FROM payloads WHERE pilot_id = ? AND state = 'assigned' ORDER BY assigned_at, id",
+      // a payload an administrator killed meanwhile is not handed out again
+      "SELECT * FROM payloads WHERE pilot_id = ? AND state = 'assigned' AND cancel_reason IS NULL ORDER BY assigned_at, id",
       pilotId,
     );
     const row = rows.find((r) => !holding.includes(r.id));
@@ -323,12 +332,8 @@ export class SqliteStore implements Store {
     return this.sql.tx(() => {
       const row = payloadRow(this.sql, payloadId);
       if (!row) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${payloadId}`);
-      if (row.state === 'queued') {
-        movePayload(this.sql, row, 'failed', { message: `cancelled: ${reason}`, ended_at: at }, `cancelled: ${reason}`, at);
-        return null;
-      }
-      if ((row.state === 'assigned' || row.state === 'running') && row.pilot_id !== null) {
-        return killInstruction(this.sql, row.pilot_id, row.id, reason, at);
+      if (row.state === 'queued' || ((row.state === 'assigned' || row.state === 'running') && row.pilot_id !== null)) {
+        return cancelPayload(this.sql, row, reason, at);
       }
       throw new VmpilotError('VMP_CONFLICT', `payload ${payloadId} has already ended (${row.state})`);
     });
@@ -336,7 +341,7 @@ export class SqliteStore implements Store {
 
   async sweepStalled(cutoff: number, at: number): Promise<SweepResult> {
     return this.sql.tx(() => {
-      const result: SweepResult = { stalled: [], requeued: [], failed: [] };
+      const result: SweepResult = { stalled: [], requeued: [], failed: [], cancelled: [] };
       const pilots = this.sql.all<PilotRow>(
         `SELECT * FROM pilots WHERE state IN ${LIVE_STATES} AND COALESCE(last_contact_at, registered_at) < ? ORDER BY id`,
         cutoff,
@@ -352,7 +357,7 @@ export class SqliteStore implements Store {
         );
         for (const row of held) {
           const to = losePayload(this.sql, row, `pilot ${pilot.id} stalled (no contact for ${silentSec} s)`, at, this.policy);
-          (to === 'queued' ? result.requeued : result.failed).push(row.id);
+          (to === 'queued' ? result.requeued : to === 'cancelled' ? result.cancelled : result.failed).push(row.id);
         }
       }
       return result;

@@ -13,6 +13,7 @@ import type {
   Instruction,
   InstructionRequest,
   LifecycleState,
+  PayloadHistoryEntry,
   PayloadState,
   PayloadView,
   PilotState,
@@ -88,6 +89,13 @@ export interface AccountingRow {
   wallSec: number;
   done: number;
   failed: number;
+  cancelled: number;
+  /** Attempts the infrastructure ended (evicted or lost). */
+  evicted: number;
+  doneCoreSec: number;
+  failedCoreSec: number;
+  cancelledCoreSec: number;
+  evictedCoreSec: number;
 }
 
 /** Which accounting rows to read: days from and to (inclusive, YYYY-MM-DD). */
@@ -104,8 +112,10 @@ export interface SweepResult {
   stalled: number[];
   /** Payloads put back in the queue. */
   requeued: number[];
-  /** Payloads that failed because they had no attempt left. */
+  /** Payloads that failed because they had no attempt left (or were submitted with requeue: false). */
   failed: number[];
+  /** Payloads an administrator had asked to kill: cancelled. */
+  cancelled: number[];
 }
 
 /** Counts for /metrics and the dashboard. */
@@ -113,6 +123,8 @@ export interface StoreCounts {
   pilotsByState: Record<string, number>;
   payloadsByState: Record<string, number>;
   queuedByGroup: Record<string, number>;
+  /** Core-seconds accounted so far by how the attempts ended: done, failed, cancelled, evicted. */
+  coreSecByOutcome: Record<string, number>;
 }
 
 /** The outcome of applying one report. */
@@ -176,6 +188,8 @@ export interface Store {
   /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
   submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
   getPayload(id: number): Promise<PayloadView | null>;
+  /** A payload's state changes, oldest first (empty when there is no such payload). */
+  payloadHistory(id: number): Promise<PayloadHistoryEntry[]>;
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
@@ -193,9 +207,10 @@ export interface Store {
   /** How many payloads are queued. */
   queuedCount(): Promise<number>;
   /**
-   * Cancel or kill a payload for an administrator: a queued one fails at
-   * once (returns null); an assigned or running one gets a kill-payload
-   * instruction to its pilot (returned). VMP_CONFLICT when it has ended.
+   * Cancel or kill a payload for an administrator: a queued one is cancelled
+   * at once (returns null); an assigned or running one gets a kill-payload
+   * instruction to its pilot (returned) and ends cancelled however its
+   * attempt ends, unless it exits 0. VMP_CONFLICT when it has ended.
    */
   killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null>;
 

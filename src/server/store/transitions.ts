@@ -4,16 +4,16 @@
  *
  * Payloads:
  * ```
- * queued ──► assigned ──► running ──► done | failed   (queued ──► failed: cancelled)
- *   ▲  ▲         │  │         │
- *   │  └─────────┘  └──► lost ◄┘   (pilot halted, stalled or vanished)
- *   │  (pilot gone        │
- *   │   before start)     ├──► queued   attempts left: back in the queue
- *   └─────────────────────┘
- *                         └──► failed   no attempts left
+ * queued ──► assigned ──► running ──► done | failed | cancelled
+ * queued ──► cancelled                      killed before it was handed out
+ * assigned ──► queued | done | failed | cancelled   released or its pilot halted before it started; ended at once
+ * assigned | running ──► lost | evicted     lost: its pilot halted or stalled; evicted: the infrastructure stopped it
+ * lost | evicted ──► queued                 attempts left and requeue allowed: another attempt
+ * lost | evicted ──► failed | cancelled     no attempt left or requeue: false; killed meanwhile
  * ```
- * `lost` is recorded in the history of the attempt; the payload itself goes
- * straight on to `queued` (another attempt) or `failed` (the last attempt).
+ * `lost` and `evicted` are recorded in the history of the attempt; the
+ * payload itself goes straight on to `queued` (another attempt) or to a
+ * final state. done, failed and cancelled are final.
  *
  * Pilots:
  * ```
@@ -26,12 +26,14 @@
 import type { PayloadState, PilotState } from '../../protocol/index.js';
 
 const PAYLOAD_NEXT: Record<PayloadState, readonly PayloadState[]> = {
-  queued: ['assigned', 'failed'],
-  assigned: ['running', 'queued', 'done', 'failed', 'lost'],
-  running: ['done', 'failed', 'lost'],
+  queued: ['assigned', 'cancelled'],
+  assigned: ['running', 'queued', 'done', 'failed', 'cancelled', 'lost', 'evicted'],
+  running: ['done', 'failed', 'cancelled', 'lost', 'evicted'],
   done: [],
   failed: [],
-  lost: ['queued', 'failed'],
+  cancelled: [],
+  lost: ['queued', 'failed', 'cancelled'],
+  evicted: ['queued', 'failed', 'cancelled'],
 };
 
 /** True when a payload may move from `from` to `to`. */

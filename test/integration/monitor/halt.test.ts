@@ -11,10 +11,10 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { admin, killAll, recorded, startAgent, startServer, tempDir, waitFor } from '../harness.js';
 
-/** Every payload ended done, failed or lost. */
+/** Every payload ended done, failed or cancelled, or waits in the queue. */
 const checkRecords = async (api: ReturnType<typeof admin>) => {
   const jobs = await api.jobs();
-  for (const j of jobs) expect(['done', 'failed', 'lost']).toContain(j.state);
+  for (const j of jobs) expect(['done', 'failed', 'cancelled', 'queued']).toContain(j.state);
   return jobs;
 };
 
@@ -58,8 +58,9 @@ describe('halt timing and $JOBOUTPUTS, with real agent and server processes', ()
     expect(Date.now() - sentAt).toBeLessThan(15_000);
     expect((await api.pilots())[0]).toMatchObject({ state: 'halted', shutdownCode: 100 });
     expect(agent.stderr()).toMatch(/"type":"halt"/);
+    // stopped by the halt, not by its own doing: back in the queue, the attempt counted
     const [job] = await checkRecords(api);
-    expect(job).toMatchObject({ id, state: 'failed', signal: 'SIGTERM' });
+    expect(job).toMatchObject({ id, state: 'queued', attempts: 1, evictions: 1 });
     await server.stop();
   });
 
@@ -98,7 +99,7 @@ describe('halt timing and $JOBOUTPUTS, with real agent and server processes', ()
       expect(beats.length).toBeGreaterThanOrEqual(2);
       for (const b of beats) expect(b).toMatch(/^\d+ \w+ load .* cores \d+\/1 payloads \d+\n$/);
       expect(beats.some((b) => / payloads 1\n$/.test(b))).toBe(true);
-      expect(sink.puts.get('/outputs/job-1/shutdown_message')).toEqual(['300 No more work\n']);
+      expect(sink.puts.get('/outputs/job-1/shutdown_message')).toEqual([expect.stringMatching(/^300 No more work: idle for 1 s\n$/)]);
       expect((await api.pilots())[0]).toMatchObject({ state: 'halted', shutdownCode: 300 });
       const [job] = await checkRecords(api);
       expect(job).toMatchObject({ id, state: 'done' });

@@ -35,8 +35,16 @@ describe('admin commands against a real server', () => {
     const api = admin(server.url);
     await waitFor('the sleeper to run', async () => (await api.job(ids[2]!)).state === 'running');
     const kill = await cli('kill', String(ids[2]));
-    expect(kill.stdout).toMatch(/kill-payload instruction \d+ sent/);
-    await waitFor('the sleeper to be killed', async () => (await api.job(ids[2]!)).state === 'failed');
+    expect(kill.stdout).toMatch(/kill-payload instruction \d+ sent to its pilot; it ends cancelled once stopped/);
+    // one that no pilot here can take (8 cores) is cancelled in the queue at once
+    const big = await api.submit({ command: ['/bin/true'], cores: { min: 8, max: 8, wholeNode: false } });
+    expect((await cli('kill', String(big))).stdout).toBe(`payload ${big}: cancelled before it ran\n`);
+    expect(await api.job(big)).toMatchObject({ state: 'cancelled', attempts: 0 });
+    // killed by an administrator: cancelled, not failed (it did nothing wrong)
+    await waitFor('the sleeper to be killed', async () => (await api.job(ids[2]!)).state === 'cancelled');
+    const shown = await cli('job', String(ids[2]));
+    expect(shown.stdout).toMatch(/^state\s+cancelled$/m);
+    expect(shown.stdout).toMatch(/--- history ---\nAT\s+STATE\s+PILOT\s+REASON\n.*queued\s+-\s+submitted\n.*assigned\s+1\s+assigned to pilot 1\n.*running\s+1\s+started\n.*cancelled\s+1\s+killed/);
     await waitFor('the quick ones to be done', async () => (await api.jobs()).filter((j) => j.state === 'done').length === 2);
 
     const halt = await cli('halt', '--all', '--reason', 'end of test');
@@ -44,10 +52,14 @@ describe('admin commands against a real server', () => {
     await waitFor('the pilot to halt', async () => (await api.pilots())[0]?.state === 'halted');
 
     const acct = await cli('accounting', '--json');
-    const rows = JSON.parse(acct.stdout) as { group: string; done: number; failed: number }[];
-    expect(rows.find((r) => r.group === 'atlas')).toMatchObject({ done: 2, failed: 0 });
-    expect(rows.find((r) => r.group === 'cms')).toMatchObject({ done: 0, failed: 1 });
-    expect((await cli('accounting')).stdout).toMatch(/By group\nGROUP/);
+    const rows = JSON.parse(acct.stdout) as { group: string; done: number; failed: number; cancelled: number; cancelledCoreSec: number }[];
+    expect(rows.find((r) => r.group === 'atlas')).toMatchObject({ done: 2, failed: 0, cancelled: 0 });
+    expect(rows.find((r) => r.group === 'cms')).toMatchObject({ done: 0, failed: 0, cancelled: 1 });
+    expect(rows.find((r) => r.group === 'cms')?.cancelledCoreSec).toBeGreaterThan(0);
+    expect((await cli('accounting')).stdout).toMatch(/By group\nGROUP\s+CORE-SEC\s+DONE-SEC\s+FAILED-SEC\s+CANCELLED-SEC\s+EVICTED-SEC/);
+    const listed = await cli('jobs');
+    expect(listed.stdout).toMatch(new RegExp(`^${ids[2]}\\s+sleep\\s+cms\\s+cancelled\\s`, 'm'));
+    expect(listed.stdout).toMatch(/\ncore-seconds: done \d+\.\d, failed 0\.0, cancelled (?!0\.0,)\d+\.\d, evicted 0\.0 \(0 attempts\)\n$/);
     const help = await runCommand([SERVER, 'accounting', '--help']);
     expect(help.stdout).toMatch(/Example:/);
   });

@@ -67,8 +67,17 @@ describe('the dashboard in headless Chromium', () => {
     await page.click(`#pilots button[data-action="halt"][data-pilot="${pilotId}"]`);
     await expect.poll(() => page.locator(`#pilots tr[data-pilot-row="${pilotId}"] .state`).textContent(), { timeout: 30_000 }).toBe('halted');
     await expect.poll(() => page.locator(`#pilots tr[data-pilot-row="${pilotId}"] td`).nth(5).textContent(), { timeout: 15_000 }).toMatch(/^100 /);
-    // the halt stopped its payload (SIGTERM), which the pilot reported before it halted; the page shows it
-    await expect.poll(() => payloadState.textContent(), { timeout: 15_000 }).toBe('failed');
+    // the halt stopped its payload (SIGTERM), which the pilot reported evicted before it halted: queued again
+    await expect.poll(() => payloadState.textContent(), { timeout: 15_000 }).toBe('queued');
+    await expect.poll(() => page.locator(`#payloads tr[data-payload-row="${payloadId}"] td`).nth(7).textContent(), { timeout: 15_000 }).toBe('1 (1 evicted)');
+    // the accounting shows the evicted core-hours apart, not as a failure
+    const atlas = page.locator('#accounting tr[data-group-row="atlas"]');
+    await expect.poll(async () => Number(await atlas.locator('td[data-field="evictedCoreSec"]').textContent().catch(() => '0')), { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await atlas.locator('td[data-field="failed"]').textContent()).toBe('0');
+    expect(await atlas.locator('td[data-field="evicted"]').textContent()).toBe('1');
+    // killed from the page while queued: cancelled, and no kill button any more
+    await page.click(`#payloads button[data-action="kill"][data-payload="${payloadId}"]`);
+    await expect.poll(() => payloadState.textContent(), { timeout: 15_000 }).toBe('cancelled');
     expect(await page.locator(`#payloads tr[data-payload-row="${payloadId}"] button[data-action="kill"]`).count()).toBe(0);
     expect((await agent.exited).code).toBe(0);
     expect(errors).toEqual([]);

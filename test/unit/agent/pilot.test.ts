@@ -17,7 +17,9 @@ describe('Pilot', () => {
     expect(h.clock.now() - 1_700_000_000_000).toBe(300_000);
     expect(h.applied('shutdown')).toEqual([expect.objectContaining({ code: 300 })]);
     expect(h.applied('state').map((r) => r.state)).toEqual(['serving', 'halting', 'halted']);
-    expect(h.store.shutdownMessage).toBe('300 No more work');
+    // the code, its text and the reason, as the server shows it
+    expect(h.store.shutdownMessage).toBe('300 No more work: idle for 300 s');
+    expect(h.applied('shutdown')[0]?.message).toBe('No more work: idle for 300 s');
   });
 
   it('counts idleness from the end of the last payload', async () => {
@@ -37,8 +39,9 @@ describe('Pilot', () => {
     expect(h.applied('shutdown')[0]?.code).toBe(300);
   });
 
-  it('carries out a halt instruction at once: payloads signalled, ack before shutdown', async () => {
+  it('carries out a halt instruction at once: payloads signalled and reported evicted, ack before shutdown', async () => {
     const h = harness();
+    h.control.registerReply = { ...h.control.registerReply, acceptsEvicted: true };
     h.start();
     await h.until(() => expect(h.control.openMatches).toBe(1));
     h.control.offer(fakeAssignment(1, { cores: 2 }));
@@ -49,9 +52,43 @@ describe('Pilot', () => {
     expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']);
     const types = h.control.applied.map((r) => r.type);
     expect(types.indexOf('instruction-done')).toBeLessThan(types.indexOf('shutdown'));
-    expect(h.applied('payload-ended')[0]).toMatchObject({ payloadId: 1, signal: 'SIGTERM' });
+    expect(h.applied('payload-ended')[0]).toMatchObject({ payloadId: 1, signal: 'SIGTERM', message: 'stopped: halting: banned', evicted: { reason: 'halt' } });
     expect(h.applied('shutdown')[0]).toMatchObject({ code: 400 });
-    expect(h.store.shutdownMessage).toBe('400 Site or node banned');
+    expect(h.store.shutdownMessage).toBe('400 Site or node banned: banned');
+  });
+
+  it('tells a server that does not take it nothing of the eviction (an older server would refuse the field)', async () => {
+    const h = harness();
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1));
+    await h.until(() => expect(h.applied('payload-started')).toHaveLength(1));
+    h.control.instruct({ id: 9, type: 'halt' });
+    await h.halter.called;
+    const ended = h.applied('payload-ended')[0]!;
+    expect(ended).toMatchObject({ payloadId: 1, signal: 'SIGTERM' });
+    expect(ended).not.toHaveProperty('evicted');
+  });
+
+  it('a payload an administrator kills is not evicted, even when a halt follows while it stops', async () => {
+    const h = harness({ grace: '5' });
+    h.control.registerReply = { ...h.control.registerReply, acceptsEvicted: true };
+    h.runner.onStart = (p) => (p.obeysSigterm = false);
+    h.start();
+    await h.until(() => expect(h.control.openMatches).toBe(1));
+    h.control.offer(fakeAssignment(1), fakeAssignment(2));
+    await h.until(() => expect(h.applied('payload-started')).toHaveLength(2));
+    h.control.instruct({ id: 8, type: 'kill-payload', payloadId: 1, reason: 'wrong input' });
+    await h.until(() => expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']));
+    h.pilot.requestHalt(100, 'SIGTERM', 'signal');
+    await h.until(() => expect(h.runner.started[1]!.signals).toEqual(['SIGTERM']));
+    await h.clock.advance(5_000);
+    const call = await h.halter.called;
+    expect(call.exitStatus).toBe(0);
+    const ended = new Map(h.applied('payload-ended').map((r) => [r.payloadId, r]));
+    expect(ended.get(1)).not.toHaveProperty('evicted');
+    expect(ended.get(1)?.message).toBe('stopped: wrong input');
+    expect(ended.get(2)).toMatchObject({ evicted: { reason: 'signal' }, message: 'stopped: halting: SIGTERM' });
   });
 
   it('SIGKILLs a payload that ignores SIGTERM after the grace period', async () => {

@@ -38,6 +38,7 @@ const replies = [
   'KillReply',
   'AccountingEntry',
   'UsageTimeline',
+  'PayloadHistory',
 ];
 
 describe('docs/protocol.md', () => {

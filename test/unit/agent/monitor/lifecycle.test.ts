@@ -43,7 +43,7 @@ describe('decideLifecycle', () => {
     ['drain request while serving', { runningCount: 2, drainRequested: 'admin' }, { kind: 'drain', reason: 'admin' }],
     ['draining with payloads', { state: 'draining', runningCount: 2, drainRequested: 'admin' }, { kind: 'stay', wakeAt: null }],
     ['draining, last payload ended', { state: 'draining', drainRequested: 'admin' }, { kind: 'halt', code: 100, reason: 'drained' }],
-    ['deadline passed', { runningCount: 2, haltBy: T0 }, { kind: 'halt', code: 100, reason: 'deadline' }],
+    ['deadline passed', { runningCount: 2, haltBy: T0 }, { kind: 'halt', code: 100, reason: 'deadline', eviction: 'deadline' }],
     ['deadline ahead wakes then', { runningCount: 2, haltBy: T0 + 5000 }, { kind: 'stay', wakeAt: T0 + 5000 }],
     ['deadline ahead while idle', { haltBy: T0 + 5000 }, { kind: 'stay', wakeAt: T0 + 5000 }],
     ['booting does not idle-halt', { state: 'booting', now: T0 + 10_000_000 }, { kind: 'stay', wakeAt: null }],

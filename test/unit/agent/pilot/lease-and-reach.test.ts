@@ -21,7 +21,7 @@ async function tick(h: ReturnType<typeof harness>, maxSec: number, done: () => b
 describe('Pilot: the lease fence', () => {
   it('stops its payloads before the server stalls it (lease 100 s, grace 5 s), says why, and carries on', async () => {
     const h = harness({ idleTimeout: '0', orphanTimeout: '0' });
-    h.control.registerReply = { ...h.control.registerReply, leaseSec: 100 };
+    h.control.registerReply = { ...h.control.registerReply, leaseSec: 100, acceptsEvicted: true };
     h.start();
     await h.until(() => expect(h.control.openMatches).toBe(1));
     h.control.offer(fakeAssignment(1), fakeAssignment(2));
@@ -42,7 +42,8 @@ describe('Pilot: the lease fence', () => {
     h.control.heal();
     await tick(h, 60, () => h.applied('payload-ended').length === 2);
     for (const r of h.applied('payload-ended')) {
-      expect(r).toMatchObject({ signal: 'SIGTERM' });
+      // stopped by the lease, not by their own doing: evicted, so the server queues them again
+      expect(r).toMatchObject({ signal: 'SIGTERM', evicted: { reason: 'lease' } });
       expect(r.message).toMatch(/^stopped: no contact with the server for 8\d s; the server gives its payloads to other pilots after 100 s$/);
     }
     // and it asks for work again
@@ -95,7 +96,7 @@ describe('Pilot: unreachable is not idle', () => {
     cut(h);
     await tick(h, 200, () => h.halter.call !== null);
     await h.halter.called;
-    expect(h.store.shutdownMessage).toBe('700 Transient or internal error');
+    expect(h.store.shutdownMessage).toBe('700 Transient or internal error: server unreachable for 120 s');
   });
 
   it('once the server is back, asks at once and halts 300 when the answered time adds up to the idle timeout: the outage counts for nothing', async () => {

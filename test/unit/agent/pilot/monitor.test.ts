@@ -50,8 +50,8 @@ describe('Pilot monitoring', () => {
     }
     const call = await h.halter.called;
     expect(call.exitStatus).toBe(17);
-    expect(h.store.shutdownMessage).toBe('700 Transient or internal error');
-    expect(h.outputs.files.get('shutdown_message')).toBe('700 Transient or internal error\n');
+    expect(h.store.shutdownMessage).toBe('700 Transient or internal error: server unreachable for 120 s');
+    expect(h.outputs.files.get('shutdown_message')).toBe('700 Transient or internal error: server unreachable for 120 s\n');
   });
 
   it('writes the heartbeat file on every beat, also while the server is away; backs off after failures; beats at once when the server is back', async () => {

@@ -25,12 +25,12 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     expect(await h.store.listPayloads({})).toHaveLength(2);
   });
 
-  it('cancels a queued payload, sends a kill for a running one, and refuses an ended one', async () => {
+  it('cancels a queued payload, sends a kill for a running one (cancelled once it ends), and refuses an ended one', async () => {
     const queued = await h.submit({ command: ['q'] });
     const cancel = await admin('POST', paths.payloadKill(queued));
     expect(cancel.statusCode).toBe(200);
-    expect(cancel.json<KillReply>()).toMatchObject({ payloadId: queued, state: 'failed', instruction: null });
-    expect((await h.store.getPayload(queued))?.message).toMatch(/cancelled/);
+    expect(cancel.json<KillReply>()).toMatchObject({ payloadId: queued, state: 'cancelled', instruction: null });
+    expect(await h.store.getPayload(queued)).toMatchObject({ state: 'cancelled', message: 'cancelled: killed by an administrator' });
 
     const reg = await h.register();
     const running = await h.submit({ command: ['r'] });
@@ -41,6 +41,24 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     await admin('POST', paths.payloadKill(running));
     const beat = await h.app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: bearer(reg.credential), payload: heartbeat() });
     expect(beat.json().instructions).toMatchObject([{ type: 'kill-payload', payloadId: running }]);
+    // the pilot stops it and reports it ended by the signal: cancelled, with the reason first given, not failed
+    const t = h.clock.now();
+    await h.app.inject({
+      method: 'POST',
+      url: paths.reports(reg.pilotId),
+      headers: bearer(reg.credential),
+      payload: {
+        reports: [
+          { seq: 1, at: t, type: 'payload-started', payloadId: running },
+          { seq: 2, at: t + 10_000, type: 'payload-ended', payloadId: running, exitCode: null, signal: 'SIGTERM', message: 'stopped: wrong input' },
+        ],
+      },
+    });
+    expect(await h.store.getPayload(running)).toMatchObject({ state: 'cancelled', signal: 'SIGTERM', message: 'cancelled: wrong input', coreSec: 10 });
+    const [row] = (await admin('GET', paths.accounting)).json<AccountingEntry[]>();
+    expect(row).toMatchObject({ done: 0, failed: 0, cancelled: 1, coreSec: 10, cancelledCoreSec: 10, failedCoreSec: 0 });
+    expect((await admin('GET', paths.payloadHistory(running))).json().map((e: { state: string }) => e.state)).toEqual(['queued', 'assigned', 'running', 'cancelled']);
+    expect((await admin('POST', paths.payloadKill(running))).statusCode).toBe(409);
     expect((await admin('POST', paths.payloadKill(queued))).statusCode).toBe(409);
     expect((await admin('POST', paths.payloadKill(9999))).statusCode).toBe(404);
   });
@@ -68,7 +86,21 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     });
     const rows = (await admin('GET', paths.accounting)).json<AccountingEntry[]>();
     expect(rows).toEqual([
-      { day: new Date(t).toISOString().slice(0, 10), group: 'atlas', pilotId: reg.pilotId, coreSec: 250, wallSec: 150, done: 1, failed: 1 },
+      {
+        day: new Date(t).toISOString().slice(0, 10),
+        group: 'atlas',
+        pilotId: reg.pilotId,
+        coreSec: 250,
+        wallSec: 150,
+        done: 1,
+        failed: 1,
+        cancelled: 0,
+        evicted: 0,
+        doneCoreSec: 200,
+        failedCoreSec: 50,
+        cancelledCoreSec: 0,
+        evictedCoreSec: 0,
+      },
     ]);
     expect((await admin('GET', `${paths.accounting}?group=cms`)).json()).toEqual([]);
     expect((await admin('GET', `${paths.accounting}?from=tomorrow`)).statusCode).toBe(400);
@@ -111,6 +143,10 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     expect(text).toContain('vmpilot_pilots{state="running"} 1');
     expect(text).toContain('vmpilot_payloads{state="queued"} 1');
     expect(text).toContain('vmpilot_payloads{state="assigned"} 1');
+    expect(text).toContain('vmpilot_payloads{state="cancelled"} 0');
+    // core-seconds by how attempts ended, a counter kept by the store
+    expect(text).toContain('# TYPE vmpilot_payload_core_seconds_total counter');
+    for (const outcome of ['done', 'failed', 'cancelled', 'evicted']) expect(text).toContain(`vmpilot_payload_core_seconds_total{outcome="${outcome}"} 0`);
     expect(text).toMatch(/vmpilot_queue_depth\{group="(atlas|cms)"\} 1/);
     expect(text).toContain('vmpilot_heartbeat_duration_seconds_count 1');
     expect(text).toContain('vmpilot_match_duration_seconds_count{outcome="payload"} 1');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { httpError } from '../../../../src/cli/admin/client.js';
 import { submitRequest } from '../../../../src/cli/admin/commands.js';
-import { duration, payloadTable, pilotTable } from '../../../../src/cli/admin/format.js';
+import { coreSecSummary, duration, payloadTable, pilotTable } from '../../../../src/cli/admin/format.js';
 import type { PayloadView, PilotView } from '../../../../src/protocol/index.js';
 import { exitStatusForError, isVmpilotError } from '../../../../src/shared/errors.js';
 
@@ -21,6 +21,9 @@ describe('submitRequest', () => {
       env: { A: '1', B: 'x=y' },
     });
     expect(submitRequest(['x'], { ...none, wholeNode: true }).cores).toEqual({ min: 1, max: 1, wholeNode: true });
+    // --no-requeue (commander gives requeue: false); the default leaves the field out
+    expect(submitRequest(['x'], { ...none, requeue: false })).toEqual({ command: ['x'], requeue: false });
+    expect(submitRequest(['x'], { ...none, requeue: true })).toEqual({ command: ['x'] });
   });
 
   it('names the flag and the value of a bad option (usage error, exit status 2)', () => {
@@ -71,7 +74,21 @@ describe('tables', () => {
       assignedAt: now - 90_000, startedAt: now - 90_000, endedAt: now - 15_000, attempts: 1, message: null,
     };
     const lines = payloadTable([p], now).split('\n');
-    expect(lines[1]).toMatch(/^7\s+sim\s+atlas\s+done\s+2-8\/4\s+3\s+0\s+1m15s$/);
+    expect(lines[1]).toMatch(/^7\s+sim\s+atlas\s+done\s+2-8\/4\s+3\s+0\s+1m15s\s+1$/);
+    // a payload the infrastructure stopped twice before it ran to the end
+    expect(payloadTable([{ ...p, attempts: 3, evictions: 2 }], now).split('\n')[1]).toMatch(/\s3 \(2 evicted\)$/);
+  });
+
+  it("sums the listed payloads' core-seconds by how they ended, under the jobs table", () => {
+    const base = { command: ['x'], cores: { min: 1, max: 1, wholeNode: false }, memoryMb: null, wallSec: null, priority: 0, pilotId: 1, allocatedCores: 1, exitCode: null, signal: null, submittedAt: 0, assignedAt: null, startedAt: null, endedAt: null, attempts: 1, message: null, name: 'x', group: 'g' };
+    const list: PayloadView[] = [
+      { ...base, id: 1, state: 'done', coreSec: 100, evictions: 1, evictedCoreSec: 30 },
+      { ...base, id: 2, state: 'failed', coreSec: 5 },
+      { ...base, id: 3, state: 'cancelled', coreSec: 2.5 },
+      { ...base, id: 4, state: 'queued', coreSec: 0, evictions: 1, evictedCoreSec: 12 },
+      { ...base, id: 5, state: 'running' },
+    ];
+    expect(coreSecSummary(list)).toBe('core-seconds: done 100.0, failed 5.0, cancelled 2.5, evicted 42.0 (2 attempts)');
   });
 
   it('shows pilots with cores used/total, heartbeat age and shutdown', () => {

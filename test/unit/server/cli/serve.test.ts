@@ -93,8 +93,9 @@ describe('vmpilot-server serve and the admin commands (built binary)', () => {
       expect(list[0]).toMatchObject({ id, name: 'echo', command: ['/bin/echo', '-n', 'hi'], cores: { min: 2, max: 2, wholeNode: false }, state: 'queued' });
 
       const table = await admin(['jobs'], env);
-      expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+GROUP\s+STATE\s+CORES\s+PILOT\s+EXIT\s+WALL$/);
+      expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+GROUP\s+STATE\s+CORES\s+PILOT\s+EXIT\s+WALL\s+ATTEMPTS$/);
       expect(table.stdout).toMatch(new RegExp(`^${id}\\s+echo\\s+default\\s+queued\\s+2/-`, 'm'));
+      expect(table.stdout).toMatch(/\n\ncore-seconds: done 0\.0, failed 0\.0, cancelled 0\.0, evicted 0\.0 \(0 attempts\)\n$/);
 
       expect(await stop(first.child)).toBe(0);
 

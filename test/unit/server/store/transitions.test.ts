@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { PayloadState } from '../../../../src/protocol/index.js';
 import { endStateFor, payloadTransitionAllowed, pilotTransitionAllowed } from '../../../../src/server/store/transitions.js';
 
-const ALL: PayloadState[] = ['queued', 'assigned', 'running', 'done', 'failed', 'lost'];
+const ALL: PayloadState[] = ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled', 'lost', 'evicted'];
 
 describe('payload transitions', () => {
-  it('follow queued → assigned → running → done | failed | lost', () => {
+  it('follow queued → assigned → running → done | failed | cancelled | lost | evicted', () => {
     expect(payloadTransitionAllowed('queued', 'assigned')).toBe(true);
     expect(payloadTransitionAllowed('assigned', 'running')).toBe(true);
-    for (const end of ['done', 'failed', 'lost'] as const) expect(payloadTransitionAllowed('running', end)).toBe(true);
+    for (const end of ['done', 'failed', 'cancelled', 'lost', 'evicted'] as const) expect(payloadTransitionAllowed('running', end)).toBe(true);
   });
 
   it('let an unstarted payload go back to the queue, but never a running one', () => {
@@ -18,12 +18,13 @@ describe('payload transitions', () => {
   });
 
   it('never leave a final state', () => {
-    for (const from of ['done', 'failed'] as const) for (const to of ALL) expect(payloadTransitionAllowed(from, to)).toBe(false);
+    for (const from of ['done', 'failed', 'cancelled'] as const) for (const to of ALL) expect(payloadTransitionAllowed(from, to)).toBe(false);
   });
 
-  it('send a lost attempt back to the queue or to failed, nowhere else', () => {
-    expect(ALL.filter((to) => payloadTransitionAllowed('lost', to))).toEqual(['queued', 'failed']);
-    expect(payloadTransitionAllowed('queued', 'failed')).toBe(true); // cancelled before it ran
+  it('send a lost or evicted attempt back to the queue, or to failed or cancelled, nowhere else', () => {
+    for (const from of ['lost', 'evicted'] as const) expect(ALL.filter((to) => payloadTransitionAllowed(from, to))).toEqual(['queued', 'failed', 'cancelled']);
+    // a queued payload killed is cancelled, never failed: it did nothing
+    expect(ALL.filter((to) => payloadTransitionAllowed('queued', to))).toEqual(['assigned', 'cancelled']);
   });
 
   it('call only exit 0 without a signal done', () => {
