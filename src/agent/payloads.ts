@@ -7,7 +7,8 @@
 import type { Assignment, PayloadHeartbeat } from '../protocol/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
-import { collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
+import { describeError } from '../shared/errors.js';
+import { CANNOT_START_EXIT, collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
 import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
 
 /** What the pilot hears from the supervisor. Both are awaited, in this order. */
@@ -42,8 +43,8 @@ export class PayloadSupervisor {
     private readonly baseEnv: Readonly<Record<string, string>>,
     private readonly graceSec: () => number,
     private readonly hooks: PayloadHooks,
-    /** What each payload starts with beyond its assignment ($JOBFEATURES, user, output cap). */
-    private readonly context: (a: Assignment, cores: number) => PayloadContext | null = () => null,
+    /** What each payload starts with beyond its assignment ($JOBFEATURES, user, sandbox, output cap); its `release` is called once its processes are gone. */
+    private readonly context: (a: Assignment, cores: number) => PayloadContext | null | Promise<PayloadContext | null> = () => null,
   ) {}
 
   /** Sum of the cores allocated to held payloads. */
@@ -105,10 +106,10 @@ export class PayloadSupervisor {
    * Its wall time counts from `startedAt` (when the previous run started it),
    * so a restart does not give it a new allowance.
    */
-  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void {
+  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number, release?: () => void): void {
     const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: startedAt };
     this.held.set(assignment.id, h);
-    h.done = this.watch(h, spec, process).catch((err: unknown) => {
+    h.done = this.watch(h, spec, process, release).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
     });
   }
@@ -160,7 +161,18 @@ export class PayloadSupervisor {
 
   private async supervise(h: Held): Promise<void> {
     const a = h.assignment;
-    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, this.context(a, h.cores));
+    let ctx: PayloadContext | null;
+    try {
+      ctx = await this.context(a, h.cores);
+    } catch (err) {
+      // no account, no sandbox: it cannot start as it must
+      const message = `cannot start: ${describeError(err).replace(/^cannot start: /, '')}`;
+      this.log.warn({ payloadId: a.id, reason: message }, 'payload cannot start');
+      this.held.delete(a.id);
+      await this.hooks.ended(a, { exitCode: CANNOT_START_EXIT, signal: null, outputTail: '', message });
+      return;
+    }
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, ctx);
     if (!outcome.started) {
       this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
       this.held.delete(a.id);
@@ -170,11 +182,11 @@ export class PayloadSupervisor {
     h.process = outcome.process;
     this.log.info({ payloadId: a.id, pid: outcome.process.pid, cores: h.cores }, 'payload started');
     await this.hooks.started(a, outcome.process.pid, h.cores);
-    await this.watch(h, outcome.spec, outcome.process);
+    await this.watch(h, outcome.spec, outcome.process, ctx?.release);
   }
 
-  /** From start (or adoption) to the end report. */
-  private async watch(h: Held, spec: ProcessSpec, process: PayloadProcess): Promise<void> {
+  /** From start (or adoption) to the end report; `release` once its processes are gone. */
+  private async watch(h: Held, spec: ProcessSpec, process: PayloadProcess, release?: () => void): Promise<void> {
     const a = h.assignment;
     const outcome = { spec, process };
     if (h.stopping) void this.terminate(h);
@@ -184,6 +196,7 @@ export class PayloadSupervisor {
     h.exited.abort();
     // The payload ended: whatever it left behind in its tree goes too.
     outcome.process.signalGroup('SIGKILL');
+    release?.();
     const message = h.timedOut ? `wall time of ${a.wallSec} s exceeded` : h.stopping ? `stopped: ${h.stopping}` : undefined;
     const result = await collectResult(outcome.spec, exit, message);
     this.held.delete(a.id);

@@ -149,6 +149,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payloads_open_runs ON payloads(started_at) WHERE ended_at IS NULL AND started_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    description: "how a pilot isolates its payloads, as it said at registration (null: it did not say)",
+    sql: `
+      ALTER TABLE pilots ADD COLUMN isolation TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */
