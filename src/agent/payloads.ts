@@ -106,10 +106,10 @@ export class PayloadSupervisor {
    * Its wall time counts from `startedAt` (when the previous run started it),
    * so a restart does not give it a new allowance.
    */
-  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number, release?: () => void): void {
+  adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void {
     const h: Held = { assignment, cores, process, stopping: null, timedOut: false, graceMs: null, exited: new AbortController(), done: Promise.resolve(), wallFrom: startedAt };
     this.held.set(assignment.id, h);
-    h.done = this.watch(h, spec, process, release).catch((err: unknown) => {
+    h.done = this.watch(h, spec, process).catch((err: unknown) => {
       this.log.error({ payloadId: assignment.id, err: String(err) }, 'payload supervision failed');
     });
   }

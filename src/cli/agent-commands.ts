@@ -65,16 +65,25 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, probe), and its deadline.')
-    .option('--json', 'print JSON instead of text');
+    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, probe), its deadline, and how it would isolate payloads.')
+    .option('--json', 'print JSON instead of text')
+    .addOption(new Option('--isolation <how>', 'the isolation to try: auto, bwrap, unshare or none (env VMPILOT_ISOLATION, default auto)').choices(['auto', 'bwrap', 'unshare', 'none']))
+    .option('--payload-user <user>', 'as root, the one account payloads would run as (env VMPILOT_PAYLOAD_USER)');
   addResourceOptions(probe);
   probe
     .addHelpText(
       'after',
       `
+"isolation" says how payloads would run (slot-users, payload-user, bwrap,
+unshare or none) and what would hold their processes ("containment":
+cgroup-v1 or cgroup-v2 as root, pid-namespace in a sandbox, uid for slot
+accounts without a cgroup; process-tree is the fallback a payload can
+leave), with what was tried and why a stronger one could not be had.
+
 Examples:
   vmpilot probe
-  vmpilot probe --cores 4 --memory-mb 8000 --json`,
+  vmpilot probe --cores 4 --memory-mb 8000 --json
+  vmpilot probe --json --isolation unshare`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { probeCommand } = await import('../agent/probe/commands.js');

@@ -128,9 +128,9 @@ export function startAgent(server: string, options: AgentOptions): Proc {
   return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env, ...ids }));
 }
 
-/** Run a command to completion (e.g. the admin CLI) and return its output. */
-export function runCommand(args: string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
-  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+/** Run a command to completion (e.g. the admin CLI), as `ids` when given, and return its output. */
+export function runCommand(args: string[], env: Record<string, string> = {}, ids: { uid?: number; gid?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...ids }));
   return proc.exited.then((e) => ({ ...e, stdout: proc.stdout(), stderr: proc.stderr() }));
 }
 

@@ -181,3 +181,22 @@ function handle(dirs: string[], version: 1 | 2, limited: boolean, contained: boo
     },
   };
 }
+
+/**
+ * The payload cgroups process `pid` is in (from its /proc/<pid>/cgroup
+ * text), found again after an agent restart: those the agent made (named
+ * vmpilot-…), or null when it is in none.
+ */
+export function adoptPayloadCgroup(procPidCgroup: string, cgroupRoot = '/sys/fs/cgroup'): MemoryCgroup | null {
+  const membership = parseProcCgroup(procPidCgroup);
+  const ours = (rel: string | undefined) => rel !== undefined && path.posix.basename(rel).startsWith('vmpilot-');
+  const v2 = existsSync(path.join(cgroupRoot, 'cgroup.controllers'));
+  if (v2) {
+    const rel = membership.get('');
+    return ours(rel) ? handle([path.join(cgroupRoot, rel!)], 2, true, true, path.join(cgroupRoot, rel!), path.join(cgroupRoot, rel!)) : null;
+  }
+  const memory = ours(membership.get('memory')) ? path.join(cgroupRoot, 'memory', membership.get('memory')!) : null;
+  const pids = ours(membership.get('pids')) ? path.join(cgroupRoot, 'pids', membership.get('pids')!) : null;
+  const dirs = [memory, pids].filter((d): d is string => d !== null);
+  return dirs.length === 0 ? null : handle(dirs, 1, memory !== null, pids !== null, memory, pids);
+}

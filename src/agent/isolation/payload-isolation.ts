@@ -5,8 +5,13 @@
  * sandbox (bwrap or unshare) or neither, and whether a cgroup holds it.
  * `prepareStateDir` sets the state directory's modes the plan relies on.
  */
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { Clock } from '../../shared/clock.js';
+import { adoptPayloadCgroup } from '../executor/memory-cgroup.js';
+import { readUids } from '../executor/proc.js';
+import { sweepUid } from '../executor/process-runner.js';
 import type { PayloadContext } from '../executor/payload-runner.js';
 import type { IsolationPlan } from './plan.js';
 import type { SlotAccounts } from './slots.js';
@@ -54,6 +59,37 @@ export class PayloadIsolation {
     }
   }
 
+  /**
+   * A payload found running after an agent restart (its wrapper is `pid`):
+   * take back its slot account and find its cgroup, and return what to do
+   * once its wrapper is gone: kill what is left in its cgroup and of its
+   * account, and give the slot back.
+   */
+  adopt(pid: number, clock: Clock, procRoot = '/proc', cgroupRoot?: string): () => Promise<void> {
+    let text = '';
+    try {
+      text = readFileSync(`${procRoot}/${pid}/cgroup`, 'utf8');
+    } catch {
+      // gone already: nothing to find
+    }
+    const cgroup = this.plan.mode === 'slot-users' || this.plan.mode === 'payload-user' ? adoptPayloadCgroup(text, cgroupRoot) : null;
+    const uid = readUids(procRoot, pid)?.[0] ?? null;
+    const account = this.plan.mode === 'slot-users' && uid !== null && uid !== 0 ? this.o.slots!.claim(uid) : null;
+    return async () => {
+      if (cgroup) {
+        for (let i = 0; i < 40 && cgroup.pids().length > 0; i++) {
+          cgroup.killAll();
+          await clock.sleep(25);
+        }
+        cgroup.remove();
+      }
+      if (account) {
+        await sweepUid(procRoot, account.uid, clock);
+        this.o.slots!.release(account);
+      }
+    };
+  }
+
   /** What payload `id` runs as and in. Throws when its account cannot be had. */
   async enter(): Promise<PayloadJail> {
     const contain = this.plan.containment === 'cgroup-v1' || this.plan.containment === 'cgroup-v2';
@@ -79,7 +115,15 @@ export class PayloadIsolation {
           user: null,
           sandbox: {
             tool: this.plan.mode,
-            mounts: { stateDir: this.o.stateDir, sharedDir: this.machineFeaturesDir, hide: this.o.secretFiles, uid: this.o.uid, gid: this.o.gid, mapUser: this.o.mapUser },
+            mounts: {
+              stateDir: this.o.stateDir,
+              // what payloads may read of the state dir: the machine features and the bootstrap's software
+              sharedDirs: [this.machineFeaturesDir, path.join(this.o.stateDir, 'software')],
+              hide: this.o.secretFiles,
+              uid: this.o.uid,
+              gid: this.o.gid,
+              mapUser: this.o.mapUser,
+            },
           },
         };
       default:

@@ -53,7 +53,7 @@ async function trySandbox(tool: 'bwrap' | 'unshare', run: CommandRunner, uid: nu
     await mkdir(sharedDir, { recursive: true });
     await writeFile(path.join(stateDir, 'state.json'), 'secret');
     await writeFile(path.join(payloadDir, 'stdout'), '');
-    const spec: SandboxSpec = { stateDir, payloadDir, sharedDir, protect: AGENT_FILES, hide: [], uid, gid, mapUser };
+    const spec: SandboxSpec = { stateDir, payloadDir, sharedDirs: [sharedDir], protect: AGENT_FILES, hide: [], uid, gid, mapUser };
     // inside, the state file must be gone and the payload directory writable
     const check = `test ! -e ${stateDir}/state.json && : > ${payloadDir}/probe && test -d ${sharedDir}`;
     const r = await run(sandboxCommand(tool, spec, ['/bin/sh', '-c', check]), 10_000);
@@ -98,6 +98,5 @@ export async function probeIsolation(o: IsolationProbeOptions): Promise<Isolatio
     cgroup: root && o.choice !== 'none' ? tryCgroup(o.cgroupRoot) : skip,
   };
   if (!root && facts.bwrap !== true && (o.choice === 'auto' || o.choice === 'unshare')) facts.unshare = await trySandbox('unshare', o.run, uid, gid, mapUser);
-  if (facts.nobody?.name !== 'nobody') facts.nobody = null;
   return { facts, plan: planIsolation(facts), mapUser };
 }

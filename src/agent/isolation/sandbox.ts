@@ -31,8 +31,8 @@
 export interface SandboxSpec {
   stateDir: string;
   payloadDir: string;
-  /** A directory under the state dir the payload may read (the machine features), or null. */
-  sharedDir: string | null;
+  /** Directories under the state dir the payload may read (machine features, bootstrap software); at most 4. */
+  sharedDirs: readonly string[];
   /** Names inside the payload dir that the agent writes: read-only, and not replaceable, inside. */
   protect: readonly string[];
   /** Files outside the state dir that hold secrets: read as empty inside. */
@@ -98,7 +98,7 @@ const under = (dir: string, p: string) => p === dir || p.startsWith(`${dir}/`);
 export function bwrapCommand(s: SandboxSpec, command: readonly string[]): string[] {
   const argv = ['bwrap', '--unshare-user', '--unshare-pid', '--die-with-parent', '--dev-bind', '/', '/', '--proc', '/proc', '--tmpfs', s.stateDir];
   argv.push('--bind', s.payloadDir, s.payloadDir);
-  if (s.sharedDir) argv.push('--ro-bind-try', s.sharedDir, s.sharedDir);
+  for (const dir of s.sharedDirs) argv.push('--ro-bind-try', dir, dir);
   for (const name of s.protect) argv.push('--ro-bind-try', `${s.payloadDir}/${name}`, `${s.payloadDir}/${name}`);
   for (const file of s.hide) if (!under(s.stateDir, file)) argv.push('--ro-bind-try', '/dev/null', file);
   argv.push('--remount-ro', s.stateDir, '--chdir', s.payloadDir, '--', ...command);
@@ -108,19 +108,24 @@ export function bwrapCommand(s: SandboxSpec, command: readonly string[]): string
 /**
  * The script that sets up the mounts inside `unshare`, run as root of the
  * first user namespace and first process (pid 1) of the PID namespace.
- * Arguments: STATE PAYLOAD SHARED MAPUSER UID GID NPROTECT NAMES... NHIDE FILES... -- COMMAND...
+ * Arguments: STATE PAYLOAD MAPUSER UID GID NSHARED DIRS... NPROTECT NAMES... NHIDE FILES... -- COMMAND...
  * It stays the namespace's pid 1 (the payload is its child, so the agent's
  * SIGTERM reaches the payload) and exits with the payload's status (128+N
  * when a signal killed it), which is when the kernel kills what is left.
- * Directories are held open (fd 8, 9) before the tmpfs covers them, and
- * mounted back from /proc/self/fd without canonicalizing the path. The
- * protected names are AGENT_FILES (no spaces); hidden files may have any name.
+ * Directories are held open (the payload's on fd 9, shared ones on fd 5 to
+ * 8) before the tmpfs covers them, and mounted back from /proc/self/fd
+ * without canonicalizing the path. The protected names are AGENT_FILES (no
+ * spaces); other paths may have any name.
  */
 export const UNSHARE_SETUP = String.raw`set -eu
-state=$1 pd=$2 shared=$3 mapuser=$4 uid=$5 gid=$6
-shift 6
-exec 8<"$pd"
-if [ -n "$shared" ] && [ -d "$shared" ]; then exec 9<"$shared"; else shared=""; fi
+state=$1 pd=$2 mapuser=$3 uid=$4 gid=$5
+shift 5
+exec 9<"$pd"
+n=$1; shift; fd=5; shared=""
+while [ "$n" -gt 0 ]; do
+  if [ -d "$1" ] && [ "$fd" -le 8 ]; then eval "exec $fd<\"\$1\""; shared="$shared $fd"; eval "dir_$fd=\$1"; fd=$((fd + 1)); fi
+  shift; n=$((n - 1))
+done
 n=$1; shift; protect=""
 while [ "$n" -gt 0 ]; do protect="$protect $1"; shift; n=$((n - 1)); done
 n=$1; shift
@@ -131,13 +136,15 @@ done
 [ "$1" = -- ] && shift
 mount -t tmpfs -o mode=0755 vmpilot-hidden "$state"
 mkdir -p "$pd"
-mount --no-canonicalize --bind /proc/self/fd/8 "$pd"
-if [ -n "$shared" ]; then
-  mkdir -p "$shared"
-  mount --no-canonicalize --bind /proc/self/fd/9 "$shared"
-  mount -o remount,bind,ro "$shared"
-fi
-exec 8<&- 9<&-
+mount --no-canonicalize --bind /proc/self/fd/9 "$pd"
+for fd in $shared; do
+  eval "dir=\$dir_$fd"
+  mkdir -p "$dir"
+  mount --no-canonicalize --bind "/proc/self/fd/$fd" "$dir"
+  mount -o remount,bind,ro "$dir"
+  eval "exec $fd<&-"
+done
+exec 9<&-
 for name in $protect; do
   if [ -e "$pd/$name" ]; then mount --bind "$pd/$name" "$pd/$name"; mount -o remount,bind,ro "$pd/$name"; fi
 done
@@ -157,8 +164,8 @@ export function unshareCommand(s: SandboxSpec, command: readonly string[]): stri
   return [
     'unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--',
     '/bin/sh', '-c', UNSHARE_SETUP, 'vmpilot-sandbox',
-    s.stateDir, s.payloadDir, s.sharedDir ?? '', s.mapUser ? '1' : '0', String(s.uid), String(s.gid),
-    String(s.protect.length), ...s.protect, String(hide.length), ...hide, '--', ...command,
+    s.stateDir, s.payloadDir, s.mapUser ? '1' : '0', String(s.uid), String(s.gid),
+    String(s.sharedDirs.length), ...s.sharedDirs, String(s.protect.length), ...s.protect, String(hide.length), ...hide, '--', ...command,
   ];
 }
 

@@ -1,0 +1,98 @@
+/**
+ * What the security tests share: the ways an agent can run (as root, with a
+ * slot account per payload; not root, in an unshare or a bwrap sandbox),
+ * directories every payload account may write (the hostile payload's loot,
+ * the audit's run log), and the installation of bubblewrap through the
+ * project's one package lock (test/systems/lib.sh).
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PILOT_TOKEN, ROOT, startAgent, type AgentOptions, type Proc } from '../integration/harness.js';
+
+export const SECURITY_FIXTURES = path.join(ROOT, 'test/fixtures/security');
+export const NOBODY = { uid: 65534, gid: 65534 };
+
+/** One way the agent runs, and what it must say about its isolation. */
+export interface AgentMode {
+  name: string;
+  isolation: 'auto' | 'bwrap' | 'unshare';
+  /** Runs as nobody (a batch job's agent) when set; as root (a VM's agent) otherwise. */
+  user: typeof NOBODY | null;
+  expected: 'slot-users' | 'bwrap' | 'unshare';
+  containment: 'cgroup-v1' | 'cgroup-v2' | 'pid-namespace';
+  /** Makes the node able to run it (installs bwrap). */
+  prepare?: () => void;
+}
+
+/** Install Debian's bubblewrap when it is missing, through test/systems/lib.sh's lock; throws with apt's reason. */
+export function ensureBwrap(): void {
+  if (existsSync('/usr/bin/bwrap')) return;
+  try {
+    execFileSync('bash', ['-c', `fail() { echo "$*" >&2; exit 1; }; . ${path.join(ROOT, 'test/systems/lib.sh')}; apt_install bubblewrap`], { stdio: 'pipe', timeout: 15 * 60_000 });
+  } catch (err) {
+    const e = err as { stderr?: Buffer; message: string };
+    throw new Error(`cannot install bubblewrap: ${e.stderr?.toString().trim() || e.message}`);
+  }
+}
+
+export const MODES: readonly AgentMode[] = [
+  { name: 'agent as root: one account per payload', isolation: 'auto', user: null, expected: 'slot-users', containment: process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'cgroup-v2' : 'cgroup-v1' },
+  { name: 'agent not root: unshare sandbox', isolation: 'unshare', user: NOBODY, expected: 'unshare', containment: 'pid-namespace' },
+  { name: 'agent not root: bwrap sandbox', isolation: 'bwrap', user: NOBODY, expected: 'bwrap', containment: 'pid-namespace', prepare: ensureBwrap },
+];
+
+/**
+ * The places of one test: `base` (0755, owned by the agent's user), the
+ * agent's state dir and home inside it, and `drop` (1777: every payload
+ * account may write there), with the audit's run log, writable by all.
+ */
+export function places(base: string, mode: AgentMode) {
+  chmodSync(base, 0o755);
+  const drop = path.join(base, 'drop');
+  mkdirSync(drop, { recursive: true });
+  chmodSync(drop, 0o1777);
+  const log = path.join(drop, 'runs.log');
+  writeFileSync(log, '');
+  chmodSync(log, 0o666);
+  const home = path.join(base, 'home');
+  mkdirSync(home, { recursive: true });
+  if (mode.user) chownSync(home, mode.user.uid, mode.user.gid);
+  return { drop, log, home, stateDir: path.join(home, 'state') };
+}
+
+/** Start the agent the way `mode` says (its token in a file of its user's when it is not root). */
+export function startModeAgent(server: string, mode: AgentMode, home: string, stateDir: string, o: Partial<AgentOptions> = {}): Proc {
+  const extra = [...(o.extra ?? [])];
+  const env: Record<string, string> = { HOME: home, ...o.env };
+  if (mode.user) {
+    const tokenFile = path.join(home, 'token');
+    writeFileSync(tokenFile, `${PILOT_TOKEN}\n`, { mode: 0o600 });
+    chownSync(tokenFile, mode.user.uid, mode.user.gid);
+    extra.push('--token-file', tokenFile);
+  }
+  return startAgent(server, {
+    ...o,
+    stateDir,
+    isolation: mode.isolation,
+    extra,
+    env,
+    ...(mode.user ? { uid: mode.user.uid, gid: mode.user.gid } : {}),
+  });
+}
+
+/** Pids of live processes whose command line has `arg` as one of its words. */
+export function pidsWithArg(arg: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
