@@ -115,11 +115,13 @@ export interface AgentOptions {
   /** Run the agent as this user and group (a non-root agent). */
   uid?: number;
   gid?: number;
+  /** The agent bundle to run (default dist/vmpilot.cjs). */
+  agent?: string;
 }
 
 /** Start `vmpilot run` against the server, with the halt action `exit` (the token in VMPILOT_PILOT_TOKEN). */
 export function startAgent(server: string, options: AgentOptions): Proc {
-  const args = [AGENT, 'run', '--server', server, '--halt', 'exit', '--state-dir', options.stateDir, '--isolation', options.isolation ?? 'none'];
+  const args = [options.agent ?? AGENT, 'run', '--server', server, '--halt', 'exit', '--state-dir', options.stateDir, '--isolation', options.isolation ?? 'none'];
   if (options.cores !== undefined) args.push('--cores', String(options.cores));
   if (options.idleTimeoutSec !== undefined) args.push('--idle-timeout', String(options.idleTimeoutSec));
   args.push(...(options.extra ?? []));

@@ -17,13 +17,14 @@ describe('a group that requires isolation', () => {
   afterAll(() => tmp.cleanup());
 
   it('gets nothing from a pilot without isolation, and runs on one with it', async () => {
-    const { log, home, stateDir } = places(tmp.dir, MODES[0]!);
+    const where = places(tmp.dir, MODES[0]!);
+    const { log, runSh } = where;
     const config = path.join(tmp.dir, 'server.yaml');
     writeFileSync(config, 'groups:\n  secure: { share: 1, requireIsolation: true }\n  open: { share: 1 }\n');
     const server = await startServer(path.join(tmp.dir, 'server.db'), ['--heartbeat-interval', '1', '--config', config]);
     const api = admin(server.url);
-    const secure = await api.submit({ command: logged(log, 1), group: 'secure' });
-    const open = await api.submit({ command: logged(log, 1), group: 'open' });
+    const secure = await api.submit({ command: logged(log, 1, 0, runSh), group: 'secure' });
+    const open = await api.submit({ command: logged(log, 1, 0, runSh), group: 'open' });
 
     // a pilot that isolates nothing (it says so) takes the open payload only
     const bare = startAgent(server.url, { stateDir: path.join(tmp.dir, 'bare'), cores: 2, idleTimeoutSec: 3, isolation: 'none' });
@@ -33,7 +34,7 @@ describe('a group that requires isolation', () => {
     expect(await api.job(secure)).toMatchObject({ state: 'queued', attempts: 0 });
 
     // one that isolates its payloads (the default as root: one account per payload) runs it
-    const isolated = startModeAgent(server.url, MODES[0]!, home, stateDir, { cores: 2, idleTimeoutSec: 3 });
+    const isolated = startModeAgent(server.url, MODES[0]!, where, { cores: 2, idleTimeoutSec: 3 });
     await waitFor('the secure payload to be done', async () => (await api.job(secure)).state === 'done');
     expect((await isolated.exited).code, isolated.stderr().slice(-2000)).toBe(0);
     expect(await api.job(secure)).toMatchObject({ state: 'done', pilotId: 2 });

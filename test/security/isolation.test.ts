@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, PILOT_TOKEN, admin, killAll, startServer, tempDir, waitFor } from '../integration/harness.js';
 import { audit, logged } from '../faults/audit.js';
-import { MODES, SECURITY_FIXTURES, places, startModeAgent } from './lib.js';
+import { MODES, places, startModeAgent } from './lib.js';
 
 describe.each(MODES)('attack: a payload goes after its pilot and its neighbour ($name)', (mode) => {
   const tmp = tempDir('vmpilot-sec-isolation-');
@@ -22,17 +22,18 @@ describe.each(MODES)('attack: a payload goes after its pilot and its neighbour (
   afterAll(() => tmp.cleanup());
 
   it('gets no credential, no token, no state, nothing of its neighbour; the neighbour runs to its own end', async () => {
-    const { drop, log, home, stateDir } = places(tmp.dir, mode);
+    const where = places(tmp.dir, mode);
+    const { drop, log, home, stateDir, runSh } = where;
     const server = await startServer(path.join(tmp.dir, 'server.db'), ['--heartbeat-interval', '1']);
     const api = admin(server.url);
     const secret = `neighbour-secret-${process.pid}`;
-    const neighbour = await api.submit({ command: [path.join(SECURITY_FIXTURES, 'neighbour.sh'), drop, secret, '8'] });
-    const honest = [await api.submit({ command: logged(log, 1) }), await api.submit({ command: logged(log, 1) })];
-    const agent = startModeAgent(server.url, mode, home, stateDir, { cores: 4, idleTimeoutSec: 3 });
+    const neighbour = await api.submit({ command: [where.fixture.neighbour, drop, secret, '8'] });
+    const honest = [await api.submit({ command: logged(log, 1, 0, runSh) }), await api.submit({ command: logged(log, 1, 0, runSh) })];
+    const agent = startModeAgent(server.url, mode, where, { cores: 4, idleTimeoutSec: 3 });
     await waitFor('the neighbour to run', () => statSync(path.join(drop, `ready-${neighbour}`), { throwIfNoEntry: false }) !== undefined, 30_000);
 
     // it knows where the secrets are: the agent's token file (non-root), and all of /proc
-    const hostile = await api.submit({ command: [path.join(SECURITY_FIXTURES, 'hostile.sh'), drop, String(neighbour), path.join(home, 'token')] });
+    const hostile = await api.submit({ command: [where.fixture.hostile, drop, String(neighbour), path.join(home, 'token')] });
     expect((await agent.exited).code, agent.stderr().slice(-3000)).toBe(0);
 
     const state = JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as { credential: string; pilotId: number };

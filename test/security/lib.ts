@@ -5,10 +5,10 @@
  * the audit's run log), and the installation of bubblewrap through the
  * project's one package lock (test/systems/lib.sh).
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PILOT_TOKEN, ROOT, startAgent, type AgentOptions, type Proc } from '../integration/harness.js';
+import { AGENT, FIXTURES, PILOT_TOKEN, ROOT, startAgent, type AgentOptions, type Proc } from '../integration/harness.js';
 
 export const SECURITY_FIXTURES = path.join(ROOT, 'test/fixtures/security');
 export const NOBODY = { uid: 65534, gid: 65534 };
@@ -43,12 +43,29 @@ export const MODES: readonly AgentMode[] = [
 ];
 
 /**
- * The places of one test: `base` (0755, owned by the agent's user), the
- * agent's state dir and home inside it, and `drop` (1777: every payload
- * account may write there), with the audit's run log, writable by all.
+ * The places of one test: `base` (0755), the agent's state dir and home
+ * inside it (its user's), `drop` (1777: every payload account may write
+ * there) with the audit's run log, writable by all, and copies of the agent
+ * bundle and of the fixtures every account can reach (the checkout may be
+ * closed to them, e.g. under /root).
  */
 export function places(base: string, mode: AgentMode) {
   chmodSync(base, 0o755);
+  if (mode.user) {
+    const r = spawnSync(process.execPath, ['-e', '0'], { uid: mode.user.uid, gid: mode.user.gid });
+    if (r.status !== 0) throw new Error(`${process.execPath} cannot be run by uid ${mode.user.uid}: ${r.error?.message ?? r.stderr.toString()}; the non-root tests need a node every user can run`);
+  }
+  const fixtures = path.join(base, 'fixtures');
+  mkdirSync(fixtures, { recursive: true });
+  const copy = (from: string, name: string, mode = 0o755) => {
+    const to = path.join(fixtures, name);
+    copyFileSync(from, to);
+    chmodSync(to, mode);
+    return to;
+  };
+  const agent = copy(AGENT, 'vmpilot.cjs', 0o644);
+  const fixture = { hostile: copy(path.join(SECURITY_FIXTURES, 'hostile.sh'), 'hostile.sh'), neighbour: copy(path.join(SECURITY_FIXTURES, 'neighbour.sh'), 'neighbour.sh') };
+  const runSh = copy(path.join(FIXTURES, 'faults/run.sh'), 'run.sh');
   const drop = path.join(base, 'drop');
   mkdirSync(drop, { recursive: true });
   chmodSync(drop, 0o1777);
@@ -58,11 +75,12 @@ export function places(base: string, mode: AgentMode) {
   const home = path.join(base, 'home');
   mkdirSync(home, { recursive: true });
   if (mode.user) chownSync(home, mode.user.uid, mode.user.gid);
-  return { drop, log, home, stateDir: path.join(home, 'state') };
+  return { drop, log, home, stateDir: path.join(home, 'state'), agent, fixture, runSh };
 }
 
-/** Start the agent the way `mode` says (its token in a file of its user's when it is not root). */
-export function startModeAgent(server: string, mode: AgentMode, home: string, stateDir: string, o: Partial<AgentOptions> = {}): Proc {
+/** Start the agent (the copy in `agent`) the way `mode` says (its token in a file of its user's when it is not root). */
+export function startModeAgent(server: string, mode: AgentMode, p: { home: string; stateDir: string; agent: string }, o: Partial<AgentOptions> = {}): Proc {
+  const { home, stateDir } = p;
   const extra = [...(o.extra ?? [])];
   const env: Record<string, string> = { HOME: home, ...o.env };
   if (mode.user) {
@@ -73,6 +91,7 @@ export function startModeAgent(server: string, mode: AgentMode, home: string, st
   }
   return startAgent(server, {
     ...o,
+    agent: p.agent,
     stateDir,
     isolation: mode.isolation,
     extra,

@@ -20,7 +20,8 @@ const MIB = 1024 * 1024;
 describe('attack: a payload writes output faster than the cap is checked', () => {
   const tmp = tempDir('vmpilot-sec-output-');
   const mode = MODES[0]!; // the agent as root, as on every VM
-  const { log, home, stateDir } = places(tmp.dir, mode);
+  const where = places(tmp.dir, mode);
+  const { log, stateDir, runSh } = where;
   const payloads = path.join(stateDir, 'payloads');
   const mounted = () => spawnSync('mountpoint', ['-q', payloads]).status === 0;
   afterEach(() => {
@@ -38,8 +39,8 @@ describe('attack: a payload writes output faster than the cap is checked', () =>
     const server = await startServer(path.join(tmp.dir, 'server.db'), ['--heartbeat-interval', '1']);
     const api = admin(server.url);
     const loud = await api.submit({ command: ['sh', '-c', 'head -c 200000000 /dev/zero | tr "\\0" x; echo; echo the-last-line; sleep 2'] });
-    const neighbour = await api.submit({ command: logged(log, 1) });
-    const agent = startModeAgent(server.url, mode, home, stateDir, { cores: 2, idleTimeoutSec: 3, extra: ['--max-output-mb', '2'] });
+    const neighbour = await api.submit({ command: logged(log, 1, 0, runSh) });
+    const agent = startModeAgent(server.url, mode, where, { cores: 2, idleTimeoutSec: 3, extra: ['--max-output-mb', '2'] });
 
     // while it runs, its stdout never passes the cap (looked at as often as the test can)
     let largest = 0;
