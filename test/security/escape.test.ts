@@ -6,7 +6,7 @@
  * end, a kill, or the agent's halt; and `vmpilot probe --json` says what
  * holds payloads' processes (the process tree only as the fallback).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { admin, killAll, runCommand, startServer, tempDir, waitFor } from '../integration/harness.js';
@@ -70,6 +70,23 @@ describe.each(MODES)('attack: a payload leaves a detached, unmarked process behi
     expect(result.violations).toEqual([]);
     expect(jobs.find((j) => j.id === ends)?.state).toBe('done');
     expect(jobs.find((j) => j.id === neighbour)?.state).toBe('done');
+    await server.stop();
+  });
+
+  it('a payload told to stop gets its SIGTERM inside its sandbox, and its grace period', async () => {
+    const where = places(tmp.dir, mode);
+    const server = await startServer(path.join(tmp.dir, 'server-term.db'), ['--heartbeat-interval', '1']);
+    const api = admin(server.url);
+    const id = await api.submit({ command: ['sh', '-c', 'trap "echo got-term; sleep 1; echo cleaned-up; exit 7" TERM; : > ready; while :; do sleep 0.1; done'] });
+    const agent = startModeAgent(server.url, mode, where, { cores: 1, idleTimeoutSec: 2, extra: ['--grace', '20'] });
+    await waitFor(`payload ${id} to be ready`, () => existsSync(path.join(where.stateDir, 'payloads', String(id), 'ready')), 30_000);
+    expect((await api.call('POST', `/v1/payloads/${id}/kill`, { reason: 'test' })).status).toBeLessThan(300);
+    await waitFor(`payload ${id} to end`, async () => !['assigned', 'running'].includes((await api.job(id)).state));
+    const job = await api.job(id);
+    // its own handler ran to the end: the sandbox did not die under it
+    expect(job, JSON.stringify(job)).toMatchObject({ exitCode: 7, signal: null });
+    expect(job.outputTail).toMatch(/got-term\n(got-term\n)*cleaned-up(\n|$)/);
+    expect((await agent.exited).code, agent.stderr().slice(-2000)).toBe(0);
     await server.stop();
   });
 

@@ -2,12 +2,14 @@
  * Attack: a payload reads its pilot's credential, the registration token and
  * the agent's state, reads and kills its neighbour, and forges a report
  * ("done, exit 0") for the neighbour with the credential it found
- * (test/fixtures/security/hostile.sh). It must get nothing, and the records
+ * (test/fixtures/security/hostile.sh); its PATH puts its own sh, bwrap,
+ * unshare, mount and mkdir first, which would steal the state if the agent
+ * ran them outside the payload's sandbox. It must get nothing, and the records
  * of the honest payloads must be right — with the agent as root (every VM
  * from our user-data) and as a user that is not root (a batch job), in each
  * sandbox it can use.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, PILOT_TOKEN, admin, killAll, startServer, tempDir, waitFor } from '../integration/harness.js';
@@ -32,12 +34,22 @@ describe.each(MODES)('attack: a payload goes after its pilot and its neighbour (
     const agent = startModeAgent(server.url, mode, where, { cores: 4, idleTimeoutSec: 3 });
     await waitFor('the neighbour to run', () => statSync(path.join(drop, `ready-${neighbour}`), { throwIfNoEntry: false }) !== undefined, 30_000);
 
-    // it knows where the secrets are: the agent's token file (non-root), and all of /proc
-    const hostile = await api.submit({ command: [where.fixture.hostile, drop, String(neighbour), path.join(home, 'token')] });
+    // it knows where the secrets are: the agent's token file (non-root), and all of /proc; and it brings
+    // its own PATH, whose sh, bwrap, unshare, mount and mkdir steal the state when run outside its sandbox
+    const evil = path.join(drop, 'evil');
+    mkdirSync(evil);
+    for (const tool of ['sh', 'bwrap', 'unshare', 'mount', 'mkdir']) {
+      const real = ['sh', 'mkdir'].includes(tool) ? `/bin/${tool}` : `/usr/bin/${tool}`;
+      writeFileSync(path.join(evil, tool), `#!/bin/sh\ncat "$(dirname "$(dirname "$VMPILOT_PAYLOAD_DIR")")/state.json" >> ${drop}/loot-path 2>/dev/null\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
+    const hostile = await api.submit({
+      command: [where.fixture.hostile, drop, String(neighbour), path.join(home, 'token')],
+      env: { PATH: `${evil}:/usr/local/bin:/usr/bin:/bin` },
+    });
     expect((await agent.exited).code, agent.stderr().slice(-3000)).toBe(0);
 
     const state = JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as { credential: string; pilotId: number };
-    const loot = readFileSync(path.join(drop, `loot-${hostile}`), 'utf8');
+    const loot = readFileSync(path.join(drop, `loot-${hostile}`), 'utf8') + readFileSync(path.join(drop, 'loot-path'), { encoding: 'utf8', flag: 'a+' });
     const jobs = await api.jobs();
     const details = new Map(await Promise.all([hostile, neighbour].map(async (id) => [id, await api.job(id)] as const)));
     const job = (id: number) => details.get(id)!;
