@@ -60,6 +60,7 @@ describe.each(MODES)('attack: a payload goes after its pilot and its neighbour (
       expect(job(hostile).outputTail ?? '', `the ${what} in the hostile payload's output`).not.toContain(value);
     }
     expect(loot).not.toMatch(/killed neighbour process/);
+    expect(loot).not.toMatch(/swapped std(out|err)/);
     expect(loot).not.toMatch(/--- state\.json/);
     // the neighbour was neither killed nor reported done by someone else: its own end, its own output
     expect(job(neighbour), JSON.stringify(job(neighbour))).toMatchObject({ state: 'failed', exitCode: 3, signal: null });
