@@ -73,6 +73,29 @@ describe.each(MODES)('attack: a payload leaves a detached, unmarked process behi
     await server.stop();
   });
 
+  it('after an agent restart, what a payload it found again leaves behind still dies with it', async () => {
+    const where = places(tmp.dir, mode);
+    const server = await startServer(path.join(tmp.dir, 'server-restart.db'), ['--heartbeat-interval', '1']);
+    const api = admin(server.url);
+    const m = `86000.${process.pid}9`;
+    markers.push(m);
+    const id = await api.submit({ command: leaver(m) });
+    const stateDir = path.join(where.stateDir, 'restart');
+    const first = startModeAgent(server.url, mode, { ...where, stateDir }, { cores: 1, idleTimeoutSec: 2 });
+    await waitFor('the leftover', () => pidsWithArg(m).length === 1, 30_000);
+    // the agent dies (SIGKILL); systemd starts it again with the same state directory
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(pidsWithArg(m), 'the payload outlives its agent, as payloads do').toHaveLength(1);
+    const second = startModeAgent(server.url, mode, { ...where, stateDir }, { cores: 1, idleTimeoutSec: 2 });
+    await waitFor('the restarted agent to take the payload back', () => second.stderr().includes('"plan":"adopt"'), 30_000);
+    writeFileSync(path.join(stateDir, 'payloads', String(id), 'go'), '');
+    await waitFor(`payload ${id} to be done`, async () => (await api.job(id)).state === 'done');
+    await waitFor('the leftover to be gone', () => pidsWithArg(m).length === 0, 10_000);
+    expect((await second.exited).code, second.stderr().slice(-2000)).toBe(0);
+    await server.stop();
+  });
+
   it('a payload told to stop gets its SIGTERM inside its sandbox, and its grace period', async () => {
     const where = places(tmp.dir, mode);
     const server = await startServer(path.join(tmp.dir, 'server-term.db'), ['--heartbeat-interval', '1']);
