@@ -26,8 +26,16 @@ describe.each(MODES)('attack: a payload leaves a detached, unmarked process behi
   beforeAll(() => mode.prepare?.(), 15 * 60_000);
   afterEach(() => {
     killAll();
-    // a failed test leaves none behind
-    for (const m of markers) for (const pid of pidsWithArg(m)) process.kill(pid, 'SIGKILL');
+    // a failed test leaves none behind: neither the leftovers nor the payloads that made them (they outlive a killed agent)
+    for (const m of markers) {
+      for (const pid of pidsWithArg(m, true)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
   });
   afterAll(() => tmp.cleanup());
 

@@ -100,15 +100,16 @@ export function startModeAgent(server: string, mode: AgentMode, p: { home: strin
   });
 }
 
-/** Pids of live processes whose command line has `arg` as one of its words. */
-export function pidsWithArg(arg: string): number[] {
+/** Pids of live processes whose command line has `arg` as one of its words (or, with `anywhere`, anywhere in it). */
+export function pidsWithArg(arg: string, anywhere = false): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(name));
+      const words = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (anywhere ? words.some((w) => w.includes(arg)) : words.includes(arg)) out.push(Number(name));
     } catch {
       // gone
     }
