@@ -59,9 +59,9 @@ export async function startServer(db, tok, extra = []) {
  */
 export function startAgent(url, tok, { stateDir, cores = 4, idleTimeoutSec = 3600, binary = null, extra = [], onLine } = {}) {
   const cmd = binary ?? process.execPath;
-  const args = [...(binary ? [] : [AGENT]), 'run', '--server', url, '--token', tok.pilot, '--halt', 'exit', '--state-dir', stateDir, '--cores', String(cores), '--idle-timeout', String(idleTimeoutSec), ...extra];
+  const args = [...(binary ? [] : [AGENT]), 'run', '--server', url, '--halt', 'exit', '--state-dir', stateDir, '--cores', String(cores), '--idle-timeout', String(idleTimeoutSec), ...extra];
   const spawnedAt = performance.now();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VMPILOT_PILOT_TOKEN: tok.pilot } });
   children.add(child);
   let registeredAt = null;
   const registered = new Promise((resolve) => {

@@ -16,7 +16,7 @@ vmpilot_agent_file='vmpilot-linux-x64.gz'
 vmpilot_agent_sha256='1111111111111111111111111111111111111111111111111111111111111111'
 vmpilot_agent_run_sha256='2222222222222222222222222222222222222222222222222222222222222222'
 vmpilot_agent_kind='executable'
-export VMPILOT_TOKEN='REPLACE-WITH-THE-PILOT-REGISTRATION-TOKEN'
+export VMPILOT_PILOT_TOKEN='REPLACE-WITH-THE-PILOT-REGISTRATION-TOKEN'
 walltime=3600
 lifetime=$walltime
 job_id=${JOB_ID:-$$}
@@ -32,9 +32,15 @@ vmpilot_fail() {
 vmpilot_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 vmpilot_download() {
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS --retry 5 --retry-delay 2 --retry-connrefused -C - -H "Authorization: Bearer $VMPILOT_TOKEN" -o "$2" "$1"
+    printf 'header = "Authorization: Bearer %s"\n' "$VMPILOT_PILOT_TOKEN" |
+      curl -fsS --retry 5 --retry-delay 2 --retry-connrefused -C - -K - -o "$2" "$1"
   elif command -v wget >/dev/null 2>&1; then
-    wget -q -c --tries=5 --waitretry=2 --retry-connrefused --header="Authorization: Bearer $VMPILOT_TOKEN" -O "$2" "$1"
+    vmpilot_wgetrc=$(mktemp) || vmpilot_fail "cannot create a temporary file for wget"
+    printf 'header = Authorization: Bearer %s\n' "$VMPILOT_PILOT_TOKEN" > "$vmpilot_wgetrc"
+    wget -q -c --tries=5 --waitretry=2 --retry-connrefused --config="$vmpilot_wgetrc" -O "$2" "$1"
+    vmpilot_status=$?
+    rm -f "$vmpilot_wgetrc"
+    return $vmpilot_status
   else
     vmpilot_fail "neither curl nor wget is installed"
   fi

@@ -77,8 +77,8 @@ const agents = [1, 2].map((n) => {
   const log = openSync(path.join(work, `agent${n}.log`), 'a');
   const child = spawn(
     process.execPath,
-    [AGENT, 'run', '--server', url, '--token', pilotToken, '--cores', '4', '--idle-timeout', '3', '--halt', 'exit', '--state-dir', path.join(work, `agent${n}`)],
-    { stdio: ['ignore', log, log] },
+    [AGENT, 'run', '--server', url, '--cores', '4', '--idle-timeout', '3', '--halt', 'exit', '--state-dir', path.join(work, `agent${n}`)],
+    { stdio: ['ignore', log, log], env: { ...process.env, VMPILOT_PILOT_TOKEN: pilotToken } },
   );
   children.push(child);
   return { n, child, exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal))) };

@@ -11,7 +11,8 @@
 import type { Assignment, EvictionReason, PayloadHeartbeat } from '../protocol/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
-import { collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
+import { describeError } from '../shared/errors.js';
+import { CANNOT_START_EXIT, collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
 import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
 
 /** How a payload ended, as the supervisor tells the pilot. */
@@ -55,8 +56,8 @@ export class PayloadSupervisor {
     private readonly baseEnv: Readonly<Record<string, string>>,
     private readonly graceSec: () => number,
     private readonly hooks: PayloadHooks,
-    /** What each payload starts with beyond its assignment ($JOBFEATURES, user, output cap). */
-    private readonly context: (a: Assignment, cores: number) => PayloadContext | null = () => null,
+    /** What each payload starts with beyond its assignment ($JOBFEATURES, user, sandbox, output cap); its `release` is called once its processes are gone. */
+    private readonly context: (a: Assignment, cores: number) => PayloadContext | null | Promise<PayloadContext | null> = () => null,
   ) {}
 
   /** Sum of the cores allocated to held payloads. */
@@ -176,7 +177,18 @@ export class PayloadSupervisor {
 
   private async supervise(h: Held): Promise<void> {
     const a = h.assignment;
-    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, this.context(a, h.cores));
+    let ctx: PayloadContext | null;
+    try {
+      ctx = await this.context(a, h.cores);
+    } catch (err) {
+      // no account, no sandbox: it cannot start as it must
+      const message = `cannot start: ${describeError(err).replace(/^cannot start: /, '')}`;
+      this.log.warn({ payloadId: a.id, reason: message }, 'payload cannot start');
+      this.held.delete(a.id);
+      await this.hooks.ended(a, { exitCode: CANNOT_START_EXIT, signal: null, outputTail: '', message });
+      return;
+    }
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, ctx);
     if (!outcome.started) {
       this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
       this.held.delete(a.id);
@@ -186,11 +198,11 @@ export class PayloadSupervisor {
     h.process = outcome.process;
     this.log.info({ payloadId: a.id, pid: outcome.process.pid, cores: h.cores }, 'payload started');
     await this.hooks.started(a, outcome.process.pid, h.cores);
-    await this.watch(h, outcome.spec, outcome.process);
+    await this.watch(h, outcome.spec, outcome.process, ctx?.release);
   }
 
-  /** From start (or adoption) to the end report. */
-  private async watch(h: Held, spec: ProcessSpec, process: PayloadProcess): Promise<void> {
+  /** From start (or adoption) to the end report; `release` once its processes are gone. */
+  private async watch(h: Held, spec: ProcessSpec, process: PayloadProcess, release?: () => void): Promise<void> {
     const a = h.assignment;
     const outcome = { spec, process };
     if (h.stopping) void this.terminate(h);
@@ -200,6 +212,7 @@ export class PayloadSupervisor {
     h.exited.abort();
     // The payload ended: whatever it left behind in its tree goes too.
     outcome.process.signalGroup('SIGKILL');
+    release?.();
     const message = h.timedOut ? `wall time of ${a.wallSec} s exceeded` : h.stopping ? `stopped: ${h.stopping}` : undefined;
     const result = await collectResult(outcome.spec, exit, message);
     this.held.delete(a.id);

@@ -71,7 +71,7 @@ export class Pilot {
       deps.config.payloadBaseEnv,
       () => res.graceSec(),
       { started: (a, pid, cores) => onStarted(p, a, pid, cores), ended: (a, r) => onEnded(p, a, r) },
-      (a, cores) => res.payloadContext(a, cores, deps.clock.now()),
+      (a, cores) => res.contextFor(a, cores, deps.clock.now()),
     );
     p.heartbeats = new HeartbeatLoop(
       {

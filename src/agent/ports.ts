@@ -47,6 +47,21 @@ export interface ProcessSpec {
   memoryLimitMb?: number | null;
   /** Cap each of stdoutPath and stderrPath at this many bytes (older output is dropped). */
   maxOutputBytes?: number;
+  /** Hold the tree in a cgroup it cannot leave (the agent is root, the payload is not); killed whole at the end. */
+  contain?: boolean;
+  /** `uid` belongs to this payload alone: every process running as it is killed when the payload ends. */
+  sweepUid?: boolean;
+  /**
+   * Start the command inside this sandbox (isolation/sandbox.ts): `prefix`
+   * (bwrap or unshare) goes right before `command`, inside the payload
+   * wrapper; everything outside the sandbox runs with `outerEnv` only, and
+   * the payload's `env` reaches it through `envFile` (written beforehand),
+   * read by the last step inside. SIGTERM then goes to the processes inside
+   * the sandbox only.
+   */
+  sandbox?: { prefix: string[]; envFile: string; outerEnv: Record<string, string> };
+  /** The command already runs in a sandbox (a wrapper put `sandbox` in). */
+  sandboxed?: boolean;
 }
 
 /** How a process ended: an exit code, or the signal that killed it. */

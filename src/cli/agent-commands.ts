@@ -6,7 +6,9 @@ export function registerAgentCommands(program: Command): void {
     .command('run')
     .description('Register with a vmpilot server, run payloads on this node, and halt when there is no more work.')
     .option('--server <url>', 'server base URL (env VMPILOT_SERVER)')
-    .option('--token <token>', 'registration token (env VMPILOT_TOKEN)')
+    .option('--token-file <file>', 'file holding the registration token (env VMPILOT_PILOT_TOKEN_FILE; or the token itself in env VMPILOT_PILOT_TOKEN)')
+    // refused with a clear message (config/load.ts): a token on a command line is visible to every process on the node
+    .addOption(new Option('--token <token>').hideHelp())
     .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate, also trusted for bootstrap downloads (env VMPILOT_CA_FILE)")
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
@@ -18,7 +20,10 @@ export function registerAgentCommands(program: Command): void {
     .option('--orphan-timeout <seconds>', 'halt with code 700 after this long without reaching the server while nothing runs; 0 never (env VMPILOT_ORPHAN_TIMEOUT_SEC, default 3600)')
     .option('--drain-file <path>', 'drain while this file (or <state-dir>/drain) exists (env VMPILOT_DRAIN_FILE, default /var/lib/vmpilot/drain)')
     .option('--job-outputs <dir|url>', 'keep a heartbeat file and leave shutdown_message here: a directory or an http(s) URL to PUT to (env JOBOUTPUTS)')
-    .option('--payload-user <user>', 'when running as root, run payloads as this unprivileged user, name or uid (env VMPILOT_PAYLOAD_USER, default: the agent user)')
+    .option('--payload-user <user>', 'when running as root, run every payload as this unprivileged user, name or uid (env VMPILOT_PAYLOAD_USER, default: one vmpilot-slotN account per slot)')
+    .addOption(
+      new Option('--isolation <how>', 'how payloads are kept from the agent and each other: auto (root: one account per slot; otherwise bwrap, else unshare), bwrap, unshare, or none (env VMPILOT_ISOLATION, default auto)').choices(['auto', 'bwrap', 'unshare', 'none']),
+    )
     .option('--starvation <seconds>', 'once a larger payload has waited this long, stop taking smaller work until it fits (env VMPILOT_STARVATION_SEC, default 600)')
     .option('--max-output-mb <mb>', "cap on each payload's stdout and stderr file; older output is dropped (env VMPILOT_MAX_OUTPUT_MB, default 100)")
     .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
@@ -27,9 +32,18 @@ export function registerAgentCommands(program: Command): void {
       'after',
       `
 Every flag can also come from the environment (VMPILOT_*) or a YAML file
-(--config, keys in camelCase: server, token, cores, memoryMb, idleTimeoutSec,
-halt, stateDir, graceSec, logLevel, lifetimeSec). Flags win over the
-environment, the environment over the file.
+(--config, keys in camelCase: server, token, tokenFile, cores, memoryMb,
+idleTimeoutSec, halt, stateDir, graceSec, logLevel, lifetimeSec, isolation).
+Flags win over the environment, the environment over the file. The
+registration token never goes on the command line (every process on the node
+can read it there): --token-file FILE, VMPILOT_PILOT_TOKEN, or the config file.
+
+Payloads cannot read the agent's state, credential or token. As root (a VM)
+each runs as its own vmpilot-slotN account (created when missing) in a
+cgroup it cannot leave; otherwise (a batch job) in a user and PID namespace
+(bwrap, else unshare) that hides the state directory and the agent's /proc.
+Where neither works the agent logs "isolation: none" and tells the server,
+which can keep payloads of groups that require isolation from it.
 
 Logs are JSON lines on stderr. The state directory holds state.json, one
 folder per payload (payloads/<id>/ with stdout, stderr, tmp/) and, at the end,
@@ -42,7 +56,8 @@ or the lease fence are reported evicted: the server queues them again. Restarted
 crash, the agent carries on as the same pilot and re-attaches to its payloads.
 
 Examples:
-  vmpilot run --server http://127.0.0.1:8080 --token "$VMPILOT_TOKEN" --cores 4
+  VMPILOT_PILOT_TOKEN=... vmpilot run --server http://127.0.0.1:8080 --cores 4
+  vmpilot run --server https://pilots.example.org --token-file /etc/vmpilot/token --halt poweroff
   VMPILOT_SERVER=https://pilots.example.org vmpilot run --config /etc/vmpilot.yaml --halt poweroff`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -52,8 +67,10 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, and its deadline.')
-    .option('--json', 'print JSON instead of text');
+    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, its deadline, and how it would isolate payloads.')
+    .option('--json', 'print JSON instead of text')
+    .addOption(new Option('--isolation <how>', 'the isolation to try: auto, bwrap, unshare or none (env VMPILOT_ISOLATION, default auto)').choices(['auto', 'bwrap', 'unshare', 'none']))
+    .option('--payload-user <user>', 'as root, the one account payloads would run as (env VMPILOT_PAYLOAD_USER)');
   addResourceOptions(probe);
   probe
     .addHelpText(
@@ -64,10 +81,17 @@ system's NSLOTS, SLURM_CPUS_ON_NODE, NCPUS or HTCondor slot) wins over
 machine-wide counts (total_cpu, log_cores, jobslots). In --json each value
 has "candidates", "origins" and "reason".
 
+"isolation" says how payloads would run (slot-users, payload-user, bwrap,
+unshare or none) and what would hold their processes ("containment":
+cgroup-v1 or cgroup-v2 as root, pid-namespace in a sandbox, uid for slot
+accounts without a cgroup; process-tree is the fallback a payload can
+leave), with what was tried and why a stronger one could not be had.
+
 Examples:
   vmpilot probe
   vmpilot probe --cores 4 --memory-mb 8000 --json
-  NSLOTS=8 JOB_ID=4711 JOBFEATURES=$TMPDIR/jobfeatures.4711 vmpilot probe --json`,
+  NSLOTS=8 JOB_ID=4711 JOBFEATURES=$TMPDIR/jobfeatures.4711 vmpilot probe --json
+  vmpilot probe --json --isolation unshare`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { probeCommand } = await import('../agent/probe/commands.js');

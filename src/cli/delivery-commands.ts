@@ -27,10 +27,12 @@ export function registerDeliveryCommands(program: Command): void {
       'after',
       `
 The checksum of the agent is pinned from the manifest when the user-data is
-made; the VM refuses any other file. The token is written mode 0600.
+made; the VM refuses any other file. The token is written mode 0600, for
+root only; the agent runs as root and each payload as an unprivileged
+account of its own, which cannot read it (docs/security.md).
 
 Example:
-  vmpilot-server user-data --server https://pilots.example.org --pilot-token "$T" --idle-timeout 600 > user-data.yaml`,
+  VMPILOT_PILOT_TOKEN=... vmpilot-server user-data --server https://pilots.example.org --idle-timeout 600 > user-data.yaml`,
     )
     .action(async (o) => {
       const { userDataCommand } = await import('../server/delivery/commands.js');
@@ -55,7 +57,10 @@ Example:
       'after',
       `
 The job exits 0 when the agent halted normally (no more work, drained,
-halted by an administrator) and 15 on a bootstrap problem.
+halted by an administrator) and 15 on a bootstrap problem. The token is in
+the script (anybody who can read the script can register pilots); the job
+hands it to curl, wget and the agent without a command line, and payloads
+run in a sandbox that hides it where the node allows (docs/security.md).
 
 Examples:
   vmpilot-server batch-script --system slurm --server https://pilots.example.org --cores 8 --walltime 86400 > pilot.sh && sbatch pilot.sh

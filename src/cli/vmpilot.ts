@@ -16,7 +16,7 @@ program.addHelpText(
   'after',
   `
 Examples:
-  vmpilot run --server http://127.0.0.1:8080 --token "$VMPILOT_PILOT_TOKEN" --cores 4 --halt exit
+  vmpilot run --server http://127.0.0.1:8080 --token-file ~/.vmpilot-token --cores 4 --halt exit
   vmpilot probe --json`,
 );
 

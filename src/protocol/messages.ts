@@ -80,7 +80,23 @@ export interface RegisterRequest {
   deadline?: number | null;
   /** Free-form labels, e.g. site or cloud name. */
   labels?: Record<string, string>;
+  /**
+   * How this agent keeps its payloads from itself and from each other
+   * (`ISOLATION_MODES`); absent (an older agent) counts as `none`. The
+   * server gives payloads of groups that require isolation only to pilots
+   * with one other than `none`.
+   */
+  isolation?: IsolationMode;
 }
+
+/**
+ * How an agent isolates its payloads: `slot-users` (root; one account per
+ * payload running at once), `payload-user` (root; one account for all),
+ * `bwrap` and `unshare` (not root; a user and PID namespace that hides the
+ * agent's state and processes), or `none`.
+ */
+export const ISOLATION_MODES = ['slot-users', 'payload-user', 'bwrap', 'unshare', 'none'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
 export interface RegisterReply {
   pilotId: number;
@@ -487,6 +503,8 @@ export interface PilotView {
   deadline: number | null;
   shutdownCode: number | null;
   shutdownMessage: string | null;
+  /** How it isolates its payloads, as it said when it registered; null: it did not say (an older agent: none). */
+  isolation?: IsolationMode | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */

@@ -5,6 +5,7 @@
  * naming the field, and changes nothing. Every object is closed
  * (`additionalProperties: false`) so a misspelt field is an error, not a no-op.
  */
+import { ISOLATION_MODES } from './messages.js';
 
 const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const;
 const str = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength }) as const;
@@ -64,6 +65,7 @@ export const registerSchema = {
     externalId: str(255),
     deadline: nullable(epochMs),
     labels,
+    isolation: { type: 'string', enum: ISOLATION_MODES },
   },
 } as const;
 

@@ -6,7 +6,7 @@
  *
  * ```yaml
  * groups:                 # fair shares: any positive numbers, compared as fractions
- *   atlas: { share: 70 }
+ *   atlas: { share: 70, requireIsolation: true }   # only to pilots whose payloads cannot reach them
  *   cms:   { share: 30 }
  * defaultShare: 1         # a group not listed
  * usageHalfLifeSec: 3600  # recent usage decays by half in this time
@@ -22,6 +22,8 @@ import { VmpilotError, describeError } from '../shared/errors.js';
 /** The server configuration, after defaults. */
 export interface ServerConfig {
   readonly shares: ReadonlyMap<string, number>;
+  /** Groups whose payloads go only to pilots that isolate their payloads (isolation other than none). */
+  readonly requireIsolation: ReadonlySet<string>;
   readonly defaultShare: number;
   readonly usageHalfLifeSec: number;
   readonly stallAfterSec: number;
@@ -31,6 +33,7 @@ export interface ServerConfig {
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
   shares: new Map<string, number>(),
+  requireIsolation: new Set<string>(),
   defaultShare: 1,
   usageHalfLifeSec: 3600,
   stallAfterSec: 600,
@@ -55,7 +58,7 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
   const out: { -readonly [K in keyof ServerConfig]: ServerConfig[K] } = { ...DEFAULT_SERVER_CONFIG, shares: new Map() };
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     if (key === 'groups') {
-      out.shares = groupsFrom(value, where);
+      ({ shares: out.shares, requireIsolation: out.requireIsolation } = groupsFrom(value, where));
       continue;
     }
     const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
@@ -69,22 +72,28 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
   return Object.freeze(out);
 }
 
-function groupsFrom(value: unknown, where: string): Map<string, number> {
+function groupsFrom(value: unknown, where: string): { shares: Map<string, number>; requireIsolation: Set<string> } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw bad(where, 'groups must map group names to { share: N }, e.g. groups: { atlas: { share: 70 } }');
   }
   const shares = new Map<string, number>();
+  const requireIsolation = new Set<string>();
   for (const [group, spec] of Object.entries(value as Record<string, unknown>)) {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(group)) throw bad(where, `groups.${group}: a group name may hold only letters, digits, _ . -`);
-    const share = typeof spec === 'number' ? spec : (spec as { share?: unknown } | null)?.share;
-    const extra = typeof spec === 'object' && spec !== null ? Object.keys(spec).filter((k) => k !== 'share') : [];
-    if (extra.length > 0) throw bad(where, `groups.${group}: unknown key "${extra[0]}" (known: share)`);
+    const fields = typeof spec === 'object' && spec !== null ? (spec as { share?: unknown; requireIsolation?: unknown }) : {};
+    const share = typeof spec === 'number' ? spec : fields.share;
+    const extra = Object.keys(fields).filter((k) => k !== 'share' && k !== 'requireIsolation');
+    if (extra.length > 0) throw bad(where, `groups.${group}: unknown key "${extra[0]}" (known: share, requireIsolation)`);
     if (typeof share !== 'number' || !Number.isFinite(share) || share < 0 || share > 1e9) {
       throw bad(where, `groups.${group}.share is ${JSON.stringify(share)}; expected a number from 0 to 1000000000`);
     }
+    if (fields.requireIsolation !== undefined && typeof fields.requireIsolation !== 'boolean') {
+      throw bad(where, `groups.${group}.requireIsolation is ${JSON.stringify(fields.requireIsolation)}; expected true or false`);
+    }
     shares.set(group, share);
+    if (fields.requireIsolation === true) requireIsolation.add(group);
   }
-  return shares;
+  return { shares, requireIsolation };
 }
 
 /** Read and validate the YAML file `file`. Throws VMP_CONFIG naming the file. */

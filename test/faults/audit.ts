@@ -39,9 +39,13 @@ import { FIXTURES, type admin } from '../integration/harness.js';
 
 const RUN_SH = path.join(FIXTURES, 'faults/run.sh');
 
-/** The command of a payload that logs its runs to `log`, sleeps `seconds` and exits `status`. */
-export function logged(log: string, seconds: number, status = 0): string[] {
-  return [RUN_SH, log, String(seconds), String(status)];
+/**
+ * The command of a payload that logs its runs to `log`, sleeps `seconds` and
+ * exits `status`; `runSh`: a copy of run.sh to run instead (one that payload
+ * accounts can reach when the checkout is closed to them).
+ */
+export function logged(log: string, seconds: number, status = 0, runSh = RUN_SH): string[] {
+  return [runSh, log, String(seconds), String(status)];
 }
 
 /** One run of a payload, as its run log tells it. */
@@ -122,7 +126,7 @@ export function audit(submitted: number[], payloads: PayloadView[], log: string,
     const history = options.histories?.get(id);
     if (history) v.push(...historyViolations(p, history, mine));
     const ok = mine.filter((r) => r.status === 0);
-    if (p.state === 'done' && ok.length === 0 && p.command[0] === RUN_SH) v.push(`payload ${id} is done but no run of it ended with status 0`);
+    if (p.state === 'done' && ok.length === 0 && p.command[0] !== undefined && path.basename(p.command[0]) === 'run.sh') v.push(`payload ${id} is done but no run of it ended with status 0`);
     if (ok.length > 0 && p.state !== 'done') v.push(`payload ${id} ran to status 0 but the server says ${p.state}`);
     for (let i = 1; i < mine.length; i++) {
       const prev = mine[i - 1]!;

@@ -22,7 +22,7 @@ describe('the one-file agent', () => {
   });
 
   it('says what was wrong with a bad flag, without a stack trace, and exits 2', async () => {
-    const r = await runCommand([alone, 'run', '--server', 'http://127.0.0.1:1', '--token', 't', '--cores', 'many']);
+    const r = await runCommand([alone, 'run', '--server', 'http://127.0.0.1:1', '--cores', 'many']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cores/);
     expect(r.stderr).not.toMatch(/\n\s+at /);

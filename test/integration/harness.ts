@@ -106,20 +106,33 @@ export interface AgentOptions {
   extra?: string[];
   /** Extra environment variables of the agent (added to this process's). */
   env?: Record<string, string>;
+  /**
+   * `--isolation`: `none` unless given, so the payloads of tests that are not
+   * about isolation can write their run logs into the test's own directory;
+   * `auto` is the agent's default (test/security/ runs it).
+   */
+  isolation?: 'auto' | 'bwrap' | 'unshare' | 'none';
+  /** Run the agent as this user and group (a non-root agent). */
+  uid?: number;
+  gid?: number;
+  /** The agent bundle to run (default dist/vmpilot.cjs). */
+  agent?: string;
 }
 
-/** Start `vmpilot run` against the server, with the halt action `exit`. */
+/** Start `vmpilot run` against the server, with the halt action `exit` (the token in VMPILOT_PILOT_TOKEN). */
 export function startAgent(server: string, options: AgentOptions): Proc {
-  const args = [AGENT, 'run', '--server', server, '--token', PILOT_TOKEN, '--halt', 'exit', '--state-dir', options.stateDir];
+  const args = [options.agent ?? AGENT, 'run', '--server', server, '--halt', 'exit', '--state-dir', options.stateDir, '--isolation', options.isolation ?? 'none'];
   if (options.cores !== undefined) args.push('--cores', String(options.cores));
   if (options.idleTimeoutSec !== undefined) args.push('--idle-timeout', String(options.idleTimeoutSec));
   args.push(...(options.extra ?? []));
-  return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } }));
+  const env = { ...process.env, VMPILOT_PILOT_TOKEN: PILOT_TOKEN, ...options.env };
+  const ids = { ...(options.uid === undefined ? {} : { uid: options.uid }), ...(options.gid === undefined ? {} : { gid: options.gid }) };
+  return track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env, ...ids }));
 }
 
-/** Run a command to completion (e.g. the admin CLI) and return its output. */
-export function runCommand(args: string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
-  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+/** Run a command to completion (e.g. the admin CLI), as `ids` when given, and return its output. */
+export function runCommand(args: string[], env: Record<string, string> = {}, ids: { uid?: number; gid?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...ids }));
   return proc.exited.then((e) => ({ ...e, stdout: proc.stdout(), stderr: proc.stderr() }));
 }
 

@@ -20,6 +20,7 @@ fi
 sge_preseed
 apt_install \
   chromium \
+  bubblewrap \
   cloud-init \
   slurmctld slurmd slurm-client munge \
   libslurm-perl libslurmdb-perl libswitch-perl \

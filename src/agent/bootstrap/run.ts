@@ -39,8 +39,13 @@ export interface BootstrapDeps {
   terminal?: NodeJS.WriteStream;
 }
 
-/** The default artifact cache: shared by every agent of this user on the node. */
-export function defaultCacheDir(): string {
+/**
+ * The default artifact cache: shared by every agent of this user on the
+ * node. As root, /var/cache/vmpilot/artifacts: root's home is closed to the
+ * payload accounts, which must read what was installed.
+ */
+export function defaultCacheDir(uid = process.getuid?.() ?? -1): string {
+  if (uid === 0) return '/var/cache/vmpilot/artifacts';
   return path.join(os.homedir() || os.tmpdir(), '.cache', 'vmpilot', 'artifacts');
 }
 

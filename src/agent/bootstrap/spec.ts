@@ -11,7 +11,7 @@
  *     unpack: true                  # a (gzip) tar: unpacked safely
  * env:      { TOOL_HOME: /var/lib/vmpilot/software/tool }
  * setup:    ["tool/bin/selftest --quick"]
- * cacheDir: /var/cache/vmpilot      # shared by the agents of a node (default ~/.cache/vmpilot)
+ * cacheDir: /var/cache/vmpilot      # shared by the agents of a node (default ~/.cache/vmpilot/artifacts; as root /var/cache/vmpilot/artifacts)
  * ```
  *
  * Parsed and checked once; a bad value is VMP_CONFIG naming the key.

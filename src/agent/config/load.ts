@@ -79,24 +79,66 @@ function readConfigFile(file: string, read: (f: string) => string, parseYaml: ((
   return doc as Record<string, unknown>;
 }
 
+/** A value and the rank of the source it came from (0 flag, 1 environment, 2 config file, 3 default). */
+interface Picked {
+  value: unknown;
+  rank: number;
+}
+
 function pick(
   spec: KeySpec,
   flags: Record<string, unknown>,
   env: Record<string, string | undefined>,
   file: Record<string, unknown>,
   fileName: string | null,
-): unknown {
+): Picked {
   const sources: unknown[] = [flags[flagAttribute(spec.flag)], env[spec.env], file[spec.key]];
   const labels = [spec.flag, spec.env, `${spec.key} in config file ${fileName ?? ''}`.trim()];
   for (let i = 0; i < sources.length; i++) {
     const raw = sources[i];
     if (raw === undefined || (i === 1 && raw === '')) continue;
     const parsed = spec.parse(raw);
-    if (parsed.ok) return parsed.value;
+    if (parsed.ok) return { value: parsed.value, rank: i };
     const code = i === 0 ? 'VMP_USAGE' : 'VMP_CONFIG';
     throw new VmpilotError(code, `${labels[i]} ${show(raw)}: expected ${parsed.expected}`);
   }
-  return spec.default;
+  return { value: spec.default, rank: 3 };
+}
+
+/** Where the registration token may come from, as the errors say it. */
+const TOKEN_SOURCES = '--token-file FILE, VMPILOT_PILOT_TOKEN, VMPILOT_PILOT_TOKEN_FILE, or "token"/"tokenFile" in the config file';
+
+/**
+ * The registration token: from the strongest of `token` (VMPILOT_PILOT_TOKEN
+ * or the config file) and `tokenFile` (read here). Never from a flag: a
+ * command line is visible to every process on the node.
+ */
+function resolveToken(
+  token: Picked,
+  tokenFile: Picked,
+  cwd: string,
+  read: (f: string) => string,
+): { token: string | null; tokenFile: string | null } {
+  if (token.rank === 0) {
+    throw new VmpilotError(
+      'VMP_USAGE',
+      '--token: a token on the command line is visible to every process on this node (ps, /proc/PID/cmdline); pass it in a file with --token-file FILE, or in the environment as VMPILOT_PILOT_TOKEN',
+    );
+  }
+  if (tokenFile.value === null || token.rank < tokenFile.rank) return { token: token.value as string | null, tokenFile: null };
+  if (token.rank === tokenFile.rank && token.value !== null) {
+    throw new VmpilotError('VMP_CONFIG', `both a token and a token file were given (${token.rank === 1 ? 'VMPILOT_PILOT_TOKEN and VMPILOT_PILOT_TOKEN_FILE' : '"token" and "tokenFile" in the config file'}); give one`);
+  }
+  const file = path.resolve(cwd, tokenFile.value as string);
+  let text: string;
+  try {
+    text = read(file);
+  } catch (err) {
+    throw new VmpilotError('VMP_CONFIG', `token file ${file} cannot be read: ${(err as Error).message}; expected a file holding the registration token`, { cause: err });
+  }
+  const value = text.trim();
+  if (value === '' || /\s/.test(value)) throw new VmpilotError('VMP_CONFIG', `token file ${file}: expected the registration token alone on one line, found ${value === '' ? 'nothing' : 'spaces or several lines'}`);
+  return { token: value, tokenFile: file };
 }
 
 /** Build, validate and freeze the configuration from its sources. */
@@ -106,10 +148,16 @@ export function loadConfig(sources: ConfigSources, needs: ConfigNeeds = {}): Rea
   const configFile = (sources.flags.config as string | undefined) ?? env.VMPILOT_CONFIG ?? null;
   const file = configFile ? readConfigFile(path.resolve(cwd, configFile), sources.readFile ?? ((f) => readFileSync(f, 'utf8')), sources.parseYaml) : {};
   const values: Record<string, unknown> = {};
-  for (const spec of CONFIG_KEYS) values[spec.key] = pick(spec, sources.flags, env, file, configFile);
+  const picked: Record<string, Picked> = {};
+  for (const spec of CONFIG_KEYS) {
+    picked[spec.key] = pick(spec, sources.flags, env, file, configFile);
+    values[spec.key] = picked[spec.key]!.value;
+  }
+  Object.assign(values, resolveToken(picked.token!, picked.tokenFile!, cwd, sources.readFile ?? ((f) => readFileSync(f, 'utf8'))));
   for (const key of needs.require ?? []) {
     if (values[key] === null) {
       const spec = CONFIG_KEYS.find((k) => k.key === key)!;
+      if (key === 'token') throw new VmpilotError('VMP_USAGE', `the registration token is required: give ${TOKEN_SOURCES}`);
       throw new VmpilotError('VMP_USAGE', `${spec.flag} is required (or ${spec.env}, or "${key}" in the config file)`);
     }
   }
@@ -125,8 +173,9 @@ export function loadConfig(sources: ConfigSources, needs: ConfigNeeds = {}): Rea
     if (v !== undefined) batchEnv[key] = v;
   }
   const config: AgentConfig = {
-    ...(values as Omit<AgentConfig, 'payloadBaseEnv' | 'batchEnv'>),
+    ...(values as Omit<AgentConfig, 'payloadBaseEnv' | 'batchEnv' | 'configFile'>),
     stateDir: path.resolve(cwd, values.stateDir as string),
+    configFile: configFile ? path.resolve(cwd, configFile) : null,
     payloadBaseEnv: Object.freeze(baseEnv),
     batchEnv: Object.freeze(batchEnv),
   };

@@ -9,7 +9,10 @@ import { LIMITS } from '../../protocol/index.js';
 /** The validated, frozen configuration of one agent process. */
 export interface AgentConfig {
   server: string | null;
+  /** The registration token: from `--token-file`, VMPILOT_PILOT_TOKEN or the config file (never a command line). */
   token: string | null;
+  /** The file the token was read from (hidden from sandboxed payloads); null when it came from elsewhere. */
+  tokenFile: string | null;
   /** PEM file of the CA that signed the server's TLS certificate (a private CA); null: the system's CAs. */
   caFile: string | null;
   /** Cores to offer; null means "as many as the node has" (probed). */
@@ -32,8 +35,10 @@ export interface AgentConfig {
   machineFeatures: string | null;
   /** Job features: a directory or an http(s) base URL; null when not given. */
   jobFeatures: string | null;
-  /** Run payloads as this user (name or uid) when the agent runs as root; null: as the agent's own user. */
+  /** Run payloads as this user (name or uid) when the agent runs as root; null: one account per slot. */
   payloadUser: string | null;
+  /** How payloads are kept from the agent and from each other: auto, bwrap, unshare or none (isolation/plan.ts). */
+  isolation: IsolationChoice;
   /** Stop taking smaller work once a larger payload has waited this long (seconds). */
   starvationSec: number;
   /** Cap on each of a payload's stdout and stderr files, MiB (older output is dropped). */
@@ -50,10 +55,16 @@ export interface AgentConfig {
   jobOutputs: string | null;
   /** A bootstrap spec (YAML: check, software, env, setup) to run once registered; null: none. */
   bootstrap: string | null;
+  /** The config file read (hidden from sandboxed payloads: it may hold the token); null: none. */
+  configFile: string | null;
 }
 
+/** What `--isolation` may say. */
+export const ISOLATION_CHOICES = ['auto', 'bwrap', 'unshare', 'none'] as const;
+export type IsolationChoice = (typeof ISOLATION_CHOICES)[number];
+
 /** Keys a user can set (flags, env, config file). */
-export type ConfigKey = Exclude<keyof AgentConfig, 'payloadBaseEnv' | 'batchEnv'>;
+export type ConfigKey = Exclude<keyof AgentConfig, 'payloadBaseEnv' | 'batchEnv' | 'configFile'>;
 
 /** A validator: turns a raw value into a typed one, or returns an error text "expected …". */
 type Parse = (raw: unknown) => { ok: true; value: unknown } | { ok: false; expected: string };
@@ -107,7 +118,9 @@ export interface KeySpec {
 /** Every key, in the order `--help` lists them. */
 export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: url },
-  { key: 'token', flag: '--token', env: 'VMPILOT_TOKEN', default: null, parse: text(true) },
+  // no flag takes the token itself: a command line is visible to every process on the node
+  { key: 'token', flag: '--token', env: 'VMPILOT_PILOT_TOKEN', default: null, parse: text(true) },
+  { key: 'tokenFile', flag: '--token-file', env: 'VMPILOT_PILOT_TOKEN_FILE', default: null, parse: text(true) },
   { key: 'caFile', flag: '--ca-file', env: 'VMPILOT_CA_FILE', default: null, parse: text(true) },
   { key: 'cores', flag: '--cores', env: 'VMPILOT_CORES', default: null, parse: integer(1, LIMITS.cores, true) },
   {
@@ -158,6 +171,13 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     env: 'VMPILOT_PAYLOAD_USER',
     default: null,
     parse: text(true, (s) => (/^[a-z_][a-z0-9_.-]*\$?$|^\d+$/i.test(s) ? null : 'a user name or uid')),
+  },
+  {
+    key: 'isolation',
+    flag: '--isolation',
+    env: 'VMPILOT_ISOLATION',
+    default: 'auto',
+    parse: text(false, (s) => ((ISOLATION_CHOICES as readonly string[]).includes(s) ? null : `one of ${ISOLATION_CHOICES.join(', ')}`)),
   },
   { key: 'starvationSec', flag: '--starvation', env: 'VMPILOT_STARVATION_SEC', default: 600, parse: integer(0, 30 * 86400) },
   { key: 'maxOutputMb', flag: '--max-output-mb', env: 'VMPILOT_MAX_OUTPUT_MB', default: 100, parse: integer(1, 1024 * 1024) },

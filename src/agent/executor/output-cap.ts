@@ -3,18 +3,22 @@
  * so when the file passes the cap its last half is kept, under a line
  * saying how much was dropped, and later writes append after it.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { NO_FOLLOW } from './output-tail.js';
 
 /** Cut `file` to its last `maxBytes / 2` bytes when it is larger than `maxBytes`; true when it did. */
 export async function capOutputFile(file: string, maxBytes: number): Promise<boolean> {
   let handle;
   try {
-    handle = await open(file, 'r+');
+    handle = await open(file, constants.O_RDWR | NO_FOLLOW);
   } catch {
     return false;
   }
   try {
-    const { size } = await handle.stat();
+    const st = await handle.stat();
+    if (!st.isFile()) return false;
+    const { size } = st;
     if (size <= maxBytes) return false;
     const keep = Math.floor(maxBytes / 2);
     const tail = Buffer.alloc(keep);

@@ -1,7 +1,7 @@
 /**
  * The output pump: a small process between a payload and its stdout and
  * stderr files, so that a full disk truncates the logs instead of failing
- * the payload's writes. The payload writes into pipes; the pump appends what
+ * the payload's writes, and the output cap holds while the payload writes. The payload writes into pipes; the pump appends what
  * it reads to the files (O_APPEND, so the output cap can cut them), drops
  * what does not fit (ENOSPC, EDQUOT, EFBIG), notes the drop in the file as
  * soon as a write succeeds again, and keeps reading, so the payload never
@@ -35,32 +35,66 @@ export function truncationNote(status: number | null): string | null {
 }
 
 /**
- * The pump's program: POSIX sh and cat, about 4 MB of memory a payload (a
- * node process would cost 40 MB, and a single executable cannot run
- * `node -e`). Arguments: the stdout and stderr files; it reads the payload's
- * stdout on fd 0 and its stderr on fd 3. When an append fails it says why
- * (exit status 3 to 6, and one line in the file when that can be written),
- * and drains the rest so that the payload never sees an error or SIGPIPE.
+ * The pump's program: POSIX sh, cat, head, tail and stat, about 4 MB of
+ * memory a payload (a node process would cost 40 MB, and a single
+ * executable cannot run `node -e`). Arguments: the stdout and stderr files
+ * and the cap in bytes (0: none); it reads the payload's stdout on fd 0 and
+ * its stderr on fd 3.
+ *
+ * With a cap it copies in chunks of at most half the cap and, before a
+ * chunk could take a file past the cap, keeps only the file's newest half
+ * under a line saying how much was dropped so far: the file never grows
+ * past the cap, however fast the payload writes. The cut is made in place
+ * (through FILE.cut, which the agent created), so the file stays the one
+ * the agent made.
+ *
+ * When an append fails it says why (exit status 3 to 6, and one line in the
+ * file when that can be written), and drains the rest so that the payload
+ * never sees an error or SIGPIPE.
  */
 export const PUMP_SCRIPT = String.raw`
-pump() {
-  err=$( { cat >> "$1"; } 2>&1 ) && return 0
-  case $err in
+status() {
+  case $1 in
     *'No space'*) st=3 ;;
     *[Qq]uota*) st=4 ;;
     *'too large'*) st=5 ;;
     *) st=6 ;;
   esac
   case $st in 3) why='no space left on device' ;; 4) why='disk quota exceeded' ;; 5) why='file too large' ;; *) why='write error' ;; esac
+}
+dropped() {
   n=$(wc -c)
   printf '[vmpilot: %s bytes of output dropped: %s]
 ' "$n" "$why" >> "$1" 2>/dev/null
   return $st
 }
+size() { stat -L -c %s -- "$1" 2>/dev/null || echo 0; }
+pump() {
+  if [ "$2" -eq 0 ]; then
+    err=$( { cat >> "$1"; } 2>&1 ) && return 0
+    status "$err"; dropped "$1"; return $?
+  fi
+  keep=$(($2 / 2)); chunk=$(($2 - keep - 128)); total=0
+  while :; do
+    have=$(size "$1")
+    if [ $((have + chunk)) -gt "$2" ]; then
+      total=$((total + have - keep))
+      if ! { printf '[vmpilot: %s bytes of earlier output dropped]
+' "$total"; tail -c "$keep" -- "$1"; } > "$1.cut" 2>/dev/null ||
+         ! cat -- "$1.cut" > "$1" 2>/dev/null; then
+        : > "$1" 2>/dev/null
+      fi
+      : > "$1.cut" 2>/dev/null
+      have=$(size "$1")
+    fi
+    err=$( { head -c "$chunk" >> "$1"; } 2>&1 ) || { status "$err"; dropped "$1"; return $?; }
+    [ "$(size "$1")" -gt "$have" ] || return 0
+  done
+}
 trap '' PIPE INT HUP TERM
 exec 4<&0
-pump "$1" <&4 & a=$!
-pump "$2" <&3 & b=$!
+pump "$1" "$3" <&4 & a=$!
+pump "$2" "$3" <&3 & b=$!
 exec 3<&- 4<&- 0</dev/null
 wait $a; s=$?
 wait $b; t=$?
@@ -78,11 +112,20 @@ export interface OutputPump {
   release(): void;
   /** Settles with the pump's exit status once it has written everything (null: killed). */
   done: Promise<number | null>;
+  /** The pump keeps the files under the cap itself. */
+  capped: boolean;
 }
 
-/** Start a pump appending to `stdoutPath` and `stderrPath`; null when it cannot start. */
-export async function startOutputPump(stdoutPath: string, stderrPath: string, ids: { uid?: number; gid?: number } = {}): Promise<OutputPump | null> {
-  const child = spawn('/bin/sh', ['-c', PUMP_SCRIPT, 'vmpilot-pump', stdoutPath, stderrPath], {
+/** Start a pump appending to `stdoutPath` and `stderrPath`, each kept under `maxBytes` (null: no cap); null when it cannot start. */
+export async function startOutputPump(
+  stdoutPath: string,
+  stderrPath: string,
+  ids: { uid?: number; gid?: number } = {},
+  maxBytes: number | null = null,
+): Promise<OutputPump | null> {
+  // a cap too small to cut in halves with room for the note is no cap the pump can keep: the sampler keeps it
+  const cap = maxBytes !== null && maxBytes >= 4096 ? Math.floor(maxBytes) : 0;
+  const child = spawn('/bin/sh', ['-c', PUMP_SCRIPT, 'vmpilot-pump', stdoutPath, stderrPath, String(cap)], {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
     env: { PATH: '/usr/bin:/bin' },
@@ -109,5 +152,6 @@ export async function startOutputPump(stdoutPath: string, stderrPath: string, id
       for (const s of [stdout, stderr] as (Writable & Partial<Readable>)[]) s.destroy();
     },
     done,
+    capped: cap > 0,
   };
 }

@@ -2,7 +2,15 @@
  * The last lines of a payload's output, for its `payload-ended` report:
  * at most `maxLines` lines and `maxBytes` bytes of each stream.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+
+/**
+ * How the agent opens files in a payload's directory: never through a link
+ * and never blocking on a FIFO, so a payload that replaced a file by a link
+ * cannot make the agent read (or cut) a file of the agent's choosing.
+ */
+export const NO_FOLLOW = constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** Default bounds of an output tail. */
 export const TAIL_LINES = 50;
@@ -17,16 +25,18 @@ export function tailText(text: string, maxLines = TAIL_LINES, maxChars = TAIL_BY
   return kept.length > maxChars ? kept.slice(kept.length - maxChars) : kept;
 }
 
-/** Read at most the last `maxBytes` bytes of a file ("" when it is missing). */
+/** Read at most the last `maxBytes` bytes of a file ("" when it is missing, a link or not a regular file). */
 export async function readTail(file: string, maxBytes = TAIL_BYTES): Promise<string> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    handle = await open(file, constants.O_RDONLY | NO_FOLLOW);
   } catch {
     return '';
   }
   try {
-    const { size } = await handle.stat();
+    const st = await handle.stat();
+    if (!st.isFile()) return '';
+    const { size } = st;
     const length = Math.min(size, maxBytes);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);

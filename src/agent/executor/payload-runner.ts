@@ -1,18 +1,26 @@
 /**
  * Run one payload: prepare its directory `<stateDir>/payloads/<id>/` (with
- * `tmp/`, `jobfeatures/`, `stdout`, `stderr`, owned by the payload user),
- * build its environment, start it through the ProcessRunner and, when it
- * ends, collect its exit, usage and output tail.
+ * `tmp/`, `jobfeatures/`, `stdout`, `stderr`), build its environment, start
+ * it through the ProcessRunner and, when it ends, collect its exit, usage
+ * and output tail.
+ *
+ * The directory is the payload's own: with a payload user (the agent is
+ * root) it is the agent's, group of the payload user, mode 01770 (the
+ * payload may create files in it, and no one else may enter it), and the
+ * files the agent writes there stay the agent's (the sticky bit keeps the
+ * payload from replacing them with links); `tmp/` is the payload user's.
+ * Otherwise it is mode 0700, and a sandbox keeps those files read-only.
  *
  *   prepare ──▶ start ──┬─▶ running ──exit──▶ ended {exitCode, signal, overMemory, cpuSec, peakRssMb, outputTail}
  *                       └─▶ cannot start ───▶ ended {exitCode 127, message "cannot start: …"}
  */
-import { chown, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { writeFeatures } from '../mjf/provide.js';
 import type { PayloadProcess, ProcessExit, ProcessRunner, ProcessSpec } from '../ports.js';
+import { AGENT_FILES, ENV_FILE, envFileText, outerEnv, sandboxCommand, type SandboxSpec } from '../isolation/sandbox.js';
 import { TAIL_BYTES, TAIL_LINES, combineTails, readTail } from './output-tail.js';
 
 /** Exit code reported for a payload whose command could not be started (as a shell does). */
@@ -35,10 +43,16 @@ export interface PayloadContext {
   jobFeatures: Readonly<Record<string, number | string>>;
   /** The node's `$MACHINEFEATURES` directory, when the agent provides one. */
   machineFeaturesDir: string | null;
-  /** Run as this user (the agent runs as root); null: as the agent. */
-  user: { uid: number; gid: number } | null;
+  /** Run as this user (the agent runs as root); null: as the agent. `dedicated`: no other payload runs as it now. */
+  user: { uid: number; gid: number; name?: string; dedicated?: boolean } | null;
   /** Cap on stdout and stderr, bytes. */
   maxOutputBytes: number;
+  /** Start in this sandbox (the agent is not root): the tool and the mounts, less the payload's own directory. */
+  sandbox?: { tool: 'bwrap' | 'unshare'; mounts: Omit<SandboxSpec, 'payloadDir' | 'protect'> } | null;
+  /** Hold its processes in a cgroup they cannot leave. */
+  contain?: boolean;
+  /** Called once when the payload's processes are gone, or when it never started (frees its slot). */
+  release?: () => void;
 }
 
 /** The directory of payload `id` under the state dir. */
@@ -74,7 +88,7 @@ export function payloadEnv(
   return env;
 }
 
-/** Create the payload's directory (owned by its user) and return what to start. */
+/** Create the payload's directory (the payload's, see above) and return what to start. */
 export async function preparePayload(
   stateDir: string,
   baseEnv: Readonly<Record<string, string>>,
@@ -84,21 +98,41 @@ export async function preparePayload(
 ): Promise<ProcessSpec> {
   const dir = payloadDir(stateDir, assignment.id);
   const files = { stdoutPath: path.join(dir, 'stdout'), stderrPath: path.join(dir, 'stderr') };
-  await mkdir(path.join(dir, 'tmp'), { recursive: true });
-  await writeFeatures(path.join(dir, 'jobfeatures'), ctx?.jobFeatures ?? { allocated_cpu: cores, job_id: String(assignment.id) });
-  await Promise.all([writeFile(files.stdoutPath, '', { flag: 'a' }), writeFile(files.stderrPath, '', { flag: 'a' })]);
   const user = ctx?.user ?? null;
+  await mkdir(path.join(dir, 'tmp'), { recursive: true });
+  await chmod(dir, user ? 0o1770 : 0o700);
+  await writeFeatures(path.join(dir, 'jobfeatures'), ctx?.jobFeatures ?? { allocated_cpu: cores, job_id: String(assignment.id) });
+  const written = [files.stdoutPath, files.stderrPath, `${files.stdoutPath}.cut`, `${files.stderrPath}.cut`];
+  await Promise.all(written.map((f) => writeFile(f, '', { flag: 'a' })));
+  let env = payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null);
   if (user) {
-    for (const p of [dir, path.join(dir, 'tmp'), files.stdoutPath, files.stderrPath]) await chown(p, user.uid, user.gid);
+    // the agent's files stay the agent's (sticky dir); the pump, running as the payload user, writes them by group
+    await chown(dir, process.getuid?.() ?? 0, user.gid);
+    for (const f of written) {
+      await chown(f, process.getuid?.() ?? 0, user.gid);
+      await chmod(f, 0o660);
+    }
+    await chown(path.join(dir, 'tmp'), user.uid, user.gid);
+    await chmod(path.join(dir, 'tmp'), 0o700);
+    env = { ...env, HOME: dir, ...(user.name ? { USER: user.name, LOGNAME: user.name } : {}) };
+  }
+  let sandbox: ProcessSpec['sandbox'];
+  if (ctx?.sandbox) {
+    const envFile = path.join(dir, ENV_FILE);
+    await writeFile(envFile, envFileText(env), { mode: 0o600 });
+    const mounts: SandboxSpec = { ...ctx.sandbox.mounts, payloadDir: dir, protect: AGENT_FILES };
+    sandbox = { prefix: sandboxCommand(ctx.sandbox.tool, mounts, []), envFile, outerEnv: outerEnv(env) };
   }
   return {
     command: assignment.command,
     cwd: dir,
-    env: payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null),
+    env,
     ...files,
-    ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    ...(user ? { uid: user.uid, gid: user.gid, ...(user.dedicated ? { sweepUid: true } : {}) } : {}),
     memoryLimitMb: assignment.memoryMb,
     ...(ctx ? { maxOutputBytes: ctx.maxOutputBytes } : {}),
+    ...(ctx?.contain ? { contain: true } : {}),
+    ...(sandbox ? { sandbox } : {}),
   };
 }
 
@@ -145,6 +179,7 @@ export async function startPayload(
     const process = await runner.start(spec);
     return { started: true, spec, process };
   } catch (err) {
+    ctx?.release?.();
     const text = describeError(err);
     const message = text.startsWith('cannot start') ? text : `cannot start: ${text}`;
     const tail = spec ? (await collectResult(spec, { exitCode: null, signal: null })).outputTail : '';

@@ -5,7 +5,7 @@
  * each): a sample every second allocates almost nothing, so a busy agent's
  * memory stays where an idle one's is.
  */
-import { closeSync, openSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { parseStat, type ProcInfo } from './process-tree.js';
 
 const SMALL = 16 * 1024;
@@ -108,4 +108,33 @@ export function signalPids(pids: Iterable<number>, signal: NodeJS.Signals): numb
     }
   }
   return n;
+}
+
+/** The real, effective and saved uid of `pid` from /proc/<pid>/status, or null when it is gone. */
+export function readUids(procRoot: string, pid: number): number[] | null {
+  const n = readWhole(`${procRoot}/${pid}/status`, SMALL * 4);
+  if (n <= 0) return null;
+  const m = /\nUid:\s+(\d+)\s+(\d+)\s+(\d+)/.exec(buffer.toString('latin1', 0, n));
+  shrink();
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+
+/**
+ * Pids of every process running as `uid` (real, effective or saved): what a
+ * dedicated payload account has left behind, however it detached. Reads
+ * one status file per process; called only when a payload ends.
+ */
+export function pidsOfUid(procRoot: string, uid: number): number[] {
+  const out: number[] = [];
+  for (const pid of listPids(procRoot)) if (readUids(procRoot, pid)?.includes(uid)) out.push(pid);
+  return out;
+}
+
+/** The PID namespace of `pid` ("pid:[4026531836]"), or null when it cannot be read. */
+export function pidNamespace(procRoot: string, pid: number | 'self'): string | null {
+  try {
+    return readlinkSync(`${procRoot}/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
 }

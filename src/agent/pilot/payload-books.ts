@@ -58,6 +58,7 @@ export function recoveryTarget(p: PilotCore): RecoveryTarget {
       // an adopted payload's wall time counts from when the previous run started it (payloads.ts)
       p.payloads.adopt(a, cores, process, spec, startedAt);
     },
+    ...(p.res.isolation ? { contain: (pid: number) => p.res.isolation!.adopt(pid, p.deps.clock) } : {}),
     report: async (draft) => {
       if (draft.type === 'payload-ended') delete p.keeper.state.running[String(draft.payloadId)];
       await p.outbox.add(draft);

@@ -77,6 +77,7 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
         memoryMb: config.memoryMb ?? p.memLimitMb ?? snap.memoryMb.total,
         ...(snap.diskFreeMb === null ? {} : { diskMb: snap.diskFreeMb }),
         deadline: p.deadline,
+        ...(p.res.isolation ? { isolation: p.res.isolation.plan.mode } : {}),
       });
       p.registered = true;
       p.heartbeats.intervalSec = reply.heartbeatIntervalSec;

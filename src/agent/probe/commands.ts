@@ -6,6 +6,8 @@
  * stale: it is what that agent goes by.
  */
 import { systemClock } from '../../shared/clock.js';
+import { probeIsolation, type IsolationProbe } from '../isolation/probe.js';
+import { OUTER_PATH } from '../isolation/sandbox.js';
 import { createLogger } from '../../shared/log.js';
 import { loadConfigWithFile } from '../config/load.js';
 import { lastKnownFile } from '../mjf/last-known.js';
@@ -16,6 +18,11 @@ import { nodeProbe } from './node-probe.js';
 import { formatResources } from './resources.js';
 
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
+  return (await readAll(flags, false)).view;
+}
+
+/** The resources and, when asked, the isolation the agent would use (the same probes as `vmpilot run`). */
+async function readAll(flags: Record<string, unknown>, isolation: boolean): Promise<{ view: ResourceView; isolation: IsolationProbe | null }> {
   const config = await loadConfigWithFile({ flags });
   const log = createLogger({ level: config.logLevel }).child({ role: 'probe' });
   const source = new NodeResources({
@@ -28,7 +35,23 @@ async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
     // read only: the file is the running agent's
     lastKnown: { file: lastKnownFile(config.stateDir), save: false },
   });
-  return source.init();
+  const [view, iso] = await Promise.all([
+    source.init(),
+    isolation ? probeIsolation({ choice: config.isolation, payloadUser: config.payloadUser, run: execFileCommandRunner({ PATH: OUTER_PATH }) }) : null,
+  ]);
+  return { view, isolation: iso };
+}
+
+/** The isolation as printed: the mode and containment chosen, why not better, and what was tried. */
+function isolationOut(p: IsolationProbe) {
+  const { facts } = p;
+  return {
+    mode: p.plan.mode,
+    containment: p.plan.containment,
+    ...(p.plan.account ? { payloadUser: p.plan.account.name } : {}),
+    notes: p.plan.notes,
+    tried: { root: facts.root, slotAccounts: facts.slotAccounts, cgroup: facts.cgroup, bwrap: facts.bwrap, unshare: facts.unshare },
+  };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -47,7 +70,8 @@ function staleOut(v: ResourceView) {
 
 /** `vmpilot probe [--json]`. */
 export async function probeCommand(flags: Record<string, unknown>): Promise<void> {
-  const [v, inventory] = await Promise.all([readView(flags), readInventory()]);
+  const [{ view: v, isolation }, inventory] = await Promise.all([readAll(flags, true), readInventory()]);
+  const isolated = isolationOut(isolation!);
   if (flags.json) {
     const out = {
       ...v.offered,
@@ -55,6 +79,7 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
       batch: v.batch,
       mjf: { sources: v.features.sources, stale: staleOut(v), problems: v.features.problems },
       deadline: deadlineOut(v),
+      isolation: isolated,
       inventory,
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -65,6 +90,7 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
     `cgroup    ${v.cgroup.version === null ? 'none found' : `v${v.cgroup.version}`}${v.cgroup.cores !== null ? `, ${v.cgroup.cores} cores` : ''}${v.cgroup.memoryBytes !== null ? `, ${Math.floor(v.cgroup.memoryBytes / 1048576)} MiB` : ''}`,
     `batch     ${v.batch ? `${v.batch.system} job ${v.batch.jobId}${v.batch.cores !== null ? `, ${v.batch.cores} cores` : ''}${v.batch.endsAt !== null ? `, ends ${iso(v.batch.endsAt)}` : ''}` : 'none'}`,
     `deadline  ${v.deadline.at === null ? 'none' : `${iso(v.deadline.at)} (${v.deadline.source})`}`,
+    `isolation ${isolated.mode}${isolated.payloadUser ? ` (${isolated.payloadUser})` : ''}, payload processes held by ${isolated.containment}${isolated.notes.length ? `; ${isolated.notes.join('; ')}` : ''}`,
     `node      ${[inventory.cpuModel, inventory.os, inventory.virtual === null ? null : inventory.virtual ? `virtual${inventory.hypervisor ? ` (${inventory.hypervisor})` : ''}` : 'physical'].filter(Boolean).join('; ')}`,
     '',
   ];

@@ -14,6 +14,7 @@ import type { Assignment } from '../../protocol/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import { payloadDir, type PayloadContext } from '../executor/payload-runner.js';
+import type { PayloadIsolation } from '../isolation/payload-isolation.js';
 import { jobFeatures, machineFeatures, PROVIDED_MACHINE_KEYS, shutdownTimeJob, type PilotLimits } from '../mjf/provide.js';
 import { rewriteFeatures, writeFeatures } from '../mjf/write.js';
 import type { ResourceSource, ResourceView } from './node-resources.js';
@@ -69,7 +70,8 @@ export class PilotResources {
     private readonly source: ResourceSource | null,
     private readonly config: Pick<AgentConfig, 'stateDir' | 'graceSec' | 'maxOutputMb'>,
     private readonly log: Logger,
-    private readonly user: { uid: number; gid: number } | null = null,
+    /** What payloads run as and in; null: as the agent, nothing in between (tests). */
+    readonly isolation: PayloadIsolation | null = null,
   ) {}
 
   /** The node's machine features directory given to payloads. */
@@ -225,8 +227,14 @@ export class PilotResources {
     return {
       jobFeatures: values,
       machineFeaturesDir: this.source ? this.machineFeaturesDir : null,
-      user: this.user,
+      user: null,
       maxOutputBytes: this.config.maxOutputMb * MIB,
     };
+  }
+
+  /** The context payload `a` starts with, at `now`, with its account or sandbox (which may have to be made first). */
+  async contextFor(a: Assignment, cores: number, now: number): Promise<PayloadContext> {
+    const ctx = this.payloadContext(a, cores, now);
+    return this.isolation ? { ...ctx, ...(await this.isolation.enter()) } : ctx;
   }
 }

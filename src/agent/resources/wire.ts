@@ -1,26 +1,49 @@
 /**
  * Build the real resources of a running agent: the probe, cgroup, batch
- * system and Machine/Job Features sources, and the payload user.
+ * system and Machine/Job Features sources, and the payloads' isolation.
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
-import { openStateDirTo, resolvePayloadUser } from '../executor/payload-user.js';
 import { lastKnownFile } from '../mjf/last-known.js';
+import { PayloadIsolation } from '../isolation/payload-isolation.js';
+import { probeIsolation } from '../isolation/probe.js';
+import { OUTER_PATH } from '../isolation/sandbox.js';
+import { SlotAccounts } from '../isolation/slots.js';
 import { nodeProbe } from '../probe/node-probe.js';
 import { execFileCommandRunner } from './command.js';
 import { NodeResources } from './node-resources.js';
 import { PilotResources } from './pilot-resources.js';
 
+/**
+ * The isolation of `vmpilot run`: probe what the node allows, plan, make the
+ * state directory private, and say what was chosen ("isolation" in the log;
+ * a warning when it is none). Throws VMP_CONFIG for an unknown payload user
+ * or an isolation asked for that cannot be had.
+ */
+export async function realIsolation(config: Readonly<AgentConfig>, log: Logger): Promise<PayloadIsolation> {
+  const run = execFileCommandRunner({ PATH: OUTER_PATH });
+  const slots = new SlotAccounts({ run });
+  const { plan, mapUser } = await probeIsolation({ choice: config.isolation, payloadUser: config.payloadUser, run, slots });
+  const uid = process.getuid?.() ?? -1;
+  const isolation = new PayloadIsolation(plan, {
+    stateDir: config.stateDir,
+    secretFiles: [config.tokenFile, config.configFile].filter((f): f is string => f !== null),
+    uid,
+    gid: process.getgid?.() ?? -1,
+    mapUser,
+    slots: plan.mode === 'slot-users' ? slots : null,
+  });
+  await isolation.prepareStateDir();
+  const fields = { isolation: plan.mode, containment: plan.containment, ...(plan.account ? { payloadUser: plan.account.name } : {}), ...(plan.notes.length ? { notes: plan.notes } : {}) };
+  if (plan.mode === 'none') log.warn(fields, 'isolation: none: payloads can read the agent state and signal the agent');
+  else log.info(fields, `isolation: ${plan.mode}`);
+  return isolation;
+}
+
 /** The PilotResources of `vmpilot run`. Throws VMP_CONFIG for an unknown payload user. */
 export async function realPilotResources(config: Readonly<AgentConfig>, log: Logger, clock: Clock): Promise<PilotResources> {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  const user = resolvePayloadUser(config.payloadUser, uid);
-  if (config.payloadUser !== null && user === null) log.warn({ payloadUser: config.payloadUser }, 'not root: payloads run as the agent user');
-  if (user) {
-    await openStateDirTo(config.stateDir);
-    log.info({ payloadUser: user.name, uid: user.uid }, 'payloads run as');
-  }
+  const isolation = await realIsolation(config, log);
   const source = new NodeResources({
     config,
     probe: nodeProbe,
@@ -30,5 +53,5 @@ export async function realPilotResources(config: Readonly<AgentConfig>, log: Log
     clock,
     lastKnown: { file: lastKnownFile(config.stateDir), save: true },
   });
-  return new PilotResources(source, config, log.child({ role: 'resources' }), user ? { uid: user.uid, gid: user.gid } : null);
+  return new PilotResources(source, config, log.child({ role: 'resources' }), isolation);
 }

@@ -5,10 +5,12 @@
  * while the agent was down (report its exit status), or cannot be accounted
  * for (report it lost). `planReattach` is the pure decision.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Clock } from '../../shared/clock.js';
+import { NO_FOLLOW } from '../executor/output-tail.js';
 import { signalProcessGroup } from '../executor/process-runner.js';
 import type { PayloadProcess, ProcessExit } from '../ports.js';
 import { wrapperName } from './wrapped-runner.js';
@@ -48,8 +50,10 @@ export function planReattach(t: PayloadTraces): ReattachPlan {
   return { kind: 'lost', message: 'lost: the payload ended while the agent was down and left no exit status' };
 }
 
+/** A number alone in `file`, read without following a link (a payload may have put one there). */
 const readInt = async (file: string): Promise<number | null> => {
-  const text = await readFile(file, 'utf8').catch(() => '');
+  const handle = await open(file, constants.O_RDONLY | NO_FOLLOW).catch(() => null);
+  const text = handle ? await handle.readFile('utf8').catch(() => '').finally(() => handle.close()) : '';
   return /^\d+\s*$/.test(text) ? Number(text.trim()) : null;
 };
 

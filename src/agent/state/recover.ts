@@ -19,6 +19,8 @@ export interface RecoveryTarget {
   log: Logger;
   /** Hold a payload found running; `startedAt`: when the previous run started it (its wall time counts from then). */
   adopt(assignment: Assignment, cores: number, process: PayloadProcess, spec: ProcessSpec, startedAt: number): void;
+  /** Take back what isolates the payload whose wrapper is `pid` (its account, its cgroup); what to do once the wrapper is gone. */
+  contain?(pid: number): () => Promise<void>;
   /** Queue a report (a payload-ended report also drops the running record). */
   report(draft: ReportDraft): Promise<void>;
   /** Drop the running record without a report. */
@@ -32,7 +34,11 @@ export async function recoverPayloads(running: AgentState['running'], t: Recover
     const plan = planReattach(traces);
     t.log.info({ payloadId: Number(id), plan: plan.kind, pid: traces.pid }, 'payload from the previous run');
     if (opts.stopAll) {
-      if (plan.kind === 'adopt') signalProcessGroup(plan.pid, 'SIGKILL');
+      if (plan.kind === 'adopt') {
+        const finish = t.contain?.(plan.pid);
+        signalProcessGroup(plan.pid, 'SIGKILL');
+        await finish?.();
+      }
       await t.forget(Number(id));
       continue;
     }
@@ -45,7 +51,11 @@ export async function recoverPayloads(running: AgentState['running'], t: Recover
         stdoutPath: path.join(rec.dir, 'stdout'),
         stderrPath: path.join(rec.dir, 'stderr'),
       };
-      t.adopt(rec.assignment, rec.cores, adoptedProcess(plan.pid, id, rec.dir, t.clock), spec, rec.startedAt);
+      const finish = t.contain?.(plan.pid);
+      const process = adoptedProcess(plan.pid, id, rec.dir, t.clock);
+      // what the payload left behind goes before its end is reported, as for a payload this run started
+      const contained: PayloadProcess = finish ? { ...process, exited: process.exited.then(async (e) => (await finish(), e)) } : process;
+      t.adopt(rec.assignment, rec.cores, contained, spec, rec.startedAt);
       continue;
     }
     if (plan.kind === 'adopt') {

@@ -6,13 +6,16 @@
  *   - is named `vmpilot-payload-<id>` ($0, visible in /proc/<pid>/cmdline:
  *     a reused pid never looks like it),
  *   - writes its pid to `<payload dir>/pid` before it starts the payload,
- *   - writes the payload's exit status to `<payload dir>/exit_status`,
+ *   - writes the payload's exit status to `<payload dir>/exit_status` (through
+ *     a temp name it removes first: when it writes, nothing of the payload
+ *     runs that could have put a link there since),
  *   - survives SIGTERM so the payload gets its grace period, and re-raises a
  *     payload's deadly signal so the agent sees "killed by SIGTERM" as before.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { VmpilotError } from '../../shared/errors.js';
+import { applySandbox } from '../isolation/sandbox.js';
 import type { PayloadProcess, ProcessRunner, ProcessSpec } from '../ports.js';
 
 /** The wrapper script (run with `sh -c SCRIPT vmpilot-payload-<id> COMMAND...`). */
@@ -21,6 +24,7 @@ d="\${VMPILOT_PAYLOAD_DIR:-.}"
 echo $$ > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 "$@"
 s=$?
+rm -rf "$d/exit_status.tmp"
 printf '%s\\n' "$s" > "$d/exit_status.tmp" && mv -f "$d/exit_status.tmp" "$d/exit_status"
 trap - TERM INT HUP
 if [ "$s" -gt 128 ] && [ "$s" -le 192 ]; then kill -s "$(kill -l "$s")" $$; fi
@@ -51,13 +55,18 @@ export function checkRunnable(file: string | undefined, cwd: string, pathVar: st
   throw new VmpilotError('VMP_SPAWN', `cannot start: spawn ${file} ENOENT`, { details: { command: file } });
 }
 
-/** A ProcessRunner that starts every payload through the wrapper. */
+/**
+ * A ProcessRunner that starts every payload through the wrapper. A
+ * sandboxed payload's sandbox goes inside the wrapper (whose pid and exit
+ * status the agent reads, so it stays outside, as the agent's user).
+ */
 export function wrappedRunner(inner: ProcessRunner): ProcessRunner {
   return {
     async start(spec: ProcessSpec): Promise<PayloadProcess> {
       checkRunnable(spec.command[0], spec.cwd, spec.env.PATH);
       const id = spec.env.VMPILOT_PAYLOAD_ID ?? path.basename(spec.cwd);
-      return inner.start({ ...spec, command: wrapCommand(spec.command, id) });
+      const started = applySandbox(spec);
+      return inner.start({ ...started, command: wrapCommand(started.command, id) });
     },
   };
 }

@@ -70,12 +70,14 @@ export function coreSecSummary(payloads: PayloadView[]): string {
 /** The pilot table of `pilots`. */
 export function pilotTable(pilots: PilotView[], now: number): string {
   return table(
-    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'HEARTBEAT', 'SHUTDOWN'],
+    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'ISOLATION', 'HEARTBEAT', 'SHUTDOWN'],
     pilots.map((p) => [
       String(p.id),
       p.hostname,
       p.state,
       `${p.coresUsed}/${p.cores}`,
+      // an agent that did not say (older than isolation) isolates nothing
+      p.isolation ?? 'none',
       p.lastHeartbeatAt === null ? 'never' : `${duration((now - p.lastHeartbeatAt) / 1000)} ago`,
       p.shutdownCode === null ? '-' : `${p.shutdownCode} ${p.shutdownMessage ?? ''}`.trim(),
     ]),

@@ -12,7 +12,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
-import { pick } from '../queue/pick.js';
+import { pick, type IsolationPolicy } from '../queue/pick.js';
 import type { Designations } from '../queue/reservations.js';
 import type { Candidate, Picker, Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -40,6 +40,8 @@ export interface AppOptions {
   credentialTtlSec?: number;
   /** The queue's picker (default: every group the same share). */
   picker?: Picker;
+  /** Groups whose payloads go only to pilots that isolate them (the picker must apply the same; default none). */
+  isolationPolicy?: IsolationPolicy;
   /** Half-life of the recent usage fair shares compare, in seconds (default 3600). */
   usageHalfLifeSec?: number;
   /** The metrics to count into (default: a new set). */
@@ -56,6 +58,7 @@ export interface ApiContext extends AppOptions {
   waiters: Waiters;
   metrics: ServerMetrics;
   picker: Picker;
+  isolationPolicy: IsolationPolicy;
   usageHalfLifeSec: number;
   credentialTtlSec: number;
   /** Which pilot reserves cores for which waiting large payload (queue/reservations.ts). */
@@ -83,6 +86,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     waiters,
     metrics: options.metrics ?? new ServerMetrics(),
     picker: options.picker ?? pick,
+    isolationPolicy: options.isolationPolicy ?? new Set(),
     usageHalfLifeSec: options.usageHalfLifeSec ?? 3600,
     credentialTtlSec: options.credentialTtlSec ?? 3600,
     designations: new Map(),

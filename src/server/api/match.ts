@@ -8,10 +8,15 @@
  *    pilot) until the wait time is up, and go round again.
  * A request whose client has gone (`signal` aborted) is never given a payload.
  */
-import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
-import { offerOf } from '../queue/pick.js';
+import type { MatchReply, MatchRequest, PilotState, PilotView } from '../../protocol/index.js';
+import { isolationAllows, offerOf } from '../queue/pick.js';
 import { designate } from '../queue/reservations.js';
 import type { ApiContext } from './app.js';
+
+/** True when a pilot's registration said it isolates its payloads (absent, from an older agent: it does not). */
+function isIsolated(isolation: PilotView['isolation']): boolean {
+  return isolation !== undefined && isolation !== null && isolation !== 'none';
+}
 
 /** Pilot states in which a pilot takes no new work. */
 const NO_NEW_WORK: readonly PilotState[] = ['draining', 'halting', 'halted', 'error'];
@@ -40,7 +45,10 @@ export async function matchFor(
     // designations are soft state: a queue view up to a second old serves every pilot asking meanwhile
     const now = clock.now();
     if (!ctx.waitingCache || now - ctx.waitingCache.at >= 1000) ctx.waitingCache = { at: now, candidates: await store.waitingCandidates() };
-    const waiting = designate(ctx.designations, ctx.waitingCache.candidates, pilotId, capacity, now, staleMs);
+    // a pilot never reserves cores for a payload it may not be given
+    const isolated = { isolated: isIsolated(pilot.isolation) };
+    const mine = ctx.isolationPolicy.size === 0 ? ctx.waitingCache.candidates : ctx.waitingCache.candidates.filter((c) => isolationAllows(c, isolated, ctx.isolationPolicy));
+    const waiting = designate(ctx.designations, mine, pilotId, capacity, now, staleMs);
     // this server honours MatchRequest.backfill: the pilot may lend the cores it holds for this payload
     return { ...reply, largestWaiting: waiting && { ...waiting, backfill: true } };
   };
@@ -58,7 +66,8 @@ export async function matchFor(
       if (signal.aborted) return null;
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
         const now = clock.now();
-        const claimed = await store.claimPayload(pilotId, offerOf(body, now - receivedAt), ctx.picker, now, ctx.usageHalfLifeSec);
+        const offer = { ...offerOf(body, now - receivedAt), isolated: isIsolated(pilot.isolation) };
+        const claimed = await store.claimPayload(pilotId, offer, ctx.picker, now, ctx.usageHalfLifeSec);
         if (claimed) {
           ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores, group: claimed.group }, 'payload assigned');
           return answer({ payload: claimed, instructions: [] });

@@ -154,7 +154,7 @@ ${header(system, o).join('\n')}
 # 15 on a bootstrap or environment problem (shutdown code 500).
 set -eu
 ${agentVars(server, o.agent)}
-export VMPILOT_TOKEN=${shq(o.token!)}
+export VMPILOT_PILOT_TOKEN=${shq(o.token!)}
 walltime=${o.walltimeSec}
 lifetime=$walltime
 ${allocation(system)}

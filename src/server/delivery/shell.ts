@@ -43,7 +43,9 @@ export function agentVars(server: string, agent: AgentRef): string {
  * sh functions: `vmpilot_fail MSG` (exit 15, the exit status of shutdown
  * code 500), `vmpilot_install_agent CACHE_DIR` (sets VMPILOT_AGENT to a
  * verified agent) and `vmpilot_agent_command` (prints how to run it).
- * Needs VMPILOT_SERVER, VMPILOT_TOKEN and the vmpilot_agent_* variables.
+ * Needs VMPILOT_SERVER, VMPILOT_PILOT_TOKEN and the vmpilot_agent_* variables.
+ * The token reaches curl on its stdin and wget in a private config file,
+ * never on a command line (which every process on the node can read).
  */
 export const FETCH_FUNCTIONS = String.raw`vmpilot_fail() {
   echo "vmpilot bootstrap: $*" >&2
@@ -53,9 +55,15 @@ export const FETCH_FUNCTIONS = String.raw`vmpilot_fail() {
 vmpilot_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 vmpilot_download() {
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS --retry 5 --retry-delay 2 --retry-connrefused -C - -H "Authorization: Bearer $VMPILOT_TOKEN" -o "$2" "$1"
+    printf 'header = "Authorization: Bearer %s"\n' "$VMPILOT_PILOT_TOKEN" |
+      curl -fsS --retry 5 --retry-delay 2 --retry-connrefused -C - -K - -o "$2" "$1"
   elif command -v wget >/dev/null 2>&1; then
-    wget -q -c --tries=5 --waitretry=2 --retry-connrefused --header="Authorization: Bearer $VMPILOT_TOKEN" -O "$2" "$1"
+    vmpilot_wgetrc=$(mktemp) || vmpilot_fail "cannot create a temporary file for wget"
+    printf 'header = Authorization: Bearer %s\n' "$VMPILOT_PILOT_TOKEN" > "$vmpilot_wgetrc"
+    wget -q -c --tries=5 --waitretry=2 --retry-connrefused --config="$vmpilot_wgetrc" -O "$2" "$1"
+    vmpilot_status=$?
+    rm -f "$vmpilot_wgetrc"
+    return $vmpilot_status
   else
     vmpilot_fail "neither curl nor wget is installed"
   fi

@@ -63,6 +63,10 @@ ConditionPathExists=!${VM_PATHS.state}/shutdown_message
 
 [Service]
 Type=simple
+# As root: each payload runs as an unprivileged account of its own (vmpilot-slotN), in a
+# cgroup it cannot leave; it cannot read /etc/vmpilot, the token or the agent's state.
+# Delegate lets the agent make those cgroups below its own.
+Delegate=yes
 EnvironmentFile=${VM_PATHS.credential}
 # Fetch the agent from the server (or the cache) and check its sha256 before every start.
 ExecStartPre=${VM_PATHS.fetch}
@@ -128,7 +132,7 @@ export function userData(o: UserDataOptions): string {
 set -eu
 ${agentVars(server, o.agent)}
 . ${VM_PATHS.credential}
-export VMPILOT_TOKEN
+export VMPILOT_PILOT_TOKEN
 
 ${FETCH_FUNCTIONS}
 
@@ -140,7 +144,7 @@ mv -Tf ${VM_PATHS.agent}.new ${VM_PATHS.agent}
     ...(o.packages.length > 0 ? { packages: [...o.packages] } : {}),
     ...(o.sshKeys.length > 0 ? { ssh_authorized_keys: [...o.sshKeys] } : {}),
     write_files: [
-      { path: VM_PATHS.credential, owner: 'root:root', permissions: '0600', content: `VMPILOT_TOKEN=${shq(o.token!)}\n` },
+      { path: VM_PATHS.credential, owner: 'root:root', permissions: '0600', content: `VMPILOT_PILOT_TOKEN=${shq(o.token!)}\n` },
       { path: VM_PATHS.config, owner: 'root:root', permissions: '0600', content: stringify(config) },
       { path: VM_PATHS.fetch, owner: 'root:root', permissions: '0700', content: fetch },
       { path: VM_PATHS.unit, owner: 'root:root', permissions: '0644', content: SYSTEMD_UNIT },

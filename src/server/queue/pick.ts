@@ -11,7 +11,8 @@
  * the pilot lends cores held for a large payload (`backfill`), either its
  * wall time (which must be set) that loan's, or its cores the spare ones.
  * The first candidate in that order that fits is handed out, so a group
- * whose payloads do not fit this pilot does not block the others.
+ * whose payloads do not fit this pilot does not block the others. A group
+ * that requires isolation is skipped for a pilot that does not isolate.
  */
 import { coresFor } from '../../protocol/cores.js';
 import type { MatchRequest } from '../../protocol/index.js';
@@ -27,6 +28,14 @@ export const CANDIDATE_WINDOW = 100;
 
 /** Group shares: group name → share (any positive scale; 70 and 30 mean 70 % and 30 %). */
 export type Shares = ReadonlyMap<string, number>;
+
+/** Groups whose payloads go only to pilots that isolate their payloads (`groups.G.requireIsolation`). */
+export type IsolationPolicy = ReadonlySet<string>;
+
+/** True when `c` may go to the pilot of `offer` under `policy`: its group does not require isolation, or the pilot isolates. Pure. */
+export function isolationAllows(c: Pick<Candidate, 'group'>, offer: Pick<Offer, 'isolated'>, policy: IsolationPolicy): boolean {
+  return offer.isolated === true || !policy.has(c.group);
+}
 
 /** The cores `c` gets on this offer, or null when it does not fit. */
 export function fits(c: Candidate, offer: Offer): number | null {
@@ -85,13 +94,18 @@ export function shareRatios(groups: Iterable<string>, usage: ReadonlyMap<string,
   return ratios;
 }
 
-/** A fair-share picker for these shares; groups not named get `defaultShare`. */
-export function fairSharePicker(shares: Shares = new Map(), defaultShare = 1): Picker {
+/**
+ * A fair-share picker for these shares; groups not named get `defaultShare`.
+ * Payloads of the groups in `isolation` go only to offers of pilots that
+ * isolate their payloads.
+ */
+export function fairSharePicker(shares: Shares = new Map(), defaultShare = 1, isolation: IsolationPolicy = new Set()): Picker {
   return (candidates, offer, usage = new Map()) => {
     const ratios = shareRatios(new Set(candidates.map((c) => c.group)), usage, shares, defaultShare);
     const ratio = (g: string) => ratios.get(g) ?? Number.POSITIVE_INFINITY;
     const ordered = [...candidates].sort((a, b) => ratio(a.group) - ratio(b.group) || queueOrder(a, b));
     for (const c of ordered) {
+      if (!isolationAllows(c, offer, isolation)) continue;
       const cores = fits(c, offer);
       if (cores !== null && cores >= Math.max(1, offer.minCores ?? 1) && cores <= offer.freeCores) return { id: c.id, cores };
     }

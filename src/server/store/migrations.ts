@@ -186,6 +186,13 @@ export const MIGRATIONS: readonly Migration[] = [
             AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = p.id AND l.started_at = p.started_at)), 0);
     `,
   },
+  {
+    version: 5,
+    description: 'how a pilot isolates its payloads, as it said at registration (null: it did not say)',
+    sql: `
+      ALTER TABLE pilots ADD COLUMN isolation TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

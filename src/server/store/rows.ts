@@ -2,7 +2,7 @@
  * Row shapes of the SQLite tables and their mapping to protocol views. Kept
  * apart from the SQL so the store reads as a list of statements.
  */
-import type { Instruction, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
+import type { Instruction, IsolationMode, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
 import type { Candidate } from './store.js';
 
 /** A row of `payloads`. */
@@ -74,6 +74,7 @@ export interface PilotRow {
   applied_seq: number;
   shutdown_code: number | null;
   shutdown_message: string | null;
+  isolation: string | null;
 }
 
 /** A row of `instructions`. */
@@ -148,6 +149,7 @@ export function pilotView(row: PilotRow): PilotView {
     deadline: row.deadline,
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
+    isolation: (row.isolation as IsolationMode | null) ?? null,
   };
 }
 

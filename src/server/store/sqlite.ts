@@ -135,10 +135,10 @@ export class SqliteStore implements Store {
     const id = this.sql.tx(() => {
       const { id } = this.sql.run(
         `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-           credential_hash, credential_expires_at, registered_at, last_contact_at)
-           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation)
+           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
-        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at,
+        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null,
       );
       this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
       return id;

@@ -48,6 +48,12 @@ export interface Offer {
    * with a wall time of at most `wallSec`, or one that fits in `spareCores`.
    */
   backfill?: { wallSec: number; spareCores: number };
+  /**
+   * The pilot isolates its payloads (its registration said an isolation
+   * other than `none`). Payloads of groups that require isolation go only to
+   * an offer where this is true.
+   */
+  isolated?: boolean;
 }
 
 /** A queued payload as the matcher sees it. */

@@ -5,7 +5,7 @@
  * the server's records once the job is over.
  */
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,11 +34,24 @@ export async function makeBatchScript(system: string, server: string, args: stri
   return r.stdout;
 }
 
-/** Queue `n` short recorded payloads; returns their ids. */
+/**
+ * Queue `n` short recorded payloads; returns their ids. The log and its
+ * directory are open to every account: an agent running as root (a batch
+ * job of root's) runs each payload as an unprivileged account of its own.
+ */
 export async function queueWork(url: string, log: string, n: number, cores = 1): Promise<number[]> {
+  const dir = path.dirname(log);
+  chmodSync(dir, 0o755);
+  writeFileSync(log, '', { flag: 'a' });
+  chmodSync(log, 0o666);
+  // a copy of the fixture beside the log: the checkout may be closed to the payload accounts
+  const [fixture, ...args] = recorded(log, 1) as [string, ...string[]];
+  const script = path.join(dir, 'record.sh');
+  copyFileSync(fixture, script);
+  chmodSync(script, 0o755);
   const api = admin(url);
   const ids: number[] = [];
-  for (let i = 0; i < n; i++) ids.push(await api.submit({ command: recorded(log, 1), cores: { min: cores, max: cores, wholeNode: false }, group: 'batch', name: `w${i}` }));
+  for (let i = 0; i < n; i++) ids.push(await api.submit({ command: [script, ...args], cores: { min: cores, max: cores, wholeNode: false }, group: 'batch', name: `w${i}` }));
   return ids;
 }
 

@@ -18,7 +18,7 @@ import { silentLogger } from '../../../src/shared/log.js';
 /** Build a pilot on fakes; `flags` are `vmpilot run` flags. */
 export function harness(flags: Record<string, string> = {}, store = new MemoryStateStore()) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'vmp-pilot-'));
-  const config = loadConfig({ flags: { server: 'http://s', token: 't', cores: '4', grace: '5', stateDir, ...flags }, env: {} });
+  const config = loadConfig({ flags: { server: 'http://s', cores: '4', grace: '5', stateDir, ...flags }, env: { VMPILOT_PILOT_TOKEN: 't' } });
   const clock = new FakeClock();
   // answers a match "nothing" once its wait has passed, as the server does
   const control = new FakeControlPlane(clock);

@@ -23,5 +23,14 @@ describe('server config file', () => {
     expect(() => serverConfigFrom({ groups: { 'bad name': { share: 1 } } })).toThrow(/groups\.bad name/);
     expect(() => loadServerConfig('/nonexistent/server.yaml')).toThrow(/cannot read --config \/nonexistent/);
     expect(serverConfigFrom(null)).toBe(DEFAULT_SERVER_CONFIG);
+    expect(() => serverConfigFrom({ groups: { atlas: { share: 1, isolated: true } } })).toThrow(/groups\.atlas: unknown key "isolated" \(known: share, requireIsolation\)/);
+    expect(() => serverConfigFrom({ groups: { atlas: { share: 1, requireIsolation: 'yes' } } })).toThrow(/groups\.atlas\.requireIsolation is "yes"; expected true or false/);
+  });
+
+  it('keeps the groups that require isolation', () => {
+    const c = serverConfigFrom({ groups: { atlas: { share: 70, requireIsolation: true }, cms: { share: 30, requireIsolation: false }, lhcb: 5 } });
+    expect([...c.requireIsolation]).toEqual(['atlas']);
+    expect([...c.shares]).toEqual([['atlas', 70], ['cms', 30], ['lhcb', 5]]);
+    expect(DEFAULT_SERVER_CONFIG.requireIsolation.size).toBe(0);
   });
 });

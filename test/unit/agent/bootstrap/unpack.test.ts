@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { entryProblem, safeUnpack } from '../../../../src/agent/bootstrap/unpack.js';
+import { archiveProblems, entryProblem, safeUnpack } from '../../../../src/agent/bootstrap/unpack.js';
+import { rawTar } from '../../../security/tar.js';
 
 describe('entryProblem', () => {
   const dest = '/srv/dest';
@@ -63,5 +64,77 @@ describe('safeUnpack (real tar archives)', () => {
   it('refuses a file that is not a tar archive', async () => {
     writeFileSync(path.join(dir, 'junk.tgz'), 'this is not a tarball');
     await expect(safeUnpack(path.join(dir, 'junk.tgz'), path.join(dir, 'dest'))).rejects.toThrow(/not a readable tar archive|refusing/);
+  });
+});
+
+describe('archiveProblems: links followed as the file system will', () => {
+  const dest = '/srv/dest';
+  it('accepts links that stay inside, through other links too', () => {
+    expect(archiveProblems(dest, [
+      { path: 'lib-1.2/x.so', type: 'File' },
+      { path: 'lib', type: 'SymbolicLink', linkpath: 'lib-1.2' },
+      { path: 'bin/x', type: 'SymbolicLink', linkpath: '../lib/x.so' },
+      { path: 'here', type: 'SymbolicLink', linkpath: '.' },
+      { path: 'again', type: 'SymbolicLink', linkpath: 'here/lib/../lib-1.2' },
+    ])).toEqual([]);
+  });
+  it('refuses a link whose target climbs out once another link is followed, though it stays inside as written', () => {
+    // "s/../x" is dest/x as written; with s -> "sub/.." ... and s -> "." it is the parent of dest
+    expect(entryProblem(dest, { path: 't', type: 'SymbolicLink', linkpath: 's/../escaped' })).toBeNull();
+    expect(archiveProblems(dest, [
+      { path: 's', type: 'SymbolicLink', linkpath: '.' },
+      { path: 't', type: 'SymbolicLink', linkpath: 's/../escaped' },
+    ])).toEqual(['link "t" -> "s/../escaped" points out of the destination once its links are followed']);
+    expect(archiveProblems(dest, [
+      { path: 'a/b', type: 'SymbolicLink', linkpath: '..' },
+      { path: 'h', type: 'Link', linkpath: 'a/b/../etc/shadow' },
+    ])).toEqual(['link "h" -> "a/b/../etc/shadow" points out of the destination once its links are followed']);
+  });
+  it('refuses links that loop', () => {
+    expect(archiveProblems(dest, [
+      { path: 'x', type: 'SymbolicLink', linkpath: 'y' },
+      { path: 'y', type: 'SymbolicLink', linkpath: 'x/z' },
+    ])).toContain('link "x" -> "y" loops');
+  });
+});
+
+describe('safeUnpack: what it unpacks, and what it leaves when it cannot', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'vmpilot-unpack2-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('clears setuid and setgid bits, keeps the rest of the mode', async () => {
+    mkdirSync(path.join(dir, 'src/d'), { recursive: true });
+    writeFileSync(path.join(dir, 'src/su'), '#!/bin/sh\n');
+    chmodSync(path.join(dir, 'src/su'), 0o6755);
+    chmodSync(path.join(dir, 'src/d'), 0o2775);
+    execFileSync('tar', ['-czf', path.join(dir, 'a.tgz'), '-C', path.join(dir, 'src'), 'su', 'd']);
+    const dest = path.join(dir, 'dest');
+    await safeUnpack(path.join(dir, 'a.tgz'), dest);
+    expect(statSync(path.join(dest, 'su')).mode & 0o7777).toBe(0o755 & ~process.umask());
+    expect(statSync(path.join(dest, 'd')).mode & 0o6000).toBe(0);
+  });
+
+  it('refuses a link that escapes through another link, and writes nothing', async () => {
+    writeFileSync(path.join(dir, 'evil.tar'), rawTar([
+      { name: 's', type: '2', link: '.' },
+      { name: 't', type: '2', link: 's/../escaped' },
+    ]));
+    const dest = path.join(dir, 'dest');
+    await expect(safeUnpack(path.join(dir, 'evil.tar'), dest)).rejects.toThrow(/refusing to unpack evil.tar: link "t" -> "s\/..\/escaped" points out of the destination once its links are followed/);
+    expect(readdirSync(dir)).toEqual(['evil.tar']);
+  });
+
+  it('an archive that breaks half-way (a hard link to nothing) leaves no partial tree', async () => {
+    writeFileSync(path.join(dir, 'half.tar'), rawTar([
+      { name: 'a', type: '0', body: 'first' },
+      { name: 'b', type: '0', body: 'second' },
+      { name: 'c', type: '1', link: 'missing' },
+    ]));
+    const dest = path.join(dir, 'dest');
+    await expect(safeUnpack(path.join(dir, 'half.tar'), dest)).rejects.toThrow(/cannot unpack half.tar: .*ENOENT/);
+    expect(readdirSync(dir)).toEqual(['half.tar']);
   });
 });

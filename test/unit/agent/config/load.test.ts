@@ -7,8 +7,8 @@ const file = (text: string) => () => text;
 
 describe('loadConfig', () => {
   it('applies defaults', () => {
-    const c = loadConfig({ flags: {}, env: { PATH: '/bin', VMPILOT_TOKEN: '' }, cwd: '/w' });
-    expect(c).toMatchObject({ server: null, token: null, cores: null, idleTimeoutSec: 300, halt: { kind: 'exit' }, graceSec: 30, stateDir: '/w/.vmpilot-state', lifetimeSec: null });
+    const c = loadConfig({ flags: {}, env: { PATH: '/bin', VMPILOT_PILOT_TOKEN: '' }, cwd: '/w' });
+    expect(c).toMatchObject({ server: null, token: null, tokenFile: null, isolation: 'auto', cores: null, idleTimeoutSec: 300, halt: { kind: 'exit' }, graceSec: 30, stateDir: '/w/.vmpilot-state', lifetimeSec: null });
     expect(Object.isFrozen(c)).toBe(true);
     expect(c.payloadBaseEnv).toEqual({ PATH: '/bin' });
   });
@@ -28,7 +28,7 @@ describe('loadConfig', () => {
   });
 
   it('does not pass secrets to payloads', () => {
-    const c = loadConfig({ flags: {}, env: { PATH: '/x', HOME: '/h', VMPILOT_TOKEN: 'secret', AWS_SECRET_ACCESS_KEY: 'k' } });
+    const c = loadConfig({ flags: {}, env: { PATH: '/x', HOME: '/h', VMPILOT_PILOT_TOKEN: 'secret', AWS_SECRET_ACCESS_KEY: 'k' } });
     expect(c.payloadBaseEnv).toEqual({ PATH: '/x', HOME: '/h' });
   });
 
@@ -54,6 +54,57 @@ describe('loadConfig', () => {
   });
 
   it('requires server and token for run', () => {
-    expect(() => loadConfig({ flags: { token: 't' }, env: {} }, { require: ['server', 'token'] })).toThrow(/--server is required/);
+    expect(() => loadConfig({ flags: {}, env: { VMPILOT_PILOT_TOKEN: 't' } }, { require: ['server', 'token'] })).toThrow(/--server is required/);
+    expect(() => loadConfig({ flags: { server: 'http://s' }, env: {} }, { require: ['server', 'token'] })).toThrow(
+      /the registration token is required: give --token-file FILE, VMPILOT_PILOT_TOKEN, VMPILOT_PILOT_TOKEN_FILE/,
+    );
+  });
+});
+
+describe('the registration token', () => {
+  const files = (map: Record<string, string>) => (f: string) => {
+    if (f in map) return map[f]!;
+    throw new Error(`ENOENT: no such file ${f}`);
+  };
+
+  it('never from the command line: --token is refused, saying where a token goes instead', () => {
+    try {
+      loadConfig({ flags: { token: 'secret' }, env: {} });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('VMP_USAGE');
+      expect((err as Error).message).toMatch(/--token: a token on the command line is visible to every process on this node .*--token-file FILE.*VMPILOT_PILOT_TOKEN/);
+      expect((err as Error).message).not.toContain('secret');
+    }
+  });
+
+  it('from VMPILOT_PILOT_TOKEN, not from VMPILOT_TOKEN (the admin token of the server commands)', () => {
+    expect(loadConfig({ flags: {}, env: { VMPILOT_PILOT_TOKEN: 'pilot-t', VMPILOT_TOKEN: 'admin-t' } }).token).toBe('pilot-t');
+    expect(loadConfig({ flags: {}, env: { VMPILOT_TOKEN: 'admin-t' } }).token).toBeNull();
+  });
+
+  it('from --token-file (or VMPILOT_PILOT_TOKEN_FILE, or tokenFile in the config file), read once, its path kept', () => {
+    const readFile = files({ '/etc/vmpilot/token': 'from-file\n', '/w/rel': 'relative\n', '/w/c.yaml': 'tokenFile: /etc/vmpilot/token\n' });
+    expect(loadConfig({ flags: { tokenFile: '/etc/vmpilot/token' }, env: {}, readFile })).toMatchObject({ token: 'from-file', tokenFile: '/etc/vmpilot/token' });
+    expect(loadConfig({ flags: {}, env: { VMPILOT_PILOT_TOKEN_FILE: 'rel' }, cwd: '/w', readFile })).toMatchObject({ token: 'relative', tokenFile: '/w/rel' });
+    expect(loadConfig({ flags: { config: 'c.yaml' }, env: {}, cwd: '/w', readFile, parseYaml })).toMatchObject({ token: 'from-file', configFile: '/w/c.yaml' });
+    // the stronger source wins: a flag over the environment, the environment over the file
+    expect(loadConfig({ flags: { tokenFile: '/etc/vmpilot/token' }, env: { VMPILOT_PILOT_TOKEN: 'env' }, readFile }).token).toBe('from-file');
+    expect(loadConfig({ flags: { config: 'c.yaml' }, env: { VMPILOT_PILOT_TOKEN: 'env' }, cwd: '/w', readFile, parseYaml })).toMatchObject({ token: 'env', tokenFile: null });
+  });
+
+  it.each([
+    ['missing', { tokenFile: '/nope' }, {}, /token file \/nope cannot be read: ENOENT.*expected a file holding the registration token/],
+    ['empty', { tokenFile: '/empty' }, {}, /token file \/empty: expected the registration token alone on one line, found nothing/],
+    ['two lines', { tokenFile: '/two' }, {}, /token file \/two: expected the registration token alone on one line, found spaces or several lines/],
+    ['both in the environment', {}, { VMPILOT_PILOT_TOKEN: 'a', VMPILOT_PILOT_TOKEN_FILE: '/two' }, /both a token and a token file were given \(VMPILOT_PILOT_TOKEN and VMPILOT_PILOT_TOKEN_FILE\); give one/],
+  ])('a token file that is %s: a clear error naming it', (_what, flags, env, message) => {
+    const readFile = files({ '/empty': '\n', '/two': 'a\nb\n' });
+    expect(() => loadConfig({ flags, env, readFile })).toThrow(message);
+  });
+
+  it('takes --isolation auto, bwrap, unshare or none', () => {
+    expect(loadConfig({ flags: { isolation: 'unshare' }, env: {} }).isolation).toBe('unshare');
+    expect(() => loadConfig({ flags: {}, env: { VMPILOT_ISOLATION: 'chroot' } })).toThrow(/VMPILOT_ISOLATION "chroot": expected one of auto, bwrap, unshare, none/);
   });
 });

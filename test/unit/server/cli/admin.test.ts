@@ -96,7 +96,7 @@ describe('tables', () => {
       id: 3, hostname: 'wn1', version: '0.1.0', state: 'halted', cores: 8, coresUsed: 0, memoryMb: 1, externalId: null,
       registeredAt: now - 10_000, lastHeartbeatAt: now - 42_000, deadline: null, shutdownCode: 300, shutdownMessage: 'No more work',
     };
-    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+42s ago\s+300 No more work$/);
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+none\s+42s ago\s+300 No more work$/);
   });
 
   it('writes durations readably', () => {

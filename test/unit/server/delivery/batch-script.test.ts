@@ -38,7 +38,7 @@ describe('batchScript', () => {
 
   it('quotes the token for the shell and never puts it on a command line', () => {
     const script = batchScript(batchOptions({ token: 'abc/def+ghi=jkl' }));
-    expect(script).toContain("export VMPILOT_TOKEN='abc/def+ghi=jkl'");
+    expect(script).toContain("export VMPILOT_PILOT_TOKEN='abc/def+ghi=jkl'");
     expect(script).not.toMatch(/--token/);
   });
 

@@ -26,7 +26,7 @@ describe('userData', () => {
     expect(text.startsWith('#cloud-config\n')).toBe(true);
     const doc = parse(text) as Doc;
     const file = (p: string) => doc.write_files.find((f) => f.path === p)!;
-    expect(file(VM_PATHS.credential)).toMatchObject({ permissions: '0600', content: `VMPILOT_TOKEN='${TEMPLATE_TOKEN}'\n` });
+    expect(file(VM_PATHS.credential)).toMatchObject({ permissions: '0600', content: `VMPILOT_PILOT_TOKEN='${TEMPLATE_TOKEN}'\n` });
     expect(parse(file(VM_PATHS.config).content)).toEqual({ server: 'https://pilots.example.org:8080', halt: 'poweroff', stateDir: '/var/lib/vmpilot', idleTimeoutSec: 300, graceSec: 30, cores: 4, lifetimeSec: 3600 });
     expect(file(VM_PATHS.config).permissions).toBe('0600');
     expect(file(VM_PATHS.fetch).content).toContain(`vmpilot_agent_run_sha256='${'2'.repeat(64)}'`);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { coresFor } from '../../../../src/protocol/cores.js';
-import { offerOf, pick } from '../../../../src/server/queue/pick.js';
+import { fairSharePicker, isolationAllows, offerOf, pick } from '../../../../src/server/queue/pick.js';
 import type { Candidate, Offer } from '../../../../src/server/store/store.js';
 
 const offer = (o: Partial<Offer> = {}): Offer => ({
@@ -178,5 +178,19 @@ describe('pick, for any queue and offer', () => {
         expect(chosen?.priority).toBe(best);
       }),
     );
+  });
+});
+
+describe('groups that require isolation', () => {
+  const policy = new Set(['secure']);
+  it('go only to offers of pilots that isolate; other groups go anywhere', () => {
+    const picker = fairSharePicker(new Map(), 1, policy);
+    const secure = cand({ group: 'secure' });
+    const open = cand({ group: 'open' });
+    expect(picker([secure, open], offer({ isolated: false }))?.id).toBe(open.id);
+    expect(picker([secure], offer({})), 'an offer that does not say counts as not isolated').toBeNull();
+    expect(picker([secure, open], offer({ isolated: true }))?.id).toBe(secure.id);
+    expect(isolationAllows(open, { isolated: false }, policy)).toBe(true);
+    expect(isolationAllows(secure, { isolated: false }, new Set())).toBe(true);
   });
 });

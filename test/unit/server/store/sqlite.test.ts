@@ -35,6 +35,13 @@ describe('SqliteStore', () => {
     db.close();
   });
 
+  it('keeps how a pilot isolates its payloads, as it said at registration (null when it did not say)', async () => {
+    const said = await store.createPilot({ ...registration(), isolation: 'bwrap' }, 'hash-isolated', T);
+    const silent = await store.createPilot(registration(), 'hash-silent', T);
+    expect((await store.getPilot(said.id))?.isolation).toBe('bwrap');
+    expect((await store.getPilot(silent.id))?.isolation).toBeNull();
+  });
+
   it('submits with defaults: one core, group default, name from the command', async () => {
     const p = await store.submitPayload({ command: ['/usr/bin/sim', '--n', '5'] }, T);
     expect(p).toMatchObject({
