@@ -144,7 +144,7 @@ describe('Machine/Job Features with a real agent', () => {
     const old = process.umask(0o077);
     let agent;
     try {
-      agent = startAgent(server.url, { cores: 1, idleTimeoutSec: 3600, stateDir, extra: ['--grace', '1', '--payload-user', 'nobody', ...s.flags] });
+      agent = startAgent(server.url, { cores: 1, idleTimeoutSec: 3600, stateDir, isolation: 'auto', extra: ['--grace', '1', '--payload-user', 'nobody', ...s.flags] });
     } finally {
       process.umask(old);
     }

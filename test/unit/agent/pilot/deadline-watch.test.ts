@@ -41,7 +41,7 @@ async function pilotAt(o: { shutdownInSec?: number; env?: Record<string, string>
   const job = await writeSide(path.join(dir, 'jobfeatures'), site.job);
   const stateDir = path.join(dir, 'state');
   const env = { ...(o.mjf === false ? {} : { MACHINEFEATURES: machine, JOBFEATURES: job }), ...o.env };
-  const config = loadConfig({ flags: { server: 'http://s', token: 't', grace: '4', stateDir, idleTimeout: '0' }, env });
+  const config = loadConfig({ flags: { server: 'http://s', grace: '4', stateDir, idleTimeout: '0' }, env: { VMPILOT_PILOT_TOKEN: 't', ...env } });
   const control = new FakeControlPlane();
   const runner = new FakeProcessRunner();
   const halter = new FakeHalter();
