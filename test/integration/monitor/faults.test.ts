@@ -62,8 +62,12 @@ describe('faults, with real agent and server processes', () => {
     const agent = startAgent(server.url, { cores: 1, idleTimeoutSec: 2, stateDir: path.join(tmp.dir, 'agent-b') });
     await waitFor('the payload to run', async () => (await api().job(id)).state === 'running');
     await server.stop();
+    const from = agent.stderr().length;
     await waitFor('the payload to end while the server is away', () => existsSync(log), 20_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // the agent tried to deliver the payload's end and could not, and its heartbeats fail: the report waits
+    const since = () => agent.stderr().slice(from);
+    await waitFor('the end report to fail to reach the server', () => /"msg":"payload ended"[^]*"msg":"reports not sent"/.test(since()), 20_000);
+    await waitFor('two heartbeats to fail', () => since().split('"msg":"heartbeat failed"').length > 2, 20_000);
     server = await startServer(db, extra);
     expect((await agent.exited).code).toBe(0);
     const [job] = await checkRecords(api(), log);
