@@ -28,7 +28,7 @@ const inFlight = Number(process.env.BENCH_CONCURRENCY ?? 64);
 /** Claims in flight at once: few, so that "10 queued" stays near 10 while each claimer tops the queue up. */
 const claimers = Number(process.env.BENCH_CLAIMERS ?? 8);
 /** Claim rounds (submit one, claim it, start it, end it) in each claim phase. */
-const claimRounds = Number(process.env.BENCH_CLAIMS ?? 4000);
+const claimRounds = Number(process.env.BENCH_CLAIMS ?? 1000);
 const deepQueue = Number(process.env.BENCH_DEEP_QUEUE ?? 100_000);
 const shallowQueue = 10;
 /** Heartbeat rounds (every pilot once) after the first, over which the database is measured. */
