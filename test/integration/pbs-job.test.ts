@@ -72,7 +72,7 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     const log = path.join(tmp.dir, 'script.log');
     const ids = await queueWork(server.url, log, 2);
     const script = await makeBatchScript('pbs', server.url, [
-      '--agent', 'bundle', '--cores', '1', '--walltime', '600', '--idle-timeout', '1', '--grace', '2',
+      '--agent', 'bundle', '--cores', '1', '--walltime', '600', '--idle-timeout', '3', '--grace', '2',
       '--cache-dir', path.join(tmp.dir, 'cache'), '--work-dir', tmp.dir,
     ]);
     const job = await runJob('4242.pbs.test.invalid', 1, tmp.dir, script);
@@ -88,8 +88,8 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     expect(pilot.deadline).toBe(resources.deadline);
     expect(pilot.deadline!).toBeGreaterThanOrEqual(job.startedAt + WALLTIME_SEC * 1000);
     expect(pilot.deadline!).toBeLessThanOrEqual(job.endedAt + WALLTIME_SEC * 1000);
-    const jobs = await api.jobs();
-    expect(jobs.filter((j) => ids.includes(j.id)).map((j) => [j.state, j.allocatedCores])).toEqual([['done', 1], ['done', 1]]);
+    const jobs = (await api.jobs()).filter((j) => ids.includes(j.id));
+    expect(jobs.map((j) => [j.state, j.allocatedCores]), `${JSON.stringify(jobs)}\n${job.output}`).toEqual([['done', 1], ['done', 1]]);
     expect(recordLines(log).map((l) => l.split(' ')[1])).toEqual(['1', '1']);
   });
 
@@ -101,7 +101,7 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     const script = [
       '#!/bin/bash',
       '#PBS -N direct',
-      `exec node ${AGENT} run --server ${server.url} --token ${PILOT_TOKEN} --halt exit --state-dir ${state} --idle-timeout 1 --grace 2`,
+      `exec node ${AGENT} run --server ${server.url} --token ${PILOT_TOKEN} --halt exit --state-dir ${state} --idle-timeout 3 --grace 2`,
       '',
     ].join('\n');
     const job = await runJob('4243.pbs.test.invalid', 1, tmp.dir, script);
@@ -113,6 +113,7 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     expect(pilot).toMatchObject({ state: 'halted', shutdownCode: 300, cores: 1 });
     expect(pilot.deadline!).toBeGreaterThanOrEqual(job.startedAt + WALLTIME_SEC * 1000);
     expect(pilot.deadline!).toBeLessThanOrEqual(job.endedAt + WALLTIME_SEC * 1000);
-    expect((await api.job(ids[0]!)).state).toBe('done');
+    const ran = await api.job(ids[0]!);
+    expect(ran.state, `${JSON.stringify(ran)}\n${job.output}`).toBe('done');
   });
 });

@@ -86,8 +86,10 @@ describe('faults, with real agent and server processes', () => {
     await waitFor('the payload to run', async () => (await api.job(id)).state === 'running').catch((e: Error) => {
       throw new Error(`${e.message}\n${agent.stderr()}`);
     });
-    await waitFor('the heartbeat file', () => existsSync(path.join(outputs, 'heartbeat')), 20_000);
-    expect(readFileSync(path.join(outputs, 'heartbeat'), 'utf8')).toMatch(/^\d+ serving load .* cores 1\/1 payloads 1\n$/);
+    // a beat written before the payload started says "payloads 0": wait for one written since
+    const beat = () => (existsSync(path.join(outputs, 'heartbeat')) ? readFileSync(path.join(outputs, 'heartbeat'), 'utf8') : '');
+    await waitFor('a heartbeat file showing the payload', () => / payloads 1\n$/.test(beat()), 20_000);
+    expect(beat()).toMatch(/^\d+ serving load .* cores 1\/1 payloads 1\n$/);
     agent.child.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
     expect(readFileSync(path.join(outputs, 'shutdown_message'), 'utf8')).toBe('100 Shutdown as requested\n');
