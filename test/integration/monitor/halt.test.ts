@@ -62,9 +62,7 @@ describe('halt timing and $JOBOUTPUTS, with real agent and server processes', ()
     expect((await api.pilots())[0]).toMatchObject({ state: 'halted', shutdownCode: 100 });
     // the payload was sent SIGTERM, and the server no longer counts it as running anywhere
     expect(readFileSync(signals, 'utf8')).toBe('TERM\n');
-    const job = await api.job(id);
-    expect(['assigned', 'running']).not.toContain(job.state);
-    expect(job.endedAt ?? Infinity).toBeGreaterThanOrEqual(job.startedAt!);
+    expect(['assigned', 'running']).not.toContain((await api.job(id)).state);
     await server.stop();
   });
 
