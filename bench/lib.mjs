@@ -4,7 +4,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -154,7 +154,9 @@ export function timeCommand(cmd, args, runs) {
 export function record(bench, figures, notes = {}) {
   const all = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
   all.machine = { cpus: (process.env.BENCH_CPUS ?? '') || undefined, node: process.version, date: new Date().toISOString() };
-  all[bench] = { figures, notes, at: new Date().toISOString() };
+  // how busy the machine was meanwhile (other work on it makes every figure worse and noisier)
+  const load = `${loadavg()[2].toFixed(1)} on ${availableParallelism()} cores`;
+  all[bench] = { figures, notes: { ...notes, 'load average (15 min)': load }, at: new Date().toISOString() };
   writeFileSync(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
   printTable(bench, figures);
 }

@@ -2,18 +2,24 @@
  * Packing simulator: the real matching code — the server's picker and the
  * offer it reads from a match request (src/server/queue/pick.ts), its
  * reservation designation (reservations.ts), the agent's match request,
- * starvation rule and backfill (src/agent/matcher) — driven by a simulated
- * clock over a workload trace on 100 nodes of 8 to 64 cores. Like the real
+ * starvation rule, backfill and admission check (src/agent/matcher: what the
+ * picker hands out is started only when `admit` says so) — driven by a
+ * simulated clock over a workload trace on 100 nodes of 8 to 64 cores. The
+ * claim loop is the simulator's own: at each arrival or end, every node in
+ * turn asks until nothing more fits, with no network, no long poll, no
+ * transaction and no time between asking and starting. Like the real
  * server, the picker sees the first CANDIDATE_WINDOW queued payloads (per
  * group; here one group). Beside two baselines on the same trace:
  *  - first fit with no reservation (how DIRAC's pool pilot fills a node);
- *  - one single-core pilot per core (the classic one-slot pilot).
+ *  - one single-core pilot per core (the classic one-slot pilot): it can
+ *    run only the 1-core payloads, so its utilisation is their share of the
+ *    trace's work (`oneCoreShare`).
  * Reports core utilisation, mean and p95 wait per size class, and the longest
  * wait. Run by bench/packing.mjs (which bundles this file).
  */
-import { nextMatchRequest } from '../src/agent/matcher/matcher.js';
+import { admit, nextMatchRequest, reservationNow, type MatchInputs } from '../src/agent/matcher/matcher.js';
 import { waitingFromReply, type WaitingRequest } from '../src/agent/matcher/starvation.js';
-import type { CoreRequest } from '../src/protocol/index.js';
+import type { Assignment, CoreRequest } from '../src/protocol/index.js';
 import { CANDIDATE_WINDOW, offerOf, pick } from '../src/server/queue/pick.js';
 import { designate, type Designations } from '../src/server/queue/reservations.js';
 import type { Candidate, Offer } from '../src/server/store/store.js';
@@ -112,6 +118,10 @@ export interface Outcome {
   longestPayload: number;
   /** The longest declared wall time. */
   longestWall: number;
+  /** Payloads the picker handed out that the agent's admission check gave back (not started then). */
+  released: number;
+  /** The 1-core payloads' core-seconds within the measured window, over the cores' (what one-core pilots can use at most). */
+  oneCoreShare: number;
 }
 
 /** What the simulated server does beyond picking. */
@@ -154,25 +164,30 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
     return list;
   };
 
+  /** What the agent's match request and admission depend on, for one node now. */
+  const inputsFor = (node: Node): MatchInputs => ({
+    totalCores: node.total,
+    usedCores: node.used,
+    freeMemoryMb: 1e9,
+    state: 'serving',
+    now: now * 1000,
+    deadline: null,
+    graceSec: 0,
+    holding: [],
+    waitMaxSec: 20,
+    largestWaiting: node.waiting,
+    starvationSec,
+    running: node.running.map((r) => ({ cores: r.cores, wallSec: r.wallSec, wallFrom: r.start * 1000, admittedAt: r.start * 1000 })),
+  });
+
   const offerFor = (node: Node): Offer | null => {
     if (policy !== 'vmpilot') return node.used < node.total ? { freeCores: node.total - node.used, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null } : null;
-    const request = nextMatchRequest({
-      totalCores: node.total,
-      usedCores: node.used,
-      freeMemoryMb: 1e9,
-      state: 'serving',
-      now: now * 1000,
-      deadline: null,
-      graceSec: 0,
-      holding: [],
-      waitMaxSec: 20,
-      largestWaiting: node.waiting,
-      starvationSec,
-      running: node.running.map((r) => ({ cores: r.cores, wallSec: r.wallSec, wallFrom: r.start * 1000, admittedAt: r.start * 1000 })),
-    });
+    const request = nextMatchRequest(inputsFor(node));
     if (!request || request.freeCores <= 0) return null;
     return offerOf(request);
   };
+  const started = new Set<number>();
+  let released = 0;
 
   /** Every node asks until nothing more fits, as agents with open match requests do. */
   const matchAll = () => {
@@ -193,6 +208,16 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
         const choice = pick(list, offer);
         if (!choice) break;
         const job = queue.get(choice.id)!;
+        if (policy === 'vmpilot') {
+          // the agent checks what it was handed before it starts it; what it gives back stays queued
+          const a: Assignment = { id: job.id, name: `p${job.id}`, group: 'all', command: ['sim'], env: {}, cores: choice.cores, memoryMb: null, wallSec: job.wallSec };
+          const decision = admit(a, node.total, node.used, started, 'serving', null, reservationNow(inputsFor(node)));
+          if (decision.kind !== 'start') {
+            released++;
+            break;
+          }
+        }
+        started.add(job.id);
         queue.delete(choice.id);
         list = candidates(keep);
         job.start = now;
@@ -238,7 +263,12 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
     }),
   ) as Outcome['wait'];
   const allWaits = jobs.map((j) => (j.start ?? horizon) - j.arrival);
+  // core-seconds of 1-core work that the trace offers inside the measured window
+  const overlap = (a: number, b: number) => Math.max(0, Math.min(b, horizon) - Math.max(a, warmup));
+  const oneCoreSec = trace.jobs.filter((j) => j.size === '1').reduce((sum, j) => sum + overlap(j.arrival, j.arrival + j.duration), 0);
   return {
+    released,
+    oneCoreShare: oneCoreSec / (totalCores * (horizon - warmup)),
     policy,
     utilisation: busyCoreSec / (totalCores * (horizon - warmup)),
     wait,

@@ -9,11 +9,12 @@ import { RESULTS, ROOT, meets } from './lib.mjs';
 const readme = path.join(ROOT, 'bench/README.md');
 const results = JSON.parse(readFileSync(RESULTS, 'utf8'));
 const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : 'n/a');
-const lines = [`Measured ${results.machine?.date?.slice(0, 10) ?? '?'} with Node.js ${results.machine?.node ?? '?'}.`, ''];
-for (const [bench, { figures, notes }] of Object.entries(results)) {
+const lines = [`Last run ${results.machine?.date?.slice(0, 10) ?? '?'} with Node.js ${results.machine?.node ?? '?'}; each benchmark says when it was measured.`, ''];
+for (const [bench, { figures, notes, at }] of Object.entries(results)) {
   if (bench === 'machine') continue;
   const settings = Object.entries(notes ?? {}).map(([k, v]) => `${k} ${v}`).join(', ');
-  lines.push(`**${bench}**${settings ? ` (${settings})` : ''}`, '', '| figure | value | goal | compared with |', '|---|---|---|---|');
+  const when = at ? `, measured ${at.slice(0, 10)}` : '';
+  lines.push(`**${bench}**${settings ? ` (${settings}${when})` : when ? ` (${when.slice(2)})` : ''}`, '', '| figure | value | goal | compared with |', '|---|---|---|---|');
   for (const f of figures) lines.push(`| ${f.name} | ${fmt(f.value)} ${f.unit} | ${meets(f) || '—'} | ${f.compare ?? ''} |`);
   lines.push('');
 }

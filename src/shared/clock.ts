@@ -84,4 +84,9 @@ export class FakeClock implements Clock {
   get pending(): number {
     return this.sleepers.length;
   }
+
+  /** How many sleepers are due now (they wake at the next `advance`, `advance(0)` included). */
+  get due(): number {
+    return this.sleepers.filter((s) => s.at <= this.t).length;
+  }
 }

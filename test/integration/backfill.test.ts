@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, killAll, recorded, startAgent, startServer, tempDir, waitFor, type Exit, type Server } from './harness.js';
+import { FIXTURES, admin, killAll, recorded, startAgent, startServer, tempDir, waitFor, type Exit, type Server } from './harness.js';
 
 /** Each payload's run from its own record: id → start and end (ns). */
 function runs(log: string): Map<number, { start: bigint; end: bigint; cores: number }> {
@@ -17,11 +17,14 @@ function runs(log: string): Map<number, { start: bigint; end: bigint; cores: num
  * One 4-core pilot reserving its cores at once (`--starvation 0`) for a
  * 4-core payload while a 3-core one runs: the free core is lent to a short
  * payload, never to one with no wall time or a wall time past the moment the
- * reserved payload can start.
+ * reserved payload can start. The 3-core payload runs until the test opens
+ * its gate, once the short one is done: nothing depends on how fast the
+ * agent and server schedule.
  */
 describe('backfill on a pilot holding cores for a reserved payload', () => {
   const tmp = tempDir();
   const log = path.join(tmp.dir, 'payloads.log');
+  const gate = path.join(tmp.dir, 'gate');
   let server: Server;
   let api: ReturnType<typeof admin>;
   const ids: Record<'running' | 'reserved' | 'noWall' | 'tooLong' | 'short', number> = { running: 0, reserved: 0, noWall: 0, tooLong: 0, short: 0 };
@@ -32,7 +35,7 @@ describe('backfill on a pilot holding cores for a reserved payload', () => {
     server = await startServer(path.join(tmp.dir, 'server.db'), ['--match-wait-max', '1']);
     api = admin(server.url);
     const cores = (n: number) => ({ min: n, max: n, wholeNode: false });
-    ids.running = await api.submit({ command: recorded(log, 6), cores: cores(3), wallSec: 60 });
+    ids.running = await api.submit({ command: [path.join(FIXTURES, 'record.sh'), log, `until:${gate}`], cores: cores(3), wallSec: 120 });
     const agent = startAgent(server.url, { cores: 4, idleTimeoutSec: 2, stateDir: path.join(tmp.dir, 'agent'), extra: ['--starvation', '0', '--grace', '1'] });
     await waitFor('the 3-core payload running', async () => (await api.job(ids.running)).state === 'running');
     // a reply designates the 4-core payload to this pilot, which then holds its cores, lending the free one
@@ -41,6 +44,12 @@ describe('backfill on a pilot holding cores for a reserved payload', () => {
     ids.noWall = await api.submit({ command: recorded(log, 0.5), cores: cores(1) });
     ids.tooLong = await api.submit({ command: recorded(log, 0.5), cores: cores(1), wallSec: 3600 });
     ids.short = await api.submit({ command: recorded(log, 0.5), cores: cores(1), wallSec: 20 });
+    // the short one is lent the free core and ends while the 3-core one still runs; the claim that
+    // handed it out passed over the two before it in the queue, which are still waiting
+    await waitFor('the short payload to run in the lent core', async () => (await api.job(ids.short)).state === 'done');
+    expect((await api.job(ids.running)).state).toBe('running');
+    expect([(await api.job(ids.noWall)).state, (await api.job(ids.tooLong)).state]).toEqual(['queued', 'queued']);
+    writeFileSync(gate, '');
     exit = await agent.exited;
   }, 90_000);
 
@@ -59,7 +68,8 @@ describe('backfill on a pilot holding cores for a reserved payload', () => {
 
   it('lends the idle core to the short payload while the 3-core one runs', () => {
     const r = runs(log);
-    expect(r.get(ids.short)!.start).toBeLessThan(r.get(ids.running)!.end);
+    expect(r.get(ids.short)!.start).toBeGreaterThan(r.get(ids.running)!.start);
+    expect(r.get(ids.short)!.end).toBeLessThan(r.get(ids.running)!.end);
     expect(r.get(ids.short)!.end).toBeLessThanOrEqual(r.get(ids.reserved)!.start);
   });
 

@@ -1,7 +1,14 @@
 /**
- * PBS runs here on the same Slurm through Slurm's PBS-style qsub (see
- * test/systems/pbs/setup.sh), so both live in this one file: they share the
- * daemons, which must not be stopped by one while the other runs.
+ * The "PBS" job here is not PBS: Debian has no PBS/Torque server, so the
+ * --system pbs script is submitted with Slurm's PBS-style qsub wrapper
+ * (slurm-wlm-torque, see test/systems/pbs/setup.sh), which translates the
+ * #PBS headers for sbatch and sets no PBS_* variables: the script falls back
+ * to Slurm's, and the agent's PBS detection does not run. It checks that the
+ * #PBS headers are accepted and the script runs. The PBS environment itself
+ * (PBS_JOBID, PBS_NODEFILE, PBS_NUM_PPN, NCPUS, PBS_WALLTIME) is tested by
+ * test/integration/pbs-job.test.ts with a job wrapper of its own. Both jobs
+ * live in this one file: they share the Slurm daemons, which must not be
+ * stopped by one while the other runs.
  *
  * A real single-node Slurm (munge, slurmctld, slurmd from Debian, set up by
  * test/systems/slurm/setup.sh): the job script from `vmpilot-server
@@ -95,7 +102,7 @@ describe('batch-script --system slurm, in a real Slurm', () => {
     expect(pilots).toEqual([]);
   });
 
-  it('PBS: the --system pbs script submitted with qsub runs the payloads and ends with status 0', async () => {
+  it("PBS headers on Slurm: the --system pbs script through Slurm's qsub wrapper (no PBS_* variables set) runs the payloads and ends with status 0", async () => {
     await server.stop();
     server = await startServerFrom(snap.server, path.join(tmp.dir, 'server3.db'));
     const log = path.join(tmp.dir, 'pbs-record.log');

@@ -62,8 +62,12 @@ describe('faults, with real agent and server processes', () => {
     const agent = startAgent(server.url, { cores: 1, idleTimeoutSec: 2, stateDir: path.join(tmp.dir, 'agent-b') });
     await waitFor('the payload to run', async () => (await api().job(id)).state === 'running');
     await server.stop();
+    const from = agent.stderr().length;
     await waitFor('the payload to end while the server is away', () => existsSync(log), 20_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // the agent tried to deliver the payload's end and could not, and its heartbeats fail: the report waits
+    const since = () => agent.stderr().slice(from);
+    await waitFor('the end report to fail to reach the server', () => /"msg":"payload ended"[^]*"msg":"reports not sent"/.test(since()), 20_000);
+    await waitFor('two heartbeats to fail', () => since().split('"msg":"heartbeat failed"').length > 2, 20_000);
     server = await startServer(db, extra);
     expect((await agent.exited).code).toBe(0);
     const [job] = await checkRecords(api(), log);
@@ -82,8 +86,10 @@ describe('faults, with real agent and server processes', () => {
     await waitFor('the payload to run', async () => (await api.job(id)).state === 'running').catch((e: Error) => {
       throw new Error(`${e.message}\n${agent.stderr()}`);
     });
-    await waitFor('the heartbeat file', () => existsSync(path.join(outputs, 'heartbeat')), 20_000);
-    expect(readFileSync(path.join(outputs, 'heartbeat'), 'utf8')).toMatch(/^\d+ serving load .* cores 1\/1 payloads 1\n$/);
+    // a beat written before the payload started says "payloads 0": wait for one written since
+    const beat = () => (existsSync(path.join(outputs, 'heartbeat')) ? readFileSync(path.join(outputs, 'heartbeat'), 'utf8') : '');
+    await waitFor('a heartbeat file showing the payload', () => / payloads 1\n$/.test(beat()), 20_000);
+    expect(beat()).toMatch(/^\d+ serving load .* cores 1\/1 payloads 1\n$/);
     agent.child.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
     expect(readFileSync(path.join(outputs, 'shutdown_message'), 'utf8')).toBe('100 Shutdown as requested: SIGTERM\n');

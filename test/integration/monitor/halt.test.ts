@@ -1,8 +1,10 @@
 /**
- * Halt timing and $JOBOUTPUTS as a URL, with real agent and server processes:
- * a halt reaching a draining, busy agent through its open match (not the
- * 60 s heartbeat); the idle halt between T and T + 1 s after the last payload
- * ended; `heartbeat` and `shutdown_message` PUT to an http URL.
+ * How the agent halts, and $JOBOUTPUTS as a URL, with real agent and server
+ * processes: a halt reaching a draining, busy agent through its open match
+ * (heartbeats a day apart cannot carry it); the idle halt not before T after
+ * the last payload ended, and then for certain; `heartbeat` and
+ * `shutdown_message` PUT to an http URL. How fast each happens is measured
+ * by bench/halt.mjs, not asserted here.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -41,30 +43,31 @@ describe('halt timing and $JOBOUTPUTS, with real agent and server processes', ()
   afterEach(() => killAll());
   afterAll(() => tmp.cleanup());
 
-  it('a halt reaches a draining agent with a running payload through its open match, long before a 60 s heartbeat', { timeout: 20_000 }, async () => {
-    // the server's default heartbeat interval (60 s): only the open match can carry the halt in time
-    const server = await startServer(path.join(tmp.dir, 'a.db'));
+  it('a halt reaches a draining agent with a running payload through its open match, with heartbeats a day apart', async () => {
+    // scheduled heartbeats a day apart: only the open match can bring the halt within the test's time
+    const server = await startServer(path.join(tmp.dir, 'a.db'), ['--heartbeat-interval', '86400']);
     const api = admin(server.url);
-    const id = await api.submit({ command: ['sleep', '600'] });
+    const signals = path.join(tmp.dir, 'a.signals');
+    // the payload says which signal stopped it
+    const id = await api.submit({ command: ['/bin/sh', '-c', `trap 'echo TERM >> ${signals}; exit 143' TERM; sleep 600 & wait`] });
     const agent = startAgent(server.url, { cores: 1, idleTimeoutSec: 3600, stateDir: path.join(tmp.dir, 'agent-a'), extra: ['--grace', '1'] });
-    await waitFor('the payload to run', async () => (await api.job(id)).state === 'running', 10_000);
+    await waitFor('the payload to run', async () => (await api.job(id)).state === 'running');
     const [pilot] = await api.pilots();
     await api.instruct(pilot!.id, { type: 'drain', reason: 'maintenance' });
-    await waitFor('the pilot to drain', async () => (await api.pilots())[0]!.state === 'draining', 5_000);
-    const sentAt = Date.now();
+    await waitFor('the pilot to drain', async () => (await api.pilots())[0]!.state === 'draining');
     await api.instruct(pilot!.id, { type: 'halt', code: 100, reason: 'operator halt' });
+    await waitFor('the agent to halt', () => agent.child.exitCode !== null || agent.child.signalCode !== null, 45_000);
     expect((await agent.exited).code).toBe(0);
-    // SIGTERM to the payload, its end, the final report: within a few seconds, never a heartbeat interval
-    expect(Date.now() - sentAt).toBeLessThan(15_000);
-    expect((await api.pilots())[0]).toMatchObject({ state: 'halted', shutdownCode: 100 });
     expect(agent.stderr()).toMatch(/"type":"halt"/);
-    // stopped by the halt, not by its own doing: back in the queue, the attempt counted
+    expect((await api.pilots())[0]).toMatchObject({ state: 'halted', shutdownCode: 100 });
+    // the payload was sent SIGTERM: stopped by the halt, not by its own doing, so back in the queue, the attempt counted
+    expect(readFileSync(signals, 'utf8')).toBe('TERM\n');
     const [job] = await checkRecords(api);
     expect(job).toMatchObject({ id, state: 'queued', attempts: 1, evictions: 1 });
     await server.stop();
   });
 
-  it('idle halt: no earlier than T after the last payload ended and no later than T + 1 s', { timeout: 30_000 }, async () => {
+  it('idle halt: not before T after the last payload ended, with code 300, after the payload was reported', async () => {
     const db = path.join(tmp.dir, 'b.db');
     const server = await startServer(db);
     const api = admin(server.url);
@@ -76,11 +79,15 @@ describe('halt timing and $JOBOUTPUTS, with real agent and server processes', ()
     const [, , , endNs] = readFileSync(log, 'utf8').trim().split(' ');
     const endedAt = Number(BigInt(endNs!) / 1_000_000n);
     const file = new Database(db, { readonly: true });
-    const shutdown = file.prepare("SELECT at, body FROM reports WHERE type = 'shutdown'").get() as { at: number; body: string };
+    const reports = file.prepare('SELECT seq, type, at, body FROM reports ORDER BY seq').all() as { seq: number; type: string; at: number; body: string }[];
     file.close();
+    // in order: the payload started and ended, then the shutdown
+    const types = reports.map((r) => r.type);
+    expect(types.indexOf('payload-started')).toBeLessThan(types.indexOf('payload-ended'));
+    expect(types.indexOf('payload-ended')).toBeLessThan(types.indexOf('shutdown'));
+    const shutdown = reports.find((r) => r.type === 'shutdown')!;
     expect(JSON.parse(shutdown.body)).toMatchObject({ code: 300 });
     expect(shutdown.at - endedAt).toBeGreaterThanOrEqual(T * 1000);
-    expect(shutdown.at - endedAt).toBeLessThanOrEqual(T * 1000 + 1000);
     const [job] = await checkRecords(api);
     expect(job).toMatchObject({ id, state: 'done' });
     await server.stop();

@@ -15,6 +15,16 @@ import type { Report } from '../../../src/protocol/index.js';
 import { FakeClock } from '../../../src/shared/clock.js';
 import { silentLogger } from '../../../src/shared/log.js';
 
+/**
+ * True while the process has work in flight that will settle a promise by
+ * itself: a libuv request (file system, DNS, crypto, a write) or an
+ * immediate. Timers are not counted: the pilot's go through the fake clock,
+ * and vitest's own never end.
+ */
+function inFlight(): boolean {
+  return process.getActiveResourcesInfo().some((r) => r === 'Immediate' || /Req|Request|WriteWrap|ShutdownWrap/.test(r));
+}
+
 /** Build a pilot on fakes; `flags` are `vmpilot run` flags. */
 export function harness(flags: Record<string, string> = {}, store = new MemoryStateStore()) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'vmp-pilot-'));
@@ -41,9 +51,23 @@ export function harness(flags: Record<string, string> = {}, store = new MemorySt
   });
   const until = (check: () => void) => vi.waitFor(check, { timeout: 10_000, interval: 2 });
   const applied = <T extends Report['type']>(type: T) => control.applied.filter((r): r is Extract<Report, { type: T }> => r.type === type);
-  /** Let pending promise chains run. */
+  /**
+   * Wait until the pilot can do nothing more at this moment of the fake
+   * clock: what is due now has run (`advance(0)`), and the process has no
+   * request in flight (file I/O, an immediate, ...), so none of the pilot's
+   * promises can settle until the clock moves or a fake is told to act. What
+   * has not happened by then does not happen at this time: settle before
+   * asserting that something did not happen.
+   */
   const settle = async () => {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    const until = Date.now() + 10_000;
+    for (;;) {
+      // checked at a macrotask boundary: every microtask queued before has run
+      await new Promise((r) => setImmediate(r));
+      if (clock.due > 0) await clock.advance(0);
+      else if (!inFlight()) return;
+      if (Date.now() > until) throw new Error(`the pilot never settled: ${process.getActiveResourcesInfo().join(', ')}`);
+    }
   };
   return { outputs, drain, stateDir, config, control, runner, halter, store, clock, pilot, until, applied, settle, start: () => void pilot.run() };
 }

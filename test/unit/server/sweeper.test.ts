@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ReportsReply } from '../../../src/protocol/index.js';
 import { paths } from '../../../src/protocol/paths.js';
 import { buildApp } from '../../../src/server/api/app.js';
@@ -12,6 +12,9 @@ import { Sweeper } from '../../../src/server/sweeper.js';
 import { FakeClock } from '../../../src/shared/clock.js';
 import { silentLogger } from '../../../src/shared/log.js';
 import { heartbeat, matchRequest, registration, tempDir } from './helpers.js';
+
+/** How long to wait for an event (the code under test has no reason to take long). */
+const WAIT = { timeout: 10_000, interval: 5 };
 
 const offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 8000, remainingSec: null };
 
@@ -44,6 +47,9 @@ describe('stall sweep', () => {
   };
 
   it('marks a silent pilot stalled after the configured time, on the clock, and requeues its payload', async () => {
+    // silent 20 s longer than `quiet`: the sweep that stalls it is one at which `quiet` has been silent 290 s
+    const older = (await store.createPilot(registration(), 'h0', clock.now())).id;
+    await clock.advance(20_000);
     const quiet = (await store.createPilot(registration(), 'h1', clock.now())).id;
     const chatty = (await store.createPilot(registration(), 'h2', clock.now())).id;
     await store.recordHeartbeat(quiet, heartbeat(), clock.now());
@@ -54,17 +60,18 @@ describe('stall sweep', () => {
       await clock.advance(10_000);
       await store.recordHeartbeat(chatty, heartbeat({ cores: { total: 4, used: 0, free: 4 } }), clock.now());
     }
-    // 290 s of silence: not yet
+    // the sweep at 290 s of `quiet`'s silence ran (it stalled `older`, silent 310 s): not yet for `quiet`
+    await vi.waitFor(async () => expect((await store.getPilot(older))?.state).toBe('stalled'), WAIT);
     expect((await store.getPilot(quiet))?.state).toBe('running');
+    expect(woken).toBe(0);
     await clock.advance(20_000);
-    await new Promise((r) => setImmediate(r));
-    expect((await store.getPilot(quiet))?.state).toBe('stalled');
+    await vi.waitFor(async () => expect((await store.getPilot(quiet))?.state).toBe('stalled'), WAIT);
     expect((await store.getPilot(chatty))?.state).toBe('running');
     expect(await store.getPayload(id)).toMatchObject({ state: 'queued', pilotId: null, attempts: 1 });
     expect((await store.getPayload(id))?.message).toMatch(/stalled/);
     expect((await store.pilotHistory(quiet)).map((h) => h.state)).toEqual(['booting', 'running', 'stalled']);
-    expect(woken).toBe(1);
-    expect(metrics.stalled.get()).toBe(1);
+    await vi.waitFor(() => expect(woken).toBe(1), WAIT);
+    expect(metrics.stalled.get()).toBe(2);
     expect(metrics.requeued.get()).toBe(1);
     // what it used before it was lost is accounted, as neither done nor failed
     const acct = await store.accounting({ pilotId: quiet });

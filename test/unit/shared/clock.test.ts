@@ -14,6 +14,17 @@ describe('FakeClock', () => {
     expect(clock.pending).toBe(1);
   });
 
+  it('counts the sleepers that are due, which advance(0) wakes without moving time', async () => {
+    const clock = new FakeClock(1000);
+    let woke = false;
+    void clock.sleep(0).then(() => (woke = true));
+    void clock.sleep(10);
+    expect([clock.due, clock.pending]).toEqual([1, 2]);
+    await clock.advance(0);
+    expect(woke).toBe(true);
+    expect([clock.due, clock.pending, clock.now()]).toEqual([0, 1, 1000]);
+  });
+
   it('ends a sleep at once when its signal aborts', async () => {
     const clock = new FakeClock();
     const ctl = new AbortController();

@@ -22,6 +22,12 @@ describe('entryProblem', () => {
     expect(entryProblem(dest, { path: 'hl', type: 'Link', linkpath: '../outside' })).toMatch(/points out/);
     expect(entryProblem(dest, { path: 'null', type: 'CharacterDevice' })).toBe('"null" is a CharacterDevice');
   });
+  it('refuses links to a sibling whose name starts with the destination\'s', () => {
+    // "/srv/dest-evil" starts with "/srv/dest" but is not inside it
+    expect(entryProblem(dest, { path: 'evil', type: 'SymbolicLink', linkpath: '../dest-evil' })).toBe('link "evil" -> "../dest-evil" points out of the destination');
+    expect(entryProblem(dest, { path: 'sub/evil', type: 'SymbolicLink', linkpath: '../../dest-evil/x' })).toMatch(/points out of the destination/);
+    expect(entryProblem(dest, { path: 'hl', type: 'Link', linkpath: '../dest-evil/x' })).toMatch(/points out of the destination/);
+  });
 });
 
 describe('safeUnpack (real tar archives)', () => {
@@ -59,6 +65,26 @@ describe('safeUnpack (real tar archives)', () => {
     const dest = path.join(dir, 'dest');
     await expect(safeUnpack(archive, dest)).rejects.toThrow(message as RegExp);
     expect(existsSync(dest)).toBe(false);
+  });
+
+  it('refuses a link into a sibling directory sharing the destination\'s prefix, before writing anything', async () => {
+    // beside dest: dest-evil, whose path starts with dest's
+    const sibling = path.join(dir, 'dest-evil');
+    mkdirSync(sibling);
+    writeFileSync(path.join(sibling, 'marker'), 'untouched');
+    // the archive: "evil" -> ../dest-evil, then "evil/owned" written through it
+    mkdirSync(path.join(dir, 'through/evil'), { recursive: true });
+    writeFileSync(path.join(dir, 'through/evil/owned'), 'written through the link');
+    symlinkSync('../dest-evil', path.join(dir, 'src/evil'));
+    const archive = path.join(dir, 'sibling.tar');
+    execFileSync('tar', ['-cf', archive, 'evil'], { cwd: path.join(dir, 'src'), stdio: 'ignore' });
+    execFileSync('tar', ['-rf', archive, 'evil/owned'], { cwd: path.join(dir, 'through'), stdio: 'ignore' });
+    execFileSync('gzip', ['-n', archive]);
+    const dest = path.join(dir, 'dest');
+    await expect(safeUnpack(`${archive}.gz`, dest)).rejects.toThrow('refusing to unpack sibling.tar.gz: link "evil" -> "../dest-evil" points out of the destination');
+    expect(existsSync(dest)).toBe(false);
+    expect(readdirSync(sibling)).toEqual(['marker']);
+    expect(readFileSync(path.join(sibling, 'marker'), 'utf8')).toBe('untouched');
   });
 
   it('refuses a file that is not a tar archive', async () => {

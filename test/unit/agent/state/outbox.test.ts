@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FakeControlPlane } from '../../../../src/agent/control/fake-control-plane.js';
 import { FileStateStore } from '../../../../src/agent/state/file-store.js';
 import { MemoryStateStore } from '../../../../src/agent/state/memory-store.js';
@@ -9,6 +9,9 @@ import { Outbox, backoffMs } from '../../../../src/agent/state/outbox.js';
 import { StateKeeper, emptyState } from '../../../../src/agent/state/state-keeper.js';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
+
+/** How long to wait for an event (the code under test has no reason to take long). */
+const WAIT = { timeout: 10_000, interval: 2 };
 
 function setup() {
   const store = new MemoryStateStore();
@@ -35,11 +38,12 @@ describe('Outbox', () => {
     const slowSave = store.save.bind(store);
     store.save = (state) => new Promise<void>((resolve) => (release = () => void slowSave(state).then(resolve)));
     const adding = outbox.add({ type: 'payload-started', payloadId: 7 });
-    await new Promise((r) => setImmediate(r));
-    expect(keeper.state.outbox.map((r) => r.seq)).toEqual([1, 2]);
+    await vi.waitFor(() => expect(keeper.state.outbox.map((r) => r.seq)).toEqual([1, 2]), WAIT);
     const flushing = outbox.flushOnce();
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    // only the saved one went out; a crash now would restart from seq 1 on disk, and seq 2 is still unused
+    // a batch went out while seq 2 was still being saved: it held only the saved one, so a crash now
+    // would restart from seq 1 on disk, and seq 2 is still unused
+    await vi.waitFor(() => expect(control.batches).toHaveLength(1), WAIT);
+    expect(control.batches[0]!.map((r) => r.seq)).toEqual([1]);
     expect(control.applied.map((r) => r.seq)).toEqual([1]);
     store.save = slowSave;
     release();

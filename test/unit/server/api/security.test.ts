@@ -1,9 +1,14 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HeartbeatReply, RegisterReply } from '../../../../src/protocol/index.js';
 import { paths } from '../../../../src/protocol/paths.js';
 import { buildApp } from '../../../../src/server/api/app.js';
 import { sha256Hex } from '../../../../src/server/api/auth.js';
-import { heartbeat, matchRequest, registration } from '../helpers.js';
+import { openSqliteStore } from '../../../../src/server/store/sqlite.js';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger } from '../../../../src/shared/log.js';
+import { heartbeat, matchRequest, registration, tempDir } from '../helpers.js';
 import { ADMIN, PILOT, bearer, harness, type Harness } from './harness.js';
 
 /** Every route a caller can try, with a body that would be valid for the route's owner. */
@@ -157,10 +162,60 @@ describe('per-pilot credentials', () => {
     await app.close();
   });
 
-  it('store credentials only as hashes', async () => {
-    const reg = await h.register();
-    const dump = JSON.stringify(await h.store.credentialOwner(sha256Hex(reg.credential)));
-    expect(dump).toContain(String(reg.pilotId));
-    expect(await h.store.credentialOwner(reg.credential)).toBeNull();
+  it('stores credentials and tokens only as sha256 hashes: no row of the database holds one in plain text', async () => {
+    const tmp = tempDir();
+    const file = path.join(tmp.dir, 'server.db');
+    const store = openSqliteStore(file);
+    const clock = new FakeClock();
+    const ttl = 600;
+    const app = buildApp({
+      store,
+      clock,
+      log: silentLogger(),
+      tokens: { adminHash: sha256Hex(ADMIN), pilotHash: sha256Hex(PILOT) },
+      heartbeatIntervalSec: 60,
+      matchWaitMaxSec: 0,
+      credentialTtlSec: ttl,
+    });
+    try {
+      const reg = (await app.inject({ method: 'POST', url: paths.register, headers: bearer(PILOT), payload: registration() })).json<RegisterReply>();
+      const beat = (cred: string) => app.inject({ method: 'POST', url: paths.heartbeat(reg.pilotId), headers: bearer(cred), payload: heartbeat() });
+      // past half its life the credential is renewed: both the first and the new one are on record
+      await clock.advance((ttl / 2 + 1) * 1000);
+      const renewed = (await beat(reg.credential)).json<HeartbeatReply>().credential!;
+      expect(renewed).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+      expect((await beat(renewed)).statusCode).toBe(200);
+      const id = (await app.inject({ method: 'POST', url: paths.payloads, headers: bearer(ADMIN), payload: { command: ['true'] } })).json<{ id: number }>().id;
+      expect(id).toBeGreaterThan(0);
+
+      const db = new Database(file, { readonly: true });
+      try {
+        const secrets = { 'first credential': reg.credential, 'renewed credential': renewed, 'admin token': ADMIN, 'registration token': PILOT };
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
+        expect(tables.map((t) => t.name)).toContain('pilots');
+        const found: string[] = [];
+        let cells = 0;
+        for (const { name } of tables) {
+          for (const row of db.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]) {
+            for (const [column, value] of Object.entries(row)) {
+              cells++;
+              const text = Buffer.isBuffer(value) ? value.toString('latin1') : String(value);
+              for (const [what, secret] of Object.entries(secrets)) if (text.includes(secret)) found.push(`${what} in ${name}.${column}`);
+            }
+          }
+        }
+        expect(cells).toBeGreaterThan(20);
+        expect(found).toEqual([]);
+        // what is there is the hash of each credential, which is how the server finds the pilot
+        const pilot = db.prepare('SELECT credential_hash, prev_credential_hash FROM pilots WHERE id = ?').get(reg.pilotId);
+        expect(pilot).toEqual({ credential_hash: sha256Hex(renewed), prev_credential_hash: sha256Hex(reg.credential) });
+      } finally {
+        db.close();
+      }
+    } finally {
+      await app.close();
+      await store.close();
+      tmp.remove();
+    }
   });
 });
