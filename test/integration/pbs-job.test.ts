@@ -101,7 +101,7 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     const script = [
       '#!/bin/bash',
       '#PBS -N direct',
-      `exec node ${AGENT} run --server ${server.url} --token ${PILOT_TOKEN} --halt exit --state-dir ${state} --idle-timeout 3 --grace 2`,
+      `VMPILOT_PILOT_TOKEN=${PILOT_TOKEN} exec node ${AGENT} run --server ${server.url} --isolation none --halt exit --state-dir ${state} --idle-timeout 3 --grace 2`,
       '',
     ].join('\n');
     const job = await runJob('4243.pbs.test.invalid', 1, tmp.dir, script);

@@ -36,7 +36,8 @@ alive() { local f; f=$(spool_pid "$1"); [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/
 if ! alive qmaster; then
   /usr/sbin/sge_qmaster || fail "sge_qmaster did not start"
 fi
-for _ in $(seq 200); do qstat -g c >/dev/null 2>&1 && break; sleep 0.1; done
+# about 2 s on a quiet machine; allow a minute on a loaded one
+for _ in $(seq 600); do qstat -g c >/dev/null 2>&1 && break; sleep 0.1; done
 qstat -g c >/dev/null 2>&1 || fail "sge_qmaster does not answer (qstat)"
 
 # configuration (idempotent: -M modifies, -A adds only what is missing)
