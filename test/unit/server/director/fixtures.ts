@@ -2,6 +2,7 @@
 import type { EndpointState } from '../../../../src/server/director/decide.js';
 import type { DemandItem } from '../../../../src/server/director/demand.js';
 import { type EndpointConfig, endpointsFrom } from '../../../../src/server/director/endpoint-config.js';
+import type { InstanceRecord, PilotSummary } from '../../../../src/server/director/ports.js';
 import type { Supply, SupplySlot } from '../../../../src/server/director/supply.js';
 
 export const T0 = 1_700_000_000_000;
@@ -37,4 +38,53 @@ export function supplyOf(slots: Partial<SupplySlot>[] = []): Supply {
     byEndpoint.set(s.endpoint ?? '', e);
   }
   return { slots: full, total, byEndpoint };
+}
+
+/** An instance record. */
+export function instance(id: number, o: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    id,
+    key: `vmp-test-a-k${id}`,
+    endpoint: 'a',
+    shape: 's',
+    cores: 4,
+    memoryMb: 8000,
+    forGroup: 'g',
+    requirementClass: '',
+    state: 'requested',
+    reason: 'decided',
+    driverId: null,
+    credentialHash: 'h'.repeat(64),
+    pilotId: null,
+    costPerHour: 0,
+    manual: false,
+    requestedAt: T0,
+    startedAt: null,
+    bootedAt: null,
+    registeredAt: null,
+    drainAt: null,
+    endedAt: null,
+    deletedAt: null,
+    ...o,
+  };
+}
+
+/** A pilot summary. */
+export function pilot(id: number, o: Partial<PilotSummary> = {}): PilotSummary {
+  return {
+    id,
+    state: 'running',
+    cores: 4,
+    coresUsed: 0,
+    memoryMb: 8000,
+    memoryUsedMb: 0,
+    deadline: null,
+    registeredAt: T0,
+    lastContactAt: T0,
+    stalledAt: null,
+    haltedAt: null,
+    shutdownCode: null,
+    payloadsRun: 0,
+    ...o,
+  };
 }
