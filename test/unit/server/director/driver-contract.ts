@@ -25,7 +25,7 @@ export interface ContractSubject {
   /** A request for a machine named `key`. */
   request(key: string): CreateRequest;
   /** Wait (polling the real system) until `check` holds; the fake moves its cloud on instead. */
-  until<T>(what: string, check: () => Promise<T | null | false | undefined>): Promise<T>;
+  until<T>(what: string, check: () => Promise<T | false | undefined>): Promise<T>;
   /** For the fake: make the machine run (a real one boots by itself). */
   boot?(r: DriverResource): Promise<void>;
   /** Make the machine's pilot halt by itself (e.g. queue nothing and let it idle out); absent: not tested. */
