@@ -76,6 +76,8 @@ export class SshCommands implements CommandRunner {
   constructor(
     private readonly ssh: SshSettings,
     private readonly env: Readonly<Record<string, string>> = {},
+    /** The ssh client (a test gives a stand-in that runs the remote command here). */
+    private readonly binary = 'ssh',
   ) {
     this.where = `${ssh.user ? `${ssh.user}@` : ''}${ssh.host}`;
   }
@@ -103,7 +105,7 @@ export class SshCommands implements CommandRunner {
     const envs = Object.entries(this.env).map(([k, v]) => `${k}=${shq(v)}`);
     const remote = [...(envs.length > 0 ? ['env', ...envs] : []), ...argv.map(shq)].join(' ');
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const r = await execa('ssh', [...(await this.sshArgs()), '--', remote], {
+    const r = await execa(this.binary, [...(await this.sshArgs()), '--', remote], {
       reject: false,
       timeout: timeoutMs,
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
@@ -122,7 +124,7 @@ export class SshCommands implements CommandRunner {
     const dir = await this.controlDir;
     this.controlDir = null;
     // ends the shared connection's master process, if one runs
-    await execa('ssh', ['-o', `ControlPath=${dir}/%C`, '-p', String(this.ssh.port), ...(this.ssh.user ? ['-l', this.ssh.user] : []), '-O', 'exit', this.ssh.host], { reject: false, timeout: 10_000, stdin: 'ignore' });
+    await execa(this.binary, ['-o', `ControlPath=${dir}/%C`, '-p', String(this.ssh.port), ...(this.ssh.user ? ['-l', this.ssh.user] : []), '-O', 'exit', this.ssh.host], { reject: false, timeout: 10_000, stdin: 'ignore' });
     await rm(dir, { recursive: true, force: true });
   }
 }
