@@ -30,6 +30,8 @@ export interface BatchDriverOptions {
   agent: AgentRef;
   commands: CommandRunner;
   clock: Clock;
+  /** How long `delete` waits for a cancelled job to leave the system's running states (default 120 s). */
+  deleteWaitMs?: number;
 }
 
 /** Where job scripts are written on the cluster when settings.workDir is not given. */
@@ -88,11 +90,18 @@ export class BatchDriver implements Driver {
   async delete(id: string): Promise<void> {
     const argv = this.o.settings.kind === 'slurm' ? ['scancel', id] : ['qdel', id];
     const r = await this.o.commands.run(argv);
-    if (r.exitCode === 0) return;
+    const gone = async () => {
+      const still = (await this.jobs(true)).find((j) => j.id === id);
+      return !still || still.state === 'ended';
+    };
     // already finished or unknown: nothing to remove
-    const still = (await this.jobs(true)).find((j) => j.id === id);
-    if (!still || still.state === 'ended') return;
-    throw commandError(this.o.commands.where, argv, r);
+    if (r.exitCode !== 0 && !(await gone())) throw commandError(this.o.commands.where, argv, r);
+    // a cancelled job is still completing while its processes are stopped: done only once it is not
+    const until = this.o.clock.now() + (this.o.deleteWaitMs ?? 120_000);
+    while (!(await gone())) {
+      if (this.o.clock.now() >= until) throw new VmpilotError('VMP_DRIVER', `${this.kind} job ${id} on ${this.o.commands.where} still runs ${(this.o.deleteWaitMs ?? 120_000) / 1000} s after ${argv[0]}`);
+      await this.o.clock.sleep(500);
+    }
   }
 
   async close(): Promise<void> {
