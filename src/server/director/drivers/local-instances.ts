@@ -117,6 +117,33 @@ export async function stopProcess(pid: number, marker: string, group: boolean, g
   if (await aliveWith(pid, marker)) throw new VmpilotError('VMP_DRIVER', `process ${pid} did not end after SIGKILL`);
 }
 
+/**
+ * SIGKILL every process whose command line holds `marker` (what an instance
+ * left behind: a forwarder, an orphaned payload wrapper), and wait until
+ * none is left. Returns how many there were.
+ */
+export async function killStragglers(marker: string, clock: Clock): Promise<number> {
+  const find = async () => {
+    const pids: number[] = [];
+    for (const e of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+      if (await aliveWith(Number(e), marker)) pids.push(Number(e));
+    }
+    return pids;
+  };
+  const first = await find();
+  for (const pid of first) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const until = clock.now() + 10_000;
+  while (first.length > 0 && clock.now() < until && (await find()).length > 0) await clock.sleep(50);
+  return first.length;
+}
+
 /** Remove an instance directory and all in it. */
 export async function removeDir(d: InstanceDir): Promise<void> {
   await rm(d.dir, { recursive: true, force: true });

@@ -19,7 +19,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { VmpilotError, describeError } from '../../../shared/errors.js';
 import type { ProcessSettings } from '../driver-settings.js';
 import type { CreateRequest, Driver, DriverResource } from '../ports.js';
-import { claim, describeDir, instanceDir, listKeys, readPid, removeDir, stopProcess } from './local-instances.js';
+import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, stopProcess } from './local-instances.js';
 
 /** What the process driver is made of. */
 export interface ProcessDriverOptions {
@@ -113,6 +113,8 @@ export class ProcessDriver implements Driver {
     const d = instanceDir(this.o.settings.workDir, id);
     const pid = await readPid(path.join(d.dir, PID_FILE));
     if (pid !== null) await stopProcess(pid, marker(id), true, this.o.stopGraceMs ?? 45_000, this.o.clock);
+    // what the agent left running from its directory (a payload's wrapper after a SIGKILL)
+    await killStragglers(`${d.dir}/`, this.o.clock);
     await removeDir(d);
   }
 
