@@ -26,12 +26,12 @@
  * - `quota`: the group's quota on it;
  * - `cheaper-elsewhere`: it could have, but a cheaper offering took the work.
  */
-import type { DemandItem } from './demand.js';
-import { demandTotals } from './demand.js';
+import { type DemandItem, demandTotals } from './demand.js';
 import { type EndpointConfig, type ShapeConfig, maxLifeSec, quotaFor } from './endpoint-config.js';
-import { type FailureMemory, backoffAt, describeBackoff, offeringKey } from './failure-memory.js';
+import { type FailureMemory, offeringKey } from './failure-memory.js';
 import { NO_STATS, type OfferingCost, type OfferingStats, compareCost, usefulCost } from './offerings.js';
-import { type Room, coresUsed, shapeFits, take, unitsThatFit } from './placement.js';
+import { endpointBlock, noFitDetail, offeringBlock } from './allowed.js';
+import { type Room, coresUsed, placeOnSupply, shapeFits, take, unitsThatFit } from './placement.js';
 import type { Supply, SupplyCount } from './supply.js';
 
 /** Live instances (not deleted) of one endpoint, in all and per group started for. */
@@ -331,82 +331,4 @@ export function decide(input: DecisionInput): Decision {
     starts,
     endpoints: records,
   };
-}
-
-/** Place demand on the supply, first fit (serving machines first); `remaining` keeps what is left. */
-function placeOnSupply(remaining: DemandItem[], supply: Supply, serves: (endpoint: string | null, group: string) => boolean): { payloads: number; cores: number } {
-  const open = [...supply.slots]
-    .sort((a, b) => Number(a.coming) - Number(b.coming))
-    .map((s) => ({ endpoint: s.endpoint, freeCores: s.freeCores, totalCores: s.totalCores, freeMemoryMb: s.freeMemoryMb, remainingSec: s.remainingSec }))
-    .filter((r) => r.freeCores > 0);
-  let payloads = 0;
-  let cores = 0;
-  // an upper bound of the free cores of any open room, exact after a scan that found no room
-  let maxFree = open.reduce((m, r) => Math.max(m, r.freeCores), 0);
-  for (const d of remaining) {
-    if (open.length === 0) break;
-    if (!d.wholeNode && d.cores > maxFree) continue;
-    let seen = 0;
-    for (let j = 0; j < open.length && d.count > 0; j++) {
-      const r = open[j]!;
-      const n = serves(r.endpoint, d.group) ? unitsThatFit(d, r) : 0;
-      if (n > 0) {
-        take(d, r, n);
-        d.count -= n;
-        payloads += n;
-        cores += n * d.cores;
-      }
-      if (r.freeCores <= 0) {
-        open.splice(j, 1);
-        j--;
-      } else seen = Math.max(seen, r.freeCores);
-    }
-    if (d.count > 0) maxFree = seen;
-  }
-  return { payloads, cores };
-}
-
-type Counters = { instances: number; cores: number; starts: number; byGroup: Map<string, LiveCount> };
-
-/** Why no shape of this endpoint can be started for `group` at all now, or null. */
-function endpointBlock(ep: EndpointState, c: Counters, group: string): readonly [NotMoreReason, string] | null {
-  const l = ep.config.limits;
-  if (!ep.enabled) return ['disabled', 'disabled by an operator'];
-  if (c.instances >= l.instances) return ['limit', `instances: ${c.instances} of ${l.instances}`];
-  if (c.starts >= l.startsPerCycle) return ['limit', `startsPerCycle: ${l.startsPerCycle} started this cycle`];
-  const q = quotaFor(ep.config, group)!;
-  const g = c.byGroup.get(group) ?? { instances: 0, cores: 0 };
-  if (q.maxInstances !== null && g.instances >= q.maxInstances) return ['quota', `${group}: maxInstances ${q.maxInstances}`];
-  return null;
-}
-
-/** The price of one offering if it may be started now, or why not. */
-function offeringBlock(
-  input: DecisionInput,
-  ep: EndpointState,
-  c: Counters,
-  group: string,
-  shape: ShapeConfig,
-  key: string,
-  now: number,
-): { price: number } | { reason: NotMoreReason; detail: string } {
-  const off = backoffAt(input.failures, key, now);
-  if (off) return { reason: 'backoff', detail: describeBackoff(key, off, now) };
-  const price = shape.price === null ? shape.costPerHour : input.prices.get(key);
-  if (price === undefined) return { reason: 'price', detail: `${key}: no current price in ${shape.price!.file} (key ${shape.price!.key})` };
-  if (shape.maxCostPerHour !== null && price > shape.maxCostPerHour) return { reason: 'price', detail: `${key}: ${price} per hour is above its cap ${shape.maxCostPerHour}` };
-  const l = ep.config.limits;
-  if (c.cores + shape.cores > l.cores) return { reason: 'limit', detail: `cores: ${c.cores} of ${l.cores}, ${shape.name} has ${shape.cores}` };
-  const q = quotaFor(ep.config, group)!;
-  const g = c.byGroup.get(group) ?? { instances: 0, cores: 0 };
-  if (q.maxCores !== null && g.cores + shape.cores > q.maxCores) return { reason: 'quota', detail: `${group}: maxCores ${q.maxCores}, ${g.cores} in use, ${shape.name} has ${shape.cores}` };
-  return { price };
-}
-
-function noFitDetail(d: DemandItem): string {
-  const need = [d.wholeNode ? 'a whole machine' : `${d.cores} cores`];
-  if (d.memoryMb > 0) need.push(`${d.memoryMb} MB`);
-  if (d.wallSec !== null) need.push(`${d.wallSec} s`);
-  if (d.requirementClass !== '') need.push(`class ${d.requirementClass}`);
-  return `payloads need ${need.join(', ')}`;
 }

@@ -5,6 +5,7 @@
  */
 import { DEFAULT_CLASS, type DemandItem } from './demand.js';
 import type { ShapeConfig } from './endpoint-config.js';
+import type { Supply } from './supply.js';
 
 /** Room on one machine, changed as payloads are placed. */
 export interface Room {
@@ -60,4 +61,37 @@ export function shapeFits(d: DemandItem, shape: ShapeConfig, lifeSec: number): b
   if (!d.wholeNode && d.cores > shape.cores) return false;
   if (d.memoryMb > shape.memoryMb) return false;
   return d.wallSec === null || d.wallSec <= lifeSec;
+}
+
+/** Place demand on the supply, first fit (serving machines first); `remaining` keeps what is left. */
+export function placeOnSupply(remaining: DemandItem[], supply: Supply, serves: (endpoint: string | null, group: string) => boolean): { payloads: number; cores: number } {
+  const open = [...supply.slots]
+    .sort((a, b) => Number(a.coming) - Number(b.coming))
+    .map((s) => ({ endpoint: s.endpoint, freeCores: s.freeCores, totalCores: s.totalCores, freeMemoryMb: s.freeMemoryMb, remainingSec: s.remainingSec }))
+    .filter((r) => r.freeCores > 0);
+  let payloads = 0;
+  let cores = 0;
+  // an upper bound of the free cores of any open room, exact after a scan that found no room
+  let maxFree = open.reduce((m, r) => Math.max(m, r.freeCores), 0);
+  for (const d of remaining) {
+    if (open.length === 0) break;
+    if (!d.wholeNode && d.cores > maxFree) continue;
+    let seen = 0;
+    for (let j = 0; j < open.length && d.count > 0; j++) {
+      const r = open[j]!;
+      const n = serves(r.endpoint, d.group) ? unitsThatFit(d, r) : 0;
+      if (n > 0) {
+        take(d, r, n);
+        d.count -= n;
+        payloads += n;
+        cores += n * d.cores;
+      }
+      if (r.freeCores <= 0) {
+        open.splice(j, 1);
+        j--;
+      } else seen = Math.max(seen, r.freeCores);
+    }
+    if (d.count > 0) maxFree = seen;
+  }
+  return { payloads, cores };
 }
