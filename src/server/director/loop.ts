@@ -20,7 +20,7 @@
  * instance and backs its offering off (creates).
  */
 import type { Clock } from '../../shared/clock.js';
-import { describeError } from '../../shared/errors.js';
+import { VmpilotError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { type Secrets, credentialHash, randomSecrets, resourcePrefix } from './credential.js';
 import { type Decision, type EndpointState, type LiveCount, type PlannedStart, decide } from './decide.js';
@@ -72,6 +72,8 @@ export interface DirectorOptions {
   everyMs?: number;
   /** At most this many queued payloads are looked at (default 100,000). */
   queueLimit?: number;
+  /** A driver call that takes longer fails (default 300 s), so that one hung call cannot stop the loop. */
+  driverCallMs?: number;
 }
 
 /** The director: cycles until closed. */
@@ -196,6 +198,26 @@ export class Director {
     return record;
   }
 
+  /**
+   * `call`, or VMP_DRIVER once it has taken `driverCallMs`. A create that
+   * answers later has still been recorded first: the next cycles adopt or
+   * remove what it made, by its key.
+   */
+  private async bounded<T>(call: Promise<T>, what: string): Promise<T> {
+    const ms = this.o.driverCallMs ?? 300_000;
+    const done = new AbortController();
+    const late = this.o.clock.sleep(ms, AbortSignal.any([done.signal, this.stop.signal])).then(() => {
+      if (done.signal.aborted) return undefined as never;
+      throw new VmpilotError('VMP_DRIVER', this.stop.signal.aborted ? `${what}: the director is stopping` : `${what} took longer than ${ms / 1000} s`);
+    });
+    try {
+      return await Promise.race([call, late]);
+    } finally {
+      done.abort();
+      late.catch(() => undefined);
+    }
+  }
+
   /** Every driver's listing; null for one that failed (it is then trusted for nothing this cycle). */
   private async listAll(): Promise<Map<string, DriverResource[] | null>> {
     const out = new Map<string, DriverResource[] | null>();
@@ -204,7 +226,7 @@ export class Director {
         const driver = this.o.drivers.get(ep.name);
         if (!driver) return out.set(ep.name, null);
         try {
-          out.set(ep.name, await driver.list());
+          out.set(ep.name, await this.bounded(driver.list(), `listing ${ep.name}`));
         } catch (err) {
           this.o.log.warn({ endpoint: ep.name, err: describeError(err) }, 'cannot list the endpoint\'s resources');
           out.set(ep.name, null);
@@ -298,7 +320,7 @@ export class Director {
     const driver = this.o.drivers.get(ep.name)!;
     this.inFlight.add(rec.id);
     try {
-      const res = await driver.create(this.request(ep, rec, credential));
+      const res = await this.bounded(driver.create(this.request(ep, rec, credential)), `creating ${rec.key}`);
       await this.o.store.updateInstance(rec.id, { state: res.state === 'running' ? 'booting' : 'starting', reason: `created ${res.id}`, driverId: res.id }, this.o.clock.now());
       actions.push({ kind, endpoint: ep.name, instanceId: rec.id, detail: `${detail}: ${res.id}`, error: null });
       return null;
@@ -334,14 +356,14 @@ export class Director {
         case 'remove':
           if (step.driverId !== null) {
             if (!driver) throw new Error(`endpoint ${endpoint} has no driver`);
-            await driver.delete(step.driverId);
+            await this.bounded(driver.delete(step.driverId), `deleting ${step.driverId}`);
           }
           await store.updateInstance(step.instance.id, { state: 'deleted', reason: step.instance.reason }, clock.now());
           note('delete', step.instance.id, step.driverId === null ? 'nothing at the driver' : `deleted ${step.driverId}`);
           return null;
         case 'remove-orphan':
           if (!driver) return null;
-          await driver.delete(step.resource.id);
+          await this.bounded(driver.delete(step.resource.id), `deleting ${step.resource.id}`);
           this.o.log.warn({ endpoint, resource: step.resource.id, key: step.resource.key }, 'removed a resource tagged ours that no record knows');
           note('remove-orphan', null, `${step.resource.id} (${step.resource.key})`);
           return null;

@@ -127,6 +127,24 @@ describe('director loop', () => {
     expect(rec.decision.starts).toEqual([]);
   });
 
+  it('a create that hangs fails after driverCallMs without stopping the loop; what it made is removed by its key', async () => {
+    const w = world();
+    w.store.queued = work(1);
+    w.cloud.hangAfterEffect = true;
+    const cycle = w.director.cycle();
+    await settle();
+    await w.clock.advance(300_000);
+    const rec = await cycle;
+    expect(rec.actions[0]).toMatchObject({ kind: 'start', error: `creating ${[...w.store.instances.values()][0]!.key} took longer than 300 s` });
+    expect(states(w.store)).toEqual(['failed']);
+    expect(w.cloud.resources.size).toBe(1);
+    w.cloud.hangAfterEffect = false;
+    w.store.queued = [];
+    await w.director.cycle();
+    expect(states(w.store)).toEqual(['deleted']);
+    expect(w.cloud.resources.size).toBe(0);
+  });
+
   it('an endpoint whose driver fails backs off and says so; another endpoint takes the work', async () => {
     const cheap = endpoint('cheap', { shapes: { s: { cores: 4, memoryMb: 8000, costPerHour: 0.1 } } });
     const dear = endpoint('dear', { shapes: { s: { cores: 4, memoryMb: 8000, costPerHour: 0.5 } } });
