@@ -13,11 +13,13 @@
  * stallAfterSec: 600      # no contact for this long: the pilot is stalled
  * maxAttempts: 3          # a payload lost this many times fails
  * credentialTtlSec: 3600  # pilot credentials live this long; heartbeats renew them
+ * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
  * ```
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { VmpilotError, describeError } from '../shared/errors.js';
+import { type EndpointConfig, endpointsFrom } from './director/endpoint-config.js';
 
 /** The server configuration, after defaults. */
 export interface ServerConfig {
@@ -29,6 +31,8 @@ export interface ServerConfig {
   readonly stallAfterSec: number;
   readonly maxAttempts: number;
   readonly credentialTtlSec: number;
+  /** Where the director may start machines, in the order written (none: no director). */
+  readonly endpoints: readonly EndpointConfig[];
 }
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
@@ -39,6 +43,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
   stallAfterSec: 600,
   maxAttempts: 3,
   credentialTtlSec: 3600,
+  endpoints: Object.freeze([]),
 });
 
 const NUMBERS = {
@@ -61,8 +66,12 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
       ({ shares: out.shares, requireIsolation: out.requireIsolation } = groupsFrom(value, where));
       continue;
     }
+    if (key === 'endpoints') {
+      out.endpoints = endpointsFrom(value, where);
+      continue;
+    }
     const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
-    if (!range) throw bad(where, `unknown key "${key}" (known: groups, ${Object.keys(NUMBERS).join(', ')})`);
+    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, ${Object.keys(NUMBERS).join(', ')})`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
       throw bad(where, `${key} is ${JSON.stringify(value)}; expected a number from ${range[0]} to ${range[1]}`);
     }

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   VMP_SPAWN: 'A payload process could not be started.',
   VMP_PROBE: 'The node could not be probed.',
   VMP_HALT: 'The halt action failed.',
+  VMP_DRIVER: "An endpoint's driver failed to create, list or remove a machine; the message carries the driver's own words.",
   // bugs
   VMP_INTERNAL: 'An internal error: please report it with the log.',
 } as const;

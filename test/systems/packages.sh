@@ -24,4 +24,5 @@ apt_install \
   cloud-init \
   slurmctld slurmd slurm-client munge \
   libslurm-perl libslurmdb-perl libswitch-perl \
-  gridengine-master gridengine-exec gridengine-client
+  gridengine-master gridengine-exec gridengine-client \
+  openssh-server openssh-client

@@ -6,9 +6,10 @@
  * `prepareStateDir` sets the state directory's modes the plan relies on.
  */
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../../shared/clock.js';
+import { VmpilotError } from '../../shared/errors.js';
 import { adoptPayloadCgroup } from '../executor/memory-cgroup.js';
 import { readUids } from '../executor/proc.js';
 import { sweepUid } from '../executor/process-runner.js';
@@ -56,6 +57,29 @@ export class PayloadIsolation {
     for (const dir of [this.o.stateDir, path.join(this.o.stateDir, 'payloads')]) {
       await mkdir(dir, { recursive: true });
       await chmod(dir, mode);
+    }
+    if (mode === 0o711) await this.checkReachable();
+  }
+
+  /**
+   * Payloads running as other accounts must be able to pass through every
+   * directory above the state directory to reach their own; a parent closed
+   * to others (a 0700 temporary directory, a home directory) would make
+   * every payload fail to write its output. Say so at start instead.
+   */
+  private async checkReachable(): Promise<void> {
+    let dir = path.dirname(path.resolve(this.o.stateDir));
+    for (;;) {
+      const st = await stat(dir);
+      if ((st.mode & 0o001) === 0) {
+        throw new VmpilotError(
+          'VMP_CONFIG',
+          `state directory ${this.o.stateDir}: payloads run as other accounts (isolation ${this.plan.mode}) and cannot reach it: ${dir} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, closed to others; use a state directory whose parents others can pass through (e.g. /var/lib/vmpilot), or --isolation none`,
+        );
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return;
+      dir = up;
     }
   }
 

@@ -12,7 +12,7 @@
  * system with placeholder values.
  */
 import { VERSION } from '../../protocol/version.js';
-import { checkChoice, checkInt, checkName, checkPath, checkServerUrl, checkToken, hms } from './options.js';
+import { type RegistrationSecret, checkChoice, checkInt, checkName, checkPath, checkRegistration, checkServerUrl, hms } from './options.js';
 import { FETCH_FUNCTIONS, agentVars, shq, type AgentRef } from './shell.js';
 
 /** The batch systems a script can be made for. */
@@ -20,7 +20,7 @@ export const BATCH_SYSTEMS = ['slurm', 'pbs', 'sge'] as const;
 export type BatchSystem = (typeof BATCH_SYSTEMS)[number];
 
 /** What `batch-script` is told. */
-export interface BatchScriptOptions {
+export interface BatchScriptOptions extends RegistrationSecret {
   system: string;
   /** The server URL as the batch node reaches it. */
   server: string;
@@ -124,7 +124,7 @@ cores=${'$'}{NSLOTS:-}`;
 export function checkBatchOptions(o: BatchScriptOptions): BatchSystem {
   const system = checkChoice('--system', o.system, BATCH_SYSTEMS);
   checkServerUrl('--server', o.server);
-  checkToken('--pilot-token', o.token);
+  checkRegistration(o);
   checkInt('--cores', o.cores, 1, 4096);
   checkInt('--walltime', o.walltimeSec, 120, 366 * 86400);
   checkInt('--drain-before', o.drainSec, 0, o.walltimeSec - 60);
@@ -154,7 +154,7 @@ ${header(system, o).join('\n')}
 # 15 on a bootstrap or environment problem (shutdown code 500).
 set -eu
 ${agentVars(server, o.agent)}
-export VMPILOT_PILOT_TOKEN=${shq(o.token!)}
+export VMPILOT_PILOT_TOKEN=${shq(checkRegistration(o))}
 walltime=${o.walltimeSec}
 lifetime=$walltime
 ${allocation(system)}

@@ -74,3 +74,24 @@ export function hms(totalSec: number): string {
   const s = totalSec % 60;
   return [h, m, s].map((n) => String(n).padStart(2, '0')).join(':');
 }
+
+/** Where a generated script's registration secret comes from: the shared token, or one instance's own credential. */
+export interface RegistrationSecret {
+  /** The pilot registration token, shared by every pilot. */
+  token: string | undefined;
+  /**
+   * The one-time registration credential of one instance (the director
+   * starts each machine with its own), instead of `token`: the pilot that
+   * registers with it is tied to that instance, and no shared token is on
+   * the machine.
+   */
+  instanceCredential?: string | undefined;
+}
+
+/** The registration secret to write, checked: exactly one of the token and an instance credential. */
+export function checkRegistration(o: RegistrationSecret): string {
+  if (o.instanceCredential === undefined) return checkToken('--pilot-token', o.token);
+  if (o.token !== undefined) throw new VmpilotError('VMP_USAGE', '--pilot-token and an instance credential exclude each other: a machine the director starts carries only its own credential');
+  if (!/^[A-Za-z0-9._~+/=-]{8,512}$/.test(o.instanceCredential)) throw usage('instance credential', '(hidden)', '8 to 512 characters of A-Z a-z 0-9 . _ ~ + / = -');
+  return o.instanceCredential;
+}

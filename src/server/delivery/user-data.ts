@@ -15,11 +15,11 @@
 import { stringify } from 'yaml';
 import { VERSION } from '../../protocol/version.js';
 import { VmpilotError } from '../../shared/errors.js';
-import { checkInt, checkServerUrl, checkToken } from './options.js';
+import { type RegistrationSecret, checkInt, checkRegistration, checkServerUrl } from './options.js';
 import { FETCH_FUNCTIONS, agentVars, shq, type AgentRef } from './shell.js';
 
 /** What `user-data` is told. */
-export interface UserDataOptions {
+export interface UserDataOptions extends RegistrationSecret {
   /** The server URL as the VM reaches it. */
   server: string;
   /** The pilot registration token. */
@@ -95,7 +95,7 @@ function checkHalt(halt: string): string {
 
 function checkUserDataOptions(o: UserDataOptions): void {
   checkServerUrl('--server', o.server);
-  checkToken('--pilot-token', o.token);
+  checkRegistration(o);
   if (o.cores !== null) checkInt('--cores', o.cores, 1, 4096);
   checkInt('--idle-timeout', o.idleTimeoutSec, 0, 30 * 86400);
   checkInt('--grace', o.graceSec, 0, 3600);
@@ -144,7 +144,7 @@ mv -Tf ${VM_PATHS.agent}.new ${VM_PATHS.agent}
     ...(o.packages.length > 0 ? { packages: [...o.packages] } : {}),
     ...(o.sshKeys.length > 0 ? { ssh_authorized_keys: [...o.sshKeys] } : {}),
     write_files: [
-      { path: VM_PATHS.credential, owner: 'root:root', permissions: '0600', content: `VMPILOT_PILOT_TOKEN=${shq(o.token!)}\n` },
+      { path: VM_PATHS.credential, owner: 'root:root', permissions: '0600', content: `VMPILOT_PILOT_TOKEN=${shq(checkRegistration(o))}\n` },
       { path: VM_PATHS.config, owner: 'root:root', permissions: '0600', content: stringify(config) },
       { path: VM_PATHS.fetch, owner: 'root:root', permissions: '0700', content: fetch },
       { path: VM_PATHS.unit, owner: 'root:root', permissions: '0644', content: SYSTEMD_UNIT },

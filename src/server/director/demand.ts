@@ -1,0 +1,180 @@
+/**
+ * Demand: the queued payloads as the director sees them, in fair-share
+ * order, with identical neighbours merged into one item with a count (so
+ * 100,000 queued payloads of a few kinds are a few items, not 100,000).
+ *
+ * Fair-share order interleaves the groups as the queue will serve them: a
+ * weighted fair queue whose virtual time per group starts at the group's
+ * recent decayed usage over its share (the picker's ratio, queue/pick.ts)
+ * and grows by each payload's cores × wall time (or `defaultWallSec`) over
+ * the share. So with shares 70:30 and equal payloads, seven of every ten
+ * are atlas's; a limit that stops the director after N starts then gives
+ * each group its share of them, not all to the first group. Within a group
+ * the queue's own order holds (priority, then first submitted). Groups with
+ * share 0 come last. Pure.
+ *
+ * Each item carries a requirement class (`requirementClass`): today every
+ * payload is of the default class (""); payload requirements (GPUs, an
+ * architecture, a site) will give classes of their own, and the decision
+ * starts for each class only the shapes that serve it.
+ */
+import type { CoreRequest } from '../../protocol/index.js';
+import { queueOrder } from '../queue/pick.js';
+
+/** The requirement class of a payload that asks only for cores, memory and time. */
+export const DEFAULT_CLASS = '';
+
+/** A queued payload as the demand needs it (the store's candidates have this shape). */
+export interface QueuedWork {
+  id: number;
+  group: string;
+  priority: number;
+  cores: CoreRequest;
+  memoryMb: number | null;
+  wallSec: number | null;
+  submittedAt: number;
+  /** Default: DEFAULT_CLASS. */
+  requirementClass?: string;
+}
+
+/** `count` queued payloads of one group that all need the same. */
+export interface DemandItem {
+  group: string;
+  requirementClass: string;
+  /** Cores each needs at least (a range's minimum). */
+  cores: number;
+  /** Each needs a whole, empty machine. */
+  wholeNode: boolean;
+  /** Memory each needs, MB (0: not said). */
+  memoryMb: number;
+  /** Wall time each declared (null: not said). */
+  wallSec: number | null;
+  count: number;
+}
+
+/** How demand is ordered. */
+export interface DemandPolicy {
+  shares: ReadonlyMap<string, number>;
+  defaultShare: number;
+  /** The wall time assumed for a payload that declares none, in the fair queue's arithmetic. */
+  defaultWallSec: number;
+}
+
+type Run = Omit<DemandItem, 'group'>;
+
+const sameNeed = (a: Run, b: Run) =>
+  a.cores === b.cores && a.wholeNode === b.wholeNode && a.memoryMb === b.memoryMb && a.wallSec === b.wallSec && a.requirementClass === b.requirementClass;
+
+/** The demand of `queued`, in fair-share order given each group's recent `usage` (decayed core-seconds). */
+export function demandFrom(queued: Iterable<QueuedWork>, usage: ReadonlyMap<string, number>, policy: DemandPolicy): DemandItem[] {
+  const byGroup = new Map<string, QueuedWork[]>();
+  for (const q of queued) {
+    const list = byGroup.get(q.group);
+    if (list) list.push(q);
+    else byGroup.set(q.group, [q]);
+  }
+  // each group's runs of equal needs, in the queue's order
+  const runs = new Map<string, Run[]>();
+  for (const [group, list] of byGroup) {
+    list.sort(queueOrder);
+    const out: Run[] = [];
+    for (const q of list) {
+      const need: Run = {
+        requirementClass: q.requirementClass ?? DEFAULT_CLASS,
+        cores: q.cores.wholeNode ? 1 : q.cores.min,
+        wholeNode: q.cores.wholeNode,
+        memoryMb: q.memoryMb ?? 0,
+        wallSec: q.wallSec,
+        count: 1,
+      };
+      const last = out[out.length - 1];
+      if (last && sameNeed(last, need)) last.count++;
+      else out.push(need);
+    }
+    runs.set(group, out);
+  }
+
+  const shareOf = (g: string) => policy.shares.get(g) ?? policy.defaultShare;
+  const fair = [...runs.keys()].filter((g) => shareOf(g) > 0);
+  const last = [...runs.keys()].filter((g) => !(shareOf(g) > 0)).sort();
+  const out: DemandItem[] = [];
+  const emit = (group: string, run: Run, n: number) => {
+    const prev = out[out.length - 1];
+    if (prev && prev.group === group && sameNeed(prev, run)) prev.count += n;
+    else out.push({ group, ...run, count: n });
+  };
+
+  // the weighted fair queue: a small heap of (virtual time, group)
+  const heap = new MinHeap<{ v: number; group: string; at: number }>((a, b) => a.v - b.v || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+  for (const g of fair) heap.push({ v: (usage.get(g) ?? 0) / shareOf(g), group: g, at: 0 });
+  for (;;) {
+    const top = heap.pop();
+    if (!top) break;
+    const list = runs.get(top.group)!;
+    const run = list[top.at]!;
+    const unit = (Math.max(1, run.cores) * (run.wallSec ?? policy.defaultWallSec)) / shareOf(top.group);
+    const next = heap.peek();
+    // as many as keep this group first: up to where its virtual time passes the next group's
+    const n = next === undefined ? run.count : Math.min(run.count, Math.max(1, Math.ceil((next.v - top.v) / Math.max(unit, 1e-9))));
+    emit(top.group, run, n);
+    run.count -= n;
+    const at = run.count === 0 ? top.at + 1 : top.at;
+    if (at < list.length) heap.push({ v: top.v + n * unit, group: top.group, at });
+  }
+  for (const g of last) for (const run of runs.get(g)!) emit(g, run, run.count);
+  return out;
+}
+
+/** Payloads and cores of a demand. */
+export function demandTotals(items: readonly DemandItem[]): { payloads: number; cores: number } {
+  let payloads = 0;
+  let cores = 0;
+  for (const d of items) {
+    payloads += d.count;
+    cores += d.count * d.cores;
+  }
+  return { payloads, cores };
+}
+
+/** A binary min-heap; small, for the fair queue. */
+class MinHeap<T> {
+  private readonly a: T[] = [];
+  constructor(private readonly less: (x: T, y: T) => number) {}
+
+  push(x: T): void {
+    const a = this.a;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.less(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+
+  peek(): T | undefined {
+    return this.a[0];
+  }
+
+  pop(): T | undefined {
+    const a = this.a;
+    const top = a[0];
+    const end = a.pop();
+    if (a.length > 0 && end !== undefined) {
+      a[0] = end;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l]!, a[m]!) < 0) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!) < 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The `process` driver: each instance is the agent bundle run as a local
+ * child process (`node vmpilot.cjs run …`), for a single host, development
+ * and the demo. Its directory under workDir (named by the key) holds the
+ * agent's state directory, its log, the pid of a small sh wrapper and, once
+ * it ended, its exit status. The wrapper runs in a process group of its own
+ * and is not tied to the server: a restarted server finds its instances
+ * running and adopts them by key. The credential reaches the agent in its
+ * environment (VMPILOT_PILOT_TOKEN), never on a command line.
+ *
+ * `delete` sends SIGTERM (the agent halts: it stops its payloads within its
+ * grace and reports), waits up to `stopGraceMs`, SIGKILLs what is left, and
+ * removes the directory.
+ */
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import type { Clock } from '../../../shared/clock.js';
+import { VmpilotError, describeError } from '../../../shared/errors.js';
+import type { ProcessSettings } from '../driver-settings.js';
+import type { CreateRequest, Driver, DriverResource } from '../ports.js';
+import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, stopProcess } from './local-instances.js';
+
+/** What the process driver is made of. */
+export interface ProcessDriverOptions {
+  settings: ProcessSettings;
+  /** The prefix of this endpoint's keys (credential.ts resourcePrefix). */
+  prefix: string;
+  /** The agent bundle to run (settings.agent, else dist/vmpilot.cjs beside the server). */
+  agent: string;
+  /** The node binary (settings.node, else the server's own). */
+  node: string;
+  /** The environment agents start with (PATH, HOME, …: given by the server's wiring, never its secrets). */
+  baseEnv: Readonly<Record<string, string>>;
+  clock: Clock;
+  /** How long an agent has to halt after SIGTERM before it is killed (default 45 s). */
+  stopGraceMs?: number;
+}
+
+const PID_FILE = 'pid';
+const marker = (key: string) => `vmpilot-instance-${key}`;
+
+/** Local agent processes as a driver. */
+export class ProcessDriver implements Driver {
+  readonly kind = 'process';
+
+  constructor(private readonly o: ProcessDriverOptions) {}
+
+  async create(request: CreateRequest): Promise<DriverResource> {
+    if (!request.key.startsWith(this.o.prefix)) throw new VmpilotError('VMP_INTERNAL', `key ${request.key} is not this endpoint's (${this.o.prefix}…)`);
+    const d = instanceDir(this.o.settings.workDir, request.key);
+    if (!(await claim(d, this.o.clock.now()))) {
+      const existing = await this.describe(request.key);
+      // a directory with no pid some seconds after it was made: the create that made it died before it started the agent
+      const stillborn = existing?.state === 'pending' && this.o.clock.now() - (existing.createdAt ?? 0) > 10_000;
+      if (existing && !stillborn) return existing;
+    }
+    const b = request.bootstrap;
+    const args = [
+      this.o.agent, 'run',
+      '--server', b.serverUrl,
+      '--halt', 'exit',
+      '--state-dir', path.join(d.dir, 'state'),
+      '--drain-file', path.join(d.dir, 'drain'),
+      '--cores', String(request.cores),
+      '--memory-mb', String(request.memoryMb),
+      '--idle-timeout', String(b.idleTimeoutSec),
+      '--grace', String(b.graceSec),
+      '--lifetime', String(b.lifetimeSec),
+      ...this.o.settings.extraArgs,
+    ];
+    // the wrapper's name carries the key (how a reused pid is told apart), writes its pid, runs the agent, keeps its exit status
+    const wrapper = 'echo $$ > pid.tmp && mv pid.tmp pid || exit 1; "$@"; echo $? > exit_status.tmp && mv exit_status.tmp exit_status';
+    try {
+      const child = execa('sh', ['-c', wrapper, marker(request.key), this.o.node, ...args], {
+        cwd: d.dir,
+        detached: true,
+        cleanup: false,
+        extendEnv: false,
+        env: { ...this.o.baseEnv, VMPILOT_PILOT_TOKEN: b.credential },
+        stdin: 'ignore',
+        stdout: { file: path.join(d.dir, 'agent.out') },
+        stderr: { file: path.join(d.dir, 'agent.log') },
+      });
+      child.catch(() => undefined);
+      child.unref();
+    } catch (err) {
+      await removeDir(d);
+      throw new VmpilotError('VMP_DRIVER', `cannot start ${this.o.node} ${this.o.agent}: ${describeError(err)}`, { cause: err });
+    }
+    return { id: request.key, key: request.key, state: 'pending', createdAt: this.o.clock.now(), detail: 'started' };
+  }
+
+  async list(): Promise<DriverResource[]> {
+    const out: DriverResource[] = [];
+    for (const key of await listKeys(this.o.settings.workDir, this.o.prefix)) {
+      const r = await this.describe(key);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async describe(id: string): Promise<DriverResource | null> {
+    if (!id.startsWith(this.o.prefix)) return null;
+    return describeDir(instanceDir(this.o.settings.workDir, id), PID_FILE, marker(id), async (dir) => {
+      const status = await readFile(path.join(dir, 'exit_status'), 'utf8').catch(() => null);
+      return status === null ? 'ended without an exit status (killed)' : `agent exited ${status.trim()}`;
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    if (!id.startsWith(this.o.prefix)) return;
+    const d = instanceDir(this.o.settings.workDir, id);
+    const pid = await readPid(path.join(d.dir, PID_FILE));
+    if (pid !== null) await stopProcess(pid, marker(id), true, this.o.stopGraceMs ?? 45_000, this.o.clock);
+    // what the agent left running from its directory (a payload's wrapper after a SIGKILL)
+    await killStragglers(`${d.dir}/`, this.o.clock);
+    await removeDir(d);
+  }
+
+  async close(): Promise<void> {}
+}

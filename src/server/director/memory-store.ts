@@ -1,0 +1,169 @@
+/**
+ * A DirectorStore in memory, for the director's tests (and the model the
+ * SQLite store follows): instances with their history and validated state
+ * changes, pilots, queued work, failure memory, offering stats and the last
+ * cycle's record. `registerPilot` does what the server's registration will
+ * do with an instance's one-time credential: tie the new pilot to its
+ * instance, once.
+ */
+import { VmpilotError } from '../../shared/errors.js';
+import { credentialHash } from './credential.js';
+import type { QueuedWork } from './demand.js';
+import type { FailureMemory } from './failure-memory.js';
+import { instanceTransitionAllowed, type InstanceState } from './instance-states.js';
+import type { CycleRecord } from './loop.js';
+import type { OfferingStats } from './offerings.js';
+import type { DirectorStore, InstanceChange, InstanceRecord, NewInstance, PilotSummary } from './ports.js';
+
+/** One entry of an instance's history. */
+export interface InstanceHistoryEntry {
+  state: InstanceState;
+  reason: string;
+  at: number;
+}
+
+/** The in-memory store. */
+export class MemoryDirectorStore implements DirectorStore {
+  readonly instances = new Map<number, InstanceRecord>();
+  readonly history = new Map<number, InstanceHistoryEntry[]>();
+  readonly pilotsById = new Map<number, PilotSummary>();
+  readonly drains: { pilotId: number; reason: string; at: number }[] = [];
+  readonly disabled = new Set<string>();
+  queued: QueuedWork[] = [];
+  usage = new Map<string, number>();
+  memory: FailureMemory = new Map();
+  stats: ReadonlyMap<string, OfferingStats> = new Map();
+  cycles: CycleRecord[] = [];
+  private nextId = 1;
+  private nextPilot = 1;
+  private readonly usedCredentials = new Set<string>();
+
+  async queuedWork(limit: number) {
+    return { queued: this.queued.slice(0, limit), usage: this.usage };
+  }
+
+  async pilots(): Promise<PilotSummary[]> {
+    const named = new Set([...this.instances.values()].map((i) => i.pilotId));
+    return [...this.pilotsById.values()].filter((p) => p.state !== 'halted' || named.has(p.id)).map((p) => ({ ...p }));
+  }
+
+  async liveInstances(): Promise<InstanceRecord[]> {
+    return [...this.instances.values()].filter((i) => i.state !== 'deleted').map((i) => ({ ...i }));
+  }
+
+  async createInstance(draft: NewInstance, at: number): Promise<InstanceRecord> {
+    if ([...this.instances.values()].some((i) => i.key === draft.key)) throw new VmpilotError('VMP_CONFLICT', `an instance with key ${draft.key} exists`);
+    const rec: InstanceRecord = {
+      ...draft,
+      id: this.nextId++,
+      state: 'requested',
+      reason: 'decided',
+      driverId: null,
+      pilotId: null,
+      requestedAt: at,
+      startedAt: null,
+      bootedAt: null,
+      registeredAt: null,
+      drainAt: null,
+      endedAt: null,
+      deletedAt: null,
+    };
+    this.instances.set(rec.id, rec);
+    this.history.set(rec.id, [{ state: 'requested', reason: rec.reason, at }]);
+    return { ...rec };
+  }
+
+  async updateInstance(id: number, change: InstanceChange, at: number): Promise<InstanceRecord> {
+    const cur = this.instances.get(id);
+    if (!cur) throw new VmpilotError('VMP_NOT_FOUND', `no instance ${id}`);
+    if (!instanceTransitionAllowed(cur.state, change.state)) {
+      throw new VmpilotError('VMP_CONFLICT', `instance ${id} cannot go from ${cur.state} to ${change.state}`);
+    }
+    const next: InstanceRecord = { ...cur, state: change.state, reason: change.reason };
+    if (change.driverId !== undefined) next.driverId = change.driverId;
+    if (change.pilotId !== undefined) next.pilotId = change.pilotId;
+    if (change.credentialHash !== undefined) next.credentialHash = change.credentialHash;
+    if (change.drainAt !== undefined) next.drainAt = change.drainAt;
+    if (change.state !== cur.state) {
+      if (change.state === 'starting') next.startedAt ??= at;
+      if (change.state === 'booting') {
+        next.startedAt ??= at;
+        next.bootedAt ??= at;
+      }
+      if (change.state === 'registered') next.registeredAt ??= at;
+      if (change.state === 'halted' || change.state === 'failed') next.endedAt ??= at;
+      if (change.state === 'deleted') {
+        next.endedAt ??= at;
+        next.deletedAt = at;
+      }
+      this.history.get(id)!.push({ state: change.state, reason: change.reason, at });
+    }
+    this.instances.set(id, next);
+    return { ...next };
+  }
+
+  async drainPilot(pilotId: number, reason: string, at: number): Promise<void> {
+    this.drains.push({ pilotId, reason, at });
+  }
+
+  async disabledEndpoints(): Promise<ReadonlySet<string>> {
+    return new Set(this.disabled);
+  }
+
+  async failureMemory(): Promise<FailureMemory> {
+    return this.memory;
+  }
+
+  async saveFailureMemory(memory: FailureMemory): Promise<void> {
+    this.memory = memory;
+  }
+
+  async offeringStats(): Promise<ReadonlyMap<string, OfferingStats>> {
+    return this.stats;
+  }
+
+  async saveOfferingStats(stats: ReadonlyMap<string, OfferingStats>): Promise<void> {
+    this.stats = stats;
+  }
+
+  async saveCycle(record: CycleRecord): Promise<void> {
+    this.cycles.push(record);
+  }
+
+  /**
+   * A pilot registers with `credential`: when it is an instance's, unused,
+   * the pilot is tied to that instance (the server's registration does this
+   * in phase B). Returns the new pilot, or null when the credential is
+   * nobody's or was used already.
+   */
+  registerPilot(credential: string, pilot: Partial<PilotSummary> & { cores: number; registeredAt: number }): PilotSummary | null {
+    const hash = credentialHash(credential);
+    const inst = [...this.instances.values()].find((i) => i.credentialHash === hash && i.state !== 'deleted');
+    if (!inst || this.usedCredentials.has(hash)) return null;
+    this.usedCredentials.add(hash);
+    const p: PilotSummary = {
+      id: this.nextPilot++,
+      state: 'running',
+      coresUsed: 0,
+      memoryMb: inst.memoryMb,
+      memoryUsedMb: 0,
+      deadline: null,
+      lastContactAt: pilot.registeredAt,
+      stalledAt: null,
+      haltedAt: null,
+      shutdownCode: null,
+      payloadsRun: 0,
+      ...pilot,
+    };
+    this.pilotsById.set(p.id, p);
+    this.instances.set(inst.id, { ...inst, pilotId: p.id });
+    return { ...p };
+  }
+
+  /** Change a pilot (a test plays its life: running payloads, halting). */
+  setPilot(id: number, change: Partial<PilotSummary>): void {
+    const p = this.pilotsById.get(id);
+    if (!p) throw new Error(`no pilot ${id}`);
+    this.pilotsById.set(id, { ...p, ...change });
+  }
+}
