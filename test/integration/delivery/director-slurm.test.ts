@@ -9,7 +9,7 @@
  *
  * Slurm is machine-wide: run by the lead, never beside another Slurm test.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { resourcePrefix } from '../../../src/server/director/credential.js';
@@ -42,6 +42,8 @@ driverContract(
   'slurm through ssh',
   async () => {
     const tmp = tempDir('vmpilot-director-slurm-');
+    // the job runs as root and its payloads as slot accounts: they must pass through to the job's state dir
+    chmodSync(tmp.dir, 0o711);
     const snap = snapshotDist(tmp.dir);
     const slurm = await systemScript('slurm/setup.sh', 300_000);
     const sshd = await systemScript('sshd/setup.sh', 300_000, [String(await freePort())]);
