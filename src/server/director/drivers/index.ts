@@ -12,6 +12,7 @@ import type { EndpointConfig } from '../endpoint-config.js';
 import type { Driver } from '../ports.js';
 import { BatchDriver } from './batch.js';
 import { commandRunner } from './commands.js';
+import { OpenNebulaDriver } from './opennebula/driver.js';
 import { OpenStackDriver } from './openstack/driver.js';
 import { ProcessDriver } from './process.js';
 import { QemuDriver } from './qemu.js';
@@ -45,6 +46,8 @@ export function driverFor(endpoint: EndpointConfig, deps: DriverDeps): Driver {
       return new BatchDriver({ settings: s, prefix, agent: deps.agentFile(s.agent), commands: commandRunner(s.ssh, s.env), clock: deps.clock });
     case 'openstack':
       return new OpenStackDriver({ settings: s, prefix, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
+    case 'opennebula':
+      return new OpenNebulaDriver({ settings: s, prefix, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
     default:
       throw new VmpilotError('VMP_CONFIG', `endpoint ${endpoint.name}: no driver ${(s as { kind: string }).kind}`);
   }
