@@ -46,7 +46,8 @@ interface FakeInstance {
 
 export interface Ec2FakeOptions {
   bootMs?: number;
-  runAgents?: { machineDir: string; extraArgs?: (i: Instance) => string[] } | null;
+  /** `extraArgs`: more agent flags for one instance (e.g. --metadata-url of its own fake IMDS). */
+  runAgents?: { machineDir: string; extraArgs?: (i: Instance) => Promise<string[]> } | null;
 }
 
 /** An EC2 error as the SDK raises it. */
@@ -162,25 +163,27 @@ export class Ec2Fake {
     const f: FakeInstance = { instance, input, userData: Buffer.from(input.UserData ?? '', 'base64').toString('utf8'), machine: null };
     this.instances.set(id, f);
     if (token !== undefined) this.tokens.set(token, { params, instanceId: id });
-    this.later(this.o.bootMs ?? 200, () => this.boot(f));
+    this.later(this.o.bootMs ?? 200, () => void this.boot(f));
     return { Instances: [structuredClone(instance)], ReservationId: `r-${id.slice(2)}`, OwnerId: '123456789012' };
   }
 
-  private boot(f: FakeInstance): void {
+  private async boot(f: FakeInstance): Promise<void> {
     if (f.instance.State?.Name !== 'pending') return;
+    const extra = (await this.o.runAgents?.extraArgs?.(f.instance)) ?? [];
     this.setState(f, 'running');
     if (!this.o.runAgents) return;
-    f.machine = new FakeMachine(f.userData, path.join(this.o.runAgents.machineDir, tag(f.instance, 'vmpilot:key') ?? f.instance.InstanceId!), this.o.runAgents.extraArgs?.(f.instance) ?? []);
+    f.machine = new FakeMachine(f.userData, path.join(this.o.runAgents.machineDir, tag(f.instance, 'vmpilot:key') ?? f.instance.InstanceId!), extra);
     void f.machine.exited.then(() => {
       // the agent powered the machine off: InstanceInitiatedShutdownBehavior terminate
       if (f.instance.State?.Name === 'running' && f.input.InstanceInitiatedShutdownBehavior === 'terminate') this.shutDown(f, 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
     });
   }
 
-  private shutDown(f: FakeInstance, reason: string): void {
+  /** shutting-down until the OS is down (`down`), then terminated a moment later. */
+  private shutDown(f: FakeInstance, reason: string, down: Promise<unknown> = Promise.resolve()): void {
     this.setState(f, 'shutting-down');
     f.instance.StateReason = { Code: reason.split(':')[0], Message: reason };
-    this.later(300, () => this.setState(f, 'terminated'));
+    void down.then(() => this.later(300, () => this.setState(f, 'terminated')));
   }
 
   private describe(input: { InstanceIds?: string[]; Filters?: Filter[] }): { Reservations: { ReservationId: string; Instances: Instance[] }[] } {
@@ -214,9 +217,8 @@ export class Ec2Fake {
       const f = this.instances.get(id)!;
       const previous = { ...f.instance.State };
       if (f.instance.State?.Name !== 'terminated' && f.instance.State?.Name !== 'shutting-down') {
-        this.shutDown(f, 'Client.UserInitiatedShutdown: User initiated shutdown');
         // the OS shuts down: the agent gets SIGTERM and halts within its grace
-        void f.machine?.stop(10_000);
+        this.shutDown(f, 'Client.UserInitiatedShutdown: User initiated shutdown', f.machine?.stop(10_000));
       }
       out.push({ InstanceId: id, PreviousState: previous, CurrentState: { ...f.instance.State } });
     }

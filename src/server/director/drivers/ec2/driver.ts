@@ -13,7 +13,7 @@
  *              parameters (a create before a restart, when prices were others): it is
  *              looked up by its client token and returned; none: the next token
  *   list   ──▶ DescribeInstances by our prefix tag, not terminated or shutting down
- *   delete ──▶ TerminateInstances (its agent halts on the shutdown; the instance is gone)
+ *   delete ──▶ TerminateInstances, and wait until it is terminated (its agent halts on the shutdown)
  *
  * Every instance carries the tags Name and vmpilot:key (its key),
  * vmpilot:director, vmpilot:endpoint and vmpilot:prefix, and its volumes
@@ -62,6 +62,8 @@ export interface Ec2DriverOptions {
   client?: EC2Client;
   /** How long to keep looking for the instance of a client token EC2 says is used (its listing lags; default 6 s). */
   tokenLookupMs?: number;
+  /** How long a delete waits for the instance to be terminated (default 180 s). */
+  deleteWaitMs?: number;
 }
 
 /** At most this many offers are tried by one create. */
@@ -142,6 +144,15 @@ export class Ec2Driver implements Driver, LivePrices {
     } catch (err) {
       if (awsCode(err) === 'InvalidInstanceID.NotFound') return;
       throw new VmpilotError('VMP_DRIVER', `ec2 TerminateInstances ${id}: ${awsCode(err)}: ${describeError(err)}`, { cause: err });
+    }
+    // it shuts down (its agent halts within its grace): done once it is terminated
+    const wait = this.o.deleteWaitMs ?? 180_000;
+    const until = this.o.clock.now() + wait;
+    for (;;) {
+      const left = await this.instance(id);
+      if (!left || left.State?.Name === 'terminated') return;
+      if (this.o.clock.now() >= until) throw new VmpilotError('VMP_DRIVER', `ec2: instance ${id} is still ${left.State?.Name} ${Math.round(wait / 1000)} s after TerminateInstances; it is terminated again next cycle`);
+      await this.o.clock.sleep(2000);
     }
   }
 
