@@ -83,7 +83,8 @@ export class OpenStackFake {
   readonly requests: string[] = [];
   tokensIssued = 0;
   url = '';
-  private readonly tokens = new Map<string, number>();
+  /** Issued tokens and when each expires (a test may revoke them). */
+  readonly tokens = new Map<string, number>();
   private readonly http: Server;
   private readonly timers = new Set<NodeJS.Timeout>();
   private ipCounter = 10;

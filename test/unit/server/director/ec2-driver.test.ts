@@ -153,7 +153,8 @@ describe('ec2 driver', () => {
   });
 
   it('ranks spot against on-demand: a spot price above on-demand is never asked for; market any takes on-demand when it is cheaper', async () => {
-    prices(fake, { 'm5.large eu-west-1a': 0.2, 'm5.large eu-west-1b': 0.1, 'm5a.large eu-west-1a': 0.12, 'm5a.large eu-west-1b': 0.11 });
+    // m5a.large's spot price in eu-west-1b (0.098) is the lowest, but above its on-demand price (0.096)
+    prices(fake, { 'm5.large eu-west-1a': 0.2, 'm5.large eu-west-1b': 0.1, 'm5a.large eu-west-1a': 0.12, 'm5a.large eu-west-1b': 0.098 });
     const d = driver(fake, clock);
     // market any: m5a.large on demand at 0.096 beats every spot price
     await d.create(request(`${p}any1`, 'any'));

@@ -141,7 +141,17 @@ describe('openstack driver', () => {
     await f.close();
   });
 
-  it('logs in again when its token has expired', async () => {
+  it('logs in again at once when a service refuses its token (revoked), and goes on', async () => {
+    const d = driver(fake);
+    await d.list();
+    const issued = fake.tokensIssued;
+    fake.tokens.clear();
+    expect(await d.list()).toEqual([]);
+    expect(fake.tokensIssued).toBe(issued + 1);
+    await d.close();
+  });
+
+  it('logs in again when its token is near its end', async () => {
     const short = await new OpenStackFake({ tokenTtlMs: 300 }).start();
     try {
       const d = driver(short);
