@@ -27,6 +27,8 @@ export function registerAgentCommands(program: Command): void {
     .option('--starvation <seconds>', 'once a larger payload has waited this long, stop taking smaller work until it fits (env VMPILOT_STARVATION_SEC, default 600)')
     .option('--max-output-mb <mb>', "cap on each payload's stdout and stderr file; older output is dropped (env VMPILOT_MAX_OUTPUT_MB, default 100)")
     .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
+    .addOption(new Option('--spot-notice <cloud>', "on a spot instance, treat the cloud's interruption notice as the deadline: aws (EC2 instance metadata, IMDSv2) or none (env VMPILOT_SPOT_NOTICE, default none)").choices(['aws', 'none']))
+    .option('--metadata-url <url>', 'the instance metadata service the spot notice is read from (env VMPILOT_METADATA_URL, default http://169.254.169.254)')
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',
@@ -51,13 +53,17 @@ shutdown_message ("NNN text: reason", e.g. "100 Shutdown as requested: site
 downtime"). Exit status: 0 after shutdown codes 100, 200, 300; 14..17 after
 400..700; 2 for a bad flag or config value.
 SIGTERM or SIGINT drains, stops payloads (SIGTERM, grace, SIGKILL) and halts
-(code 100); SIGUSR1 drains. Payloads stopped by a halt, a signal, the deadline
+(code 100); SIGUSR1 drains. With --spot-notice aws the agent reads
+spot/instance-action from the instance metadata (IMDSv2) with the deadline:
+a notice (about two minutes ahead) becomes the deadline, so the agent
+drains, stops its payloads a grace before it, and halts (code 100). Payloads stopped by a halt, a signal, the deadline
 or the lease fence are reported evicted: the server queues them again. Restarted with the same state directory after a
 crash, the agent carries on as the same pilot and re-attaches to its payloads.
 
 Examples:
   VMPILOT_PILOT_TOKEN=... vmpilot run --server http://127.0.0.1:8080 --cores 4
   vmpilot run --server https://pilots.example.org --token-file /etc/vmpilot/token --halt poweroff
+  vmpilot run --config /etc/vmpilot/vmpilot.yaml --spot-notice aws --grace 30    # an EC2 spot instance
   VMPILOT_SERVER=https://pilots.example.org vmpilot run --config /etc/vmpilot.yaml --halt poweroff`,
     )
     .action(async (opts: Record<string, unknown>) => {

@@ -5,6 +5,7 @@
  */
 import type { HaltAction } from '../ports.js';
 import { LIMITS } from '../../protocol/index.js';
+import { AWS_METADATA_URL, SPOT_NOTICE_KINDS, type SpotNoticeKind } from '../resources/spot-notice.js';
 
 /** The validated, frozen configuration of one agent process. */
 export interface AgentConfig {
@@ -57,6 +58,10 @@ export interface AgentConfig {
   bootstrap: string | null;
   /** The config file read (hidden from sandboxed payloads: it may hold the token); null: none. */
   configFile: string | null;
+  /** Watch this cloud's spot interruption notice as a deadline (resources/spot-notice.ts); null: none. */
+  spotNotice: SpotNoticeKind | null;
+  /** The instance metadata service's base URL (the spot notice is read there). */
+  metadataUrl: string;
 }
 
 /** What `--isolation` may say. */
@@ -186,6 +191,26 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'drainFile', flag: '--drain-file', env: 'VMPILOT_DRAIN_FILE', default: '/var/lib/vmpilot/drain', parse: text(false) },
   { key: 'jobOutputs', flag: '--job-outputs', env: 'JOBOUTPUTS', default: null, parse: text(true) },
   { key: 'bootstrap', flag: '--bootstrap', env: 'VMPILOT_BOOTSTRAP', default: null, parse: text(true) },
+  {
+    key: 'spotNotice',
+    flag: '--spot-notice',
+    env: 'VMPILOT_SPOT_NOTICE',
+    default: null,
+    parse: (raw) => {
+      if (raw === null || raw === 'none') return { ok: true, value: null };
+      return typeof raw === 'string' && (SPOT_NOTICE_KINDS as readonly string[]).includes(raw.trim()) ? { ok: true, value: raw.trim() } : { ok: false, expected: `one of ${SPOT_NOTICE_KINDS.join(', ')} or none` };
+    },
+  },
+  {
+    key: 'metadataUrl',
+    flag: '--metadata-url',
+    env: 'VMPILOT_METADATA_URL',
+    default: AWS_METADATA_URL,
+    parse: (raw) => {
+      const r = url(raw);
+      return r.ok && r.value === null ? { ok: false, expected: 'an http:// or https:// URL' } : r;
+    },
+  },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

@@ -5,7 +5,7 @@
 
 /** One limit and where it came from. */
 export interface DeadlineCandidate {
-  source: 'mjf:jobstart_secs+wall_limit_secs' | 'mjf:shutdowntime_job' | 'mjf:shutdowntime' | 'batch' | 'config:lifetimeSec';
+  source: 'mjf:jobstart_secs+wall_limit_secs' | 'mjf:shutdowntime_job' | 'mjf:shutdowntime' | 'batch' | 'config:lifetimeSec' | 'spot:instance-action';
   at: number;
 }
 
@@ -24,6 +24,8 @@ export interface DeadlineInputs {
   batchEnd: number | null;
   /** Boot time plus the configured maximum lifetime (ms epoch), or null. */
   lifetimeEnd: number | null;
+  /** When a spot interruption notice says the instance is interrupted (ms epoch), or null. */
+  spotAction?: number | null;
 }
 
 const num = (v: number | string | undefined): number | null => (typeof v === 'number' ? v : null);
@@ -40,6 +42,7 @@ export function computeDeadline(i: DeadlineInputs): Deadline {
   if (sd !== null) candidates.push({ source: 'mjf:shutdowntime', at: sd * 1000 });
   if (i.batchEnd !== null) candidates.push({ source: 'batch', at: i.batchEnd });
   if (i.lifetimeEnd !== null) candidates.push({ source: 'config:lifetimeSec', at: i.lifetimeEnd });
+  if (i.spotAction !== undefined && i.spotAction !== null) candidates.push({ source: 'spot:instance-action', at: i.spotAction });
   let best: DeadlineCandidate | null = null;
   for (const c of candidates) if (best === null || c.at < best.at) best = c;
   return { at: best?.at ?? null, source: best?.source ?? null, candidates };

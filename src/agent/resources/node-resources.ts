@@ -9,7 +9,8 @@
  *   init ──▶ cgroup, batch (env, HTCondor slot ad, end time), MJF (all keys, from the last-known file first)
  *   refresh ──▶ probe + refreshDeadline          (every heartbeat)
  *   refreshDeadline ──▶ live MJF keys (a stat / conditional GET each),
- *                       the batch end time when BATCH_END_REREAD_MS have passed   (the deadline watch, each match)
+ *                       the batch end time when BATCH_END_REREAD_MS have passed,
+ *                       the spot interruption notice (`--spot-notice`)          (the deadline watch, each match)
  */
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
@@ -23,6 +24,7 @@ import { batchAllocation, batchEndTime, type BatchAllocation } from './batch.js'
 import { readCgroupLimits, type CgroupLimits } from './cgroup.js';
 import type { CommandRunner } from './command.js';
 import { condorAllocation } from './condor.js';
+import type { SpotNotice } from './spot-notice.js';
 
 const MIB = 1024 * 1024;
 
@@ -66,6 +68,8 @@ export interface ResourceOptions {
   clock?: Pick<Clock, 'now'>;
   /** The file of values last read well (mjf/last-known.ts): read at start; written on a change when `save`. */
   lastKnown?: { file: string; save: boolean } | null;
+  /** The cloud's spot interruption notice, read with the deadline (`--spot-notice`); null: not watched. */
+  spotNotice?: SpotNotice | null;
 }
 
 const positive = (v: unknown): number | null => (typeof v === 'number' && v > 0 ? v : null);
@@ -126,6 +130,7 @@ export class NodeResources implements ResourceSource {
   private readonly batchLogged = new Set<string>();
   private features: FeaturesRead | null = null;
   private snapshot: NodeSnapshot | null = null;
+  private spotAction: number | null = null;
 
   constructor(private readonly o: ResourceOptions) {
     this.clock = o.clock ?? systemClock;
@@ -133,7 +138,7 @@ export class NodeResources implements ResourceSource {
   }
 
   get watched(): boolean {
-    return this.reader.watched || (this.batch !== null && this.batch.system !== 'condor');
+    return this.reader.watched || (this.batch !== null && this.batch.system !== 'condor') || Boolean(this.o.spotNotice);
   }
 
   /** Read every source (cgroup, batch, all MJF keys) and compute the view. */
@@ -152,6 +157,7 @@ export class NodeResources implements ResourceSource {
     if (known) this.reader.seed(known);
     this.features = await this.reader.readAll();
     await this.saveKnown();
+    await this.readSpotNotice();
     this.snapshot = await this.o.probe.snapshot(this.o.config.stateDir);
     return this.view();
   }
@@ -169,6 +175,7 @@ export class NodeResources implements ResourceSource {
     if (this.batch && this.clock.now() - this.batchReadAt >= BATCH_END_REREAD_MS) await this.readBatchEnd();
     this.features = await this.reader.readLive();
     await this.saveKnown();
+    await this.readSpotNotice();
     return this.view();
   }
 
@@ -186,6 +193,13 @@ export class NodeResources implements ResourceSource {
     }
     if (end.at !== b.endsAt && b.endsAt !== null) this.o.log.info({ system: b.system, from: b.endsAt, to: end.at }, 'batch end time moved');
     b.endsAt = end.at;
+  }
+
+  /** Look at the spot interruption notice (a failed read keeps what was known). */
+  private async readSpotNotice(): Promise<void> {
+    if (!this.o.spotNotice) return;
+    const n = await this.o.spotNotice.read();
+    if (n) this.spotAction = n.at;
   }
 
   private async saveKnown(): Promise<void> {
@@ -212,6 +226,7 @@ export class NodeResources implements ResourceSource {
       job: features.job,
       batchEnd: this.batch?.endsAt ?? null,
       lifetimeEnd: config.lifetimeSec === null ? null : this.o.startedAt + config.lifetimeSec * 1000,
+      spotAction: this.spotAction,
     });
     return { offered, snapshot, deadline, features, batch: this.batch && { ...this.batch }, cgroup: this.cgroup };
   }

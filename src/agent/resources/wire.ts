@@ -14,6 +14,7 @@ import { nodeProbe } from '../probe/node-probe.js';
 import { execFileCommandRunner } from './command.js';
 import { NodeResources } from './node-resources.js';
 import { PilotResources } from './pilot-resources.js';
+import { SpotNotice } from './spot-notice.js';
 
 /**
  * The isolation of `vmpilot run`: probe what the node allows, plan, make the
@@ -52,6 +53,7 @@ export async function realPilotResources(config: Readonly<AgentConfig>, log: Log
     run: execFileCommandRunner(config.batchEnv),
     clock,
     lastKnown: { file: lastKnownFile(config.stateDir), save: true },
+    spotNotice: config.spotNotice ? new SpotNotice(config.spotNotice, config.metadataUrl, log.child({ role: 'spot-notice' }), clock) : null,
   });
   return new PilotResources(source, config, log.child({ role: 'resources' }), isolation);
 }

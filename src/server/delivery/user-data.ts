@@ -37,6 +37,8 @@ export interface UserDataOptions extends RegistrationSecret {
   packages: readonly string[];
   /** SSH public keys for the default user (debugging). */
   sshKeys: readonly string[];
+  /** Watch the cloud's spot interruption notice (`aws`: EC2 instance metadata), e.g. on a spot instance. */
+  spotNotice?: 'aws';
 }
 
 /** Defaults of the optional knobs. */
@@ -126,6 +128,7 @@ export function userData(o: UserDataOptions): string {
     graceSec: o.graceSec,
     ...(o.cores === null ? {} : { cores: o.cores }),
     ...(o.lifetimeSec === null ? {} : { lifetimeSec: o.lifetimeSec }),
+    ...(o.spotNotice ? { spotNotice: o.spotNotice } : {}),
   };
   const fetch = `#!/bin/sh
 # Fetch the vmpilot agent from the server, check its sha256, link it to ${VM_PATHS.agent}.

@@ -43,7 +43,7 @@ export function offeringBlock(
   const off = backoffAt(input.failures, key, now);
   if (off) return { reason: 'backoff', detail: describeBackoff(key, off, now) };
   const price = shape.price === null ? shape.costPerHour : input.prices.get(key);
-  if (price === undefined) return { reason: 'price', detail: `${key}: no current price in ${shape.price!.file} (key ${shape.price!.key})` };
+  if (price === undefined) return { reason: 'price', detail: shape.price!.file === null ? `${key}: no current price from its driver` : `${key}: no current price in ${shape.price!.file} (key ${shape.price!.key})` };
   if (shape.maxCostPerHour !== null && price > shape.maxCostPerHour) return { reason: 'price', detail: `${key}: ${price} per hour is above its cap ${shape.maxCostPerHour}` };
   const l = ep.config.limits;
   if (c.cores + shape.cores > l.cores) return { reason: 'limit', detail: `cores: ${c.cores} of ${l.cores}, ${shape.name} has ${shape.cores}` };

@@ -1,8 +1,9 @@
 /**
  * The settings of each driver, as written under `endpoints.NAME.<driver>`:
  * `process` (agents as local child processes), `slurm`, `pbs`, `sge` (batch
- * jobs, on this host or through ssh to a login node) and `qemu` (a VM per
- * instance on this host). Validated like the rest of the configuration.
+ * jobs, on this host or through ssh to a login node), `qemu` (a VM per
+ * instance on this host), and the clouds `ec2`, `openstack`, `opennebula`
+ * (cloud-settings.ts). Validated like the rest of the configuration.
  */
 import {
   ABSOLUTE_PATH,
@@ -18,9 +19,10 @@ import {
   strList,
   under,
 } from './config-check.js';
+import { type CloudSettings, ec2From, opennebulaFrom, openstackFrom } from './cloud-settings.js';
 
 /** The drivers there are. */
-export const DRIVER_KINDS = ['process', 'slurm', 'pbs', 'sge', 'qemu'] as const;
+export const DRIVER_KINDS = ['process', 'slurm', 'pbs', 'sge', 'qemu', 'ec2', 'openstack', 'opennebula'] as const;
 export type DriverKind = (typeof DRIVER_KINDS)[number];
 /** The batch systems among them. */
 export type BatchKind = 'slurm' | 'pbs' | 'sge';
@@ -92,7 +94,7 @@ export interface QemuSettings {
   binary: string;
 }
 
-export type DriverSettings = ProcessSettings | BatchSettings | QemuSettings;
+export type DriverSettings = ProcessSettings | BatchSettings | QemuSettings | CloudSettings;
 
 const ARG = /^[^\n\r\0]{1,1000}$/;
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$|^[0-9A-Fa-f:]+$/;
@@ -104,6 +106,9 @@ const ENV_VALUE = /^[^\n\r\0'"\\$`]{0,1000}$/;
 export function driverSettingsFrom(kind: DriverKind, value: unknown, at: At): DriverSettings {
   if (kind === 'process') return processFrom(value, at);
   if (kind === 'qemu') return qemuFrom(value, at);
+  if (kind === 'ec2') return ec2From(value, at);
+  if (kind === 'openstack') return openstackFrom(value, at);
+  if (kind === 'opennebula') return opennebulaFrom(value, at);
   return batchFrom(kind, value, at);
 }
 

@@ -19,11 +19,16 @@
  */
 import { type DriverSettings, DRIVER_KINDS, driverSettingsFrom } from './driver-settings.js';
 import { type At, badConfig, bool, int, mapping, num, optStr, str, under } from './config-check.js';
+import { checkCloudShapes } from './cloud-settings.js';
 
 /** Where a shape's current price comes from, when it is not a fixed cost. */
 export interface PriceSourceConfig {
-  /** A JSON file mapping keys to prices per hour (e.g. written by a spot-price poller), read every cycle. */
-  file: string;
+  /**
+   * A JSON file mapping keys to prices per hour (e.g. written by a spot-price
+   * poller), read every cycle; null: the endpoint's driver says the price
+   * (`price: { from: driver }`: ec2's live spot or on-demand price).
+   */
+  file: string | null;
   /** The key of this shape in the file (default: the shape's name). */
   key: string;
   /** A price older than this (the file's mtime) is not trusted: the shape is not started. */
@@ -155,8 +160,9 @@ function endpointFrom(name: string, value: unknown, at: At): EndpointConfig {
   if (driver.kind === 'qemu' && serverUrl !== null) {
     throw badConfig(under(at, 'serverUrl'), 'cannot be set for the qemu driver: its VMs reach the server only through their one forwarded port');
   }
+  if (driver.kind === 'ec2' || driver.kind === 'openstack' || driver.kind === 'opennebula') checkCloudShapes(driver, shapes, at);
   for (const s of shapes) {
-    if (driver.kind !== 'process' && driver.kind !== 'qemu' && s.lifetimeSec < 120) {
+    if ((driver.kind === 'slurm' || driver.kind === 'pbs' || driver.kind === 'sge') && s.lifetimeSec < 120) {
       throw badConfig(under(under(at, 'shapes'), s.name), `lifetimeSec is ${s.lifetimeSec}; a batch job needs at least 120`);
     }
   }
@@ -197,7 +203,14 @@ function shapesFrom(value: unknown, at: At): readonly ShapeConfig[] {
 }
 
 function priceFrom(value: unknown, at: At, shape: string): PriceSourceConfig {
-  const p = mapping(value, at, ['file', 'key', 'maxAgeSec'], false);
+  const p = mapping(value, at, ['file', 'key', 'maxAgeSec', 'from'], false);
+  if (p.from !== undefined) {
+    str(p.from, under(at, 'from'), /^(file|driver)$/, 'file or driver');
+    if (p.from === 'driver') {
+      for (const k of ['file', 'key', 'maxAgeSec']) if (p[k] !== undefined) throw badConfig(under(at, k), 'is for a price file, not from: driver');
+      return Object.freeze({ file: null, key: shape, maxAgeSec: 0 });
+    }
+  }
   return Object.freeze({
     file: str(p.file, under(at, 'file'), /^\/\S*$/, 'an absolute path to a JSON file of prices per hour'),
     key: str(p.key, under(at, 'key'), /^\S{1,200}$/, 'a key of that file (no spaces)', shape),

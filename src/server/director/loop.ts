@@ -278,6 +278,7 @@ export class Director {
     const life = this.lifeOf(i);
     return {
       key: i.key,
+      shape: i.shape,
       cores: i.cores,
       memoryMb: i.memoryMb,
       lifetimeSec: life,

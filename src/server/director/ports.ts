@@ -129,6 +129,12 @@ export interface Bootstrap {
 export interface CreateRequest {
   /** The idempotency key: the same key never makes a second resource. */
   key: string;
+  /**
+   * The endpoint's shape it is an instance of: what a cloud driver maps to
+   * its instance types, flavour or template. Absent (an older caller): the
+   * first shape with these cores and memory.
+   */
+  shape?: string;
   cores: number;
   memoryMb: number;
   /** The machine's wall time / lifetime. */

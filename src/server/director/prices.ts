@@ -33,9 +33,10 @@ export class FilePrices implements PriceSource {
     for (const ep of endpoints) {
       for (const shape of ep.shapes) {
         const src = shape.price;
-        if (!src) continue;
+        if (!src || src.file === null) continue; // from its driver (drivers/live-prices.ts)
         const k = `${src.maxAgeSec}:${src.file}`;
-        if (!files.has(k)) files.set(k, this.read(src.file, src.maxAgeSec));
+        const file = src.file;
+        if (!files.has(k)) files.set(k, this.read(file, src.maxAgeSec));
         const doc = await files.get(k)!;
         const v = doc?.[src.key];
         if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out.set(offeringKey(ep.name, shape.name), v);

@@ -12,6 +12,9 @@ import type { EndpointConfig } from '../endpoint-config.js';
 import type { Driver } from '../ports.js';
 import { BatchDriver } from './batch.js';
 import { commandRunner } from './commands.js';
+import { Ec2Driver } from './ec2/driver.js';
+import { OpenNebulaDriver } from './opennebula/driver.js';
+import { OpenStackDriver } from './openstack/driver.js';
 import { ProcessDriver } from './process.js';
 import { QemuDriver } from './qemu.js';
 
@@ -42,6 +45,12 @@ export function driverFor(endpoint: EndpointConfig, deps: DriverDeps): Driver {
     case 'pbs':
     case 'sge':
       return new BatchDriver({ settings: s, prefix, agent: deps.agentFile(s.agent), commands: commandRunner(s.ssh, s.env), clock: deps.clock });
+    case 'ec2':
+      return new Ec2Driver({ settings: s, prefix, directorId: deps.directorId, endpoint: endpoint.name, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
+    case 'openstack':
+      return new OpenStackDriver({ settings: s, prefix, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
+    case 'opennebula':
+      return new OpenNebulaDriver({ settings: s, prefix, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
     default:
       throw new VmpilotError('VMP_CONFIG', `endpoint ${endpoint.name}: no driver ${(s as { kind: string }).kind}`);
   }

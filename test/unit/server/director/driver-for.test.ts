@@ -14,10 +14,15 @@ describe('driverFor', () => {
         c: { driver: 'pbs', shapes },
         d: { driver: 'sge', shapes },
         e: { driver: 'qemu', qemu: { image: '/i.qcow2', workDir: '/tmp/e' }, shapes },
+        f: { driver: 'ec2', ec2: { region: 'eu-west-1', imageId: 'ami-0123456789abcdef0', shapes: { s: { instanceTypes: ['t3.small'] } } }, shapes },
+        g: { driver: 'openstack', openstack: { authUrl: 'http://127.0.0.1:9/v3', auth: { username: 'u', password: 'p', project: 'x' }, image: 'debian', shapes: { s: { flavor: 'm1.small' } } }, shapes },
+        h: { driver: 'opennebula', opennebula: { endpoint: 'http://127.0.0.1:9/RPC2', user: 'u', password: 'p', shapes: { s: { templateId: 1 } } }, shapes },
       },
       'test',
     );
     const deps = { clock: new FakeClock(), directorId: 'test', agentDir: '/opt/vmpilot', agentFile: () => TEMPLATE_AGENT, node: '/usr/bin/node', baseEnv: {} };
-    expect(eps.map((e) => driverFor(e, deps).kind)).toEqual(['process', 'slurm', 'pbs', 'sge', 'qemu']);
+    const drivers = eps.map((e) => driverFor(e, deps));
+    expect(drivers.map((d) => d.kind)).toEqual(['process', 'slurm', 'pbs', 'sge', 'qemu', 'ec2', 'openstack', 'opennebula']);
+    for (const d of drivers) void d.close();
   });
 });

@@ -61,7 +61,7 @@ describe('endpoints in serve --config', () => {
 
   it('names the full key, the value and what was expected', () => {
     expect(configError({ Laptop: minimal })).toBe('server.yaml: endpoints.Laptop is not a usable endpoint name: a-z, 0-9 and -, 1 to 24, starting with a letter');
-    expect(configError({ a: { ...minimal, driver: 'ec2' } })).toBe('server.yaml: endpoints.a.driver is "ec2"; expected one of process, slurm, pbs, sge, qemu');
+    expect(configError({ a: { ...minimal, driver: 'azure' } })).toBe('server.yaml: endpoints.a.driver is "azure"; expected one of process, slurm, pbs, sge, qemu, ec2, openstack, opennebula');
     expect(configError({ a: { ...minimal, shapes: { small: { cores: 0, memoryMb: 2000 } } } })).toBe('server.yaml: endpoints.a.shapes.small.cores is 0; expected a whole number from 1 to 4096');
     expect(configError({ a: { ...minimal, shapes: { small: { cores: 2 } } } })).toBe('server.yaml: endpoints.a.shapes.small.memoryMb is missing; expected a whole number from 64 to 67108864');
     expect(configError({ a: { ...minimal, shapes: {} } })).toMatch(/^server\.yaml: endpoints\.a\.shapes is empty; name at least one shape/);
