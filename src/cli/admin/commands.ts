@@ -18,6 +18,7 @@ import { systemClock } from '../../shared/clock.js';
 import { usageError } from '../run-main.js';
 import { AdminClient, type ClientOptions } from './client.js';
 import { payloadDetail, payloadTable, pilotTable } from './format.js';
+import { visibleJson } from './visible.js';
 
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
@@ -90,31 +91,53 @@ export interface JobsOptions extends ClientOptions {
   state?: string;
   group?: string;
   pilot?: string;
+  limit?: string;
   json?: boolean;
 }
 
-/** `jobs`: a table of payloads, or their JSON array. */
+const PILOT_STATES = ['submitted', 'booting', 'running', 'draining', 'halting', 'halted', 'stalled', 'error'];
+
+/** The most rows a listing page holds (the server's PAGE_MAX): the CLI asks for full pages. */
+const PAGE = 1000;
+
+/**
+ * Every row of a listing, or the newest `limit` (`--limit`), read page by
+ * page; in id order, oldest first, as the tables have always been.
+ */
+async function listing<T extends { id: number }>(o: ClientOptions & { limit?: string }, path: string, q: URLSearchParams): Promise<T[]> {
+  const max = o.limit === undefined ? Infinity : intOption('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
+  q.set('limit', String(Math.min(PAGE, max)));
+  const rows = await new AdminClient(o).getPages<T>(`${path}?${q.toString()}`, max);
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** `jobs`: a table of payloads, or their JSON array (control characters escaped). */
 export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
   const q = new URLSearchParams();
   if (o.state) q.set('state', o.state);
   if (o.group) q.set('group', o.group);
   if (o.pilot) q.set('pilot', String(intOption('--pilot', o.pilot, 1, Number.MAX_SAFE_INTEGER)));
-  const query = q.size > 0 ? `?${q.toString()}` : '';
-  const list = await new AdminClient(o).get<PayloadView[]>(`${paths.payloads}${query}`);
-  out(o.json ? JSON.stringify(list, null, 2) : payloadTable(list, systemClock.now()));
+  const list = await listing<PayloadView>(o, paths.payloads, q);
+  out(o.json ? visibleJson(list) : payloadTable(list, systemClock.now()));
 }
 
 /** `job ID`: one payload with its output tail. */
 export async function job(id: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
   const n = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
   const p = await new AdminClient(o).get<PayloadView>(paths.payload(n));
-  out(o.json ? JSON.stringify(p, null, 2) : payloadDetail(p, systemClock.now()));
+  out(o.json ? visibleJson(p) : payloadDetail(p, systemClock.now()));
 }
 
-/** `pilots`: a table of pilots, or their JSON array. */
-export async function pilots(o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
-  const list = await new AdminClient(o).get<PilotView[]>(paths.pilots);
-  out(o.json ? JSON.stringify(list, null, 2) : pilotTable(list, systemClock.now()));
+/** `pilots`: a table of pilots, or their JSON array (control characters escaped). */
+export async function pilots(o: ClientOptions & { json?: boolean; state?: string; limit?: string }, out: Out = stdout): Promise<void> {
+  const q = new URLSearchParams();
+  if (o.state !== undefined) {
+    const bad = o.state.split(',').find((s) => !PILOT_STATES.includes(s));
+    if (bad !== undefined) throw usageError(`--state "${o.state}": "${bad}" is not a pilot state (${PILOT_STATES.join(', ')})`);
+    q.set('state', o.state);
+  }
+  const list = await listing<PilotView>(o, paths.pilots, q);
+  out(o.json ? visibleJson(list) : pilotTable(list, systemClock.now()));
 }
 
 /** `halt` and `drain`: send the instruction, print its id. */

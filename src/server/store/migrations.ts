@@ -149,6 +149,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payloads_open_runs ON payloads(started_at) WHERE ended_at IS NULL AND started_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'indexes that let listings page newest first by state, group or pilot without sorting',
+    sql: `
+      CREATE INDEX pilots_state_id ON pilots(state, id);
+      CREATE INDEX payloads_state_id ON payloads(state, id);
+      CREATE INDEX payloads_group_id ON payloads(grp, id);
+      CREATE INDEX payloads_pilot_id ON payloads(pilot_id, id);
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

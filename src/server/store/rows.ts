@@ -32,6 +32,23 @@ export interface PayloadRow {
   attempts: number;
 }
 
+/**
+ * The columns of `payloads` a listing reads: all but the large ones (`env`,
+ * `output_tail`), which only a payload's own page shows.
+ */
+export const PAYLOAD_LIST_COLUMNS = `id, name, grp, command, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority, state,
+  pilot_id, allocated_cores, exit_code, signal, message, submitted_at, assigned_at, started_at, ended_at, attempts`;
+
+/** A payload row as a listing reads it. */
+export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_tail?: string | null };
+
+/**
+ * The columns of `pilots` the admin's views read: not `labels` or the last
+ * heartbeat's body, which are large and shown nowhere.
+ */
+export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.registered_at,
+  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message`;
+
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
   id: number;
@@ -60,7 +77,7 @@ export interface InstructionRow {
 }
 
 /** The admin's view of a payload; `withOutput` adds its output tail. */
-export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
+export function payloadView(row: PayloadListRow, withOutput = false): PayloadView {
   const view: PayloadView = {
     id: row.id,
     name: row.name,
@@ -82,7 +99,7 @@ export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
     attempts: row.attempts,
     message: row.message,
   };
-  if (withOutput) view.outputTail = row.output_tail;
+  if (withOutput) view.outputTail = row.output_tail ?? null;
   return view;
 }
 

@@ -27,7 +27,8 @@ import { applyReportIn, setState } from './apply-report.js';
 import { killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
-import { candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
+import { listPayloadsIn, listPilotsIn } from './listings.js';
+import { PILOT_COLUMNS, candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
 import { Sql } from './sql.js';
 import { pilotStateFor } from './store.js';
 import type {
@@ -48,7 +49,7 @@ import type {
 } from './store.js';
 import type { RunInterval } from '../queue/usage.js';
 
-const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
+const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM payloads
   WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
 
 /**
@@ -184,10 +185,7 @@ export class SqliteStore implements Store {
   }
 
   async listPilots(filter: PilotFilter): Promise<PilotView[]> {
-    const rows = filter.state
-      ? this.sql.all<PilotRow>(`${PILOT_SELECT} WHERE p.state = ? ORDER BY p.id`, filter.state)
-      : this.sql.all<PilotRow>(`${PILOT_SELECT} ORDER BY p.id`);
-    return rows.map(pilotView);
+    return listPilotsIn(this.sql, PILOT_SELECT, filter).map(pilotView);
   }
 
   async recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void> {
@@ -265,16 +263,7 @@ export class SqliteStore implements Store {
   }
 
   async listPayloads(f: PayloadFilter): Promise<PayloadView[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.state) (where.push('state = ?'), params.push(f.state));
-    if (f.group) (where.push('grp = ?'), params.push(f.group));
-    if (f.pilotId !== undefined) (where.push('pilot_id = ?'), params.push(f.pilotId));
-    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const limit = f.limit ?? -1;
-    return this.sql
-      .all<PayloadRow>(`SELECT * FROM payloads ${clause} ORDER BY id LIMIT ?`, ...params, limit)
-      .map((row) => payloadView(row));
+    return listPayloadsIn(this.sql, f).map((row) => payloadView(row));
   }
 
   async claimPayload(

@@ -23,15 +23,20 @@ import type {
 } from '../../protocol/index.js';
 import type { RunInterval } from '../queue/usage.js';
 
+/** Which payloads to list, newest first: at most `limit` (none: all), with ids below `before` (paging). */
 export interface PayloadFilter {
   state?: PayloadState;
   group?: string;
   pilotId?: number;
   limit?: number;
+  before?: number;
 }
 
+/** Which pilots to list, newest first: in any of `states` (none: all), at most `limit`, ids below `before`. */
 export interface PilotFilter {
-  state?: PilotState;
+  states?: readonly PilotState[];
+  limit?: number;
+  before?: number;
 }
 
 /** What a pilot offers when it asks for work. */
@@ -119,6 +124,8 @@ export interface StoreCounts {
 export type ReportOutcome =
   | { kind: 'applied' }
   | { kind: 'duplicate' }
+  /** Its seq is beyond the pilot's applied seq + 1: nothing was applied, and no later report of the request may be. */
+  | { kind: 'out-of-order'; appliedSeq: number; message: string }
   | {
       kind: 'refused';
       code: string;
@@ -161,6 +168,7 @@ export interface Store {
   credentialExpiresAt(pilotId: number): Promise<number | null>;
   /** Replace the pilot's credential; the old one stays valid until its own expiry. */
   renewCredential(pilotId: number, credentialHash: string, expiresAt: number): Promise<void>;
+  /** Pilots matching `filter`, newest first. */
   listPilots(filter: PilotFilter): Promise<PilotView[]>;
   /**
    * Record a heartbeat: last contact, usage, and the state it implies. A
@@ -176,6 +184,7 @@ export interface Store {
   /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
   submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
   getPayload(id: number): Promise<PayloadView | null>;
+  /** Payloads matching `filter`, newest first, without their output tails (never read for a listing). */
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
