@@ -426,5 +426,10 @@ export interface HealthReply {
 
 /** Every error reply has this body. `code` is stable; branch on it, not on the message. */
 export interface ErrorReply {
-  error: { code: string; message: string };
+  error: {
+    code: string;
+    message: string;
+    /** With VMP_REPORT_SEQ (409): the pilot's last applied seq, which its reports must follow. */
+    appliedSeq?: number;
+  };
 }

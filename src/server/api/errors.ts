@@ -24,9 +24,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 /** Statuses that refuse the caller: the connection is closed after the reply, the rest of the body left unread. */
 const REFUSED = new Set([401, 403, 429]);
 
-/** The reply body of an error. */
-export function errorBody(code: string, message: string): ErrorReply {
-  return { error: { code, message } };
+/** The reply body of an error (`appliedSeq` with VMP_REPORT_SEQ). */
+export function errorBody(code: string, message: string, appliedSeq?: number): ErrorReply {
+  return { error: { code, message, ...(appliedSeq === undefined ? {} : { appliedSeq }) } };
 }
 
 /** One Ajv error, as much of it as we read. */
@@ -81,7 +81,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
       const retry = err.details.retryAfterSec;
       if (typeof retry === 'number') void reply.header('retry-after', String(retry));
       if (REFUSED.has(status)) void reply.header('connection', 'close');
-      return reply.code(status).send(errorBody(err.code, err.message));
+      const applied = err.details.appliedSeq;
+      return reply.code(status).send(errorBody(err.code, err.message, typeof applied === 'number' ? applied : undefined));
     }
     if (err.validation) {
       const message = validationMessage(err.validationContext ?? 'body', err.validation as SchemaError[]);
