@@ -220,7 +220,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
   );
 
   app.get(routes.metrics, { onRequest: adminOnly }, async (_request, reply) => {
-    const text = ctx.metrics.render(await store.counts());
+    const text = ctx.metrics.render(await store.counts(), ctx.longPolls.size);
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 }
