@@ -120,7 +120,7 @@ whole), memoryMb, wallSec, group, name, priority, env, count:
     .option('--json', 'print a JSON array of payloads')
     .addHelpText(
       'after',
-      '\nThe server hands the list out in pages of at most 1000, newest first; this reads\nthem all (or enough for --limit). Text from pilots is shown with control characters\nescaped (\\e, \\n, \\x07, ...).\n\nExample:\n  vmpilot-server jobs --state running --group atlas --limit 50',
+      '\nThe server hands the list out in pages of at most 500, newest first; this reads\nthem all (or enough for --limit). Text from pilots is shown with control characters\nescaped (\\e, \\n, \\x07, ...).\n\nExample:\n  vmpilot-server jobs --state running --group atlas --limit 50',
     )
     .action(async (o) => {
       const { jobs } = await import('./admin/commands.js');
@@ -144,7 +144,7 @@ whole), memoryMb, wallSec, group, name, priority, env, count:
     .option('--json', 'print a JSON array of pilots')
     .addHelpText(
       'after',
-      '\nRead page by page from the server (at most 1000 a page, newest first). Hostnames and\nmessages from pilots are shown with control characters escaped (\\e, \\n, \\x07, ...),\nso a hostname cannot forge rows or set the terminal title.\n\nExamples:\n  vmpilot-server pilots --state running,draining\n  vmpilot-server pilots --limit 20 --json',
+      '\nRead page by page from the server (at most 500 a page, newest first). Hostnames and\nmessages from pilots are shown with control characters escaped (\\e, \\n, \\x07, ...),\nso a hostname cannot forge rows or set the terminal title.\n\nExamples:\n  vmpilot-server pilots --state running,draining\n  vmpilot-server pilots --limit 20 --json',
     )
     .action(async (o) => {
       const { pilots } = await import('./admin/commands.js');

@@ -269,6 +269,8 @@ export const accountingQuerySchema = {
     to: day,
     group: { type: 'string', maxLength: 100 },
     pilot: idText,
+    /** `group`: one total per group since the start (what the dashboard shows), and no other filter. */
+    by: { type: 'string', enum: ['group'] },
   },
 } as const;
 

@@ -142,7 +142,7 @@ export function admin(url: string, token = ADMIN_TOKEN) {
   /** Every row of a listing, page by page (the server lists newest first), oldest first. */
   const all = async <T extends { id: number }>(route: string): Promise<T[]> => {
     const rows: T[] = [];
-    for (let next: string | null = `${route}?limit=1000`; next !== null; ) {
+    for (let next: string | null = `${route}?limit=500`; next !== null; ) {
       const res = await fetch(url + next, { headers: { authorization: `Bearer ${token}` } });
       if (res.status >= 300) throw new Error(`GET ${next} → ${res.status} ${await res.text()}`);
       rows.push(...((await res.json()) as T[]));

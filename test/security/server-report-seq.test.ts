@@ -99,7 +99,7 @@ describe('security: a pilot cannot make the server drop its own reports', () => 
       headers: { authorization: `Bearer ${thief.credential}`, 'content-type': 'application/json' },
       body: JSON.stringify({ freeCores: 8, totalCores: 8, freeMemoryMb: 1000, remainingSec: null, holding: [], waitSec: 0 }),
     });
-    expect((await claim.json()).payload).toBeNull();
+    expect(((await claim.json()) as { payload: unknown }).payload).toBeNull();
     expect((await agent.exited).code, agent.stderr().slice(-3000)).toBe(0);
     const result = audit([first, second], await api.jobs(), log);
     expect(result.violations).toEqual([]);

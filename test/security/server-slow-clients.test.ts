@@ -83,7 +83,7 @@ describe('security: slow or idle clients cannot hold the server', () => {
         method: 'POST',
         headers: { authorization: `Bearer ${reg.credential}`, 'content-type': 'application/json' },
         body: JSON.stringify({ freeCores: 1, totalCores: 1, freeMemoryMb: 100, remainingSec: null, holding: [], waitSec: 60 }),
-      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { payload: unknown } }));
     const first = poll();
     await waitFor('one poll open', async () => (await openPolls(server)) === 1);
     const second = poll();
@@ -124,7 +124,7 @@ describe('security: slow or idle clients cannot hold the server', () => {
     await waitFor('one poll open', async () => (await openPolls(server)) === 1);
     const refused = await poll(pilots[1]!);
     expect(refused.status).toBe(429);
-    expect((await refused.json()).error.code).toBe('VMP_RATE_LIMITED');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('VMP_RATE_LIMITED');
 
     // 300 requests with a bad token: 300 refusals, a few log lines
     const answers = await Promise.all(

@@ -151,7 +151,7 @@ export async function instructMany(
   checkSelection(o);
   const client = new AdminClient(o);
   // only live pilots, page by page (the server filters by state; the host glob is matched here)
-  const live = `${paths.pilots}?state=${o.state ?? LIVE.join(',')}&limit=1000`;
+  const live = `${paths.pilots}?state=${o.state ?? LIVE.join(',')}&limit=500`;
   const ids =
     pilot !== undefined
       ? [intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER)]

@@ -98,7 +98,7 @@ export interface JobsOptions extends ClientOptions {
 const PILOT_STATES = ['submitted', 'booting', 'running', 'draining', 'halting', 'halted', 'stalled', 'error'];
 
 /** The most rows a listing page holds (the server's PAGE_MAX): the CLI asks for full pages. */
-const PAGE = 1000;
+const PAGE = 500;
 
 /**
  * Every row of a listing, or the newest `limit` (`--limit`), read page by

@@ -33,7 +33,7 @@ import {
   usageQuerySchema,
 } from '../../protocol/schemas.js';
 import { coresTimeline } from '../queue/usage.js';
-import type { AccountingFilter } from '../store/store.js';
+import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './app.js';
@@ -192,11 +192,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
   );
 
-  app.get<{ Querystring: { from?: string; to?: string; group?: string; pilot?: string } }>(
+  app.get<{ Querystring: { from?: string; to?: string; group?: string; pilot?: string; by?: 'group' } }>(
     routes.accounting,
     { schema: { querystring: accountingQuerySchema }, onRequest: adminOnly },
-    async (request): Promise<AccountingEntry[]> => {
+    async (request): Promise<AccountingEntry[] | AccountingTotal[]> => {
       const q = request.query;
+      if (q.by === 'group') {
+        const other = (['from', 'to', 'group', 'pilot'] as const).find((k) => q[k] !== undefined);
+        if (other) throw new VmpilotError('VMP_BAD_REQUEST', `query.by=group gives totals since the start; it takes no query.${other}`);
+        return store.accountingByGroup();
+      }
       const filter: AccountingFilter = {};
       if (q.from) filter.from = q.from;
       if (q.to) filter.to = q.to;

@@ -58,5 +58,5 @@ export const LIMIT_RANGES: Readonly<Record<keyof ApiLimits, readonly [number, nu
 };
 
 /** The most rows one page of a listing (GET /v1/pilots, GET /v1/payloads) holds, and the default. */
-export const PAGE_MAX = 1000;
+export const PAGE_MAX = 500;
 export const PAGE_DEFAULT = 100;

@@ -193,7 +193,7 @@
     return Promise.all([
       api('GET', '/v1/pilots?limit=' + PAGE, undefined, true),
       api('GET', '/v1/payloads?limit=' + PAGE, undefined, true),
-      api('GET', '/v1/accounting'),
+      api('GET', '/v1/accounting?by=group'),
       api('GET', '/v1/usage?minutes=30&stepSec=15'),
     ])
       .then(function (r) {

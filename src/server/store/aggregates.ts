@@ -41,12 +41,22 @@ export function accountingIn(sql: Sql, f: AccountingFilter): AccountingRow[] {
   );
 }
 
-/** Pilots and payloads by state, queued payloads by group. */
+/**
+ * Pilots and payloads by state, queued payloads by group: read from the
+ * counts the triggers keep (migration 4), a few rows however many records.
+ */
 export function countsIn(sql: Sql): StoreCounts {
   const by = (rows: { k: string; n: number }[]) => Object.fromEntries(rows.map((r) => [r.k, r.n]));
   return {
-    pilotsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM pilots GROUP BY state')),
-    payloadsByState: by(sql.all('SELECT state AS k, COUNT(*) AS n FROM payloads GROUP BY state')),
-    queuedByGroup: by(sql.all("SELECT grp AS k, COUNT(*) AS n FROM payloads WHERE state = 'queued' GROUP BY grp")),
+    pilotsByState: by(sql.all('SELECT state AS k, n FROM pilot_counts WHERE n > 0')),
+    payloadsByState: by(sql.all('SELECT state AS k, SUM(n) AS n FROM payload_counts GROUP BY state HAVING SUM(n) > 0')),
+    queuedByGroup: by(sql.all("SELECT grp AS k, n FROM payload_counts WHERE state = 'queued' AND n > 0")),
   };
+}
+
+/** Accounting totals by group since the start, from the totals the triggers keep: one row per group. */
+export function accountingByGroupIn(sql: Sql): { group: string; coreSec: number; wallSec: number; done: number; failed: number }[] {
+  return sql.all(
+    'SELECT grp AS "group", core_sec AS coreSec, wall_sec AS wallSec, done, failed FROM accounting_groups ORDER BY grp',
+  );
 }

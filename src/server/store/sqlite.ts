@@ -22,7 +22,7 @@ import { ONE_CORE } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
-import { accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
+import { accountingByGroupIn, accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { applyReportIn, setState } from './apply-report.js';
 import { killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
@@ -34,6 +34,7 @@ import { pilotStateFor } from './store.js';
 import type {
   AccountingFilter,
   AccountingRow,
+  AccountingTotal,
   Candidate,
   CredentialOwner,
   Offer,
@@ -354,6 +355,10 @@ export class SqliteStore implements Store {
 
   async accounting(filter: AccountingFilter): Promise<AccountingRow[]> {
     return accountingIn(this.sql, filter);
+  }
+
+  async accountingByGroup(): Promise<AccountingTotal[]> {
+    return accountingByGroupIn(this.sql);
   }
 
   async counts(): Promise<StoreCounts> {

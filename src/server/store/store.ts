@@ -95,6 +95,15 @@ export interface AccountingRow {
   failed: number;
 }
 
+/** What one group used in all. */
+export interface AccountingTotal {
+  group: string;
+  coreSec: number;
+  wallSec: number;
+  done: number;
+  failed: number;
+}
+
 /** Which accounting rows to read: days from and to (inclusive, YYYY-MM-DD). */
 export interface AccountingFilter {
   from?: string;
@@ -219,6 +228,8 @@ export interface Store {
   /** Stretches of running since `since` (and those still running), for usage and charts. */
   runIntervals(since: number): Promise<RunInterval[]>;
   accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
+  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
+  accountingByGroup(): Promise<AccountingTotal[]>;
   counts(): Promise<StoreCounts>;
 
   // -- reports: applied once each, by (pilot, seq), in one transaction each

@@ -73,6 +73,9 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
       { day: new Date(t).toISOString().slice(0, 10), group: 'atlas', pilotId: reg.pilotId, coreSec: 250, wallSec: 150, done: 1, failed: 1 },
     ]);
     expect((await admin('GET', `${paths.accounting}?group=cms`)).json()).toEqual([]);
+    // the dashboard's totals: one row per group, however many days and pilots
+    expect((await admin('GET', `${paths.accounting}?by=group`)).json()).toEqual([{ group: 'atlas', coreSec: 250, wallSec: 150, done: 1, failed: 1 }]);
+    expect((await admin('GET', `${paths.accounting}?by=group&from=2025-01-01`)).json().error.message).toMatch(/takes no query\.from/);
     expect((await admin('GET', `${paths.accounting}?from=tomorrow`)).statusCode).toBe(400);
 
     // the usage timeline: 2 + 1 cores for the first 50 s, 2 for the next 50
