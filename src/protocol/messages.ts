@@ -161,9 +161,11 @@ export interface MatchRequest {
   /** Seconds left before the agent's deadline minus its grace period; null when unlimited. */
   remainingSec: number | null;
   /**
-   * Payload ids the pilot already holds (running or starting). The server
-   * hands back a payload it assigned to this pilot but whose reply may have
-   * been lost, unless it is listed here.
+   * Payload ids the server must not hand back: those the pilot holds
+   * (running or starting), and those it released, still has reports of on
+   * the way, or was handed again after it started them. The server hands
+   * back a payload it assigned to this pilot but whose reply may have been
+   * lost, unless it is listed here.
    */
   holding: number[];
   /** How long the server may hold the request open, at most its own bound. */

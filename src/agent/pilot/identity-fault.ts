@@ -34,6 +34,11 @@ export async function abandonIdentity(p: PilotCore, fault: OutboxFault): Promise
     await tellServer(p, fault);
     const stopped = p.payloads.stopAll(`the pilot registers anew: ${fault.why}`);
     await p.payloads.allDone();
+    // said, not silent: these cannot be delivered under the old identity (their seqs are taken)
+    if (state.outbox.length > 0) {
+      const types = state.outbox.map((r) => ('payloadId' in r ? `${r.type} ${r.payloadId}` : r.type));
+      p.log.warn({ pilotId: oldId, reports: types }, 'reports of the abandoned identity not delivered');
+    }
     forgetIdentity(state);
     // stopped here and requeued by the server: a new identity may be handed them again, and run them
     const again = new Set(stopped);

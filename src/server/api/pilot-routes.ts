@@ -134,8 +134,9 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
         if (outcome.kind === 'refused') {
           refused.push({ seq: report.seq, code: outcome.code, message: outcome.message });
           const fields = { pilotId, seq: report.seq, type: report.type, code: outcome.code, ip: request.ip };
+          // at a rate: one request may carry a thousand refused reports
           if (outcome.code === REFUSAL.seqConflict) ctx.refusals.warn('report seq conflict', { ...fields, suspicious: true });
-          else request.log.warn(fields, outcome.message);
+          else ctx.refusals.warn('report refused', { ...fields, reason: outcome.message });
         } else if (outcome.kind === 'applied' && report.type === 'shutdown') {
           requeued = true;
         }

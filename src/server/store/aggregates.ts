@@ -10,7 +10,8 @@ import type { AccountingFilter, AccountingRow, StoreCounts } from './store.js';
 export function runIntervalsIn(sql: Sql, since: number): RunInterval[] {
   return sql.all<RunInterval>(
     // two index ranges (open runs; runs ended since) rather than one scan of every payload ever run
-    `SELECT grp AS "group", allocated_cores AS cores, started_at AS startedAt, ended_at AS endedAt FROM payloads
+    // INDEXED BY: left to itself the planner reads every queued payload (ended_at IS NULL) through payloads_ended
+    `SELECT grp AS "group", allocated_cores AS cores, started_at AS startedAt, ended_at AS endedAt FROM payloads INDEXED BY payloads_open_runs
        WHERE ended_at IS NULL AND started_at IS NOT NULL AND allocated_cores IS NOT NULL
          AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
      UNION ALL

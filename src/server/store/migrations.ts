@@ -152,13 +152,15 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 4,
     description:
-      'indexes that let listings page newest first by state, group or pilot without sorting; counts by state and accounting totals by group kept by triggers, so /metrics and the dashboard read a few rows, not every record',
+      'indexes that let listings page newest first by state, group or pilot without sorting, and usage find lost attempts; counts by state and accounting totals by group kept by triggers, so /metrics and the dashboard read a few rows, not every record',
     // (the triggers insert a missing row with WHERE NOT EXISTS: an outer upsert's conflict clause would override an OR IGNORE)
     sql: `
       CREATE INDEX pilots_state_id ON pilots(state, id);
       CREATE INDEX payloads_state_id ON payloads(state, id);
       CREATE INDEX payloads_group_id ON payloads(grp, id);
       CREATE INDEX payloads_pilot_id ON payloads(pilot_id, id);
+      -- the usage of fair share asks of each run whether it was a lost attempt
+      CREATE INDEX lost_attempts_payload ON lost_attempts(payload_id, started_at);
 
       CREATE TABLE pilot_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
       INSERT INTO pilot_counts (state, n) SELECT state, COUNT(*) FROM pilots GROUP BY state;

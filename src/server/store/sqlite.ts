@@ -59,7 +59,8 @@ const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM
  * costs the same with 20 or 20,000 payloads queued.
  */
 function queuedCandidates(sql: Sql): PayloadRow[] {
-  const groups = sql.all<{ grp: string }>(`SELECT DISTINCT grp FROM payloads WHERE state = 'queued'`);
+  // the groups with work queued, from the counts the triggers keep (DISTINCT over the queue read every queued row)
+  const groups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
   const rows = groups.flatMap(({ grp }) =>
     sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
   );
