@@ -2,14 +2,14 @@
 // Server limits (issue 11): what the security limits cost, and what no
 // request may cost any more.
 //
-// 1. Heartbeats before and after, paired: the server of the base commit
+// 1. Heartbeats before and after, paired (BENCH_ONLY=heartbeats: this part only): the server of the base commit
 //    (BENCH_BASE, default: the merge base with main, built into a temporary
 //    directory) and this one, in alternating rounds (ABAB…, BENCH_ROUNDS) on
 //    the same machine in the same run, each with 10,000 registered pilots
 //    (BENCH_LIMITS_PILOTS): heartbeats closed loop (64 in flight) and open
 //    loop at 3,000/s, as server-load measures them. This server runs with its
 //    default limits.
-// 2. With 100,000 pilots (BENCH_LISTING_PILOTS) and as many payloads: how
+// 2. (BENCH_ONLY=requests: this part only) With 100,000 pilots (BENCH_LISTING_PILOTS) and as many payloads: how
 //    long each admin request takes on an otherwise idle server (SQLite is
 //    synchronous, so that is how long it holds the event loop), and the
 //    worst wait of a /v1/health probe sent every 2 ms while the dashboard's
@@ -27,6 +27,8 @@ const listPilots = Number(process.env.BENCH_LISTING_PILOTS ?? 100_000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rate = Number(process.env.BENCH_RATE ?? 3000);
 const inFlight = 64;
+/** `heartbeats` or `requests`: run one part only. */
+const only = process.env.BENCH_ONLY ?? '';
 
 /** Build the server of commit `base` into a temporary directory; its bundle's path. */
 async function buildBase(base) {
@@ -187,12 +189,12 @@ const label = (n) => `${n / 1000}k`;
 
 // 1. heartbeats, before and after, paired
 const runs = { before: [], after: [] };
-for (let i = 0; i < rounds; i++) {
+for (let i = 0; i < (only === 'requests' ? 0 : rounds); i++) {
   runs.before.push(await heartbeatRound(before.bundle));
   runs.after.push(await heartbeatRound(SERVER));
 }
 const med = (list, k) => percentile(list.map((x) => x[k]), 50);
-for (const [k, name, unit] of [
+for (const [k, name, unit] of only === 'requests' ? [] : [
   ['closedRate', `heartbeats, closed loop (${inFlight} in flight)`, '/s'],
   ['closedP99', 'heartbeat p99, closed loop', 'ms'],
   ['openRate', `heartbeats, open loop at ${rate}/s`, '/s'],
@@ -205,10 +207,16 @@ for (const [k, name, unit] of [
 }
 
 // 2. requests with 100k pilots and 100k payloads
-const s = await serverWith(SERVER, listPilots);
-for (let i = 0; i < listPilots; i += 10_000) {
-  const payloads = Array.from({ length: Math.min(10_000, listPilots - i) }, (_, j) => ({ command: ['/opt/sim', '--seed', String(i + j)], group: `g${(i + j) % 4}` }));
-  await s.call('POST', '/v1/payloads/batch', s.tok.admin, JSON.stringify({ payloads }));
+if (only !== 'heartbeats') await requests();
+before.cleanup();
+record('server-limits', figures, { rounds, hbPilots, listPilots, seconds, rate, base, ...(only ? { only } : {}) });
+
+/** Each admin request with 100k pilots and 100k payloads, and the health probe while the dashboard polls. */
+async function requests() {
+  const s = await serverWith(SERVER, listPilots);
+  for (let i = 0; i < listPilots; i += 10_000) {
+    const payloads = Array.from({ length: Math.min(10_000, listPilots - i) }, (_, j) => ({ command: ['/opt/sim', '--seed', String(i + j)], group: `g${(i + j) % 4}` }));
+    await s.call('POST', '/v1/payloads/batch', s.tok.admin, JSON.stringify({ payloads }));
 }
 const mid = s.pilots[Math.floor(listPilots / 2)].id;
 const routes = [
@@ -254,6 +262,4 @@ const old = await serverWith(before.bundle, listPilots);
 const oldTimes = await timeGet(old, '/v1/pilots', 3);
 figures.push({ name: `${label(listPilots)} pilots: GET /v1/pilots before (${base.slice(0, 7)}: every pilot, whole rows), p50`, value: percentile(oldTimes, 50), unit: 'ms' });
 await old.stop();
-before.cleanup();
-
-record('server-limits', figures, { rounds, hbPilots, listPilots, seconds, rate, base });
+}
