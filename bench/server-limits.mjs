@@ -15,10 +15,10 @@
 //    worst wait of a /v1/health probe sent every 2 ms while the dashboard's
 //    poll runs back to back; the base server's GET /v1/pilots beside it.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { ROOT, SERVER, build, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
+import { RESULTS, ROOT, SERVER, build, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
 
 build();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -202,14 +202,18 @@ for (const [k, name, unit] of only === 'requests' ? [] : [
 ]) {
   const b = med(runs.before, k);
   const a = med(runs.after, k);
-  figures.push({ name: `${label(hbPilots)} pilots: ${name}, before (${base.slice(0, 7)})`, value: b, unit });
-  figures.push({ name: `${label(hbPilots)} pilots: ${name}, after`, value: a, unit, compare: `${(((a - b) / b) * 100).toFixed(1)} % against before; median of ${rounds} paired rounds` });
+  figures.push({ part: 'heartbeats', name: `${label(hbPilots)} pilots: ${name}, before (${base.slice(0, 7)})`, value: b, unit });
+  figures.push({ part: 'heartbeats', name: `${label(hbPilots)} pilots: ${name}, after`, value: a, unit, compare: `${(((a - b) / b) * 100).toFixed(1)} % against before; median of ${rounds} paired rounds` });
 }
 
 // 2. requests with 100k pilots and 100k payloads
 if (only !== 'heartbeats') await requests();
 before.cleanup();
-record('server-limits', figures, { rounds, hbPilots, listPilots, seconds, rate, base, ...(only ? { only } : {}) });
+for (const f of figures) f.part ??= 'requests';
+// one part run alone keeps the other part's figures of the last run
+const kept = only && existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8'))['server-limits']?.figures ?? []).filter((f) => (f.part ?? (/heartbeat/.test(f.name) ? 'heartbeats' : 'requests')) !== only) : [];
+const ordered = [...figures, ...kept].sort((x, y) => (x.part === y.part ? 0 : x.part === 'heartbeats' ? -1 : 1));
+record('server-limits', ordered, { rounds, hbPilots, listPilots, seconds, rate, base });
 
 /** Each admin request with 100k pilots and 100k payloads, and the health probe while the dashboard polls. */
 async function requests() {
