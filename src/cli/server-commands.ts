@@ -26,7 +26,7 @@ export function registerServerCommands(program: Command): void {
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
     .option('--match-wait-max <sec>', 'longest a match request is held open', '20')
     .option('--log-level <level>', 'log level: trace, debug, info, warn, error', 'info')
-    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec')
+    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec, limits, endpoints')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain)')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--stall-after <sec>', 'a pilot silent this long becomes stalled (default 600, or the config file)')
@@ -41,6 +41,19 @@ token); Prometheus metrics at /metrics (admin token as bearer).
 In --config, "groups: { atlas: { share: 70, requireIsolation: true } }"
 gives atlas's payloads only to pilots that isolate them (their registration
 says an isolation other than none; see "pilots").
+
+--config also takes "limits:" (defaults shown; 0 turns a rate or cap off):
+  limits:
+    labelBytes: 4096                # a registration's labels, bytes of JSON
+    registerBurstPerToken: 2000     # registrations at once per registration token,
+    registerPerSecPerToken: 50      #   then this many a second (beyond: 429)
+    registerBurstPerAddress: 1000   # the same per source address
+    registerPerSecPerAddress: 50
+    longPollsPerPilot: 2            # open match requests per pilot (a new one answers the oldest)
+    longPollsTotal: 100000          # in all (beyond: 429)
+    requestTimeoutSec: 30           # a whole request (headers and body) must arrive within this
+    headersTimeoutSec: 10           # its headers within this
+    keepAliveSec: 72                # an idle connection closes after this
 
 Example:
   vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
@@ -111,10 +124,11 @@ whole), memoryMb, wallSec, group, name, priority, env, requeue (false as
     });
 
   withClientOptions(program.command('jobs'))
-    .description('List payloads.')
+    .description('List payloads (every one, oldest first; --limit N: the newest N).')
     .option('--state <state>', 'only this state: queued, assigned, running, done, failed, cancelled')
     .option('--group <group>', 'only this group')
     .option('--pilot <id>', 'only payloads of this pilot')
+    .option('--limit <n>', 'only the newest N')
     .option('--json', 'print a JSON array of payloads')
     .addHelpText(
       'after',
@@ -124,8 +138,12 @@ Under the table: the core-seconds of the payloads listed, by how they ended
 of attempts the infrastructure ended (evicted). ATTEMPTS says how many of a
 payload's attempts were evicted.
 
+The server hands the list out in pages of at most 500, newest first; this reads
+them all (or enough for --limit). Text from pilots is shown with control characters
+escaped (\\e, \\n, \\x07, ...).
+
 Example:
-  vmpilot-server jobs --state running --group atlas`,
+  vmpilot-server jobs --state running --group atlas --limit 50`,
     )
     .action(async (o) => {
       const { jobs } = await import('./admin/commands.js');
@@ -143,9 +161,14 @@ Example:
     });
 
   withClientOptions(program.command('pilots'))
-    .description('List pilots.')
+    .description('List pilots (every one, oldest first; --limit N: the newest N).')
+    .option('--state <states>', 'only these states, comma-separated (running,draining,stalled,...)')
+    .option('--limit <n>', 'only the newest N')
     .option('--json', 'print a JSON array of pilots')
-    .addHelpText('after', '\nExample:\n  vmpilot-server pilots --json')
+    .addHelpText(
+      'after',
+      '\nRead page by page from the server (at most 500 a page, newest first). Hostnames and\nmessages from pilots are shown with control characters escaped (\\e, \\n, \\x07, ...),\nso a hostname cannot forge rows or set the terminal title.\n\nExamples:\n  vmpilot-server pilots --state running,draining\n  vmpilot-server pilots --limit 20 --json',
+    )
     .action(async (o) => {
       const { pilots } = await import('./admin/commands.js');
       await pilots(o);
@@ -155,7 +178,7 @@ Example:
     cmd
       .option('--all', 'every live pilot')
       .option('--state <state>', 'every pilot in this state (running, draining, stalled, ...)')
-      .option('--host <regex>', 'every live pilot whose hostname matches');
+      .option('--host <glob>', "every live pilot whose whole hostname matches this glob: * any characters, ? one (e.g. '*.cern.ch'; case-insensitive; not a regular expression)");
 
   selection(withClientOptions(program.command('halt')))
     .description('Tell a pilot (or every pilot matching a filter) to halt; prints the instruction id(s).')
@@ -164,7 +187,7 @@ Example:
     .option('--reason <text>', 'why')
     .addHelpText(
       'after',
-      '\nOne pilot prints its instruction id; a filter prints "PILOT INSTRUCTION" per pilot.\n\nExamples:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"\n  vmpilot-server halt --host "^vm-.*\\.cern\\.ch$"',
+      '\nOne pilot prints its instruction id; a filter prints "PILOT INSTRUCTION" per pilot.\n--host is a glob matched against the whole hostname, in time bounded by the lengths\nof the two (no backtracking), so no hostname a pilot reports can make it hang.\n\nExamples:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"\n  vmpilot-server halt --host \'vm-*.cern.ch\'',
     )
     .action(async (pilot: string | undefined, o) => {
       const { instructMany } = await import('./admin/bulk.js');
@@ -175,7 +198,7 @@ Example:
     .description('Tell a pilot (or every pilot matching a filter) to take no new work and halt when its payloads end.')
     .argument('[pilot]', 'pilot id')
     .option('--reason <text>', 'why')
-    .addHelpText('after', '\nExamples:\n  vmpilot-server drain 7 --reason "kernel update"\n  vmpilot-server drain --state running')
+    .addHelpText('after', "\nExamples:\n  vmpilot-server drain 7 --reason \"kernel update\"\n  vmpilot-server drain --state running\n  vmpilot-server drain --host 'wn-??.example.org'")
     .action(async (pilot: string | undefined, o) => {
       const { instructMany } = await import('./admin/bulk.js');
       await instructMany(pilot, 'drain', o);

@@ -90,7 +90,8 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
       p.log.info({ pilotId: reply.pilotId, cores: p.totalCores, leaseSec: reply.leaseSec ?? null }, 'registered');
       return null;
     } catch (err) {
-      if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER')) {
+      // unreachable, failing or busy (429: too many registrations at once, as when a site boots many VMs): try again
+      if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER', 'VMP_RATE_LIMITED')) {
         const code = isVmpilotError(err, 'VMP_FORBIDDEN') ? ShutdownCode.BANNED : ShutdownCode.ENVIRONMENT;
         return { code, reason: `registration refused: ${describeError(err)}` };
       }

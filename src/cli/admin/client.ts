@@ -47,16 +47,31 @@ export class AdminClient {
   }
 
   /** GET a path and parse the JSON reply. */
-  get<T>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  async get<T>(path: string): Promise<T> {
+    return (await this.call<T>('GET', path)).body;
+  }
+
+  /**
+   * GET a listing page after page (newest first), following each page's
+   * `Link: <…>; rel="next"`, until there is none or `max` rows are in.
+   */
+  async getPages<T>(path: string, max = Infinity): Promise<T[]> {
+    const rows: T[] = [];
+    let next: string | null = path;
+    while (next !== null && rows.length < max) {
+      const page: { body: T[]; link: string | null } = await this.call<T[]>('GET', next);
+      rows.push(...page.body);
+      next = nextPage(page.link);
+    }
+    return rows.slice(0, max);
   }
 
   /** POST a JSON body and parse the JSON reply. */
-  post<T>(path: string, body: unknown): Promise<T> {
-    return this.call<T>('POST', path, body);
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return (await this.call<T>('POST', path, body)).body;
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ body: T; link: string | null }> {
     const url = new URL(path, this.base);
     let res;
     try {
@@ -79,14 +94,21 @@ export class AdminClient {
     }
     const text = await res.body.text();
     if (res.statusCode >= 200 && res.statusCode < 300) {
+      const link = res.headers.link;
       try {
-        return JSON.parse(text) as T;
+        return { body: JSON.parse(text) as T, link: typeof link === 'string' ? link : null };
       } catch {
         throw new VmpilotError('VMP_SERVER', `the server answered ${method} ${url.pathname} with something that is not JSON`);
       }
     }
     throw httpError(res.statusCode, text, `${method} ${url.pathname}`);
   }
+}
+
+/** The path of the `rel="next"` page in a Link header, or null. */
+export function nextPage(link: string | null): string | null {
+  const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+  return m?.[1] ?? null;
 }
 
 function reason(err: unknown): string {
