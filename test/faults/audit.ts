@@ -44,7 +44,7 @@ const RUN_SH = path.join(FIXTURES, 'faults/run.sh');
  * exits `status`; `runSh`: a copy of run.sh to run instead (one that payload
  * accounts can reach when the checkout is closed to them).
  */
-export function logged(log: string, seconds: number, status = 0, runSh = RUN_SH): string[] {
+export function logged(log: string, seconds: number | `${number}/${number}`, status = 0, runSh = RUN_SH): string[] {
   return [runSh, log, String(seconds), String(status)];
 }
 

@@ -28,6 +28,9 @@ describe('fault: the infrastructure stops a running payload', () => {
   }
 
   /** Wait until the payloads run and each has logged its start (the stop then ends a real run). */
+  /** Its first run lasts until the infrastructure stops it (however slow the machine), the next one a second. */
+  const UNTIL_STOPPED = '3600/1' as const;
+
   async function running(api: ReturnType<typeof admin>, log: string, ids: number[]): Promise<number> {
     await waitFor('the payloads to run', async () => (await Promise.all(ids.map((id) => api.job(id)))).every((j) => j.state === 'running'));
     await waitFor('their runs to start', () => ids.every((id) => readRuns(log).runs.has(id)));
@@ -66,8 +69,8 @@ describe('fault: the infrastructure stops a running payload', () => {
 
   it('halt PILOT --reason: the payload is queued again and done on another pilot, a --no-requeue one fails, the reason is in shutdown_message', async () => {
     const { server, api, dir, log, cli } = await serverIn('halt');
-    const id = await api.submit({ command: logged(log, 4), group: 'atlas' });
-    const submitted = await cli('submit', '--no-requeue', '--group', 'atlas', '--', ...logged(log, 4));
+    const id = await api.submit({ command: logged(log, UNTIL_STOPPED), group: 'atlas' });
+    const submitted = await cli('submit', '--no-requeue', '--group', 'atlas', '--', ...logged(log, UNTIL_STOPPED));
     expect(submitted.code, submitted.stderr).toBe(0);
     const once = Number(submitted.stdout.trim());
     expect(await api.job(once)).toMatchObject({ requeue: false });
@@ -98,7 +101,7 @@ describe('fault: the infrastructure stops a running payload', () => {
 
   it('SIGTERM to the agent (preemption, wall time, systemctl stop): the payload is queued again and done on another pilot', async () => {
     const { server, api, dir, log } = await serverIn('sigterm');
-    const id = await api.submit({ command: logged(log, 4), group: 'atlas' });
+    const id = await api.submit({ command: logged(log, UNTIL_STOPPED), group: 'atlas' });
     const stateDir = path.join(dir, 'agent-a');
     const a = startAgent(server.url, { cores: 1, idleTimeoutSec: 3600, stateDir, extra: ['--grace', '1'] });
     const pilotA = await running(api, log, [id]);
@@ -119,7 +122,7 @@ describe('fault: the infrastructure stops a running payload', () => {
     mkdirSync(mjf);
     const shutdownAt = (sec: number) => writeFileSync(path.join(mjf, 'shutdowntime'), `${Math.floor(Date.now() / 1000) + sec}\n`);
     shutdownAt(3600);
-    const id = await api.submit({ command: logged(log, 4), group: 'atlas' });
+    const id = await api.submit({ command: logged(log, UNTIL_STOPPED), group: 'atlas' });
     const stateDir = path.join(dir, 'agent-a');
     const a = startAgent(server.url, { cores: 1, idleTimeoutSec: 3600, stateDir, extra: ['--grace', '1', '--machine-features', mjf] });
     const pilotA = await running(api, log, [id]);

@@ -25,4 +25,5 @@ apt_install \
   slurmctld slurmd slurm-client munge \
   libslurm-perl libslurmdb-perl libswitch-perl \
   gridengine-master gridengine-exec gridengine-client \
-  openssh-server openssh-client
+  openssh-server openssh-client \
+  curl wget

@@ -5,7 +5,7 @@
  * of the payload's group, capped output, and an unprivileged payload user.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -158,7 +158,11 @@ describe('payload user', () => {
     const user = resolvePayloadUser('nobody', 0)!;
     const context = (a: Assignment, cores: number): PayloadContext => ({ jobFeatures: { allocated_cpu: cores, job_id: String(a.id) }, machineFeaturesDir: null, user, maxOutputBytes: 1 << 20 });
     const { sup, result } = supervise({ context });
-    sup.accept(fakeAssignment(8, { command: [path.join(fixtures, 'busy.sh'), '0'], wallSec: null }), 2);
+    // a copy nobody can reach: the checkout may be closed to other accounts (e.g. under /root)
+    const busy = path.join(dir, 'busy.sh');
+    await copyFile(path.join(fixtures, 'busy.sh'), busy);
+    await chmod(busy, 0o755);
+    sup.accept(fakeAssignment(8, { command: [busy, '0'], wallSec: null }), 2);
     const r = await result(8);
     expect(r.exitCode).toBe(0);
     expect(r.outputTail).toContain('nobody');
