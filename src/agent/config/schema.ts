@@ -62,6 +62,10 @@ export interface AgentConfig {
   spotNotice: SpotNoticeKind | null;
   /** The instance metadata service's base URL (the spot notice is read there). */
   metadataUrl: string;
+  /** The id the server shows for this pilot (a cloud instance id); null: the batch job's id, when there is one. */
+  externalId: string | null;
+  /** Labels sent at registration (site, cloud, ...), shown by `vmpilot-server pilots`. */
+  labels: Readonly<Record<string, string>>;
 }
 
 /** What `--isolation` may say. */
@@ -102,6 +106,36 @@ const url = text(true, (s) => {
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const LABEL_KEY = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/**
+ * Labels: `KEY=VALUE` items (a list: `--label` repeated; or one string
+ * separated by commas: VMPILOT_LABELS), or a mapping (the config file).
+ * Keys of letters, digits, `_ . -`; values of printable text, at most 1000
+ * characters; at most 64 labels (what the server takes).
+ */
+const labels: Parse = (raw) => {
+  const expected = 'labels KEY=VALUE (KEY of letters, digits, _ . -; at most 64), e.g. site=CERN-PROD';
+  let entries: [string, unknown][];
+  if (typeof raw === 'string') entries = raw.split(',').filter((t) => t.trim() !== '').map(splitLabel);
+  else if (Array.isArray(raw)) entries = raw.map((t) => splitLabel(String(t)));
+  else if (raw && typeof raw === 'object') entries = Object.entries(raw as Record<string, unknown>);
+  else return { ok: false, expected };
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    const value = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v).trim() : null;
+    if (!LABEL_KEY.test(k) || value === null || value.length > 1000 || /[\u0000-\u001f\u007f]/.test(value)) return { ok: false, expected };
+    out[k] = value;
+  }
+  if (Object.keys(out).length > 64) return { ok: false, expected };
+  return { ok: true, value: Object.freeze(out) };
+};
+
+function splitLabel(item: string): [string, unknown] {
+  const at = item.indexOf('=');
+  return at < 0 ? [item.trim(), null] : [item.slice(0, at).trim(), item.slice(at + 1)];
+}
 
 /** Parse a halt setting: "exit", "poweroff", or any other text as a shell command. */
 export function parseHalt(raw: string): HaltAction {
@@ -201,6 +235,14 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
       return typeof raw === 'string' && (SPOT_NOTICE_KINDS as readonly string[]).includes(raw.trim()) ? { ok: true, value: raw.trim() } : { ok: false, expected: `one of ${SPOT_NOTICE_KINDS.join(', ')} or none` };
     },
   },
+  {
+    key: 'externalId',
+    flag: '--external-id',
+    env: 'VMPILOT_EXTERNAL_ID',
+    default: null,
+    parse: text(true, (s) => (s.length <= 255 && !/[\u0000-\u001f\u007f]/.test(s) ? null : 'up to 255 printable characters')),
+  },
+  { key: 'labels', flag: '--label', env: 'VMPILOT_LABELS', default: Object.freeze({}), parse: labels },
   {
     key: 'metadataUrl',
     flag: '--metadata-url',

@@ -58,7 +58,9 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     try {
       cores = parseCoreRequest(o.cores);
     } catch (err) {
-      throw usageError(`--cores "${o.cores}": ${(err as Error).message}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
+      // the parser names the value itself ('cores "0": at least 1 core'): say it once, after the flag
+      const why = (err as Error).message.replace(/^cores "[^"]*"(: | )?/, '');
+      throw usageError(`--cores "${o.cores}"${why.startsWith('is ') ? ' ' : ': '}${why}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
     }
     request.cores = cores;
   }
@@ -83,11 +85,11 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
   return request;
 }
 
-/** `submit`: prints the new payload's id. */
-export async function submit(command: string[], o: SubmitOptions, out: Out = stdout): Promise<void> {
+/** `submit`: prints the new payload's id (`--json`: a JSON array of it, as `submit --file` prints its ids). */
+export async function submit(command: string[], o: SubmitOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
   const body = submitRequest(command, o);
   const reply = await new AdminClient(o).post<SubmitReply>(paths.payloads, body);
-  out(String(reply.id));
+  out(o.json ? JSON.stringify([reply.id]) : String(reply.id));
 }
 
 /** Options of `jobs`, as commander gives them. */

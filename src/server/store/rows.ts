@@ -67,6 +67,8 @@ export interface PilotRow {
   cores_busy: number | null;
   memory_mb: number;
   external_id: string | null;
+  /** JSON object of its registration's labels. */
+  labels: string;
   registered_at: number;
   last_contact_at: number | null;
   last_heartbeat_at: number | null;
@@ -133,7 +135,11 @@ export function payloadEnv(row: PayloadRow): Record<string, string> {
   return JSON.parse(row.env) as Record<string, string>;
 }
 
-/** The admin's view of a pilot: cores used from its last heartbeat, else from its payloads. */
+/**
+ * The admin's view of a pilot: cores used by the payloads the server
+ * assigned to it (and the count its last heartbeat gave beside), and its last
+ * contact, registration included.
+ */
 export function pilotView(row: PilotRow): PilotView {
   return {
     id: row.id,
@@ -141,16 +147,29 @@ export function pilotView(row: PilotRow): PilotView {
     version: row.version,
     state: row.state,
     cores: row.cores,
-    coresUsed: row.cores_used ?? row.cores_busy ?? 0,
+    coresUsed: row.cores_busy ?? 0,
+    coresReported: row.cores_used,
     memoryMb: row.memory_mb,
     externalId: row.external_id,
+    labels: parseLabels(row.labels),
     registeredAt: row.registered_at,
+    lastContactAt: row.last_contact_at ?? row.registered_at,
     lastHeartbeatAt: row.last_heartbeat_at,
     deadline: row.deadline,
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
     isolation: (row.isolation as IsolationMode | null) ?? null,
   };
+}
+
+/** The labels column: a JSON object of strings ({} when it is not one). */
+function parseLabels(text: string | null | undefined): Record<string, string> {
+  try {
+    const v: unknown = JSON.parse(text ?? '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** An instruction as sent to a pilot: its stored body with its id. */

@@ -39,6 +39,7 @@ const replies = [
   'AccountingEntry',
   'UsageTimeline',
   'PayloadHistory',
+  'InstructionView',
 ];
 
 describe('docs/protocol.md', () => {
