@@ -29,6 +29,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
     .addOption(new Option('--spot-notice <cloud>', "on a spot instance, treat the cloud's interruption notice as the deadline: aws (EC2 instance metadata, IMDSv2) or none (env VMPILOT_SPOT_NOTICE, default none)").choices(['aws', 'none']))
     .option('--metadata-url <url>', 'the instance metadata service the spot notice is read from (env VMPILOT_METADATA_URL, default http://169.254.169.254)')
+    .option('--drain-before <seconds>', 'take no new work this long before the deadline (a batch job end, MJF shutdowntime, --lifetime) (env VMPILOT_DRAIN_BEFORE_SEC, default: 60 s before the deadline minus --grace)')
     .option('--external-id <id>', "the id the server shows for this pilot, e.g. the cloud instance id (env VMPILOT_EXTERNAL_ID, default: the batch job's id)")
     .option('--label <key=value>', 'a label the server shows for this pilot, e.g. site=CERN-PROD (repeatable; env VMPILOT_LABELS=k=v,k=v)', (v: string, prev?: string[]) => [...(prev ?? []), v])
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))

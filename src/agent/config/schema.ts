@@ -62,6 +62,12 @@ export interface AgentConfig {
   spotNotice: SpotNoticeKind | null;
   /** The instance metadata service's base URL (the spot notice is read there). */
   metadataUrl: string;
+  /**
+   * Drain this many seconds before the deadline (a batch job's end, MJF
+   * shutdowntime, --lifetime), so that no new work starts that late; null:
+   * 60 s before the deadline minus the grace.
+   */
+  drainBeforeSec: number | null;
   /** The id the server shows for this pilot (a cloud instance id); null: the batch job's id, when there is one. */
   externalId: string | null;
   /** Labels sent at registration (site, cloud, ...), shown by `vmpilot-server pilots`. */
@@ -235,6 +241,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
       return typeof raw === 'string' && (SPOT_NOTICE_KINDS as readonly string[]).includes(raw.trim()) ? { ok: true, value: raw.trim() } : { ok: false, expected: `one of ${SPOT_NOTICE_KINDS.join(', ')} or none` };
     },
   },
+  { key: 'drainBeforeSec', flag: '--drain-before', env: 'VMPILOT_DRAIN_BEFORE_SEC', default: null, parse: integer(0, LIMITS.wallSec, true) },
   {
     key: 'externalId',
     flag: '--external-id',
