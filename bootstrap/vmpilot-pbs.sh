@@ -61,6 +61,7 @@ vmpilot_pick_tool() {
   vmpilot_fail "none of curl, wget or python3 is installed: cannot download the agent"
 }
 vmpilot_download() {
+  if [ -z "${vmpilot_tool:-}" ]; then vmpilot_tool=$(vmpilot_pick_tool) || exit 15; fi
   if [ "$vmpilot_tool" = curl ]; then
     printf 'header = "Authorization: Bearer %s"\n' "$VMPILOT_PILOT_TOKEN" |
       curl -fsS --retry 5 --retry-delay 2 --retry-connrefused ${VMPILOT_CA_FILE:+--cacert "$VMPILOT_CA_FILE"} -C - -K - -o "$2" "$1"
