@@ -39,7 +39,7 @@ export function registerAgentCommands(program: Command): void {
 Every flag can also come from the environment (VMPILOT_*) or a YAML file
 (--config, keys in camelCase: server, token, tokenFile, cores, memoryMb,
 idleTimeoutSec, halt, stateDir, graceSec, logLevel, lifetimeSec, isolation,
-externalId, labels: { site: CERN-PROD }).
+drainBeforeSec, externalId, labels: { site: CERN-PROD }).
 In a batch job the server shows the job's id (SLURM_JOB_ID, PBS_JOBID, JOB_ID)
 and a label batch=slurm|pbs|sge|condor beside the labels given.
 Flags win over the environment, the environment over the file. The
