@@ -16,14 +16,17 @@ const tmp = tempDir();
 const tok = tokens();
 const server = await startServer(path.join(tmp.dir, 'server.db'), tok);
 const api = admin(server.url, tok.admin);
+// the server lists pilots newest first: the newest id, and the pilot registered after it
+const newestId = async (call) => (await call('GET', '/v1/pilots?limit=1'))[0]?.id ?? 0;
+const newerThan = async (call, id) => (await call('GET', '/v1/pilots?limit=1')).find((p) => p.id > id);
 
 // -- halt reaction
 const reactions = [];
 for (let i = 0; i < runs; i++) {
-  const known = (await api('GET', '/v1/pilots')).length;
+  const known = await newestId(api);
   const agent = startAgent(server.url, tok, { stateDir: path.join(tmp.dir, `h${i}`), cores: 2 });
   await agent.registered;
-  const pilot = await waitFor('the pilot', async () => (await api('GET', '/v1/pilots'))[known]);
+  const pilot = await waitFor('the pilot', () => newerThan(api, known));
   await new Promise((r) => setTimeout(r, 100)); // it is in its match request now
   const t0 = performance.now();
   await api('POST', `/v1/pilots/${pilot.id}/instructions`, { type: 'halt' });
@@ -37,11 +40,11 @@ const busy = [];
 const busyServer = await startServer(path.join(tmp.dir, 'busy.db'), tok, ['--heartbeat-interval', '86400']);
 const busyApi = admin(busyServer.url, tok.admin);
 for (let i = 0; i < Math.max(3, Math.round(runs / 4)); i++) {
-  const known = (await busyApi('GET', '/v1/pilots')).length;
+  const known = await newestId(busyApi);
   const { id } = await busyApi('POST', '/v1/payloads', { command: ['sleep', '600'], group: 'bench' });
   const agent = startAgent(busyServer.url, tok, { stateDir: path.join(tmp.dir, `b${i}`), cores: 1, extra: ['--grace', String(graceSec)] });
   await waitFor('the payload to run', async () => (await busyApi('GET', `/v1/payloads/${id}`)).state === 'running');
-  const pilot = (await busyApi('GET', '/v1/pilots'))[known];
+  const pilot = await newerThan(busyApi, known);
   await busyApi('POST', `/v1/pilots/${pilot.id}/instructions`, { type: 'drain' });
   await waitFor('the pilot to drain', async () => (await busyApi('GET', `/v1/pilots/${pilot.id}`)).state === 'draining');
   const t0 = performance.now();

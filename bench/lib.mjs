@@ -34,11 +34,11 @@ export function tempDir(prefix = 'vmpilot-bench-') {
 
 export const tokens = () => ({ admin: randomBytes(16).toString('hex'), pilot: randomBytes(16).toString('hex') });
 
-/** Start the real server on 127.0.0.1:0; resolves with its URL once it listens. */
-export async function startServer(db, tok, extra = []) {
+/** Start the real server (`bundle`: another build of it) on 127.0.0.1:0; resolves with its URL once it listens. */
+export async function startServer(db, tok, extra = [], bundle = SERVER) {
   const child = spawn(
     process.execPath,
-    [SERVER, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', tok.admin, '--pilot-token', tok.pilot, '--log-level', 'warn', ...extra],
+    [bundle, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', tok.admin, '--pilot-token', tok.pilot, '--log-level', 'warn', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.add(child);

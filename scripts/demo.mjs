@@ -90,6 +90,8 @@ const api = async (route) => {
   if (!res.ok) throw new Error(`GET ${route}: ${res.status} ${await res.text()}`);
   return res.json();
 };
+// listings come newest first, a page of 100 at most (the demo has fewer): shown oldest first
+const oldestFirst = async (route) => (await api(route)).sort((a, b) => a.id - b.id);
 
 // -- progress until both pilots have halted
 let done = false;
@@ -105,7 +107,7 @@ while (!done) {
     say(`\nthe demo took longer than 2 minutes; logs are in ${work}`);
     process.exit(1);
   }
-  const [jobs, pilots] = await Promise.all([api('/v1/payloads'), api('/v1/pilots')]);
+  const [jobs, pilots] = await Promise.all([oldestFirst('/v1/payloads'), oldestFirst('/v1/pilots')]);
   const count = (s) => jobs.filter((j) => j.state === s).length;
   const cores = jobs.filter((j) => j.state === 'running').reduce((n, j) => n + (j.allocatedCores ?? 0), 0);
   const line =
@@ -121,7 +123,7 @@ if (tty) process.stdout.write('\n');
 const exitStatuses = await statuses;
 
 // -- summary
-const [jobs, pilots] = await Promise.all([api('/v1/payloads'), api('/v1/pilots')]);
+const [jobs, pilots] = await Promise.all([oldestFirst('/v1/payloads'), oldestFirst('/v1/pilots')]);
 say('\nPayloads by group');
 say(`  ${'group'.padEnd(8)} ${'done'.padStart(5)} ${'failed'.padStart(7)} ${'core-seconds'.padStart(13)}`);
 const groups = [...new Set(jobs.map((j) => j.group))];

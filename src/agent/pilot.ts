@@ -24,6 +24,7 @@ import { PayloadSupervisor } from './payloads.js';
 import { PilotCore, type PilotDeps } from './pilot/core.js';
 import { watchDeadline } from './pilot/deadline-watch.js';
 import { HeartbeatView, refreshResources } from './pilot/heartbeat-view.js';
+import { abandonIdentity } from './pilot/identity-fault.js';
 import { handleInstructions, keepCredential } from './pilot/instruction-handler.js';
 import { LeaseFence } from './pilot/lease-fence.js';
 import { lifecycleLoop, watchDrainFiles } from './pilot/lifecycle-loop.js';
@@ -126,6 +127,8 @@ export class Pilot {
     let fatal = true;
     try {
       const identity = await restoreState(p);
+      // the server holds reports this pilot never sent: stop trusting its credential, register anew
+      p.outbox.onFault = (fault) => void abandonIdentity(p, fault);
       p.snap = await p.deps.probe.snapshot(config.stateDir);
       p.totalCores = config.cores ?? p.snap.cores;
       await refreshResources(p);

@@ -26,7 +26,7 @@ export function registerServerCommands(program: Command): void {
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
     .option('--match-wait-max <sec>', 'longest a match request is held open', '20')
     .option('--log-level <level>', 'log level: trace, debug, info, warn, error', 'info')
-    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec')
+    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec, limits, endpoints')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain)')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--stall-after <sec>', 'a pilot silent this long becomes stalled (default 600, or the config file)')
@@ -41,6 +41,19 @@ token); Prometheus metrics at /metrics (admin token as bearer).
 In --config, "groups: { atlas: { share: 70, requireIsolation: true } }"
 gives atlas's payloads only to pilots that isolate them (their registration
 says an isolation other than none; see "pilots").
+
+--config also takes "limits:" (defaults shown; 0 turns a rate or cap off):
+  limits:
+    labelBytes: 4096                # a registration's labels, bytes of JSON
+    registerBurstPerToken: 2000     # registrations at once per registration token,
+    registerPerSecPerToken: 50      #   then this many a second (beyond: 429)
+    registerBurstPerAddress: 1000   # the same per source address
+    registerPerSecPerAddress: 50
+    longPollsPerPilot: 2            # open match requests per pilot (a new one answers the oldest)
+    longPollsTotal: 100000          # in all (beyond: 429)
+    requestTimeoutSec: 30           # a whole request (headers and body) must arrive within this
+    headersTimeoutSec: 10           # its headers within this
+    keepAliveSec: 72                # an idle connection closes after this
 
 Example:
   vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
@@ -111,10 +124,11 @@ whole), memoryMb, wallSec, group, name, priority, env, requeue (false as
     });
 
   withClientOptions(program.command('jobs'))
-    .description('List payloads.')
+    .description('List payloads (every one, oldest first; --limit N: the newest N).')
     .option('--state <state>', 'only this state: queued, assigned, running, done, failed, cancelled')
     .option('--group <group>', 'only this group')
     .option('--pilot <id>', 'only payloads of this pilot')
+    .option('--limit <n>', 'only the newest N')
     .option('--json', 'print a JSON array of payloads')
     .addHelpText(
       'after',
@@ -124,8 +138,12 @@ Under the table: the core-seconds of the payloads listed, by how they ended
 of attempts the infrastructure ended (evicted). ATTEMPTS says how many of a
 payload's attempts were evicted.
 
+The server hands the list out in pages of at most 500, newest first; this reads
+them all (or enough for --limit). Text from pilots is shown with control characters
+escaped (\\e, \\n, \\x07, ...).
+
 Example:
-  vmpilot-server jobs --state running --group atlas`,
+  vmpilot-server jobs --state running --group atlas --limit 50`,
     )
     .action(async (o) => {
       const { jobs } = await import('./admin/commands.js');
@@ -143,7 +161,9 @@ Example:
     });
 
   withClientOptions(program.command('pilots'))
-    .description('List pilots.')
+    .description('List pilots (every one, oldest first; --limit N: the newest N).')
+    .option('--state <states>', 'only these states, comma-separated (running,draining,stalled,...)')
+    .option('--limit <n>', 'only the newest N')
     .option('--json', 'print a JSON array of pilots')
     .addHelpText(
       'after',
@@ -155,9 +175,15 @@ registered with (batch=slurm, site=...). CONTACT is how long ago the server
 last heard from it: its registration, a heartbeat, a match or a report.
 "pilot ID" shows one pilot in full.
 
+Read page by page from the server (at most 500 a page, newest first).
+Hostnames, external ids, labels and messages from pilots are shown with
+control characters escaped (\\e, \\n, \\x07, ...), so a pilot cannot forge
+rows or set the terminal title.
+
 Examples:
   vmpilot-server pilots
-  vmpilot-server pilots --json`,
+  vmpilot-server pilots --state running,draining
+  vmpilot-server pilots --limit 20 --json`,
     )
     .action(async (o) => {
       const { pilots } = await import('./admin/commands.js');
@@ -178,7 +204,7 @@ Examples:
     cmd
       .option('--all', 'every live pilot')
       .option('--state <state>', 'every pilot in this state (running, draining, stalled, ...)')
-      .option('--host <regex>', 'every live pilot whose hostname matches');
+      .option('--host <glob>', "every live pilot whose whole hostname matches this glob: * any characters, ? one (e.g. '*.cern.ch'; case-insensitive; not a regular expression)");
 
   selection(withClientOptions(program.command('halt')))
     .description('Tell a pilot (or every pilot matching a filter) to halt; prints the instruction id(s).')
@@ -187,7 +213,7 @@ Examples:
     .option('--reason <text>', 'why')
     .addHelpText(
       'after',
-      '\nOne pilot prints its instruction id; a filter prints "PILOT INSTRUCTION" per pilot.\n\nExamples:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"\n  vmpilot-server halt --host "^vm-.*\\.cern\\.ch$"',
+      '\nOne pilot prints its instruction id; a filter prints "PILOT INSTRUCTION" per pilot.\n--host is a glob matched against the whole hostname, in time bounded by the lengths\nof the two (no backtracking), so no hostname a pilot reports can make it hang.\n\nExamples:\n  vmpilot-server halt 7 --code 100 --reason "site maintenance"\n  vmpilot-server halt --host \'vm-*.cern.ch\'',
     )
     .action(async (pilot: string | undefined, o) => {
       const { instructMany } = await import('./admin/bulk.js');
@@ -200,7 +226,7 @@ Examples:
     .option('--reason <text>', 'why')
     .addHelpText(
       'after',
-      '\nA drain is kept until the pilot halts: draining a pilot that already has a drain\n(not yet acknowledged, or acknowledged and still draining) sends nothing new and\nprints that instruction\'s id, saying so on stderr.\n\nExamples:\n  vmpilot-server drain 7 --reason "kernel update"\n  vmpilot-server drain --state running',
+      '\nA drain is kept until the pilot halts: draining a pilot that already has a drain\n(not yet acknowledged, or acknowledged and still draining) sends nothing new and\nprints that instruction\'s id, saying so on stderr.\n\nExamples:\n  vmpilot-server drain 7 --reason "kernel update"\n  vmpilot-server drain --state running\n  vmpilot-server drain --host \'wn-??.example.org\'',
     )
     .action(async (pilot: string | undefined, o) => {
       const { instructMany } = await import('./admin/bulk.js');

@@ -202,9 +202,11 @@ export interface MatchRequest {
   /** Seconds left before the agent's deadline minus its grace period; null when unlimited. */
   remainingSec: number | null;
   /**
-   * Payload ids the pilot already holds (running or starting). The server
-   * hands back a payload it assigned to this pilot but whose reply may have
-   * been lost, unless it is listed here.
+   * Payload ids the server must not hand back: those the pilot holds
+   * (running or starting), and those it released, still has reports of on
+   * the way, or was handed again after it started them. The server hands
+   * back a payload it assigned to this pilot but whose reply may have been
+   * lost, unless it is listed here.
    */
   holding: number[];
   /** How long the server may hold the request open, at most its own bound. */
@@ -562,5 +564,10 @@ export interface HealthReply {
 
 /** Every error reply has this body. `code` is stable; branch on it, not on the message. */
 export interface ErrorReply {
-  error: { code: string; message: string };
+  error: {
+    code: string;
+    message: string;
+    /** With VMP_REPORT_SEQ (409): the pilot's last applied seq, which its reports must follow. */
+    appliedSeq?: number;
+  };
 }

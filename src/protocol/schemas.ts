@@ -279,6 +279,8 @@ export const accountingQuerySchema = {
     to: day,
     group: { type: 'string', maxLength: 100 },
     pilot: idText,
+    /** `group`: one total per group since the start (what the dashboard shows), and no other filter. */
+    by: { type: 'string', enum: ['group'] },
   },
 } as const;
 
@@ -326,7 +328,10 @@ export const instructionSchema = {
   ],
 } as const;
 
-/** Query string of GET /v1/payloads. */
+/** `limit` of a listing: digits (the server says when it is out of range: 1 to 500, api/limits.ts PAGE_MAX). */
+const pageLimit = { type: 'string', pattern: '^[0-9]{1,9}$' } as const;
+
+/** Query string of GET /v1/payloads: filters, and the page (`limit`, `cursor` from the previous page's Link). */
 export const payloadsQuerySchema = {
   type: 'object',
   additionalProperties: false,
@@ -334,8 +339,21 @@ export const payloadsQuerySchema = {
     state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled', 'lost'] },
     group: { type: 'string', maxLength: 100 },
     pilot: idText,
-    /** At most 999,999,999 (a larger number is no longer an integer SQLite takes). */
-    limit: { type: 'string', pattern: '^[0-9]{1,9}$' },
+    limit: pageLimit,
+    cursor: idText,
+  },
+} as const;
+
+const pilotStates = 'submitted|booting|running|draining|halting|halted|stalled|error';
+
+/** Query string of GET /v1/pilots: states (comma-separated), and the page. */
+export const pilotsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', maxLength: 200, pattern: `^(${pilotStates})(,(${pilotStates}))*$` },
+    limit: pageLimit,
+    cursor: idText,
   },
 } as const;
 

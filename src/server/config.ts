@@ -14,12 +14,24 @@
  * maxAttempts: 3          # a payload lost this many times fails
  * credentialTtlSec: 3600  # pilot credentials live this long; heartbeats renew them
  * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
+ * limits:                 # what one caller may use up (api/limits.ts; 0: no limit for a rate or cap)
+ *   labelBytes: 4096                 # a registration's labels, in bytes of JSON
+ *   registerBurstPerToken: 2000      # registrations at once per registration token,
+ *   registerPerSecPerToken: 50       #   then this many a second
+ *   registerBurstPerAddress: 1000    # the same per source address
+ *   registerPerSecPerAddress: 50
+ *   longPollsPerPilot: 2             # match requests one pilot holds open (a new one answers the oldest)
+ *   longPollsTotal: 100000           # in all (beyond: 429)
+ *   requestTimeoutSec: 30            # a request (headers and body) must arrive within this
+ *   headersTimeoutSec: 10            # its headers within this
+ *   keepAliveSec: 72                 # an idle connection closes after this
  * ```
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { VmpilotError, describeError } from '../shared/errors.js';
 import { type EndpointConfig, endpointsFrom } from './director/endpoint-config.js';
+import { DEFAULT_LIMITS, LIMIT_RANGES, type ApiLimits } from './api/limits.js';
 
 /** The server configuration, after defaults. */
 export interface ServerConfig {
@@ -33,9 +45,11 @@ export interface ServerConfig {
   readonly credentialTtlSec: number;
   /** Where the director may start machines, in the order written (none: no director). */
   readonly endpoints: readonly EndpointConfig[];
+  readonly limits: ApiLimits;
 }
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
+  limits: DEFAULT_LIMITS,
   shares: new Map<string, number>(),
   requireIsolation: new Set<string>(),
   defaultShare: 1,
@@ -70,8 +84,12 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
       out.endpoints = endpointsFrom(value, where);
       continue;
     }
+    if (key === 'limits') {
+      out.limits = limitsFrom(value, where);
+      continue;
+    }
     const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
-    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, ${Object.keys(NUMBERS).join(', ')})`);
+    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, limits, ${Object.keys(NUMBERS).join(', ')})`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
       throw bad(where, `${key} is ${JSON.stringify(value)}; expected a number from ${range[0]} to ${range[1]}`);
     }
@@ -79,6 +97,22 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
     (out as unknown as Record<string, number>)[key] = value;
   }
   return Object.freeze(out);
+}
+
+function limitsFrom(value: unknown, where: string): ApiLimits {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(where, 'limits must map limit names to numbers, e.g. limits: { registerPerSecPerToken: 50 }');
+  }
+  const out: Record<string, number> = { ...DEFAULT_LIMITS };
+  for (const [key, n] of Object.entries(value as Record<string, unknown>)) {
+    const range = (LIMIT_RANGES as Record<string, readonly [number, number]>)[key];
+    if (!range) throw bad(where, `limits.${key} is not a limit (known: ${Object.keys(LIMIT_RANGES).join(', ')})`);
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < range[0] || n > range[1]) {
+      throw bad(where, `limits.${key} is ${JSON.stringify(n)}; expected a number from ${range[0]} to ${range[1]}`);
+    }
+    out[key] = n;
+  }
+  return Object.freeze(out as unknown as ApiLimits);
 }
 
 function groupsFrom(value: unknown, where: string): { shares: Map<string, number>; requireIsolation: Set<string> } {

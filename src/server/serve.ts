@@ -111,6 +111,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       usageHalfLifeSec: config.usageHalfLifeSec,
       metrics,
       waiters,
+      limits: config.limits,
       ...(tls ? { https: tls } : {}),
     });
     sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => waiters.wakeAll() });
@@ -126,7 +127,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     if (tokens.generated.pilot) write(`pilot token: ${tokens.generated.pilot}`);
     sweeper.start();
     const shares = Object.fromEntries(config.shares);
-    log.info({ host: address.host, port, db: o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec }, 'server started');
+    log.info({ host: address.host, port, db: o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {

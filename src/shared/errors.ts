@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   VMP_NOT_FOUND: 'The server has no such pilot, payload or route (HTTP 404).',
   VMP_BAD_REQUEST: 'The server refused the request body (HTTP 400); the message names the field.',
   VMP_CONFLICT: 'The request does not fit the current state of the record (HTTP 409).',
+  VMP_REPORT_SEQ: "The server refused reports whose seq does not follow the pilot's last applied one (HTTP 409).",
+  VMP_RATE_LIMITED: 'Too many requests of this kind from this token or address; retry after the time given (HTTP 429).',
   VMP_SERVER: 'The server failed (HTTP 5xx) or answered something unexpected.',
   // local environment (exit status 4)
   VMP_STATE: 'The agent state directory cannot be read or written.',
@@ -62,6 +64,8 @@ export function exitStatusForError(err: unknown): number {
     case 'VMP_NOT_FOUND':
     case 'VMP_BAD_REQUEST':
     case 'VMP_CONFLICT':
+    case 'VMP_REPORT_SEQ':
+    case 'VMP_RATE_LIMITED':
     case 'VMP_SERVER':
       return 3;
     case 'VMP_INTERNAL':

@@ -152,14 +152,25 @@ export function admin(url: string, token = ADMIN_TOKEN) {
     if (r.status >= 300) throw new Error(`${method} ${route} → ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   };
+  /** Every row of a listing, page by page (the server lists newest first), oldest first. */
+  const all = async <T extends { id: number }>(route: string): Promise<T[]> => {
+    const rows: T[] = [];
+    for (let next: string | null = `${route}?limit=500`; next !== null; ) {
+      const res = await fetch(url + next, { headers: { authorization: `Bearer ${token}` } });
+      if (res.status >= 300) throw new Error(`GET ${next} → ${res.status} ${await res.text()}`);
+      rows.push(...((await res.json()) as T[]));
+      next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
+    }
+    return rows.sort((a, b) => a.id - b.id);
+  };
   return {
     call,
     submit: async (req: SubmitRequest) => (await ok<{ id: number }>('POST', '/v1/payloads', req)).id,
-    jobs: () => ok<PayloadView[]>('GET', '/v1/payloads'),
+    jobs: () => all<PayloadView>('/v1/payloads'),
     job: (id: number) => ok<PayloadView>('GET', `/v1/payloads/${id}`),
     history: (id: number) => ok<PayloadHistoryEntry[]>('GET', `/v1/payloads/${id}/history`),
     accounting: () => ok<AccountingEntry[]>('GET', '/v1/accounting'),
-    pilots: () => ok<PilotView[]>('GET', '/v1/pilots'),
+    pilots: () => all<PilotView>('/v1/pilots'),
     instruct: (pilotId: number, body: unknown) => ok<unknown>('POST', `/v1/pilots/${pilotId}/instructions`, body),
   };
 }

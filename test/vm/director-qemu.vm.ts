@@ -52,8 +52,9 @@ driverContract(
     )[0]!.driver as QemuSettings;
     const make = (endpoint: string) => new QemuDriver({ settings, prefix: resourcePrefix('test', endpoint), agent, node: process.execPath, clock: systemClock });
     const api = admin(server.url);
+    const driver = make('vms');
     return {
-      driver: make('vms'),
+      driver,
       prefix: resourcePrefix('test', 'vms'),
       other: { driver: make('other'), prefix: resourcePrefix('test', 'other') },
       request: (key) => ({
@@ -65,12 +66,24 @@ driverContract(
         bootstrap: { serverUrl: server.url, credential: PILOT_TOKEN, idleTimeoutSec: 10, graceSec: 5, lifetimeSec: 1800 },
       }),
       until: (what, check) => waitFor(what, check, 600_000),
-      halt: async () => {
+      halt: async (r) => {
         const id = await api.submit({ command: ['sh', '-c', 'echo "payload on $(uname -n)"; test ! -e /usr/bin/node'], group: 'vm' });
         await waitFor('the payload to be done in the VM', async () => (await api.job(id)).state === 'done', 600_000);
         const job = await api.job(id);
         expect(job.outputTail).toMatch(/payload on \S+/);
         await waitFor('its pilot to halt', async () => (await api.pilots()).find((p) => p.id === job.pilotId && p.state === 'halted' && p.shutdownCode === 300), 300_000);
+        // then the guest powers itself off, which ends QEMU (-no-reboot); on failure, say what the console showed
+        try {
+          await waitFor('the VM to power off', async () => (await driver.describe(r.id))?.state === 'ended', 300_000);
+        } catch (err) {
+          let serial = '(no serial log)';
+          try {
+            serial = readFileSync(path.join(workDir, r.key, 'serial.log'), 'utf8').slice(-4000);
+          } catch {
+            // removed already
+          }
+          throw new Error(`${(err as Error).message}; the VM's console ends with:\n${serial}`);
+        }
       },
       nothingLeft: async (r) => {
         expect(processesWith(path.join(workDir, r.key))).toEqual([]);

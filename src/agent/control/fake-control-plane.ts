@@ -47,6 +47,13 @@ export class FakeControlPlane implements ControlPlane {
   largestWaiting: MatchReply['largestWaiting'];
   /** Report seqs to refuse (they count as delivered). */
   refuse = new Set<number>();
+  /**
+   * Payloads every match call hands out again unless its `holding` lists them,
+   * as the server does with a payload it assigned whose start it has not heard of.
+   */
+  redeliver: Assignment[] = [];
+  /** When set, the next report reply claims this applied seq and applies nothing (someone else reported as this pilot). */
+  forgedAppliedSeq: number | null = null;
   private appliedSeq = 0;
   private deliveredInMatch = new Set<number>();
   private offers: Assignment[] = [];
@@ -93,6 +100,8 @@ export class FakeControlPlane implements ControlPlane {
   async register(request: RegisterRequest): Promise<RegisterReply> {
     this.maybeFail('register');
     this.registrations.push(request);
+    // a new pilot: its reports are numbered from 1
+    this.appliedSeq = 0;
     return { ...this.registerReply };
   }
 
@@ -111,7 +120,10 @@ export class FakeControlPlane implements ControlPlane {
     const waiting = () => (this.largestWaiting === undefined ? {} : { largestWaiting: this.largestWaiting });
     for (;;) {
       if (signal?.aborted) throw new VmpilotError('VMP_UNREACHABLE', 'aborted', { details: { aborted: true } });
-      const payload = this.offers.shift();
+      const again = this.offers.length === 0 ? this.redeliver.find((a) => !request.holding.includes(a.id)) : undefined;
+      // as over a network, a redelivery comes back on a later turn of the event loop: an agent that keeps asking spins visibly
+      if (again) await new Promise((r) => setImmediate(r));
+      const payload = this.offers.shift() ?? again;
       const fresh = this.instructions.filter((i) => !this.deliveredInMatch.has(i.id));
       if (payload || fresh.length > 0) {
         for (const i of this.instructions) this.deliveredInMatch.add(i.id);
@@ -136,6 +148,9 @@ export class FakeControlPlane implements ControlPlane {
   async report(reports: Report[]): Promise<ReportsReply> {
     this.maybeFail('report');
     this.batches.push(reports);
+    const forged = this.forgedAppliedSeq;
+    this.forgedAppliedSeq = null;
+    if (forged !== null) return { appliedSeq: forged, refused: [], instructions: [] };
     const refused: ReportsReply['refused'] = [];
     for (const r of reports) {
       if (r.seq !== this.appliedSeq + 1) continue; // out of order or already applied

@@ -6,6 +6,7 @@
 import {
   apiUrl,
   paths,
+  type ErrorReply,
   type HeartbeatReply,
   type HeartbeatRequest,
   type MatchReply,
@@ -127,13 +128,18 @@ export class HttpControlPlane implements ControlPlane {
     }
     if (status < 200 || status > 299) {
       let message = `HTTP ${status} from ${url}`;
+      let code = codeForStatus(status);
+      const details: Record<string, unknown> = { status, url };
       try {
-        const parsed = JSON.parse(text) as { error?: { message?: string; code?: string } };
+        const parsed = JSON.parse(text) as ErrorReply;
         if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${status})`;
+        // codes the agent acts on: reports out of order (a fault), too many requests (retry later)
+        if (parsed.error?.code === 'VMP_REPORT_SEQ' || parsed.error?.code === 'VMP_RATE_LIMITED') code = parsed.error.code;
+        if (typeof parsed.error?.appliedSeq === 'number') details.appliedSeq = parsed.error.appliedSeq;
       } catch {
         // not JSON: keep the status line
       }
-      throw new VmpilotError(codeForStatus(status), message, { details: { status, url } });
+      throw new VmpilotError(code, message, { details });
     }
     try {
       return JSON.parse(text) as T;

@@ -82,6 +82,16 @@ export class PilotCore {
   readonly instructionsSeen = new Set<number>();
   /** Payloads released (payload-released) this run: listed in `holding` so the server does not hand them straight back. */
   readonly releasing = new Set<number>();
+  /**
+   * Payloads the server handed out again although this pilot had started
+   * them (it has not applied their reports): listed in `holding` from then
+   * on, so that the server stops handing them back (no tight loop).
+   */
+  readonly redelivered = new Set<number>();
+  /** Why the pilot is registering anew (another sender holds its credential), while it does; else null. */
+  identityFault: string | null = null;
+  /** How many times this run registered anew after such a fault. */
+  identityFaults = 0;
   /** Memory limit from a source stronger than the probe (MJF, cgroup), MiB. */
   memLimitMb: number | null = null;
   /** Settles when the removal of ended payloads' directories under way is over (a new payload waits for the space). */

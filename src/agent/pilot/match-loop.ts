@@ -11,8 +11,14 @@
  *                ├─nothing─▶ short pause, ask again
  *                └─failed──▶ back off (capped low, control/retry.ts), deliver the
  *                            reports that waited first (pilot/reconnect.ts), ask again
+ *
+ * `holding` lists every payload the server must not hand back: those held,
+ * those released, those with reports still undelivered, and those the
+ * server handed out again after they started here (its record lags, or
+ * someone else reported under this pilot's name). A redelivery is also
+ * followed by a pause, so no answer of the server can make the loop spin.
  */
-import type { Assignment } from '../../protocol/index.js';
+import { LIMITS, type Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { retryDelayMs } from '../control/retry.js';
 import { payloadDir } from '../executor/payload-runner.js';
@@ -28,8 +34,22 @@ import { reportsFirst } from './reconnect.js';
 const EMPTY_MATCH_PAUSE_MS = 200;
 /** How often the match loop looks whether fenced payloads' end reports are delivered. */
 const FENCE_REPORT_POLL_MS = 500;
-/** How many released payload ids the match request keeps listing in `holding`. */
+/** How many released (and how many redelivered) payload ids the match request keeps listing in `holding`. */
 const MAX_RELEASING = 256;
+
+/** Add `id` to `set`, dropping the oldest beyond `max` (`holding` is bounded). */
+function remember(set: Set<number>, id: number, max: number): void {
+  set.delete(id);
+  set.add(id);
+  if (set.size > max) set.delete(set.values().next().value!);
+}
+
+/** The ids the match request lists in `holding`, each once, at most LIMITS.cores of them (the schema's bound). */
+export function holdingNow(p: PilotCore): number[] {
+  const ids = new Set<number>([...p.payloads.ids, ...p.releasing, ...p.redelivered]);
+  for (const r of p.outbox.pending) if ('payloadId' in r) ids.add(r.payloadId);
+  return [...ids].slice(0, LIMITS.cores);
+}
 
 /** What the match request and the admission of a payload depend on, now. */
 export function matchInputs(p: PilotCore): MatchInputs {
@@ -48,7 +68,7 @@ export function matchInputs(p: PilotCore): MatchInputs {
     now: p.deps.clock.now(),
     deadline: p.deadline,
     graceSec: p.res.graceSec(),
-    holding: [...p.payloads.ids, ...p.releasing],
+    holding: holdingNow(p),
     waitMaxSec: matchWaitSec(p),
     largestWaiting: p.largestWaiting,
     starvationSec: p.deps.config.starvationSec,
@@ -67,6 +87,11 @@ export async function matchLoop(p: PilotCore): Promise<void> {
     // the remaining time asked with is the one of the deadline now
     await refreshDeadline(p);
     const v = p.wake.version;
+    if (p.identityFault !== null) {
+      // registering anew (pilot/identity-fault.ts): nothing to ask for until it has a new identity
+      await p.wake.wait(v, HOUR);
+      continue;
+    }
     if (p.fence.reportsPending) {
       // the server must have the fenced payloads' end reports before it may hand them here again
       await p.wake.wait(v, FENCE_REPORT_POLL_MS);
@@ -77,6 +102,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
       await p.wake.wait(v, retryDelayMs(failures, random()));
       continue;
     }
+    // delivering them may have shown that another sender holds the credential: ask for nothing under it
+    if (p.identityFault !== null) continue;
     const inputs = matchInputs(p);
     const request = nextMatchRequest(inputs);
     const reserved = request ? reservationNow(inputs) : null;
@@ -97,8 +124,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
       failures = 0;
       p.largestWaiting = waitingFromReply(reply.largestWaiting, clock.now(), p.largestWaiting);
       const fresh = p.handleInstructions(reply.instructions);
-      if (reply.payload) await take(p, reply.payload);
-      else if (!fresh) await p.wake.wait(p.wake.version, EMPTY_MATCH_PAUSE_MS);
+      const taken = reply.payload ? await take(p, reply.payload) : null;
+      if ((!reply.payload && !fresh) || taken === 'duplicate') await p.wake.wait(p.wake.version, EMPTY_MATCH_PAUSE_MS);
     } catch (err) {
       if (abort.signal.aborted) continue;
       failures++;
@@ -111,8 +138,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
   }
 }
 
-/** A payload from the server: start it if it fits, report it refused if not, ignore a redelivery. */
-export async function take(p: PilotCore, a: Assignment): Promise<void> {
+/** A payload from the server: start it if it fits, report it refused if not, ignore a redelivery. Says which it did. */
+export async function take(p: PilotCore, a: Assignment): Promise<'duplicate' | 'release' | 'reject' | 'start'> {
   const { clock, config } = p.deps;
   p.fence.renew(a);
   // handed out for a request made before the deadline moved: admitted by the deadline now
@@ -120,25 +147,26 @@ export async function take(p: PilotCore, a: Assignment): Promise<void> {
   const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
   const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
   if (decision.kind !== 'release') p.releasing.delete(a.id);
+  if (decision.kind !== 'duplicate') p.redelivered.delete(a.id);
   if (decision.kind === 'duplicate') {
-    p.log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');
-    return;
+    if (!p.redelivered.has(a.id)) p.log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');
+    remember(p.redelivered, a.id, MAX_RELEASING);
+    return 'duplicate';
   }
   if (decision.kind === 'release') {
     // not started, not counted as started: the server puts it back in the queue, and may hand it here again later
     p.log.info({ payloadId: a.id, reason: decision.message }, 'payload released');
-    p.releasing.add(a.id);
     // the server requeues it once the report arrives: only recent ones matter, and `holding` is bounded
-    if (p.releasing.size > MAX_RELEASING) p.releasing.delete(p.releasing.values().next().value!);
+    remember(p.releasing, a.id, MAX_RELEASING);
     await p.outbox.add({ type: 'payload-released', payloadId: a.id, reason: decision.message });
-    return;
+    return 'release';
   }
   p.started.add(a.id);
   p.keeper.state.started.push(a.id);
   if (decision.kind === 'reject') {
     p.log.warn({ payloadId: a.id, reason: decision.message }, 'payload refused');
     await p.outbox.add({ type: 'payload-ended', payloadId: a.id, exitCode: null, signal: null, message: decision.message });
-    return;
+    return 'reject';
   }
   // the space of ended payloads being freed (a disk that one of them filled) is there for this one
   await p.dirsPruned;
@@ -148,4 +176,5 @@ export async function take(p: PilotCore, a: Assignment): Promise<void> {
   // saved BEFORE the process is spawned: a SIGKILL in between leaves a "starting" record, never an unknown payload
   await p.keeper.persist();
   p.payloads.accept(a, decision.cores);
+  return 'start';
 }

@@ -96,7 +96,8 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
       p.log.info({ pilotId: reply.pilotId, cores: p.totalCores, leaseSec: reply.leaseSec ?? null }, 'registered');
       return null;
     } catch (err) {
-      if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER')) {
+      // unreachable, failing or busy (429: too many registrations at once, as when a site boots many VMs): try again
+      if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER', 'VMP_RATE_LIMITED')) {
         const code = isVmpilotError(err, 'VMP_FORBIDDEN') ? ShutdownCode.BANNED : ShutdownCode.ENVIRONMENT;
         const hint = isVmpilotError(err, 'VMP_UNAUTHORIZED') ? '; check the registration token (--token-file, VMPILOT_PILOT_TOKEN or tokenFile)' : '';
         p.log.error({ err: describeError(err), errorCode: isVmpilotError(err) ? err.code : undefined, server: config.server }, 'registration refused');

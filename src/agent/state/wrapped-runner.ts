@@ -10,7 +10,11 @@
  *     a temp name it removes first: when it writes, nothing of the payload
  *     runs that could have put a link there since),
  *   - survives SIGTERM so the payload gets its grace period, and re-raises a
- *     payload's deadly signal so the agent sees "killed by SIGTERM" as before.
+ *     payload's deadly signal so the agent sees "killed by SIGTERM" as before;
+ *   - does not start the payload at all when the signal came before it got
+ *     there (a stop right after the start: the group's signal reached only
+ *     the wrapper, and the payload, forked later, would never get it), and
+ *     ends by that signal instead.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -19,11 +23,12 @@ import { applySandbox } from '../isolation/sandbox.js';
 import type { PayloadProcess, ProcessRunner, ProcessSpec } from '../ports.js';
 
 /** The wrapper script (run with `sh -c SCRIPT vmpilot-payload-<id> COMMAND...`). */
-export const WRAPPER_SCRIPT = `trap : TERM INT HUP
+export const WRAPPER_SCRIPT = `trap 'stopped=143' TERM
+trap 'stopped=130' INT
+trap 'stopped=129' HUP
 d="\${VMPILOT_PAYLOAD_DIR:-.}"
 echo $$ > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
-"$@"
-s=$?
+if [ -z "$stopped" ]; then "$@"; s=$?; else s=$stopped; fi
 rm -rf "$d/exit_status.tmp"
 printf '%s\\n' "$s" > "$d/exit_status.tmp" && mv -f "$d/exit_status.tmp" "$d/exit_status"
 trap - TERM INT HUP

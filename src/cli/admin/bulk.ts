@@ -21,6 +21,8 @@ import { usageError } from '../run-main.js';
 import { AdminClient, type ClientOptions } from './client.js';
 import { intOption, submitRequest } from './commands.js';
 import { accountingTables } from './format.js';
+import { globMatch } from './glob.js';
+import { visibleJson } from './visible.js';
 
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
@@ -153,22 +155,26 @@ export interface PilotSelection {
 
 const LIVE: PilotState[] = ['submitted', 'booting', 'running', 'draining', 'halting', 'stalled', 'error'];
 
-/** The pilots `sel` selects from `pilots` (never a halted one). Pure; throws usage errors. */
+/**
+ * The pilots `sel` selects from `pilots` (never a halted one): `--host` is a
+ * glob over the whole host name (glob.ts: `*`, `?`, case-insensitive; never
+ * slow, whatever the pattern or the name). Pure; throws usage errors.
+ */
 export function selectPilots(pilots: PilotView[], sel: PilotSelection): PilotView[] {
+  checkSelection(sel);
+  const host = sel.host;
+  return pilots.filter(
+    (p) => p.state !== 'halted' && (sel.state === undefined || p.state === sel.state) && (host === undefined || globMatch(host, p.hostname)),
+  );
+}
+
+function checkSelection(sel: PilotSelection): void {
   if (sel.state !== undefined && !LIVE.includes(sel.state as PilotState)) {
     throw usageError(`--state "${sel.state}" must be one of ${LIVE.join(', ')}`);
   }
-  let host: RegExp | null = null;
-  if (sel.host !== undefined) {
-    try {
-      host = new RegExp(sel.host);
-    } catch (err) {
-      throw usageError(`--host "${sel.host}" is not a regular expression: ${describeError(err)}`);
-    }
+  if (sel.host !== undefined && (sel.host.length === 0 || sel.host.length > 255)) {
+    throw usageError(`--host "${sel.host}" must be a glob of 1 to 255 characters, e.g. '*.cern.ch'`);
   }
-  return pilots.filter(
-    (p) => p.state !== 'halted' && (sel.state === undefined || p.state === sel.state) && (host === null || host.test(p.hostname)),
-  );
 }
 
 /**
@@ -183,12 +189,17 @@ export async function instructMany(
 ): Promise<void> {
   const filtered = o.all || o.state !== undefined || o.host !== undefined;
   if (pilot !== undefined && filtered) throw usageError(`give a PILOT id or --all/--state/--host, not both`);
-  if (pilot === undefined && !filtered) throw usageError(`${kind} needs a PILOT id, or --all, --state S or --host REGEX`);
+  if (pilot === undefined && !filtered) throw usageError(`${kind} needs a PILOT id, or --all, --state S or --host GLOB`);
+  checkSelection(o);
   const client = new AdminClient(o);
+  // only live pilots, page by page (the server filters by state; the host glob is matched here)
+  const live = `${paths.pilots}?state=${o.state ?? LIVE.join(',')}&limit=500`;
   const ids =
     pilot !== undefined
       ? [intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER)]
-      : selectPilots(await client.get<PilotView[]>(paths.pilots), o).map((p) => p.id);
+      : selectPilots(await client.getPages<PilotView>(live), o)
+          .map((p) => p.id)
+          .sort((a, b) => a - b);
   const body: InstructionRequest =
     kind === 'halt'
       ? {
@@ -210,7 +221,7 @@ export async function instructMany(
 export async function kill(id: string, o: ClientOptions & { reason?: string; json?: boolean }, out: Out = stdout): Promise<void> {
   const payloadId = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
   const reply = await new AdminClient(o).post<KillReply>(paths.payloadKill(payloadId), o.reason ? { reason: o.reason } : {});
-  if (o.json) return out(JSON.stringify(reply, null, 2));
+  if (o.json) return out(visibleJson(reply));
   out(
     reply.instruction
       ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot; it ends cancelled once stopped`
@@ -245,5 +256,5 @@ export async function accounting(
   if (o.from !== undefined && o.to !== undefined && o.to < o.from) throw usageError(`--to "${o.to}" is before --from "${o.from}"`);
   if (o.group) q.set('group', o.group);
   const rows = await new AdminClient(o).get<AccountingEntry[]>(`${paths.accounting}${q.size ? `?${q.toString()}` : ''}`);
-  out(o.json ? JSON.stringify(rows, null, 2) : accountingTables(rows));
+  out(o.json ? visibleJson(rows) : accountingTables(rows));
 }

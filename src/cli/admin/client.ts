@@ -49,17 +49,33 @@ export class AdminClient {
   }
 
   /** GET a path and parse the JSON reply. */
-  get<T>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  async get<T>(path: string): Promise<T> {
+    return (await this.call<T>('GET', path)).body;
+  }
+
+  /**
+   * GET a listing page after page (newest first), following each page's
+   * `Link: <…>; rel="next"`, until there is none or `max` rows are in.
+   */
+  async getPages<T>(path: string, max = Infinity): Promise<T[]> {
+    const rows: T[] = [];
+    let next: string | null = path;
+    while (next !== null && rows.length < max) {
+      const page: { body: T[]; link: string | null } = await this.call<T[]>('GET', next);
+      rows.push(...page.body);
+      next = nextPage(page.link);
+    }
+    return rows.slice(0, max);
   }
 
   /** POST a JSON body and parse the JSON reply. */
-  post<T>(path: string, body: unknown): Promise<T> {
-    return this.call<T>('POST', path, body);
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return (await this.call<T>('POST', path, body)).body;
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    // the base's own path stays: a server behind a proxy at http://host/api is called at http://host/api/v1/...
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ body: T; link: string | null }> {
+    // the base's own path stays: a server behind a proxy at http://host/api is called at http://host/api/v1/...;
+    // so does a Link header's next page, which the server names by its own path (/v1/pilots?before=…)
     const url = apiUrl(this.base, path);
     let res;
     try {
@@ -83,14 +99,21 @@ export class AdminClient {
     }
     const text = await res.body.text();
     if (res.statusCode >= 200 && res.statusCode < 300) {
+      const link = res.headers.link;
       try {
-        return JSON.parse(text) as T;
+        return { body: JSON.parse(text) as T, link: typeof link === 'string' ? link : null };
       } catch {
         throw new VmpilotError('VMP_SERVER', `the server answered ${method} ${url.pathname} with something that is not JSON`);
       }
     }
     throw httpError(res.statusCode, text, `${method} ${url.pathname}`);
   }
+}
+
+/** The path of the `rel="next"` page in a Link header, or null. */
+export function nextPage(link: string | null): string | null {
+  const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+  return m?.[1] ?? null;
 }
 
 /** The VmpilotError for an HTTP error reply. */

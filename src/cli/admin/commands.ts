@@ -20,6 +20,7 @@ import { isVmpilotError } from '../../shared/errors.js';
 import { usageError } from '../run-main.js';
 import { AdminClient, type ClientOptions } from './client.js';
 import { coreSecSummary, payloadDetail, payloadTable, pilotTable } from './format.js';
+import { visibleJson } from './visible.js';
 
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
@@ -97,18 +98,39 @@ export interface JobsOptions extends ClientOptions {
   state?: string;
   group?: string;
   pilot?: string;
+  limit?: string;
   json?: boolean;
 }
 
-/** `jobs`: a table of payloads and their core-seconds by outcome, or their JSON array. */
+const PILOT_STATES = ['submitted', 'booting', 'running', 'draining', 'halting', 'halted', 'stalled', 'error'];
+
+/** The most rows a listing page holds (the server's PAGE_MAX): the CLI asks for full pages. */
+const PAGE = 500;
+
+/**
+ * Every row of a listing, or the newest `max`, read page by page (each page
+ * named by the one before's Link header); in id order, oldest first, as the
+ * tables have always been.
+ */
+export async function listing<T extends { id: number }>(client: AdminClient, path: string, q: URLSearchParams, max = Infinity): Promise<T[]> {
+  q.set('limit', String(Math.min(PAGE, max)));
+  const rows = await client.getPages<T>(`${path}?${q.toString()}`, max);
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** The number `--limit` asks for, or Infinity without it. */
+function limitOption(o: { limit?: string }): number {
+  return o.limit === undefined ? Infinity : intOption('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/** `jobs`: a table of payloads and their core-seconds by outcome, or their JSON array (control characters escaped). */
 export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
   const q = new URLSearchParams();
   if (o.state) q.set('state', o.state);
   if (o.group) q.set('group', o.group);
   if (o.pilot) q.set('pilot', String(intOption('--pilot', o.pilot, 1, Number.MAX_SAFE_INTEGER)));
-  const query = q.size > 0 ? `?${q.toString()}` : '';
-  const list = await new AdminClient(o).get<PayloadView[]>(`${paths.payloads}${query}`);
-  if (o.json) return out(JSON.stringify(list, null, 2));
+  const list = await listing<PayloadView>(new AdminClient(o), paths.payloads, q, limitOption(o));
+  if (o.json) return out(visibleJson(list));
   const table = payloadTable(list, systemClock.now());
   out(list.length === 0 ? table : `${table}\n\n${coreSecSummary(list)}`);
 }
@@ -118,7 +140,7 @@ export async function job(id: string, o: ClientOptions & { json?: boolean }, out
   const n = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
   const client = new AdminClient(o);
   const p = await client.get<PayloadView>(paths.payload(n));
-  if (o.json) return out(JSON.stringify(p, null, 2));
+  if (o.json) return out(visibleJson(p));
   // a server older than the history route answers 404: show the payload without it
   const history = await client.get<PayloadHistoryEntry[]>(paths.payloadHistory(n)).catch((err: unknown) => {
     if (isVmpilotError(err, 'VMP_NOT_FOUND')) return null;
@@ -127,10 +149,16 @@ export async function job(id: string, o: ClientOptions & { json?: boolean }, out
   out(payloadDetail(p, systemClock.now(), history));
 }
 
-/** `pilots`: a table of pilots, or their JSON array. */
-export async function pilots(o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
-  const list = await new AdminClient(o).get<PilotView[]>(paths.pilots);
-  out(o.json ? JSON.stringify(list, null, 2) : pilotTable(list, systemClock.now()));
+/** `pilots`: a table of pilots, or their JSON array (control characters escaped). */
+export async function pilots(o: ClientOptions & { json?: boolean; state?: string; limit?: string }, out: Out = stdout): Promise<void> {
+  const q = new URLSearchParams();
+  if (o.state !== undefined) {
+    const bad = o.state.split(',').find((s) => !PILOT_STATES.includes(s));
+    if (bad !== undefined) throw usageError(`--state "${o.state}": "${bad}" is not a pilot state (${PILOT_STATES.join(', ')})`);
+    q.set('state', o.state);
+  }
+  const list = await listing<PilotView>(new AdminClient(o), paths.pilots, q, limitOption(o));
+  out(o.json ? visibleJson(list) : pilotTable(list, systemClock.now()));
 }
 
 /** `halt` and `drain`: send the instruction, print its id. */

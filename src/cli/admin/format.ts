@@ -1,14 +1,18 @@
 /**
  * Readable tables of payloads and pilots for the admin commands. Pure: the
- * current time is passed in.
+ * current time is passed in. Every cell, and the output tail, is shown with
+ * its control characters made visible (visible.ts): a hostname or a message
+ * from a pilot cannot forge rows or send the terminal escape sequences.
  */
 import { formatCoreRequest, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { visible, visibleLines } from './visible.js';
 
-/** Lay out rows under headers, columns padded to their widest cell. */
+/** Lay out rows under headers, columns padded to their widest cell; control characters in cells shown as escapes. */
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const safe = rows.map((r) => r.map(visible));
+  const widths = headers.map((h, i) => Math.max(h.length, ...safe.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
+  return [line(headers), ...safe.map(line)].join('\n');
 }
 
 /** A duration in seconds as "45s", "12m05s", "3h02m" or "2d04h", rounded to the second (4.98 → "5s"). */
@@ -132,7 +136,7 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
           history.map((h) => [when(h.at), h.state, h.pilotId === null ? '-' : String(h.pilotId), h.reason]),
         )}`
       : '';
-  const tail = p.outputTail ? `\n--- output (last lines) ---\n${p.outputTail.replace(/\n$/, '')}` : '';
+  const tail = p.outputTail ? `\n--- output (last lines) ---\n${visibleLines(p.outputTail.replace(/\n$/, ''))}` : '';
   return head + past + tail;
 }
 

@@ -5,15 +5,18 @@
  * CPU, memory, disk, Machine/Job Features), its state history, every
  * instruction sent to it with its acknowledgement, and its payloads. The
  * text is a pure function of what the server returned (`pilotDetailText`);
- * `--json` prints that as one object.
+ * `--json` prints that as one object. Everything the pilot said of itself
+ * (hostname, external id, labels, features, messages) and every instruction's
+ * reason is shown with its control characters escaped (visible.ts).
  */
 import type { HeartbeatRequest, Instruction, InstructionView, PayloadView, PilotHistoryEntry, PilotView } from '../../protocol/index.js';
 import { paths } from '../../protocol/paths.js';
 import { systemClock } from '../../shared/clock.js';
 import { isVmpilotError } from '../../shared/errors.js';
 import { AdminClient, type ClientOptions } from './client.js';
-import { intOption } from './commands.js';
+import { intOption, listing } from './commands.js';
 import { contactText, duration, labelsText, payloadTable, table } from './format.js';
+import { visibleJson } from './visible.js';
 
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
@@ -40,10 +43,11 @@ export async function pilot(id: string, o: ClientOptions & { json?: boolean }, o
   const [history, instructions, payloads] = await Promise.all([
     optional(client.get<PilotHistoryEntry[]>(paths.pilotHistory(n))),
     optional(client.get<InstructionView[]>(paths.instructions(n))),
-    client.get<PayloadView[]>(`${paths.payloads}?pilot=${n}`),
+    // every payload it ran, page by page: a busy pilot has more than one page
+    listing<PayloadView>(client, paths.payloads, new URLSearchParams({ pilot: String(n) })),
   ]);
   const detail: PilotDetail = { pilot: view, history, instructions, payloads };
-  out(o.json ? JSON.stringify(detail, null, 2) : pilotDetailText(detail, systemClock.now()));
+  out(o.json ? visibleJson(detail) : pilotDetailText(detail, systemClock.now()));
 }
 
 const when = (t: number | null | undefined) => (t === null || t === undefined ? '-' : new Date(t).toISOString());

@@ -17,6 +17,7 @@ import type {
   PayloadHistoryEntry,
   PayloadState,
   PayloadView,
+  PilotState,
   PilotView,
   SubmitReply,
   SubmitRequest,
@@ -28,21 +29,30 @@ import {
   instructionSchema,
   killSchema,
   payloadsQuerySchema,
+  pilotsQuerySchema,
   submitBatchSchema,
   submitSchema,
   usageQuerySchema,
 } from '../../protocol/schemas.js';
 import { coresTimeline } from '../queue/usage.js';
-import type { AccountingFilter } from '../store/store.js';
+import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './app.js';
+import { nextLink, pageOf } from './paging.js';
 
 interface PayloadsQuery {
   state?: PayloadState;
   group?: string;
   pilot?: string;
   limit?: string;
+  cursor?: string;
+}
+
+interface PilotsQuery {
+  state?: string;
+  limit?: string;
+  cursor?: string;
 }
 
 /** Register the admin routes on `app`. */
@@ -57,6 +67,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     routes.payloads,
     { schema: { body: submitSchema }, onRequest: adminOnly },
     async (request, reply) => {
+      checkCores(request.body, 'body');
       const payload = await store.submitPayload(request.body, clock.now());
       request.log.info({ payloadId: payload.id, name: payload.name, group: payload.group }, 'payload submitted');
       waiters.wakeAll();
@@ -68,14 +79,18 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
   app.get<{ Querystring: PayloadsQuery }>(
     routes.payloads,
     { schema: { querystring: payloadsQuerySchema }, onRequest: adminOnly },
-    async (request): Promise<PayloadView[]> => {
+    async (request, reply): Promise<PayloadView[]> => {
       const q = request.query;
-      const filter: PayloadFilter = {};
+      const page = pageOf(q);
+      const filter: PayloadFilter = { limit: page.limit };
+      if (page.before !== null) filter.before = page.before;
       if (q.state) filter.state = q.state;
       if (q.group) filter.group = q.group;
       if (q.pilot) filter.pilotId = Number(q.pilot);
-      if (q.limit) filter.limit = Number(q.limit);
-      return store.listPayloads(filter);
+      const rows = await store.listPayloads(filter);
+      const link = nextLink(routes.payloads, { ...q }, page, rows);
+      if (link) void reply.header('link', link);
+      return rows;
     },
   );
 
@@ -89,7 +104,22 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
   );
 
-  app.get(routes.pilots, { onRequest: adminOnly }, async (): Promise<PilotView[]> => store.listPilots({}));
+  app.get<{ Querystring: PilotsQuery }>(
+    routes.pilots,
+    { schema: { querystring: pilotsQuerySchema }, onRequest: adminOnly },
+    async (request, reply): Promise<PilotView[]> => {
+      const q = request.query;
+      const page = pageOf(q);
+      const rows = await store.listPilots({
+        limit: page.limit,
+        ...(page.before !== null ? { before: page.before } : {}),
+        ...(q.state ? { states: q.state.split(',') as PilotState[] } : {}),
+      });
+      const link = nextLink(routes.pilots, { ...q }, page, rows);
+      if (link) void reply.header('link', link);
+      return rows;
+    },
+  );
 
   app.get<{ Params: { pilotId: string } }>(
     routes.pilot,
@@ -140,6 +170,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     routes.payloadsBatch,
     { schema: { body: submitBatchSchema }, onRequest: adminOnly },
     async (request, reply) => {
+      request.body.payloads.forEach((p, i) => checkCores(p, `body.payloads[${i}]`));
       const ids = await store.submitPayloads(request.body.payloads, clock.now());
       request.log.info({ count: ids.length, first: ids[0], last: ids[ids.length - 1] }, 'payloads submitted');
       waiters.wakeAll();
@@ -192,11 +223,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
   );
 
-  app.get<{ Querystring: { from?: string; to?: string; group?: string; pilot?: string } }>(
+  app.get<{ Querystring: { from?: string; to?: string; group?: string; pilot?: string; by?: 'group' } }>(
     routes.accounting,
     { schema: { querystring: accountingQuerySchema }, onRequest: adminOnly },
-    async (request): Promise<AccountingEntry[]> => {
+    async (request): Promise<AccountingEntry[] | AccountingTotal[]> => {
       const q = request.query;
+      if (q.by === 'group') {
+        const other = (['from', 'to', 'group', 'pilot'] as const).find((k) => q[k] !== undefined);
+        if (other) throw new VmpilotError('VMP_BAD_REQUEST', `query.by=group gives totals since the start; it takes no query.${other}`);
+        return store.accountingByGroup();
+      }
       const filter: AccountingFilter = {};
       if (q.from) filter.from = q.from;
       if (q.to) filter.to = q.to;
@@ -220,7 +256,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
   );
 
   app.get(routes.metrics, { onRequest: adminOnly }, async (_request, reply) => {
-    const text = ctx.metrics.render(await store.counts());
+    const text = ctx.metrics.render(await store.counts(), ctx.longPolls.size);
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
+}
+
+/** Refuse a core range whose MIN is above its MAX (as `submit --cores` does), naming the field at `where`. */
+function checkCores(r: SubmitRequest, where: string): void {
+  if (r.cores && r.cores.min > r.cores.max) {
+    throw new VmpilotError('VMP_BAD_REQUEST', `${where}.cores.min (${r.cores.min}) must not be larger than ${where}.cores.max (${r.cores.max})`);
+  }
 }

@@ -18,8 +18,12 @@ import type { Candidate, Picker, Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerAgentRoutes } from '../delivery/agent-routes.js';
 import { Authenticator, type TokenHashes } from './auth.js';
-import { installErrorHandlers } from './errors.js';
+import { clientError, frameworkError, installErrorHandlers } from './errors.js';
+import { DEFAULT_LIMITS, type ApiLimits } from './limits.js';
+import { LongPolls } from './long-polls.js';
 import { registerPilotRoutes } from './pilot-routes.js';
+import { TokenBuckets } from './rate-limit.js';
+import { RefusalLog } from './refusal-log.js';
 import { Waiters } from './waiters.js';
 
 /** What the API needs. */
@@ -50,6 +54,8 @@ export interface AppOptions {
   waiters?: Waiters;
   /** PEM certificate and key: the server speaks HTTPS only. */
   https?: { cert: Buffer; key: Buffer };
+  /** Limits on registrations, long polls and slow clients (default: DEFAULT_LIMITS). */
+  limits?: Partial<ApiLimits>;
 }
 
 /** What the route modules share. */
@@ -65,12 +71,32 @@ export interface ApiContext extends AppOptions {
   designations: Designations;
   /** The waiting candidates the designations were last made from, at most a second old. */
   waitingCache: { at: number; candidates: Candidate[] } | null;
+  limits: ApiLimits;
+  /** Refusals, logged at a rate. */
+  refusals: RefusalLog;
+  /** The match requests held open, per pilot and in all. */
+  longPolls: LongPolls;
+  /** Registrations per registration token and per source address. */
+  registrations: { byToken: TokenBuckets; byAddress: TokenBuckets };
 }
 
 /** Build the API. Closing the app answers waiting matches (no payload) but does not close the store. */
 export function buildApp(options: AppOptions): FastifyInstance {
+  const limits: ApiLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  // slow clients: headers and the whole request (body included) must arrive in time; checked every 2 s
+  const timeouts = {
+    headersTimeout: Math.min(limits.headersTimeoutSec, limits.requestTimeoutSec) * 1000,
+    requestTimeout: limits.requestTimeoutSec * 1000,
+    connectionsCheckingInterval: 2000,
+  };
   const app = Fastify({
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https ? { https: { ...options.https, ...timeouts } } : { http: timeouts }),
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: limits.keepAliveSec * 1000,
+    // a socket silent for longer than the longest long poll (plus slack) is gone
+    connectionTimeout: (options.matchWaitMaxSec + 60) * 1000,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     loggerInstance: options.log as FastifyBaseLogger,
     // one line per request would drown the log in long polls; routes log what matters
     logController: new LogController({ disableRequestLogging: true }),
@@ -80,9 +106,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   const waiters = options.waiters ?? new Waiters(options.clock);
+  const refusals = new RefusalLog(options.log, options.clock);
   const ctx: ApiContext = {
     ...options,
-    auth: new Authenticator(options.tokens, options.store, options.clock),
+    limits,
+    refusals,
+    longPolls: new LongPolls(limits.longPollsPerPilot, limits.longPollsTotal),
+    registrations: {
+      byToken: new TokenBuckets(limits.registerBurstPerToken, limits.registerPerSecPerToken, options.clock),
+      byAddress: new TokenBuckets(limits.registerBurstPerAddress, limits.registerPerSecPerAddress, options.clock),
+    },
+    auth: new Authenticator(options.tokens, options.store, options.clock, refusals),
     waiters,
     metrics: options.metrics ?? new ServerMetrics(),
     picker: options.picker ?? pick,

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Store } from '../store/store.js';
+import type { RefusalLog } from './refusal-log.js';
 
 /** The sha256 of a secret, hex: what is stored instead of the secret. */
 export function sha256Hex(secret: string): string {
@@ -54,6 +55,8 @@ export class Authenticator {
     private readonly tokens: TokenHashes,
     private readonly store: Store,
     private readonly clock: Clock = systemClock,
+    /** Where refusals are logged, at a rate (default: one line each on the request's logger). */
+    private readonly refusals: RefusalLog | null = null,
   ) {}
 
   /**
@@ -72,7 +75,8 @@ export class Authenticator {
 
   /**
    * Let the request through when `allowed` says its caller may call this
-   * route; otherwise throw and log the source address. A missing or unknown
+   * route; otherwise throw and log the source address (at a rate: a flood
+   * of bad tokens is a few lines, with counts). A missing or unknown
    * token is VMP_UNAUTHORIZED (401). A known token on the wrong route is
    * VMP_FORBIDDEN (403) when `forbidKnown` (pilot routes: another pilot's id),
    * else 401: the admin and registration routes accept one token only.
@@ -87,16 +91,17 @@ export class Authenticator {
     const caller: Caller = token === null ? { kind: 'unknown' } : await this.identify(token);
     if (allowed(caller)) return caller;
     const fields = { ip: request.ip, route: request.routeOptions.url, caller: caller.kind };
+    const warn = (message: string, f: Record<string, unknown>) => (this.refusals ? this.refusals.warn(message, f) : request.log.warn(f, message));
     if (caller.kind === 'unknown' || !forbidKnown) {
       const expired = caller.kind === 'unknown' && caller.expired === true;
-      request.log.warn({ ...fields, ...(expired ? { expired } : {}) }, 'authentication failed');
+      warn('authentication failed', { ...fields, ...(expired ? { expired } : {}) });
       const message =
         token === null ? `${what} needs a bearer token`
         : expired ? `the pilot credential has expired; register again`
         : `the token is not valid for ${what}`;
       throw new VmpilotError('VMP_UNAUTHORIZED', message);
     }
-    request.log.warn(fields, 'authorization refused');
+    warn('authorization refused', fields);
     throw new VmpilotError('VMP_FORBIDDEN', `this token may not be used for ${what}`);
   }
 }

@@ -1,9 +1,13 @@
 /**
  * Error replies of the API. Every error has the body `{ error: { code,
- * message } }` with a stable code; bad input is a 4xx that names the field,
- * never a 500. Only a bug is a 500, and it is logged.
+ * message } }` with a stable code — also those fastify and node's HTTP
+ * parser answer by themselves (a bad URL, a parameter too long, a request
+ * not received in time, headers too large); bad input is a 4xx that names
+ * the field, never a 500. Only a bug is a 500, and it is logged. A refused
+ * request (401, 403, 429) closes its connection: its body is never read.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorReply } from '../../protocol/index.js';
 import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
 
@@ -13,11 +17,16 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VMP_FORBIDDEN: 403,
   VMP_NOT_FOUND: 404,
   VMP_CONFLICT: 409,
+  VMP_REPORT_SEQ: 409,
+  VMP_RATE_LIMITED: 429,
 };
 
-/** The reply body of an error. */
-export function errorBody(code: string, message: string): ErrorReply {
-  return { error: { code, message } };
+/** Statuses that refuse the caller: the connection is closed after the reply, the rest of the body left unread. */
+const REFUSED = new Set([401, 403, 429]);
+
+/** The reply body of an error (`appliedSeq` with VMP_REPORT_SEQ). */
+export function errorBody(code: string, message: string, appliedSeq?: number): ErrorReply {
+  return { error: { code, message, ...(appliedSeq === undefined ? {} : { appliedSeq }) } };
 }
 
 /** One Ajv error, as much of it as we read. */
@@ -69,7 +78,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (err instanceof VmpilotError) {
       const status = STATUS[err.code] ?? 500;
       if (status >= 500) request.log.error({ err }, 'request failed');
-      return reply.code(status).send(errorBody(err.code, err.message));
+      const retry = err.details.retryAfterSec;
+      if (typeof retry === 'number') void reply.header('retry-after', String(retry));
+      if (REFUSED.has(status)) void reply.header('connection', 'close');
+      const applied = err.details.appliedSeq;
+      return reply.code(status).send(errorBody(err.code, err.message, typeof applied === 'number' ? applied : undefined));
     }
     if (err.validation) {
       const message = validationMessage(err.validationContext ?? 'body', err.validation as SchemaError[]);
@@ -77,6 +90,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
+      if (REFUSED.has(status)) void reply.header('connection', 'close');
       return reply.code(status).send(errorBody(clientCode(status), clientMessage(err, status)));
     }
     request.log.error({ err }, 'request failed');
@@ -84,7 +98,42 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 }
 
+/**
+ * fastify's own refusals before a route is found (`frameworkErrors`): a URL
+ * that does not decode (400), a path parameter longer than the router takes
+ * (414). Answered in the API's error shape.
+ */
+export function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : (err.statusCode ?? 400);
+  const path = request.url.split('?')[0] ?? '';
+  const shown = path.length > 80 ? `${path.slice(0, 80)}…` : path;
+  const message =
+    status === 414 ? `a path parameter of ${shown} is too long (at most 100 characters)`
+    : err.code === 'FST_ERR_BAD_URL' ? `${shown} is not a valid URL: check its %-escapes`
+    : err.message;
+  void reply.code(status).send(errorBody(status >= 500 ? 'VMP_INTERNAL' : 'VMP_BAD_REQUEST', message));
+}
+
+/**
+ * Node's HTTP parser refused a request before fastify saw it (`clientError`):
+ * not received in time (408), headers too large (431), not HTTP (400).
+ * Answered in the API's error shape, then the connection is closed.
+ */
+export function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive in time: send its headers and body promptly']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+    : [400, 'Bad Request', 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody('VMP_BAD_REQUEST', message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 function clientCode(status: number): ErrorCode {
+  if (status === 429) return 'VMP_RATE_LIMITED';
   if (status === 401) return 'VMP_UNAUTHORIZED';
   if (status === 403) return 'VMP_FORBIDDEN';
   if (status === 404) return 'VMP_NOT_FOUND';

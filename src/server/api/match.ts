@@ -6,7 +6,9 @@
  * 3. claim a queued payload that fits → answer with it;
  * 4. otherwise wait for a wake-up (work queued, an instruction for this
  *    pilot) until the wait time is up, and go round again.
- * A request whose client has gone (`signal` aborted) is never given a payload.
+ * A request whose client has gone (`signal` aborted) is never given a payload;
+ * one that a newer request of the same pilot replaced (`replaced` aborted,
+ * long-polls.ts) is answered at once with none.
  */
 import type { MatchReply, MatchRequest, PilotState, PilotView } from '../../protocol/index.js';
 import { isolationAllows, offerOf } from '../queue/pick.js';
@@ -27,6 +29,7 @@ export async function matchFor(
   pilotId: number,
   body: MatchRequest,
   signal: AbortSignal,
+  replaced: AbortSignal = new AbortController().signal,
 ): Promise<MatchReply | null> {
   const { store, clock, waiters } = ctx;
   const receivedAt = clock.now();
@@ -59,11 +62,13 @@ export async function matchFor(
       const instructions = await store.pendingInstructions(pilotId);
       if (instructions.length > 0) return answer({ payload: null, instructions });
       if (signal.aborted) return null;
+      if (replaced.aborted) return answer({ payload: null, instructions: [] });
       const again = await store.redeliverable(pilotId, body.holding);
       if (again) return answer({ payload: again, instructions: [] });
       const pilot = await store.getPilot(pilotId);
       // checked right before the claim, which runs synchronously in SQLite
       if (signal.aborted) return null;
+      if (replaced.aborted) return answer({ payload: null, instructions: [] });
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
         const now = clock.now();
         const offer = { ...offerOf(body, now - receivedAt), isolated: isIsolated(pilot.isolation) };
@@ -75,8 +80,8 @@ export async function matchFor(
       }
       const left = deadline - clock.now();
       if (left <= 0) return answer({ payload: null, instructions: [] });
-      const end = await ticket.wait(left, signal);
-      if (end === 'aborted') return null;
+      const end = await ticket.wait(left, AbortSignal.any([signal, replaced]));
+      if (end === 'aborted') return signal.aborted ? null : answer({ payload: null, instructions: await store.pendingInstructions(pilotId) });
       if (end === 'closing' || end === 'timeout') {
         return answer({ payload: null, instructions: await store.pendingInstructions(pilotId) });
       }

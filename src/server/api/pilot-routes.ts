@@ -1,6 +1,9 @@
 /**
  * Routes a pilot calls: register (registration token), then heartbeat, match
- * and reports (its own credential, for its own id only).
+ * and reports (its own credential, for its own id only). A pilot is not
+ * trusted to be well-behaved: registrations are rate-limited (per token and
+ * per address) and their labels bounded, its reports must follow its applied
+ * seq (report-rules.ts), and its long polls are capped (long-polls.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
@@ -14,8 +17,11 @@ import type {
 } from '../../protocol/index.js';
 import { routes } from '../../protocol/paths.js';
 import { heartbeatSchema, idParamsSchema, matchSchema, registerSchema, reportsSchema } from '../../protocol/schemas.js';
+import { VmpilotError } from '../../shared/errors.js';
+import { REFUSAL } from '../store/apply-report.js';
+import { seqProblem } from '../store/report-rules.js';
 import type { ApiContext } from './app.js';
-import { newSecret, sha256Hex } from './auth.js';
+import { bearerToken, newSecret, sha256Hex } from './auth.js';
 import { matchFor } from './match.js';
 
 type PilotParams = { pilotId: string };
@@ -30,12 +36,18 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     const pilotId = Number((request.params as Partial<PilotParams>).pilotId);
     await auth.require(request, `pilot ${pilotId}`, (c) => c.kind === 'pilot' && c.pilotId === pilotId, true);
   };
+  // the token first (no 429 for whoever has none), then the rate, still before the body is read
   const registrar = async (request: FastifyRequest) => {
     await auth.require(request, 'registration', (c) => c.kind === 'registrar');
+    limitRegistrations(ctx, request);
   };
   const pilotOf = (request: FastifyRequest<{ Params: PilotParams }>): number => Number(request.params.pilotId);
 
   app.post<{ Body: RegisterRequest }>(routes.register, { schema: { body: registerSchema }, onRequest: registrar }, async (request, reply) => {
+    const labelBytes = Buffer.byteLength(JSON.stringify(request.body.labels ?? {}));
+    if (labelBytes > ctx.limits.labelBytes) {
+      throw new VmpilotError('VMP_BAD_REQUEST', `body.labels is ${labelBytes} bytes of JSON; at most ${ctx.limits.labelBytes} in all: keep fewer or shorter labels`);
+    }
     const credential = newSecret();
     const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
     const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt);
@@ -75,6 +87,11 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { params: idParamsSchema, body: matchSchema }, onRequest: ownPilot },
     async (request, reply) => {
       const pilotId = pilotOf(request);
+      const poll = ctx.longPolls.enter(pilotId);
+      if (!poll) {
+        ctx.refusals.warn('too many match requests open', { ip: request.ip, pilotId, open: ctx.longPolls.size });
+        throw new VmpilotError('VMP_RATE_LIMITED', `the server holds ${ctx.longPolls.size} match requests open, its limit; retry later`, { details: { retryAfterSec: 5 } });
+      }
       const gone = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableFinished) gone.abort();
@@ -83,7 +100,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
       if (reply.raw.destroyed) gone.abort();
       try {
         const t0 = clock.now();
-        const answer = await matchFor(ctx, pilotId, request.body, gone.signal);
+        const answer = await matchFor(ctx, pilotId, request.body, gone.signal, poll.replaced);
         const outcome = answer === null ? 'gone' : answer.payload ? 'payload' : answer.instructions.length > 0 ? 'instructions' : 'none';
         ctx.metrics.match.observe((clock.now() - t0) / 1000, { outcome });
         if (answer === null) {
@@ -92,6 +109,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
         }
         return reply.send(answer);
       } finally {
+        poll.leave();
         reply.raw.off('close', onClose);
       }
     },
@@ -104,11 +122,23 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
       const pilotId = pilotOf(request);
       const refused: ReportsReply['refused'] = [];
       let requeued = false;
+      // a gap or a jump would make every later report of this pilot a "duplicate": refuse it whole
+      const appliedBefore = await store.appliedSeq(pilotId);
+      const problem = seqProblem(appliedBefore, request.body.reports.map((r) => r.seq));
+      if (problem) throw outOfOrder(ctx, request, pilotId, appliedBefore, problem);
       for (const report of request.body.reports) {
         const outcome = await store.applyReport(pilotId, report, clock.now());
+        if (outcome.kind === 'out-of-order') {
+          // another request of this pilot got in between (an honest agent sends one at a time)
+          if (requeued) ctx.waiters.wakeAll();
+          throw outOfOrder(ctx, request, pilotId, outcome.appliedSeq, outcome.message);
+        }
         if (outcome.kind === 'refused') {
           refused.push({ seq: report.seq, code: outcome.code, message: outcome.message });
-          request.log.warn({ pilotId, seq: report.seq, type: report.type, code: outcome.code }, outcome.message);
+          const fields = { pilotId, seq: report.seq, type: report.type, code: outcome.code, ip: request.ip };
+          // at a rate: one request may carry a thousand refused reports
+          if (outcome.code === REFUSAL.seqConflict) ctx.refusals.warn('report seq conflict', { ...fields, suspicious: true });
+          else ctx.refusals.warn('report refused', { ...fields, reason: outcome.message });
         } else if (outcome.kind === 'applied' && (report.type === 'shutdown' || (report.type === 'payload-ended' && report.evicted))) {
           requeued = true;
         }
@@ -124,6 +154,34 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
   );
 }
 
+
+/**
+ * The refusal of reports out of order: logged (at a rate) as suspicious —
+ * an honest agent never sends one — and answered 409 VMP_REPORT_SEQ with the
+ * applied seq, changing nothing.
+ */
+function outOfOrder(ctx: ApiContext, request: FastifyRequest, pilotId: number, appliedSeq: number, message: string): VmpilotError {
+  const seqs = (request.body as ReportsRequest).reports.map((r) => r.seq);
+  ctx.refusals.warn('reports out of order', { pilotId, appliedSeq, first: seqs[0], count: seqs.length, ip: request.ip, suspicious: true });
+  return new VmpilotError('VMP_REPORT_SEQ', message, { details: { appliedSeq } });
+}
+
+/**
+ * Count a registration against its token's and its address's limits; throw
+ * VMP_RATE_LIMITED (429, with Retry-After) when either is used up.
+ */
+function limitRegistrations(ctx: ApiContext, request: FastifyRequest): void {
+  const token = bearerToken(request) ?? '';
+  const byToken = ctx.registrations.byToken.take(sha256Hex(token));
+  const byAddress = byToken.ok ? ctx.registrations.byAddress.take(request.ip) : byToken;
+  const refusal = !byToken.ok ? byToken : !byAddress.ok ? byAddress : null;
+  if (!refusal || refusal.ok) return;
+  const which = !byToken.ok ? 'this registration token' : `address ${request.ip}`;
+  ctx.refusals.warn('registration rate limited', { ip: request.ip, by: !byToken.ok ? 'token' : 'address', retryAfterSec: refusal.retryAfterSec });
+  throw new VmpilotError('VMP_RATE_LIMITED', `too many registrations from ${which}; retry in ${refusal.retryAfterSec} s`, {
+    details: { retryAfterSec: refusal.retryAfterSec },
+  });
+}
 
 /**
  * A new credential for the pilot when its current one has used up half its

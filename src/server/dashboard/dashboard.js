@@ -1,18 +1,20 @@
 // The vmpilot dashboard: plain browser JavaScript, no external assets. It
 // signs in with the admin token (kept in sessionStorage, sent as a Bearer
 // header), polls the admin API every two seconds and offers drain, halt and
-// kill buttons.
+// kill buttons. Pilots and payloads come one page each (the newest 200): the
+// server pages its listings, so a large site costs it no more per poll.
 'use strict';
 (function () {
   var TOKEN_KEY = 'vmpilot-admin-token';
   var POLL_MS = 2000;
+  var PAGE = 200;
   var COLOURS = ['#2457c5', '#e07b00', '#067647', '#b42318', '#7a5af8', '#0e9384', '#c11574', '#667085'];
   var timer = null;
   var $ = function (id) { return document.getElementById(id); };
 
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
-  function api(method, path, body) {
+  function api(method, path, body, withMore) {
     var headers = { authorization: 'Bearer ' + token() };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return fetch(path, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -21,7 +23,8 @@
           var data = text ? JSON.parse(text) : null;
           if (res.status === 401) { signOut('The token was refused: ' + (data && data.error ? data.error.message : res.status)); throw new Error('unauthorized'); }
           if (!res.ok) throw new Error(data && data.error ? data.error.message : 'HTTP ' + res.status);
-          return data;
+          // a listing page says in its Link header that older rows follow
+          return withMore ? { rows: data, more: /rel="?next"?/.test(res.headers.get('link') || '') } : data;
         });
       });
   }
@@ -187,14 +190,17 @@
 
   function refresh() {
     return Promise.all([
-      api('GET', '/v1/pilots'),
-      api('GET', '/v1/payloads?limit=200'),
-      api('GET', '/v1/accounting'),
+      api('GET', '/v1/pilots?limit=' + PAGE, undefined, true),
+      api('GET', '/v1/payloads?limit=' + PAGE, undefined, true),
+      api('GET', '/v1/accounting?by=group'),
       api('GET', '/v1/usage?minutes=30&stepSec=15'),
     ])
       .then(function (r) {
-        fill('pilots', r[0].slice().reverse().map(pilotRow), 'no pilots yet', 7);
-        fill('payloads', r[1].slice().reverse().map(payloadRow), 'no payloads', 9);
+        // newest first, as the server lists them
+        fill('pilots', r[0].rows.map(pilotRow), 'no pilots yet', 7);
+        fill('payloads', r[1].rows.map(payloadRow), 'no payloads', 9);
+        $('pilots-more').hidden = !r[0].more;
+        $('payloads-more').hidden = !r[1].more;
         fill('accounting', accountingRows(r[2]), 'nothing has ended yet', 11);
         chart(r[3]);
         setStatus('updated ' + new Date().toLocaleTimeString());

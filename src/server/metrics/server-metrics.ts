@@ -25,9 +25,10 @@ export class ServerMetrics {
   readonly stalled = new Counter('vmpilot_pilots_stalled_total', 'Pilots marked stalled by the sweep.');
   readonly requeued = new Counter('vmpilot_payloads_requeued_total', 'Payloads put back in the queue after their attempt was lost.');
 
-  /** The exposition text, with the store's counts as gauges. */
-  render(counts: StoreCounts): string {
+  /** The exposition text, with the store's counts and the open long polls as gauges. */
+  render(counts: StoreCounts, longPolls = 0): string {
     const gauges: GaugeSamples[] = [
+      { name: 'vmpilot_match_requests_open', help: 'Match requests (long polls) held open now.', samples: [{ labels: {}, value: longPolls }] },
       {
         name: 'vmpilot_pilots',
         help: 'Pilots by state.',

@@ -2,7 +2,10 @@
  * Applying one pilot report to the records. The caller runs this inside one
  * transaction: the report's effect, the pilot's applied seq and the report
  * row are written together or not at all. A report with a seq at or below the
- * pilot's applied seq is a duplicate and changes nothing.
+ * pilot's applied seq is a duplicate and changes nothing (a different report
+ * under an applied seq is refused as a conflict); one beyond the applied seq
+ * + 1 is out of order and changes nothing either (report-rules.ts). Times the
+ * pilot reports are kept within what the server saw (`clampTime`).
  */
 import type {
   Instruction,
@@ -18,6 +21,7 @@ import { movePayload, payloadRow } from './payload-ops.js';
 import type { PayloadRow, PilotRow } from './rows.js';
 import type { Sql } from './sql.js';
 import { endReported, losePayload, unassign } from './endings.js';
+import { clampTime, sameReport } from './report-rules.js';
 import { pilotStateFor, type ReportOutcome, type StorePolicy } from './store.js';
 import { pilotTransitionAllowed } from './transitions.js';
 
@@ -33,6 +37,8 @@ export const REFUSAL = {
   halted: 'VMP_PILOT_HALTED',
   /** The pilot cannot go from its state to the one reported. */
   pilotState: 'VMP_PILOT_STATE',
+  /** Another report was applied under this seq: a second sender holds the pilot's credential. */
+  seqConflict: 'VMP_REPORT_CONFLICT',
 } as const;
 
 /** What a report does: an outcome, and for a refusal perhaps an instruction to send. */
@@ -42,7 +48,10 @@ type Effect = { kind: 'applied' } | { kind: 'refused'; code: string; message: st
 export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: number, policy: StorePolicy): ReportOutcome {
   const pilot = sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
   if (!pilot) return { kind: 'refused', code: 'VMP_NOT_FOUND', message: `no pilot ${pilotId}` };
-  if (report.seq <= pilot.applied_seq) return { kind: 'duplicate' };
+  if (report.seq <= pilot.applied_seq) return resent(sql, pilot, report);
+  if (report.seq > pilot.applied_seq + 1) {
+    return { kind: 'out-of-order', appliedSeq: pilot.applied_seq, message: `report seq ${report.seq} does not follow the last applied seq ${pilot.applied_seq}` };
+  }
   const effect = effectOf(sql, pilot, report, at, policy);
   sql.run('UPDATE pilots SET applied_seq = ?, last_contact_at = ? WHERE id = ?', report.seq, at, pilotId);
   sql.run(
@@ -67,18 +76,34 @@ export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: num
   return { ...refused, instruction: { id, ...effect.kill } as Instruction };
 }
 
+/**
+ * A report under a seq already applied: the same report sent again changes
+ * nothing; a different one is refused, and changes nothing either.
+ */
+function resent(sql: Sql, pilot: PilotRow, report: Report): ReportOutcome {
+  const stored = sql.get<{ body: string }>('SELECT body FROM reports WHERE pilot_id = ? AND seq = ?', pilot.id, report.seq);
+  if (!stored || sameReport(stored.body, report)) return { kind: 'duplicate' };
+  return {
+    kind: 'refused',
+    code: REFUSAL.seqConflict,
+    message: `seq ${report.seq} was already applied with another report: a second sender holds this pilot's credential`,
+  };
+}
+
 function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number, policy: StorePolicy): Effect {
   switch (report.type) {
     case 'payload-started':
-      return started(sql, pilot, report);
+      return started(sql, pilot, report, at);
     case 'payload-ended':
-      return ended(sql, pilot, report, policy);
+      return ended(sql, pilot, report, at, policy);
     case 'payload-released':
-      return released(sql, pilot, report);
+      return released(sql, pilot, report, at);
     case 'instruction-done': {
+      // done no earlier than sent, and no later than now
       const r = sql.run(
-        'UPDATE instructions SET done_at = ?, ok = ?, message = ? WHERE id = ? AND pilot_id = ? AND done_at IS NULL',
+        'UPDATE instructions SET done_at = MIN(MAX(?, created_at), ?), ok = ?, message = ? WHERE id = ? AND pilot_id = ? AND done_at IS NULL',
         report.at,
+        at,
         report.ok ? 1 : 0,
         report.message ?? null,
         report.instructionId,
@@ -97,7 +122,7 @@ function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number, policy:
   }
 }
 
-function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport): Effect {
+function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport, at: number): Effect {
   const row = payloadRow(sql, report.payloadId);
   const kill: InstructionRequest = {
     type: 'kill-payload',
@@ -111,11 +136,13 @@ function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport): Effec
   if (row.state !== 'assigned') {
     return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned`, kill };
   }
-  movePayload(sql, row, 'running', { started_at: report.at }, 'started', report.at);
+  // started no earlier than it was handed out, and no later than now
+  const startedAt = clampTime(report.at, row.assigned_at ?? at, at);
+  movePayload(sql, row, 'running', { started_at: startedAt }, 'started', startedAt);
   return { kind: 'applied' };
 }
 
-function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport, policy: StorePolicy): Effect {
+function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport, at: number, policy: StorePolicy): Effect {
   const row = payloadRow(sql, report.payloadId);
   if (!row || row.pilot_id !== pilot.id) {
     return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
@@ -123,13 +150,16 @@ function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport, policy: St
   if (row.state !== 'running' && row.state !== 'assigned') {
     return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is already ${row.state}` };
   }
+  // ended no earlier than it started (or was handed out), and no later than now: every column it is
+  // accounted in (done, failed, cancelled or evicted core-seconds, and a lost attempt's run) gets at most cores × that
+  const endedAt = clampTime(report.at, row.started_at ?? row.assigned_at ?? at, at);
   // done, failed, cancelled, or evicted (then queued again while attempts are left): endings.ts
-  endReported(sql, row, report, report.at, policy);
+  endReported(sql, row, report, endedAt, policy);
   return { kind: 'applied' };
 }
 
 /** The pilot did not start a payload it was handed: back to the queue, no attempt counted. */
-function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport): Effect {
+function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport, at: number): Effect {
   const row = payloadRow(sql, report.payloadId);
   if (!row || row.pilot_id !== pilot.id) {
     return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
@@ -138,7 +168,7 @@ function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport): Eff
     return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned and never started` };
   }
   // the claim counted an attempt; a release is none
-  unassign(sql, row, `released by pilot ${pilot.id}: ${report.reason}`, report.at, true);
+  unassign(sql, row, `released by pilot ${pilot.id}: ${report.reason}`, clampTime(report.at, row.assigned_at ?? at, at), true);
   return { kind: 'applied' };
 }
 

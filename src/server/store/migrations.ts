@@ -193,6 +193,107 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pilots ADD COLUMN isolation TEXT;
     `,
   },
+  {
+    version: 6,
+    description:
+      'indexes that let listings page newest first by state, group or pilot without sorting, and usage find lost attempts by run; counts by state and accounting totals by group (with the split by outcome) kept by triggers, so /metrics and the dashboard read a few rows, not every record',
+    // (the triggers insert a missing row with WHERE NOT EXISTS: an outer upsert's conflict clause would override an OR IGNORE)
+    sql: `
+      CREATE INDEX pilots_state_id ON pilots(state, id);
+      CREATE INDEX payloads_state_id ON payloads(state, id);
+      CREATE INDEX payloads_group_id ON payloads(grp, id);
+      CREATE INDEX payloads_pilot_id ON payloads(pilot_id, id);
+      -- the usage of fair share asks of each run whether it was a lost attempt: by payload and start (version 4 indexed the payload only)
+      DROP INDEX lost_attempts_payload;
+      CREATE INDEX lost_attempts_payload ON lost_attempts(payload_id, started_at);
+
+      -- pilots by state, and payloads by state and group (every state there is, cancelled and evicted included)
+      CREATE TABLE pilot_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
+      INSERT INTO pilot_counts (state, n) SELECT state, COUNT(*) FROM pilots GROUP BY state;
+      CREATE TRIGGER pilot_counts_insert AFTER INSERT ON pilots BEGIN
+        INSERT INTO pilot_counts (state, n) SELECT NEW.state, 0 WHERE NOT EXISTS (SELECT 1 FROM pilot_counts WHERE state = NEW.state);
+        UPDATE pilot_counts SET n = n + 1 WHERE state = NEW.state;
+      END;
+      CREATE TRIGGER pilot_counts_update AFTER UPDATE OF state ON pilots WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE pilot_counts SET n = n - 1 WHERE state = OLD.state;
+        INSERT INTO pilot_counts (state, n) SELECT NEW.state, 0 WHERE NOT EXISTS (SELECT 1 FROM pilot_counts WHERE state = NEW.state);
+        UPDATE pilot_counts SET n = n + 1 WHERE state = NEW.state;
+      END;
+      CREATE TRIGGER pilot_counts_delete AFTER DELETE ON pilots BEGIN
+        UPDATE pilot_counts SET n = n - 1 WHERE state = OLD.state;
+      END;
+
+      CREATE TABLE payload_counts (state TEXT NOT NULL, grp TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (state, grp));
+      INSERT INTO payload_counts (state, grp, n) SELECT state, grp, COUNT(*) FROM payloads GROUP BY state, grp;
+      CREATE TRIGGER payload_counts_insert AFTER INSERT ON payloads BEGIN
+        INSERT INTO payload_counts (state, grp, n) SELECT NEW.state, NEW.grp, 0
+          WHERE NOT EXISTS (SELECT 1 FROM payload_counts WHERE state = NEW.state AND grp = NEW.grp);
+        UPDATE payload_counts SET n = n + 1 WHERE state = NEW.state AND grp = NEW.grp;
+      END;
+      CREATE TRIGGER payload_counts_update AFTER UPDATE OF state, grp ON payloads
+        WHEN OLD.state IS NOT NEW.state OR OLD.grp IS NOT NEW.grp BEGIN
+        UPDATE payload_counts SET n = n - 1 WHERE state = OLD.state AND grp = OLD.grp;
+        INSERT INTO payload_counts (state, grp, n) SELECT NEW.state, NEW.grp, 0
+          WHERE NOT EXISTS (SELECT 1 FROM payload_counts WHERE state = NEW.state AND grp = NEW.grp);
+        UPDATE payload_counts SET n = n + 1 WHERE state = NEW.state AND grp = NEW.grp;
+      END;
+      CREATE TRIGGER payload_counts_delete AFTER DELETE ON payloads BEGIN
+        UPDATE payload_counts SET n = n - 1 WHERE state = OLD.state AND grp = OLD.grp;
+      END;
+
+      -- every column of accounting summed by group: totals, counts by how payloads and attempts ended, core-seconds by outcome
+      CREATE TABLE accounting_groups (
+        grp                TEXT PRIMARY KEY,
+        core_sec           REAL    NOT NULL,
+        wall_sec           REAL    NOT NULL,
+        done               INTEGER NOT NULL,
+        failed             INTEGER NOT NULL,
+        cancelled          INTEGER NOT NULL,
+        evicted            INTEGER NOT NULL,
+        done_core_sec      REAL    NOT NULL,
+        failed_core_sec    REAL    NOT NULL,
+        cancelled_core_sec REAL    NOT NULL,
+        evicted_core_sec   REAL    NOT NULL
+      );
+      INSERT INTO accounting_groups (grp, core_sec, wall_sec, done, failed, cancelled, evicted,
+          done_core_sec, failed_core_sec, cancelled_core_sec, evicted_core_sec)
+        SELECT grp, SUM(core_sec), SUM(wall_sec), SUM(done), SUM(failed), SUM(cancelled), SUM(evicted),
+          SUM(done_core_sec), SUM(failed_core_sec), SUM(cancelled_core_sec), SUM(evicted_core_sec)
+          FROM accounting GROUP BY grp;
+      CREATE TRIGGER accounting_groups_insert AFTER INSERT ON accounting BEGIN
+        INSERT INTO accounting_groups (grp, core_sec, wall_sec, done, failed, cancelled, evicted,
+            done_core_sec, failed_core_sec, cancelled_core_sec, evicted_core_sec)
+          SELECT NEW.grp, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM accounting_groups WHERE grp = NEW.grp);
+        UPDATE accounting_groups SET core_sec = core_sec + NEW.core_sec, wall_sec = wall_sec + NEW.wall_sec,
+          done = done + NEW.done, failed = failed + NEW.failed, cancelled = cancelled + NEW.cancelled, evicted = evicted + NEW.evicted,
+          done_core_sec = done_core_sec + NEW.done_core_sec, failed_core_sec = failed_core_sec + NEW.failed_core_sec,
+          cancelled_core_sec = cancelled_core_sec + NEW.cancelled_core_sec, evicted_core_sec = evicted_core_sec + NEW.evicted_core_sec
+          WHERE grp = NEW.grp;
+      END;
+      CREATE TRIGGER accounting_groups_update AFTER UPDATE ON accounting BEGIN
+        UPDATE accounting_groups SET core_sec = core_sec - OLD.core_sec, wall_sec = wall_sec - OLD.wall_sec,
+          done = done - OLD.done, failed = failed - OLD.failed, cancelled = cancelled - OLD.cancelled, evicted = evicted - OLD.evicted,
+          done_core_sec = done_core_sec - OLD.done_core_sec, failed_core_sec = failed_core_sec - OLD.failed_core_sec,
+          cancelled_core_sec = cancelled_core_sec - OLD.cancelled_core_sec, evicted_core_sec = evicted_core_sec - OLD.evicted_core_sec
+          WHERE grp = OLD.grp;
+        INSERT INTO accounting_groups (grp, core_sec, wall_sec, done, failed, cancelled, evicted,
+            done_core_sec, failed_core_sec, cancelled_core_sec, evicted_core_sec)
+          SELECT NEW.grp, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM accounting_groups WHERE grp = NEW.grp);
+        UPDATE accounting_groups SET core_sec = core_sec + NEW.core_sec, wall_sec = wall_sec + NEW.wall_sec,
+          done = done + NEW.done, failed = failed + NEW.failed, cancelled = cancelled + NEW.cancelled, evicted = evicted + NEW.evicted,
+          done_core_sec = done_core_sec + NEW.done_core_sec, failed_core_sec = failed_core_sec + NEW.failed_core_sec,
+          cancelled_core_sec = cancelled_core_sec + NEW.cancelled_core_sec, evicted_core_sec = evicted_core_sec + NEW.evicted_core_sec
+          WHERE grp = NEW.grp;
+      END;
+      CREATE TRIGGER accounting_groups_delete AFTER DELETE ON accounting BEGIN
+        UPDATE accounting_groups SET core_sec = core_sec - OLD.core_sec, wall_sec = wall_sec - OLD.wall_sec,
+          done = done - OLD.done, failed = failed - OLD.failed, cancelled = cancelled - OLD.cancelled, evicted = evicted - OLD.evicted,
+          done_core_sec = done_core_sec - OLD.done_core_sec, failed_core_sec = failed_core_sec - OLD.failed_core_sec,
+          cancelled_core_sec = cancelled_core_sec - OLD.cancelled_core_sec, evicted_core_sec = evicted_core_sec - OLD.evicted_core_sec
+          WHERE grp = OLD.grp;
+      END;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

@@ -41,20 +41,49 @@ export interface PayloadRow {
 }
 
 /**
- * Payload rows with the count of their attempts the infrastructure ended
- * (lost or evicted, from the history), the core-seconds those used, and the
- * core-seconds of the run that ended the payload (as accounted: none when
- * its last attempt was interrupted): what `payloadView` shows. Add
- * `WHERE …` on the columns of `payloads`.
+ * What `payloadView` shows beyond the columns: the count of a payload's
+ * attempts the infrastructure ended (lost or evicted, from the history), the
+ * core-seconds those used, and the core-seconds of the run that ended the
+ * payload (as accounted: none when its last attempt was interrupted). Each
+ * reads a few rows of one payload through an index.
  */
-export const PAYLOAD_SELECT = `SELECT payloads.*,
-  (SELECT COUNT(*) FROM payload_states s WHERE s.payload_id = payloads.id AND s.state IN ('lost', 'evicted')) AS evictions,
+const PAYLOAD_DERIVED = `(SELECT COUNT(*) FROM payload_states s WHERE s.payload_id = payloads.id AND s.state IN ('lost', 'evicted')) AS evictions,
   (SELECT COALESCE(SUM(l.cores * MAX(0, l.ended_at - l.started_at)), 0) / 1000.0 FROM lost_attempts l WHERE l.payload_id = payloads.id)
     AS evicted_core_sec,
-  CASE WHEN state IN ('done', 'failed', 'cancelled') AND started_at IS NOT NULL AND ended_at IS NOT NULL
+  CASE WHEN payloads.state IN ('done', 'failed', 'cancelled') AND payloads.started_at IS NOT NULL AND payloads.ended_at IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
-    THEN COALESCE(allocated_cores, 0) * MAX(0, ended_at - started_at) / 1000.0 ELSE 0 END AS final_core_sec
-  FROM payloads`;
+    THEN COALESCE(payloads.allocated_cores, 0) * MAX(0, payloads.ended_at - payloads.started_at) / 1000.0 ELSE 0 END AS final_core_sec`;
+
+/**
+ * Payload rows, every column, with what `PAYLOAD_DERIVED` adds: a payload's
+ * own page. Add `WHERE …` on the columns of `payloads`.
+ */
+export const PAYLOAD_SELECT = `SELECT payloads.*, ${PAYLOAD_DERIVED} FROM payloads`;
+
+/**
+ * The columns of `payloads` a listing reads: all but the large ones (`env`,
+ * `output_tail`), which only a payload's own page shows.
+ */
+export const PAYLOAD_LIST_COLUMNS = `id, name, grp, command, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority, state,
+  pilot_id, allocated_cores, exit_code, signal, message, submitted_at, assigned_at, started_at, ended_at, attempts, requeue, cancel_reason`;
+
+/**
+ * Payload rows as a listing reads them, with what `PAYLOAD_DERIVED` adds.
+ * Add `WHERE …` on the columns of `payloads`.
+ */
+export const PAYLOAD_LIST_SELECT = `SELECT ${PAYLOAD_LIST_COLUMNS}, ${PAYLOAD_DERIVED} FROM payloads`;
+
+/** A payload row as a listing reads it. */
+export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_tail?: string | null };
+
+/**
+ * The columns of `pilots` the admin's views read: not the last heartbeat's
+ * body, which is large and shown by `pilot N` only (pilot-records.ts). The
+ * labels are read: `pilots` shows them, and registration bounds them
+ * (limits.labelBytes, 4096 bytes of JSON by default).
+ */
+export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.labels, p.registered_at,
+  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
@@ -87,7 +116,7 @@ export interface InstructionRow {
 }
 
 /** The admin's view of a payload; `withOutput` adds its output tail. */
-export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
+export function payloadView(row: PayloadListRow, withOutput = false): PayloadView {
   const view: PayloadView = {
     id: row.id,
     name: row.name,
@@ -113,7 +142,7 @@ export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
     evictedCoreSec: row.evicted_core_sec ?? 0,
     coreSec: row.final_core_sec ?? 0,
   };
-  if (withOutput) view.outputTail = row.output_tail;
+  if (withOutput) view.outputTail = row.output_tail ?? null;
   return view;
 }
 

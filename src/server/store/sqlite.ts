@@ -24,18 +24,30 @@ import { ONE_CORE } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
-import { accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
+import { accountingByGroupIn, accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { applyReportIn, setState } from './apply-report.js';
 import { cancelPayload, killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
+import { listPayloadsIn, listPilotsIn } from './listings.js';
 import { drainOnceIn, instructionsOf, lastHeartbeatOf } from './pilot-records.js';
-import { PAYLOAD_SELECT, candidate, instruction, payloadView, pilotView, type InstructionRow, type PayloadRow, type PilotRow } from './rows.js';
+import {
+  PAYLOAD_SELECT,
+  PILOT_COLUMNS,
+  candidate,
+  instruction,
+  payloadView,
+  pilotView,
+  type InstructionRow,
+  type PayloadRow,
+  type PilotRow,
+} from './rows.js';
 import { Sql } from './sql.js';
 import { pilotStateFor } from './store.js';
 import type {
   AccountingFilter,
   AccountingRow,
+  AccountingTotal,
   Candidate,
   CredentialOwner,
   Offer,
@@ -51,7 +63,7 @@ import type {
 } from './store.js';
 import type { RunInterval } from '../queue/usage.js';
 
-const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
+const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM payloads
   WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy FROM pilots p`;
 
 /**
@@ -60,7 +72,8 @@ const PILOT_SELECT = `SELECT p.*, (SELECT SUM(allocated_cores) FROM payloads
  * costs the same with 20 or 20,000 payloads queued.
  */
 function queuedCandidates(sql: Sql): PayloadRow[] {
-  const groups = sql.all<{ grp: string }>(`SELECT DISTINCT grp FROM payloads WHERE state = 'queued'`);
+  // the groups with work queued, from the counts the triggers keep (DISTINCT over the queue read every queued row)
+  const groups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
   const rows = groups.flatMap(({ grp }) =>
     sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
   );
@@ -187,10 +200,7 @@ export class SqliteStore implements Store {
   }
 
   async listPilots(filter: PilotFilter): Promise<PilotView[]> {
-    const rows = filter.state
-      ? this.sql.all<PilotRow>(`${PILOT_SELECT} WHERE p.state = ? ORDER BY p.id`, filter.state)
-      : this.sql.all<PilotRow>(`${PILOT_SELECT} ORDER BY p.id`);
-    return rows.map(pilotView);
+    return listPilotsIn(this.sql, PILOT_SELECT, filter).map(pilotView);
   }
 
   async recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void> {
@@ -275,16 +285,7 @@ export class SqliteStore implements Store {
   }
 
   async listPayloads(f: PayloadFilter): Promise<PayloadView[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.state) (where.push('state = ?'), params.push(f.state));
-    if (f.group) (where.push('grp = ?'), params.push(f.group));
-    if (f.pilotId !== undefined) (where.push('pilot_id = ?'), params.push(f.pilotId));
-    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const limit = f.limit ?? -1;
-    return this.sql
-      .all<PayloadRow>(`${PAYLOAD_SELECT} ${clause} ORDER BY id LIMIT ?`, ...params, limit)
-      .map((row) => payloadView(row));
+    return listPayloadsIn(this.sql, f).map((row) => payloadView(row));
   }
 
   async claimPayload(
@@ -372,6 +373,10 @@ export class SqliteStore implements Store {
 
   async accounting(filter: AccountingFilter): Promise<AccountingRow[]> {
     return accountingIn(this.sql, filter);
+  }
+
+  async accountingByGroup(): Promise<AccountingTotal[]> {
+    return accountingByGroupIn(this.sql);
   }
 
   async counts(): Promise<StoreCounts> {

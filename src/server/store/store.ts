@@ -25,15 +25,20 @@ import type {
 } from '../../protocol/index.js';
 import type { RunInterval } from '../queue/usage.js';
 
+/** Which payloads to list, newest first: at most `limit` (none: all), with ids below `before` (paging). */
 export interface PayloadFilter {
   state?: PayloadState;
   group?: string;
   pilotId?: number;
   limit?: number;
+  before?: number;
 }
 
+/** Which pilots to list, newest first: in any of `states` (none: all), at most `limit`, ids below `before`. */
 export interface PilotFilter {
-  state?: PilotState;
+  states?: readonly PilotState[];
+  limit?: number;
+  before?: number;
 }
 
 /** What a pilot offers when it asks for work. */
@@ -105,6 +110,9 @@ export interface AccountingRow {
   evictedCoreSec: number;
 }
 
+/** What one group used in all, on every pilot and day: the columns of `AccountingRow`, summed. */
+export type AccountingTotal = Omit<AccountingRow, 'day' | 'pilotId'>;
+
 /** Which accounting rows to read: days from and to (inclusive, YYYY-MM-DD). */
 export interface AccountingFilter {
   from?: string;
@@ -138,6 +146,8 @@ export interface StoreCounts {
 export type ReportOutcome =
   | { kind: 'applied' }
   | { kind: 'duplicate' }
+  /** Its seq is beyond the pilot's applied seq + 1: nothing was applied, and no later report of the request may be. */
+  | { kind: 'out-of-order'; appliedSeq: number; message: string }
   | {
       kind: 'refused';
       code: string;
@@ -180,6 +190,7 @@ export interface Store {
   credentialExpiresAt(pilotId: number): Promise<number | null>;
   /** Replace the pilot's credential; the old one stays valid until its own expiry. */
   renewCredential(pilotId: number, credentialHash: string, expiresAt: number): Promise<void>;
+  /** Pilots matching `filter`, newest first. */
   listPilots(filter: PilotFilter): Promise<PilotView[]>;
   /**
    * Record a heartbeat: last contact, usage, and the state it implies. A
@@ -197,6 +208,7 @@ export interface Store {
   getPayload(id: number): Promise<PayloadView | null>;
   /** A payload's state changes, oldest first (empty when there is no such payload). */
   payloadHistory(id: number): Promise<PayloadHistoryEntry[]>;
+  /** Payloads matching `filter`, newest first, without their output tails (never read for a listing). */
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
@@ -232,6 +244,8 @@ export interface Store {
   /** Stretches of running since `since` (and those still running), for usage and charts. */
   runIntervals(since: number): Promise<RunInterval[]>;
   accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
+  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
+  accountingByGroup(): Promise<AccountingTotal[]>;
   counts(): Promise<StoreCounts>;
 
   // -- reports: applied once each, by (pilot, seq), in one transaction each

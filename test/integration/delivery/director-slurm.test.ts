@@ -85,11 +85,12 @@ driverContract(
         bootstrap: { serverUrl: server.url, credential: PILOT_TOKEN, idleTimeoutSec: 3, graceSec: 5, lifetimeSec: 600 },
       }),
       until: (what, check) => waitFor(what, check, 120_000),
-      halt: async () => {
-        const id = await api.submit({ command: ['sh', '-c', 'echo "ran in slurm job $SLURM_JOB_ID"'], group: 'hpc' });
+      halt: async (r) => {
+        // payloads do not inherit the batch environment: the job's own state dir (named by its job id) shows where it ran
+        const id = await api.submit({ command: ['sh', '-c', 'echo "ran in $VMPILOT_PAYLOAD_DIR"'], group: 'hpc' });
         await waitFor('the payload to be done', async () => (await api.job(id)).state === 'done', 120_000);
         const job = await api.job(id);
-        expect(job.outputTail).toMatch(/ran in slurm job \d+/);
+        expect(job.outputTail).toContain(`ran in ${path.join(tmp.dir, `vmpilot-job-${r.id}`)}/`);
         await waitFor('its pilot to halt', async () => (await api.pilots()).find((p) => p.id === job.pilotId && p.state === 'halted' && p.shutdownCode === 300), 120_000);
       },
       nothingLeft: async (r) => {

@@ -67,7 +67,11 @@ for _ in $(seq 300); do
   state=$(sinfo -h -n localhost -o %t 2>/dev/null || true)
   [ "$state" = idle ] && break
   # a node left down or drained by an earlier run: give it back
-  case $state in down*|drain*) scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;; esac
+  case $state in
+    down*|drain*) scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;;
+    # jobs of an earlier run that was killed before its teardown: this cluster is the tests' own
+    mix*|alloc*) jobs=$(squeue -h -o %i 2>/dev/null) && [ -n "$jobs" ] && scancel --full $jobs >/dev/null 2>&1 || true ;;
+  esac
   sleep 0.1
 done
 [ "$state" = idle ] || fail "the node is \"$state\", not idle; see $dir/log/"

@@ -37,6 +37,7 @@ const replies = [
   'SubmitBatchReply',
   'KillReply',
   'AccountingEntry',
+  'AccountingTotal',
   'UsageTimeline',
   'PayloadHistory',
   'InstructionView',

@@ -3,7 +3,8 @@
  * under workDir (named by the key) holds a copy-on-write overlay of the
  * configured base image (never written to), a NoCloud seed made from the
  * generated user-data with the instance's own credential (cloud-localds, or
- * genisoimage), the console log and QEMU's pid file. The VM's only network
+ * genisoimage), the console log and QEMU's pid (copied from its pid file, which QEMU
+ * removes when it exits). The VM's only network
  * is QEMU user networking with restrict=on and one forward: 10.0.2.100:8080
  * in the guest → the server's port on 127.0.0.1 on the host, through a small
  * forwarder per connection (so the agent's concurrent requests do not queue
@@ -41,7 +42,10 @@ export interface QemuDriverOptions {
 
 /** Where the guest reaches the server. */
 export const GUEST_SERVER = { address: '10.0.2.100', port: 8080 } as const;
-const PID_FILE = 'qemu.pid';
+/** Where QEMU writes its pid (-pidfile); QEMU removes it when it exits. */
+const QEMU_PID_FILE = 'qemu.pid';
+/** Our copy of that pid, kept after QEMU exits: without it an ended VM would look not yet started. */
+const PID_FILE = 'pid';
 
 /** The forwarder QEMU runs for each guest connection: stdin/stdout ⇄ 127.0.0.1:PORT. */
 const FORWARDER = `const port = Number(process.argv[2]);
@@ -120,9 +124,13 @@ export class QemuDriver implements Driver {
       '-drive', `file=${file('seed.iso')},if=virtio,format=raw,readonly=on`,
       '-nic', `user,model=virtio-net-pci,restrict=on,guestfwd=tcp:${GUEST_SERVER.address}:${GUEST_SERVER.port}-cmd:${this.o.node} ${file('fwd.cjs')} ${port}`,
       '-serial', `file:${file('serial.log')}`,
-      '-pidfile', file(PID_FILE),
+      '-pidfile', file(QEMU_PID_FILE),
       '-daemonize',
     ]);
+    // -daemonize returns once the daemon has written its pid file; a guest quick to power off may have removed it already
+    const pid = await readPid(file(QEMU_PID_FILE));
+    if (pid === null) throw new VmpilotError('VMP_DRIVER', `QEMU started but wrote no pid to ${file(QEMU_PID_FILE)}; see ${file('serial.log')}`);
+    await writeFile(file(PID_FILE), `${pid}\n`);
   }
 
   /** The NoCloud seed: cloud-localds where it is installed, else genisoimage. */

@@ -51,13 +51,16 @@ describe('decideFence (the lease fence)', () => {
         if (d.kind === 'fence') {
           // SIGKILL by stopBy (at once when the check comes later than that)
           expect(T0 + dt + d.graceMs).toBe(Math.max(T0 + dt, stopBy));
-          expect(dt).toBeGreaterThanOrEqual(((lease - leaseMarginSec(lease)) * 1000) / 2);
+          // compared as the code compares: absolute times (a relative threshold can lie an ulp above, e.g. 130050.00000000001)
+          expect(T0 + dt).toBeGreaterThanOrEqual(T0 + ((lease - leaseMarginSec(lease)) * 1000) / 2);
         } else {
           expect(d.wakeAt).not.toBeNull();
           expect(d.wakeAt!).toBeGreaterThan(T0 + dt);
           expect(d.wakeAt!).toBeLessThan(stall);
         }
       }),
+      // a fence exactly at half the usable lease, where that half is not a whole number of ms
+      { examples: [[289, 131, 130_050]] },
     );
   });
 });

@@ -5,10 +5,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { FakeControlPlane } from '../../../../src/agent/control/fake-control-plane.js';
 import { FileStateStore } from '../../../../src/agent/state/file-store.js';
 import { MemoryStateStore } from '../../../../src/agent/state/memory-store.js';
-import { Outbox, backoffMs } from '../../../../src/agent/state/outbox.js';
+import { BATCH_BYTES, Outbox, backoffMs } from '../../../../src/agent/state/outbox.js';
 import { StateKeeper, emptyState } from '../../../../src/agent/state/state-keeper.js';
 import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
+import { VmpilotError } from '../../../../src/shared/errors.js';
 
 /** How long to wait for an event (the code under test has no reason to take long). */
 const WAIT = { timeout: 10_000, interval: 2 };
@@ -85,6 +86,53 @@ describe('Outbox', () => {
     for (let i = 0; i < 10 && control.applied.length === 0; i++) await clock.advance(backoffMs(i + 1));
     expect(control.applied).toHaveLength(1);
     stop.abort();
+  });
+
+  it('never clears its reports on an applied seq above any it numbered: it stops and says so', async () => {
+    const { outbox, control, keeper } = setup();
+    const faults: unknown[] = [];
+    outbox.onFault = (f) => faults.push(f);
+    await outbox.add({ type: 'payload-started', payloadId: 9 });
+    control.forgedAppliedSeq = 9_000_000_000_000_000;
+    expect(await outbox.flushOnce()).toBe(false);
+    expect(faults).toEqual([expect.objectContaining({ appliedSeq: 9_000_000_000_000_000 })]);
+    expect(keeper.state.outbox.map((r) => r.seq)).toEqual([1]);
+    // and sends nothing more until the pilot has a new identity
+    expect(await outbox.flushOnce()).toBe(false);
+    expect(control.batches).toHaveLength(1);
+    outbox.resume();
+    expect(await outbox.flushOnce()).toBe(true);
+  });
+
+  it('takes a conflict under its seq or a refused order as a fault too', async () => {
+    const { outbox, control } = setup();
+    const faults: { why: string }[] = [];
+    outbox.onFault = (f) => faults.push(f);
+    await outbox.add({ type: 'payload-started', payloadId: 9 });
+    control.report = async (reports) => ({ appliedSeq: reports[0]!.seq, refused: [{ seq: reports[0]!.seq, code: 'VMP_REPORT_CONFLICT', message: 'x' }], instructions: [] });
+    await outbox.flushOnce();
+    expect(faults[0]?.why).toMatch(/another report under seq 1/);
+    outbox.resume();
+    control.report = async () => {
+      throw new VmpilotError('VMP_REPORT_SEQ', 'report seq 1 does not follow the last applied seq 7', { details: { appliedSeq: 7 } });
+    };
+    await outbox.flushOnce();
+    expect(faults[1]).toMatchObject({ appliedSeq: 7 });
+    expect(outbox.pending).toHaveLength(1);
+  });
+
+  it('sends batches that start at the lowest report, with no gap and under the byte bound', async () => {
+    const { outbox, control } = setup();
+    const big = 'x'.repeat(60 * 1024);
+    const many = new Outbox((outbox as unknown as { keeper: StateKeeper }).keeper, control, new FakeClock(), silentLogger(), () => undefined, 100);
+    for (let i = 0; i < 12; i++) await many.add({ type: 'payload-ended', payloadId: i + 1, exitCode: 0, signal: null, outputTail: big });
+    expect(await many.drain(Date.now() + 60_000)).toBe(true);
+    for (const b of control.batches) {
+      expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThan(BATCH_BYTES + 2 * 64 * 1024);
+      b.forEach((r, i) => i > 0 && expect(r.seq).toBe(b[i - 1]!.seq + 1));
+    }
+    expect(control.batches.length).toBeGreaterThan(1);
+    expect(control.applied.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 
   it('backs off 1, 2, 4 … 30 s', () => {

@@ -31,14 +31,14 @@ describe('admin routes', () => {
     expect(list.json<PayloadView[]>().map((p) => p.id)).toEqual([id]);
   });
 
-  it('filters the list by state, group, pilot and limit', async () => {
+  it('filters the list by state, group, pilot and limit, newest first', async () => {
     await h.submit({ command: ['a'], group: 'atlas' });
     await h.submit({ command: ['b'], group: 'cms' });
     await h.submit({ command: ['c'], group: 'cms' });
     const get = async (q: string) =>
       (await h.app.inject({ method: 'GET', url: `${paths.payloads}?${q}`, headers: admin })).json<PayloadView[]>().map((p) => p.name);
-    expect(await get('group=cms')).toEqual(['b', 'c']);
-    expect(await get('group=cms&limit=1')).toEqual(['b']);
+    expect(await get('group=cms')).toEqual(['c', 'b']);
+    expect(await get('group=cms&limit=1')).toEqual(['c']);
     expect(await get('state=done')).toEqual([]);
     expect(await get('pilot=1')).toEqual([]);
   });

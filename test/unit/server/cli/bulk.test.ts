@@ -37,12 +37,17 @@ payloads:
 describe('pilot selection for drain and halt', () => {
   const p = (id: number, state: PilotView['state'], hostname: string) => ({ id, state, hostname }) as PilotView;
   const pilots = [p(1, 'running', 'vm-1.cern.ch'), p(2, 'halted', 'vm-2.cern.ch'), p(3, 'stalled', 'node-3.in2p3.fr')];
-  it('selects live pilots by state and hostname, never halted ones', () => {
+  it('selects live pilots by state and hostname glob, never halted ones', () => {
     expect(selectPilots(pilots, { all: true }).map((x) => x.id)).toEqual([1, 3]);
-    expect(selectPilots(pilots, { host: 'cern\\.ch$' }).map((x) => x.id)).toEqual([1]);
+    expect(selectPilots(pilots, { host: '*.cern.ch' }).map((x) => x.id)).toEqual([1]);
+    expect(selectPilots(pilots, { host: 'VM-?.CERN.CH' }).map((x) => x.id)).toEqual([1]);
+    // the whole name, not a part of it
+    expect(selectPilots(pilots, { host: 'cern.ch' }).map((x) => x.id)).toEqual([]);
+    // regular expression syntax is plain text in a glob
+    expect(selectPilots(pilots, { host: '(' }).map((x) => x.id)).toEqual([]);
     expect(selectPilots(pilots, { state: 'stalled' }).map((x) => x.id)).toEqual([3]);
     expect(() => selectPilots(pilots, { state: 'sleeping' })).toThrow(/--state "sleeping" must be one of/);
-    expect(() => selectPilots(pilots, { host: '(' })).toThrow(/--host "\(" is not a regular expression/);
+    expect(() => selectPilots(pilots, { host: '' })).toThrow(/--host "" must be a glob/);
   });
 });
 

@@ -42,19 +42,26 @@ describe('how an attempt ends (pure)', () => {
 });
 
 describe('SqliteStore: evicted, lost and cancelled attempts', () => {
+  /** Each pilot numbers its reports 1, 2, 3 … (the server refuses a gap). */
+  const seqs = new Map<number, number>();
+  const nextSeq = (pilotId: number) => {
+    const n = (seqs.get(pilotId) ?? 0) + 1;
+    seqs.set(pilotId, n);
+    return n;
+  };
   const open = (maxAttempts = 3): { store: SqliteStore; remove: () => void } => {
     const tmp = tempDir();
     const store = openSqliteStore(path.join(tmp.dir, 'server.db'), { maxAttempts });
+    seqs.clear(); // a new database: its pilots number from 1 again
     return { store, remove: () => void store.close().then(tmp.remove) };
   };
-  let seq = 0;
   const pilotOf = async (store: SqliteStore) => (await store.createPilot(registration(), `hash-${Math.random()}`, T)).id;
   /** Hand `id` to a new pilot, start it at `at`, and report it ended at `at + ms` with `end`. */
   const attempt = async (store: SqliteStore, id: number, at: number, ms: number, end: Partial<PayloadEndedReport>) => {
     const pilotId = await pilotOf(store);
     expect((await store.claimPayload(pilotId, offer, pick, at))?.id).toBe(id);
-    await store.applyReport(pilotId, { seq: ++seq, at, type: 'payload-started', payloadId: id }, at);
-    const report: PayloadEndedReport = { seq: ++seq, at: at + ms, type: 'payload-ended', payloadId: id, exitCode: null, signal: 'SIGTERM', ...end };
+    await store.applyReport(pilotId, { seq: nextSeq(pilotId), at, type: 'payload-started', payloadId: id }, at);
+    const report: PayloadEndedReport = { seq: nextSeq(pilotId), at: at + ms, type: 'payload-ended', payloadId: id, exitCode: null, signal: 'SIGTERM', ...end };
     expect(await store.applyReport(pilotId, report, at + ms)).toEqual({ kind: 'applied' });
     return pilotId;
   };
@@ -127,7 +134,7 @@ describe('SqliteStore: evicted, lost and cancelled attempts', () => {
       const lost = (await store.submitPayload({ command: ['migrate'], requeue: false }, T)).id;
       const pilotId = await pilotOf(store);
       await store.claimPayload(pilotId, offer, pick, T);
-      await store.applyReport(pilotId, { seq: ++seq, at: T, type: 'payload-started', payloadId: lost }, T);
+      await store.applyReport(pilotId, { seq: nextSeq(pilotId), at: T, type: 'payload-started', payloadId: lost }, T);
       const swept = await store.sweepStalled(T + 10_000, T + 20_000);
       expect(swept).toMatchObject({ requeued: [], failed: [lost] });
       expect((await store.getPayload(lost))?.message).toMatch(/^lost, not requeued \(submitted with requeue: false\): pilot \d+ stalled/);
@@ -144,8 +151,8 @@ describe('SqliteStore: evicted, lost and cancelled attempts', () => {
       const [reported, lost, released, halted] = ids as [number, number, number, number];
       const a = await pilotOf(store);
       for (let i = 0; i < 4; i++) await store.claimPayload(a, { ...offer, freeCores: 1 }, pick, T);
-      await store.applyReport(a, { seq: ++seq, at: T, type: 'payload-started', payloadId: reported }, T);
-      await store.applyReport(a, { seq: ++seq, at: T, type: 'payload-started', payloadId: lost }, T);
+      await store.applyReport(a, { seq: nextSeq(a), at: T, type: 'payload-started', payloadId: reported }, T);
+      await store.applyReport(a, { seq: nextSeq(a), at: T, type: 'payload-started', payloadId: lost }, T);
       for (const id of ids) expect((await store.killPayload(id, 'wrong input', T + 1))?.type).toBe('kill-payload');
       // a second kill sends nothing new and keeps the first reason
       const again = await store.killPayload(reported, 'other reason', T + 2);
@@ -153,9 +160,9 @@ describe('SqliteStore: evicted, lost and cancelled attempts', () => {
       // killed payloads the pilot was handed but does not hold are not handed to it again
       expect(await store.redeliverable(a, [])).toBeNull();
       // stopped by the halt at the same time: the kill wins
-      await store.applyReport(a, { seq: ++seq, at: T + 5000, type: 'payload-ended', payloadId: reported, exitCode: null, signal: 'SIGTERM', evicted: { reason: 'halt' } }, T + 5000);
-      await store.applyReport(a, { seq: ++seq, at: T + 5000, type: 'payload-released', payloadId: released, reason: 'draining' }, T + 5000);
-      await store.applyReport(a, { seq: ++seq, at: T + 6000, type: 'shutdown', code: 100, message: 'Shutdown as requested' }, T + 6000);
+      await store.applyReport(a, { seq: nextSeq(a), at: T + 5000, type: 'payload-ended', payloadId: reported, exitCode: null, signal: 'SIGTERM', evicted: { reason: 'halt' } }, T + 5000);
+      await store.applyReport(a, { seq: nextSeq(a), at: T + 5000, type: 'payload-released', payloadId: released, reason: 'draining' }, T + 5000);
+      await store.applyReport(a, { seq: nextSeq(a), at: T + 6000, type: 'shutdown', code: 100, message: 'Shutdown as requested' }, T + 6000);
       for (const id of ids) expect((await store.getPayload(id))?.state, `payload ${id}`).toBe('cancelled');
       expect((await store.getPayload(reported))?.message).toBe('cancelled: wrong input');
       expect((await store.getPayload(lost))?.message).toMatch(/^cancelled: wrong input \(pilot \d+ halted while it ran/);

@@ -95,18 +95,28 @@ describe('SqliteStore', () => {
     expect(await store.getPayload(b.id)).toMatchObject({ state: 'failed', signal: 'SIGKILL' });
   });
 
-  it('applies each seq once: a repeated or older report changes nothing', async () => {
+  it('applies each seq once: a repeated report changes nothing, another report under an applied seq is refused', async () => {
     const pilotId = await pilot();
     const { id } = await store.submitPayload({ command: ['true'] }, T);
     await store.claimPayload(pilotId, offer, pick, T);
-    await store.applyReport(pilotId, { seq: 5, at: T, type: 'payload-started', payloadId: id }, T);
-    await store.applyReport(pilotId, { seq: 6, at: T, type: 'payload-ended', payloadId: id, exitCode: 0, signal: null }, T);
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'payload-started', payloadId: id }, T);
+    const ended = { seq: 2, at: T, type: 'payload-ended', payloadId: id, exitCode: 0, signal: null } as const;
+    await store.applyReport(pilotId, ended, T);
     const before = await store.getPayload(id);
-    expect(await store.applyReport(pilotId, { seq: 6, at: T, type: 'payload-ended', payloadId: id, exitCode: 9, signal: null }, T)).toEqual({ kind: 'duplicate' });
-    expect(await store.applyReport(pilotId, { seq: 3, at: T, type: 'shutdown', code: 700, message: 'late' }, T)).toEqual({ kind: 'duplicate' });
+    expect(await store.applyReport(pilotId, { ...ended }, T)).toEqual({ kind: 'duplicate' });
+    expect(await store.applyReport(pilotId, { ...ended, exitCode: 9 }, T)).toMatchObject({ kind: 'refused', code: 'VMP_REPORT_CONFLICT' });
+    expect(await store.applyReport(pilotId, { seq: 1, at: T, type: 'shutdown', code: 700, message: 'late' }, T)).toMatchObject({ kind: 'refused', code: 'VMP_REPORT_CONFLICT' });
     expect(await store.getPayload(id)).toEqual(before);
     expect((await store.getPilot(pilotId))?.state).toBe('booting');
-    expect(await store.appliedSeq(pilotId)).toBe(6);
+    expect(await store.appliedSeq(pilotId)).toBe(2);
+  });
+
+  it('refuses a report beyond the applied seq + 1 and applies nothing of it', async () => {
+    const pilotId = await pilot();
+    await store.applyReport(pilotId, { seq: 1, at: T, type: 'state', state: 'serving', reason: 'x' }, T);
+    expect(await store.applyReport(pilotId, { seq: 3, at: T, type: 'shutdown', code: 100, message: 'x' }, T)).toMatchObject({ kind: 'out-of-order', appliedSeq: 1 });
+    expect((await store.getPilot(pilotId))?.state).toBe('running');
+    expect(await store.appliedSeq(pilotId)).toBe(1);
   });
 
   it('refuses to start a payload that is not assigned to the pilot, and asks it to kill it', async () => {
