@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT, killAll, runCommand, startServer, tempDir, type Server } from './harness.js';
+import { AGENT, admin, killAll, runCommand, startServer, tempDir, type Server } from './harness.js';
 
 /** The lines of stderr that are not the agent's JSON log. */
 const plainLines = (stderr: string) => stderr.split('\n').filter((l) => l !== '' && !l.startsWith('{'));
@@ -65,5 +65,19 @@ describe('vmpilot run: a fatal start-up problem', () => {
     const conf = await runCommand([AGENT, 'run', '--server', server.url, '--state-dir', path.join(tmp.dir, 'bad2')], { VMPILOT_PILOT_TOKEN: 'x1234567', VMPILOT_CA_FILE: path.join(tmp.dir, 'missing.pem') });
     expect(conf.code).toBe(2);
     expect(plainLines(conf.stderr)).toEqual([expect.stringMatching(/^vmpilot: error: caFile: cannot read .*missing\.pem: ENOENT/)]);
+  });
+
+  it('an external id or labels larger than the server takes: one line naming the flag and the limit, exit 2, nothing registered', async () => {
+    const before = (await admin(server.url).pilots()).length;
+    const long = await run(['--server', server.url, '--external-id', 'i'.repeat(256), '--state-dir', path.join(tmp.dir, 'long-id')], 'any-token-12345');
+    expect(long.code).toBe(2);
+    expect(long.stderr).toBe(`vmpilot: error: --external-id "${'i'.repeat(256)}": expected up to 255 printable characters\n`);
+    const labels = Array.from({ length: 5 }, (_, i) => ['--label', `k${i}=${'v'.repeat(1000)}`]).flat();
+    const fat = await run(['--server', server.url, ...labels, '--state-dir', path.join(tmp.dir, 'fat-labels')], 'any-token-12345');
+    expect(fat.code).toBe(2);
+    expect(plainLines(fat.stderr)).toEqual([
+      expect.stringMatching(/^vmpilot: error: --label .*: expected labels of at most 4096 bytes of JSON in all \(the server's limit\), not 50\d\d: keep fewer or shorter labels$/),
+    ]);
+    expect(await admin(server.url).pilots()).toHaveLength(before);
   });
 });

@@ -65,6 +65,14 @@ describe('security: registration cannot exhaust the server', () => {
   it('pages GET /v1/pilots newest first, never whole; the admin CLI and its filters read every page', async () => {
     const server = await startServer(path.join(tmp.dir, 'b.db'));
     const api = admin(server.url);
+    // an external id longer than the protocol's 255 characters (an agent checks it too, before it starts)
+    const longId = await register(server.url, node(0, { externalId: 'j'.repeat(256) }));
+    expect(longId.status).toBe(400);
+    const refusal = ((await longId.json()) as { error: { code: string; message: string } }).error;
+    expect(refusal.code).toBe('VMP_BAD_REQUEST');
+    expect(refusal.message).toMatch(/externalId/);
+    expect(refusal.message).toMatch(/255/);
+    expect(await api.pilots()).toEqual([]);
     for (let i = 1; i <= 250; i++) expect((await register(server.url, node(i, { labels: { site: 'S'.repeat(1000) } }))).status).toBe(201);
 
     const first = await fetch(`${server.url}/v1/pilots`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });

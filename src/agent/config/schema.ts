@@ -114,12 +114,15 @@ const url = text(true, (s) => {
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const LABEL_KEY = /^[A-Za-z0-9_.-]{1,100}$/;
+/** The most bytes of JSON a registration's labels may take: what a server takes by default (its limits.labelBytes). */
+const LABEL_BYTES = 4096;
 
 /**
  * Labels: `KEY=VALUE` items (a list: `--label` repeated; or one string
  * separated by commas: VMPILOT_LABELS), or a mapping (the config file).
  * Keys of letters, digits, `_ . -`; values of printable text, at most 1000
- * characters; at most 64 labels (what the server takes).
+ * characters; at most 64 labels and 4096 bytes of JSON in all (what the
+ * server takes by default).
  */
 const labels: Parse = (raw) => {
   const expected = 'labels KEY=VALUE (KEY of letters, digits, _ . -; at most 64), e.g. site=CERN-PROD';
@@ -135,6 +138,9 @@ const labels: Parse = (raw) => {
     out[k] = value;
   }
   if (Object.keys(out).length > 64) return { ok: false, expected };
+  // the server refuses more (its limits.labelBytes, 4096 by default): say so here, before anything starts
+  const bytes = Buffer.byteLength(JSON.stringify(out));
+  if (bytes > LABEL_BYTES) return { ok: false, expected: `labels of at most ${LABEL_BYTES} bytes of JSON in all (the server's limit), not ${bytes}: keep fewer or shorter labels` };
   return { ok: true, value: Object.freeze(out) };
 };
 

@@ -105,6 +105,30 @@ describe('admin commands: rough edges', () => {
     }
   });
 
+  it('follows the Link of each page under the path of --server too', async () => {
+    const other = await startServer(path.join(tmp.dir, 'paged.db'));
+    const proxy = await proxyUnderApi(other.url);
+    try {
+      // one more than a full page of 500: the listing needs a second page, named by the first's Link
+      const payloads = Array.from({ length: 501 }, (_, i) => ({ command: ['/bin/true'], name: `p${i}` }));
+      const batch = await fetch(`${other.url}/v1/payloads/batch`, {
+        method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ payloads }),
+      });
+      expect(batch.status, await batch.text()).toBe(201);
+      const listed = await runCommand([SERVER, 'jobs', '--json', '--server', `${proxy.url}/api`, '--token', ADMIN_TOKEN]);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as { name: string }[]).map((p) => p.name)).toEqual(payloads.map((p) => p.name));
+      expect(proxy.seen.filter((p) => p.startsWith('/api/v1/payloads?'))).toEqual([
+        '/api/v1/payloads?limit=500',
+        expect.stringMatching(/^\/api\/v1\/payloads\?limit=500&cursor=\d+$/),
+      ]);
+      expect(proxy.seen.filter((p) => !p.startsWith('/api/v1/'))).toEqual([]);
+    } finally {
+      await proxy.close();
+      await other.stop();
+    }
+  });
+
   it('an https URL for an http server: says to use http:// or check the port, not OpenSSL text', async () => {
     const port = new URL(server.url).port;
     const r = await runCommand([SERVER, 'jobs', '--server', `https://127.0.0.1:${port}`, '--token', ADMIN_TOKEN]);
