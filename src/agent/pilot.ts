@@ -123,6 +123,8 @@ export class Pilot {
     let reason = 'internal error';
     // what stopped any payload still running, as the server hears it: the agent's own failure unless the halt says
     let eviction: EvictionReason = 'error';
+    // a start-up problem (the agent never served) is also said in one plain line on stderr
+    let fatal = true;
     try {
       const identity = await restoreState(p);
       // the server holds reports this pilot never sent: stop trusting its credential, register anew
@@ -147,7 +149,9 @@ export class Pilot {
       if (failure) {
         ({ code, reason } = failure);
         eviction = failure.eviction ?? eviction;
+        fatal = failure.fatal === true;
       } else {
+        fatal = false;
         // ended payloads' directories go once the server has their end reports (a full disk frees up)
         const pruner = new DirPruner(p);
         p.outbox.onSettled = (reports) => {
@@ -166,6 +170,7 @@ export class Pilot {
     } catch (err) {
       p.log.error({ err: describeError(err), code: isVmpilotError(err) ? err.code : undefined }, 'pilot failed');
       reason = `internal error: ${describeError(err)}`;
+      fatal = true;
     }
     p.haltRequested ??= { code, reason, eviction };
     const evictedBy = p.haltRequested.eviction ?? eviction;
@@ -198,6 +203,8 @@ export class Pilot {
       },
       code,
       reason,
+      // a halt asked for meanwhile (a signal, an instruction) is no start-up problem of the agent's
+      fatal && p.haltRequested.reason === reason,
     );
   }
 }

@@ -121,8 +121,12 @@ export interface Halter {
   /**
    * Carry out the halt action. For `exit` this ends the process with
    * `exitStatus`; for the others it runs the command and then exits.
+   * `problem`: the agent could not start (its registration was refused, the
+   * server stayed unreachable, a bootstrap step failed): said first in one
+   * plain line on stderr, `vmpilot: error: <problem>`, as every command's
+   * errors are.
    */
-  halt(action: HaltAction, exitStatus: number): Promise<never>;
+  halt(action: HaltAction, exitStatus: number, problem?: string): Promise<never>;
 }
 
 /**

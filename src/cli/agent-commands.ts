@@ -29,13 +29,19 @@ export function registerAgentCommands(program: Command): void {
     .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
     .addOption(new Option('--spot-notice <cloud>', "on a spot instance, treat the cloud's interruption notice as the deadline: aws (EC2 instance metadata, IMDSv2) or none (env VMPILOT_SPOT_NOTICE, default none)").choices(['aws', 'none']))
     .option('--metadata-url <url>', 'the instance metadata service the spot notice is read from (env VMPILOT_METADATA_URL, default http://169.254.169.254)')
+    .option('--drain-before <seconds>', 'take no new work this long before the deadline (a batch job end, MJF shutdowntime, --lifetime) (env VMPILOT_DRAIN_BEFORE_SEC, default: 60 s before the deadline minus --grace)')
+    .option('--external-id <id>', "the id the server shows for this pilot, e.g. the cloud instance id (env VMPILOT_EXTERNAL_ID, default: the batch job's id)")
+    .option('--label <key=value>', 'a label the server shows for this pilot, e.g. site=CERN-PROD (repeatable; env VMPILOT_LABELS=k=v,k=v)', (v: string, prev?: string[]) => [...(prev ?? []), v])
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',
       `
 Every flag can also come from the environment (VMPILOT_*) or a YAML file
 (--config, keys in camelCase: server, token, tokenFile, cores, memoryMb,
-idleTimeoutSec, halt, stateDir, graceSec, logLevel, lifetimeSec, isolation).
+idleTimeoutSec, halt, stateDir, graceSec, logLevel, lifetimeSec, isolation,
+drainBeforeSec, externalId, labels: { site: CERN-PROD }).
+In a batch job the server shows the job's id (SLURM_JOB_ID, PBS_JOBID, JOB_ID)
+and a label batch=slurm|pbs|sge|condor beside the labels given.
 Flags win over the environment, the environment over the file. The
 registration token never goes on the command line (every process on the node
 can read it there): --token-file FILE, VMPILOT_PILOT_TOKEN, or the config file.
@@ -51,7 +57,11 @@ Logs are JSON lines on stderr. The state directory holds state.json, one
 folder per payload (payloads/<id>/ with stdout, stderr, tmp/) and, at the end,
 shutdown_message ("NNN text: reason", e.g. "100 Shutdown as requested: site
 downtime"). Exit status: 0 after shutdown codes 100, 200, 300; 14..17 after
-400..700; 2 for a bad flag or config value.
+400..700; 2 for a bad flag or config value. An agent that cannot start says
+why in one plain line on stderr after its log, e.g. "vmpilot: error:
+registration refused by URL: the token is not valid for registration (HTTP
+401); ... (shutdown code 500, exit status 15)"; the server unreachable until
+--orphan-timeout exits 17, a failed bootstrap step 15 (docs/errors.md).
 SIGTERM or SIGINT drains, stops payloads (SIGTERM, grace, SIGKILL) and halts
 (code 100); SIGUSR1 drains. With --spot-notice aws the agent reads
 spot/instance-action from the instance metadata (IMDSv2) with the deadline:

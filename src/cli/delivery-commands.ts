@@ -11,7 +11,8 @@ function withAgentOptions(cmd: Command): Command {
     .option('--agent-sha256 <hex>', 'pin this sha256 of the uncompressed agent instead of reading a manifest')
     .option('--agent-file <name>', 'with --agent-sha256: the file under /v1/agent/ (default vmpilot-linux-x64)')
     .option('--idle-timeout <sec>', 'the agent halts after this long without a payload (default 300)')
-    .option('--grace <sec>', 'seconds between SIGTERM and SIGKILL of payloads when halting (default 30)');
+    .option('--grace <sec>', 'seconds between SIGTERM and SIGKILL of payloads when halting (default 30)')
+    .option('--ca-file <pem>', "the CA that signed the server's TLS certificate (a private CA, or an IGTF bundle): embedded, and the only CA the download and the agent trust");
 }
 
 /** `vmpilot-server user-data` and `batch-script`: print what starts an agent on a VM or in a batch job. */
@@ -29,10 +30,14 @@ export function registerDeliveryCommands(program: Command): void {
 The checksum of the agent is pinned from the manifest when the user-data is
 made; the VM refuses any other file. The token is written mode 0600, for
 root only; the agent runs as root and each payload as an unprivileged
-account of its own, which cannot read it (docs/security.md).
+account of its own, which cannot read it (docs/security.md). With --ca-file
+the CA goes to /etc/vmpilot/ca.pem: the fetch (curl, wget or python3) and
+the agent (caFile) trust it and no other. The fetch says what it downloads
+and its size, then its progress (in the journal and on the console).
 
-Example:
-  VMPILOT_PILOT_TOKEN=... vmpilot-server user-data --server https://pilots.example.org --idle-timeout 600 > user-data.yaml`,
+Examples:
+  VMPILOT_PILOT_TOKEN=... vmpilot-server user-data --server https://pilots.example.org --idle-timeout 600 > user-data.yaml
+  VMPILOT_PILOT_TOKEN=... vmpilot-server user-data --server https://pilots.example.org --ca-file /etc/grid-security/certificates/MyCA.pem > user-data.yaml`,
     )
     .action(async (o) => {
       const { userDataCommand } = await import('../server/delivery/commands.js');
@@ -45,7 +50,8 @@ Example:
     .addOption(new Option('--agent <kind>', 'executable (no Node.js needed) or bundle (needs node 20+)').choices(['executable', 'bundle']))
     .option('--cores <n>', 'cores to ask for (default 1)')
     .option('--walltime <sec>', 'wall time to ask for, seconds (default 3600)')
-    .option('--drain-before <sec>', 'drain this long before the wall time ends (default 300)')
+    .option('--drain-before <sec>', 'drain this long before the wall time ends (default 300, or a quarter of a --walltime under 360)')
+    .addOption(new Option('--pbs <flavour>', "with --system pbs: torque asks for nodes=1:ppn=N (default; also Slurm's qsub), pro for select=1:ncpus=N (PBS Professional, OpenPBS)").choices(['torque', 'pro']))
     .option('--job-name <name>', 'job name (default vmpilot)')
     .option('--queue <name>', 'partition (Slurm) or queue')
     .option('--account <name>', 'account or project to charge')
@@ -59,12 +65,23 @@ Example:
 The job exits 0 when the agent halted normally (no more work, drained,
 halted by an administrator) and 15 on a bootstrap problem. The token is in
 the script (anybody who can read the script can register pilots); the job
-hands it to curl, wget and the agent without a command line, and payloads
-run in a sandbox that hides it where the node allows (docs/security.md).
+hands it to curl, wget, python3 and the agent without a command line, and
+payloads run in a sandbox that hides it where the node allows
+(docs/security.md).
+
+The agent drains --drain-before seconds before its deadline on every system
+(Slurm and Grid Engine also signal it then); a --walltime too short for the
+default 300 s gets a quarter of it, said on stderr. PBS resources are
+nodes=1:ppn=N (Torque) unless --pbs pro (select=1:ncpus=N): each system
+refuses the other's form. With --ca-file the CA's certificates are written
+beside the job's state; the download and the agent trust them and no other.
+The download says its size, then a line at 25, 50, 75 and 100 % in the job's
+output (a progress line on a terminal).
 
 Examples:
   vmpilot-server batch-script --system slurm --server https://pilots.example.org --cores 8 --walltime 86400 > pilot.sh && sbatch pilot.sh
-  vmpilot-server batch-script --system sge --server http://login01:8080 --cores 4 --sge-pe smp > pilot.sh && qsub pilot.sh`,
+  vmpilot-server batch-script --system sge --server http://login01:8080 --cores 4 --sge-pe smp > pilot.sh && qsub pilot.sh
+  vmpilot-server batch-script --system pbs --pbs pro --server https://pilots.example.org --ca-file ca.pem --cores 8 > pilot.sh && qsub pilot.sh`,
     )
     .action(async (o) => {
       const { batchScriptCommand } = await import('../server/delivery/commands.js');

@@ -9,11 +9,13 @@ import { VmpilotError, describeError, exitStatusForError } from '../shared/error
  */
 export async function runMain(program: Command, argv: string[]): Promise<void> {
   const name = program.name();
+  quietOnClosedStdout();
   // Subcommands copied commander's settings when they were created: set these on every one.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program)) {
     command.exitOverride();
-    command.configureOutput({ outputError: (text, write) => write(text) });
+    // commander's own errors ("error: unknown option '--x'") read like ours: "vmpilot-server: error: ..."
+    command.configureOutput({ outputError: (text, write) => write(text.startsWith('error:') ? `${name}: ${text}` : text) });
   }
   try {
     await program.parseAsync(argv);
@@ -31,6 +33,20 @@ export async function runMain(program: Command, argv: string[]): Promise<void> {
     }
     process.exitCode = status;
   }
+}
+
+/**
+ * A reader that closed our stdout (`vmpilot-server --help | head -3`) ends
+ * the output, not the program with a stack trace: the rest of what would
+ * have been printed is dropped and the command finishes with its own status.
+ * Any other stdout error is said in one line.
+ */
+function quietOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return;
+    process.stderr.write(`cannot write to stdout: ${err.message}\n`);
+    process.exitCode = 1;
+  });
 }
 
 /** A usage error: what was wrong with which flag, and what to do instead. */

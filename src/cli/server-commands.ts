@@ -80,12 +80,12 @@ Example:
     .description('Queue a payload (or every payload of a YAML file); prints the ids.')
     .argument('[command...]', 'the command and its arguments (after --)')
     .option('--file <jobs.yaml>', 'queue every payload of this YAML file, all or none')
-    .option('--json', 'with --file: print the ids as a JSON array')
+    .option('--json', 'print the ids as a JSON array (one id: [4])')
     .option('--cores <N|MIN-MAX>', 'cores: exactly N, or MIN-MAX (as many as are free)')
     .option('--whole-node', 'run alone on an empty node, with all its cores')
     .option('--memory-mb <mb>', 'memory it needs, in MB')
     .option('--wall <seconds>', 'wall time it needs, in seconds')
-    .option('--group <group>', 'owner group', 'default')
+    .option('--group <group>', 'owner group (default: default); with --file, the group of every payload that names none')
     .option('--name <name>', 'name (default: the command basename)')
     .option('--priority <p>', 'priority, -1000..1000 (higher first)')
     .option('--env <K=V>', 'environment variable for the payload (repeatable)', collect, [] as string[])
@@ -167,11 +167,37 @@ Example:
     .option('--json', 'print a JSON array of pilots')
     .addHelpText(
       'after',
-      '\nRead page by page from the server (at most 500 a page, newest first). Hostnames and\nmessages from pilots are shown with control characters escaped (\\e, \\n, \\x07, ...),\nso a hostname cannot forge rows or set the terminal title.\n\nExamples:\n  vmpilot-server pilots --state running,draining\n  vmpilot-server pilots --limit 20 --json',
+      `
+CORES is the cores of the payloads the server assigned to the pilot (up to
+date at once, not only at its next heartbeat) of the cores it offers.
+EXTERNAL-ID is its batch job id or cloud instance id, LABELS what it
+registered with (batch=slurm, site=...). CONTACT is how long ago the server
+last heard from it: its registration, a heartbeat, a match or a report.
+"pilot ID" shows one pilot in full.
+
+Read page by page from the server (at most 500 a page, newest first).
+Hostnames, external ids, labels and messages from pilots are shown with
+control characters escaped (\\e, \\n, \\x07, ...), so a pilot cannot forge
+rows or set the terminal title.
+
+Examples:
+  vmpilot-server pilots
+  vmpilot-server pilots --state running,draining
+  vmpilot-server pilots --limit 20 --json`,
     )
     .action(async (o) => {
       const { pilots } = await import('./admin/commands.js');
       await pilots(o);
+    });
+
+  withClientOptions(program.command('pilot'))
+    .description('Show one pilot: what it registered with, its last heartbeat (load, memory, disk, MJF), history, instructions and their acknowledgements, payloads.')
+    .argument('<id>', 'pilot id')
+    .option('--json', 'print { pilot, history, instructions, payloads } as JSON')
+    .addHelpText('after', '\nExamples:\n  vmpilot-server pilot 3\n  vmpilot-server pilot 3 --json | jq .pilot.lastHeartbeat.load')
+    .action(async (id: string, o) => {
+      const { pilot } = await import('./admin/pilot-detail.js');
+      await pilot(id, o);
     });
 
   const selection = (cmd: Command) =>
@@ -198,7 +224,10 @@ Example:
     .description('Tell a pilot (or every pilot matching a filter) to take no new work and halt when its payloads end.')
     .argument('[pilot]', 'pilot id')
     .option('--reason <text>', 'why')
-    .addHelpText('after', "\nExamples:\n  vmpilot-server drain 7 --reason \"kernel update\"\n  vmpilot-server drain --state running\n  vmpilot-server drain --host 'wn-??.example.org'")
+    .addHelpText(
+      'after',
+      '\nA drain is kept until the pilot halts: draining a pilot that already has a drain\n(not yet acknowledged, or acknowledged and still draining) sends nothing new and\nprints that instruction\'s id, saying so on stderr.\n\nExamples:\n  vmpilot-server drain 7 --reason "kernel update"\n  vmpilot-server drain --state running\n  vmpilot-server drain --host \'wn-??.example.org\'',
+    )
     .action(async (pilot: string | undefined, o) => {
       const { instructMany } = await import('./admin/bulk.js');
       await instructMany(pilot, 'drain', o);

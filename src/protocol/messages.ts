@@ -490,6 +490,13 @@ export interface PayloadHistoryEntry {
   at: number;
 }
 
+/** One state change of a pilot (GET /v1/pilots/:id/history), oldest first. */
+export interface PilotHistoryEntry {
+  state: PilotState;
+  reason: string;
+  at: number;
+}
+
 /** A pilot as an administrator sees it (GET /v1/pilots, /v1/pilots/:id). */
 export interface PilotView {
   id: number;
@@ -497,21 +504,55 @@ export interface PilotView {
   version: string;
   state: PilotState;
   cores: number;
+  /**
+   * Cores of the payloads the server has assigned to it that have not ended
+   * (assigned or running): up to date the moment the server hands one out or
+   * hears it ended, not only at the next heartbeat.
+   */
   coresUsed: number;
+  /** Cores in use by its last heartbeat (null: none yet). Added in v1. */
+  coresReported?: number | null;
   memoryMb: number;
+  /** Its batch job id (Slurm, PBS, Grid Engine, HTCondor) or cloud instance id, when it said one. */
   externalId: string | null;
+  /** The labels it registered with (site, batch system, ...). Added in v1. */
+  labels?: Record<string, string>;
   registeredAt: number;
+  /** Its last call the server accepted: registration, heartbeat, match or reports. Added in v1. */
+  lastContactAt?: number | null;
   lastHeartbeatAt: number | null;
   deadline: number | null;
   shutdownCode: number | null;
   shutdownMessage: string | null;
   /** How it isolates its payloads, as it said when it registered; null: it did not say (an older agent: none). */
   isolation?: IsolationMode | null;
+  /**
+   * Only in GET /v1/pilots/:id: its last heartbeat as it sent it (load,
+   * memory, disk, Machine/Job Features, payloads), or null before the first.
+   * Added in v1.
+   */
+  lastHeartbeat?: HeartbeatRequest | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */
 export interface InstructionReply {
   instruction: Instruction;
+  /**
+   * true: nothing new was sent; `instruction` is the drain the pilot already
+   * has (not yet acknowledged, or acknowledged and still draining). A
+   * repeated drain is answered so (200), as a repeated kill is. Added in v1.
+   */
+  existing?: boolean;
+}
+
+/** One instruction sent to a pilot and its acknowledgement (GET /v1/pilots/:pilotId/instructions). */
+export interface InstructionView {
+  instruction: Instruction;
+  createdAt: number;
+  /** When the pilot reported it done (its `instruction-done` report's time), or null: not yet. */
+  doneAt: number | null;
+  ok: boolean | null;
+  message: string | null;
 }
 
 /** GET /v1/health, no token. */

@@ -50,3 +50,15 @@ export const routes = {
   usage: '/v1/usage',
   metrics: '/metrics',
 } as const;
+
+/**
+ * The URL of `path` (one of `paths`) on the server at `base`, keeping the
+ * base's own path: a server behind a proxy at `http://host/api` is called at
+ * `http://host/api/v1/...`, not `http://host/v1/...`. Query and fragment of
+ * the base are dropped.
+ */
+export function apiUrl(base: string | URL, path: string): URL {
+  const u = new URL(base);
+  const prefix = u.pathname.replace(/\/+$/, '');
+  return new URL(`${u.protocol}//${u.host}${prefix}${path.startsWith('/') ? path : `/${path}`}`);
+}

@@ -265,7 +265,8 @@ export const killSchema = {
   properties: { reason },
 } as const;
 
-const day = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } as const;
+/** A day YYYY-MM-DD with a month 01..12 and a day 01..31 (`accounting --from 2025-13-01` is refused). */
+const day = { type: 'string', pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' } as const;
 /** A pilot or payload id in a query string: digits only, short enough to stay an exact integer. */
 const idText = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
 

@@ -72,7 +72,8 @@ describe('a PBS/Torque job environment (the job wrapper of the test, no batch sy
     const log = path.join(tmp.dir, 'script.log');
     const ids = await queueWork(server.url, log, 2);
     const script = await makeBatchScript('pbs', server.url, [
-      '--agent', 'bundle', '--cores', '1', '--walltime', '600', '--idle-timeout', '3', '--grace', '2',
+      // the job gets 300 s: the default drain (300 s before its end) would drain it at once
+      '--agent', 'bundle', '--cores', '1', '--walltime', '600', '--drain-before', '60', '--idle-timeout', '3', '--grace', '2',
       '--cache-dir', path.join(tmp.dir, 'cache'), '--work-dir', tmp.dir,
     ]);
     const job = await runJob('4242.pbs.test.invalid', 1, tmp.dir, script);

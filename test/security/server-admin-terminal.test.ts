@@ -71,6 +71,46 @@ describe("security: pilots' text cannot reach the administrator's terminal raw",
     await server.stop();
   });
 
+  it("shows a pilot's external id, labels, features and instruction messages escaped, in pilots and pilot N", async () => {
+    const server = await startServer(path.join(tmp.dir, 'c.db'));
+    const env = { VMPILOT_SERVER: server.url, VMPILOT_TOKEN: ADMIN_TOKEN };
+    const forged = '\u001b]0;pwned\u0007\n9  wn-9  running  0/1  -  -  none  1s ago  -\u202e';
+    const rogue = await post<{ pilotId: number; credential: string }>(server.url, '/v1/register', PILOT_TOKEN, {
+      hostname: 'vm-1', version: '0.1.0', cores: 1, memoryMb: 100, externalId: `job${forged}`, labels: { site: `X${forged}` },
+    });
+    const beat = await fetch(`${server.url}/v1/pilots/${rogue.pilotId}/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${rogue.credential}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ at: Date.now(), state: 'serving', version: '0.1.0', uptimeSec: 1, cores: { total: 1, used: 0, free: 1 }, memoryMb: { total: 100, used: 1 }, payloads: [], features: { [`k${forged}`]: `v${forged}` } }),
+    });
+    expect(beat.status, await beat.text()).toBe(200);
+    const drain = await runCommand([SERVER, 'drain', String(rogue.pilotId), '--reason', `because${forged}`], env);
+    expect(drain.code, drain.stderr).toBe(0);
+    const instruction = Number(drain.stdout.trim());
+    await post(server.url, `/v1/pilots/${rogue.pilotId}/reports`, rogue.credential, {
+      reports: [{ seq: 1, at: Date.now(), type: 'instruction-done', instructionId: instruction, ok: false, message: `no${forged}` }],
+    });
+
+    const pilots = await runCommand([SERVER, 'pilots'], env);
+    expect(pilots.code, pilots.stderr).toBe(0);
+    expect(pilots.stdout).not.toMatch(CONTROL);
+    expect(pilots.stdout.trim().split('\n')).toHaveLength(2); // the header and the rogue: no forged row
+    expect(pilots.stdout).toContain('job\\e]0;pwned\\x07\\n9  wn-9');
+    expect(pilots.stdout).toContain('site=X\\e]0;pwned');
+    const detail = await runCommand([SERVER, 'pilot', String(rogue.pilotId)], env);
+    expect(detail.code, detail.stderr).toBe(0);
+    expect(detail.stdout).not.toMatch(CONTROL);
+    expect(detail.stdout).toMatch(/^external id\s+job\\e\]0;pwned\\x07\\n9  wn-9 .*\\u202e$/m);
+    expect(detail.stdout).toMatch(/^k\\e\]0;pwned.*\s+v\\e\]0;pwned/m);
+    expect(detail.stdout).toMatch(/drain: because\\e\]0;pwned.*\sno\\e\]0;pwned/);
+    expect(detail.stdout.split('\n').filter((l) => /^9\s+wn-9\s/.test(l))).toEqual([]);
+    const json = await runCommand([SERVER, 'pilot', String(rogue.pilotId), '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stdout).not.toMatch(CONTROL);
+    expect((JSON.parse(json.stdout) as { pilot: { externalId: string } }).pilot.externalId).toBe(`job${forged}`);
+    await server.stop();
+  });
+
   it('matches halt --host without backtracking: a hostname built against a regular expression cannot make it hang', async () => {
     const server = await startServer(path.join(tmp.dir, 'b.db'));
     const env = { VMPILOT_SERVER: server.url, VMPILOT_TOKEN: ADMIN_TOKEN };

@@ -65,6 +65,14 @@ describe('security: registration cannot exhaust the server', () => {
   it('pages GET /v1/pilots newest first, never whole; the admin CLI and its filters read every page', async () => {
     const server = await startServer(path.join(tmp.dir, 'b.db'));
     const api = admin(server.url);
+    // an external id longer than the protocol's 255 characters (an agent checks it too, before it starts)
+    const longId = await register(server.url, node(0, { externalId: 'j'.repeat(256) }));
+    expect(longId.status).toBe(400);
+    const refusal = ((await longId.json()) as { error: { code: string; message: string } }).error;
+    expect(refusal.code).toBe('VMP_BAD_REQUEST');
+    expect(refusal.message).toMatch(/externalId/);
+    expect(refusal.message).toMatch(/255/);
+    expect(await api.pilots()).toEqual([]);
     for (let i = 1; i <= 250; i++) expect((await register(server.url, node(i, { labels: { site: 'S'.repeat(1000) } }))).status).toBe(201);
 
     const first = await fetch(`${server.url}/v1/pilots`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -72,8 +80,9 @@ describe('security: registration cannot exhaust the server', () => {
     expect(page).toHaveLength(100);
     expect(page[0]!.hostname).toBe('vm-250');
     expect(page.every((p, i) => i === 0 || p.id < page[i - 1]!.id)).toBe(true);
-    // the labels and the last heartbeat are never part of a listing
-    expect(Object.keys(page[0]!)).not.toContain('labels');
+    // the last heartbeat is never part of a listing; the labels are (bounded at registration), as `pilots` shows them
+    expect(Object.keys(page[0]!)).not.toContain('lastHeartbeat');
+    expect(page[0]!.labels).toEqual({ site: 'S'.repeat(1000) });
     const link = first.headers.get('link');
     expect(link).toMatch(/^<\/v1\/pilots\?limit=100&cursor=\d+>; rel="next"$/);
     const tooMany = await fetch(`${server.url}/v1/pilots?limit=5000`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });

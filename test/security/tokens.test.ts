@@ -52,7 +52,7 @@ describe('the registration token never appears on a command line', () => {
     expect(admin.stderr).toMatch(/the registration token is required: give --token-file FILE, VMPILOT_PILOT_TOKEN/);
   });
 
-  it.each(['curl', 'wget'])('the generated download (%s) sends it in a header the command line does not show', async (tool) => {
+  it.each(['curl', 'wget', 'python3'])('the generated download (%s) sends it in a header the command line does not show', async (tool) => {
     const server = await startServer(path.join(tmp.dir, `fetch-${tool}.db`));
     // a PATH where the download tool is a shim that writes down its arguments, then runs the real one
     const bin = path.join(tmp.dir, `bin-${tool}`);

@@ -11,7 +11,7 @@ import { bootstrapFromFile, type BootstrapDeps } from './run.js';
 /** Run the bootstrap of `file`; null to go on serving, or the halt to make. */
 export async function bootstrapHalt(file: string, deps: BootstrapDeps, payloadEnv: Record<string, string>): Promise<HaltRequest | null> {
   const outcome = await bootstrapFromFile(file, deps);
-  if (!outcome.ok) return { code: ShutdownCode.ENVIRONMENT, reason: `bootstrap step ${outcome.step} failed: ${outcome.reason}` };
+  if (!outcome.ok) return { code: ShutdownCode.ENVIRONMENT, reason: `bootstrap step ${outcome.step} failed: ${outcome.reason}`, fatal: true };
   Object.assign(payloadEnv, outcome.env);
   return null;
 }

@@ -62,6 +62,16 @@ export interface AgentConfig {
   spotNotice: SpotNoticeKind | null;
   /** The instance metadata service's base URL (the spot notice is read there). */
   metadataUrl: string;
+  /**
+   * Drain this many seconds before the deadline (a batch job's end, MJF
+   * shutdowntime, --lifetime), so that no new work starts that late; null:
+   * 60 s before the deadline minus the grace.
+   */
+  drainBeforeSec: number | null;
+  /** The id the server shows for this pilot (a cloud instance id); null: the batch job's id, when there is one. */
+  externalId: string | null;
+  /** Labels sent at registration (site, cloud, ...), shown by `vmpilot-server pilots`. */
+  labels: Readonly<Record<string, string>>;
 }
 
 /** What `--isolation` may say. */
@@ -102,6 +112,42 @@ const url = text(true, (s) => {
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const LABEL_KEY = /^[A-Za-z0-9_.-]{1,100}$/;
+/** The most bytes of JSON a registration's labels may take: what a server takes by default (its limits.labelBytes). */
+const LABEL_BYTES = 4096;
+
+/**
+ * Labels: `KEY=VALUE` items (a list: `--label` repeated; or one string
+ * separated by commas: VMPILOT_LABELS), or a mapping (the config file).
+ * Keys of letters, digits, `_ . -`; values of printable text, at most 1000
+ * characters; at most 64 labels and 4096 bytes of JSON in all (what the
+ * server takes by default).
+ */
+const labels: Parse = (raw) => {
+  const expected = 'labels KEY=VALUE (KEY of letters, digits, _ . -; at most 64), e.g. site=CERN-PROD';
+  let entries: [string, unknown][];
+  if (typeof raw === 'string') entries = raw.split(',').filter((t) => t.trim() !== '').map(splitLabel);
+  else if (Array.isArray(raw)) entries = raw.map((t) => splitLabel(String(t)));
+  else if (raw && typeof raw === 'object') entries = Object.entries(raw as Record<string, unknown>);
+  else return { ok: false, expected };
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    const value = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v).trim() : null;
+    if (!LABEL_KEY.test(k) || value === null || value.length > 1000 || /[\u0000-\u001f\u007f]/.test(value)) return { ok: false, expected };
+    out[k] = value;
+  }
+  if (Object.keys(out).length > 64) return { ok: false, expected };
+  // the server refuses more (its limits.labelBytes, 4096 by default): say so here, before anything starts
+  const bytes = Buffer.byteLength(JSON.stringify(out));
+  if (bytes > LABEL_BYTES) return { ok: false, expected: `labels of at most ${LABEL_BYTES} bytes of JSON in all (the server's limit), not ${bytes}: keep fewer or shorter labels` };
+  return { ok: true, value: Object.freeze(out) };
+};
+
+function splitLabel(item: string): [string, unknown] {
+  const at = item.indexOf('=');
+  return at < 0 ? [item.trim(), null] : [item.slice(0, at).trim(), item.slice(at + 1)];
+}
 
 /** Parse a halt setting: "exit", "poweroff", or any other text as a shell command. */
 export function parseHalt(raw: string): HaltAction {
@@ -201,6 +247,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
       return typeof raw === 'string' && (SPOT_NOTICE_KINDS as readonly string[]).includes(raw.trim()) ? { ok: true, value: raw.trim() } : { ok: false, expected: `one of ${SPOT_NOTICE_KINDS.join(', ')} or none` };
     },
   },
+  { key: 'drainBeforeSec', flag: '--drain-before', env: 'VMPILOT_DRAIN_BEFORE_SEC', default: null, parse: integer(0, LIMITS.wallSec, true) },
+  {
+    key: 'externalId',
+    flag: '--external-id',
+    env: 'VMPILOT_EXTERNAL_ID',
+    default: null,
+    parse: text(true, (s) => (s.length <= 255 && !/[\u0000-\u001f\u007f]/.test(s) ? null : 'up to 255 printable characters')),
+  },
+  { key: 'labels', flag: '--label', env: 'VMPILOT_LABELS', default: Object.freeze({}), parse: labels },
   {
     key: 'metadataUrl',
     flag: '--metadata-url',

@@ -4,6 +4,7 @@
  * it returned. Failures become VmpilotErrors with stable codes.
  */
 import {
+  apiUrl,
   paths,
   type ErrorReply,
   type HeartbeatReply,
@@ -16,6 +17,7 @@ import {
   type ReportsReply,
 } from '../../protocol/index.js';
 import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
+import { transportReason } from '../../shared/transport-errors.js';
 import type { ControlPlane } from '../ports.js';
 import { HttpClient, HttpTransportError } from './http-call.js';
 
@@ -108,7 +110,8 @@ export class HttpControlPlane implements ControlPlane {
   }
 
   private async post<T>(p: string, body: unknown, bearer: string, signal?: AbortSignal, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
-    const url = new URL(p, this.options.server.endsWith('/') ? this.options.server : `${this.options.server}/`).href;
+    // the server URL's own path stays (a server behind a proxy at https://host/vmpilot)
+    const url = apiUrl(this.options.server, p).href;
     let status: number;
     let text: string;
     try {
@@ -121,7 +124,7 @@ export class HttpControlPlane implements ControlPlane {
         timeoutMs,
       }));
     } catch (err) {
-      throw mapTransportError(err, url, signal);
+      throw mapTransportError(err, url, signal, this.options.server);
     }
     if (status < 200 || status > 299) {
       let message = `HTTP ${status} from ${url}`;
@@ -146,12 +149,14 @@ export class HttpControlPlane implements ControlPlane {
   }
 }
 
-function mapTransportError(err: unknown, url: string, signal?: AbortSignal): VmpilotError {
+function mapTransportError(err: unknown, url: string, signal: AbortSignal | undefined, server: string): VmpilotError {
   if (signal?.aborted) {
     return new VmpilotError('VMP_UNREACHABLE', `request to ${url} aborted`, { cause: err, details: { aborted: true } });
   }
   const code = err instanceof HttpTransportError ? err.code : ((err as { code?: string }).code ?? '');
-  const message = (err as Error).message ?? String(err);
+  // OpenSSL's own text ("…ssl3_get_record:wrong version number…") said in words, with what to do
+  const why = transportReason(err, new URL(server), '--ca-file CA.pem (or caFile, VMPILOT_CA_FILE)');
+  const message = why.hint ? `${why.reason}; ${why.hint}` : why.reason;
   if (CONNECTION_CODES.has(code)) {
     return new VmpilotError('VMP_UNREACHABLE', `cannot reach ${url}: ${message}`, { cause: err, details: { errno: code } });
   }

@@ -62,8 +62,12 @@ export function shutdownReportMessage(code: number, reason: string): string {
   return (oneLine === shutdownText(code) || oneLine === '' ? shutdownText(code) : `${shutdownText(code)}: ${oneLine}`).slice(0, 4096);
 }
 
-/** Run the halt sequence; ends with the halt action, so it never returns. */
-export async function haltSequence(s: HaltSteps, code: number, reason: string): Promise<never> {
+/**
+ * Run the halt sequence; ends with the halt action, so it never returns.
+ * `fatal`: a start-up problem, logged as an error and handed to the halter,
+ * which says it in one plain line on stderr.
+ */
+export async function haltSequence(s: HaltSteps, code: number, reason: string, fatal = false): Promise<never> {
   const { clock, log } = s;
   if (s.state() !== 'halting' && s.state() !== 'halted') await s.transition('halting', reason).catch(() => undefined);
   s.stopMatching();
@@ -91,6 +95,9 @@ export async function haltSequence(s: HaltSteps, code: number, reason: string): 
   await s.outputs?.put('shutdown_message', `${line}\n`).catch((err: unknown) => {
     log.error({ err: describeError(err) }, 'shutdown_message not written to $JOBOUTPUTS');
   });
-  log.info({ code, reason, action: s.action.kind, exitStatus: exitStatusFor(code) }, 'halted');
-  return s.halter.halt(s.action, exitStatusFor(code));
+  const exitStatus = exitStatusFor(code);
+  log.info({ code, reason, action: s.action.kind, exitStatus }, 'halted');
+  if (!fatal) return s.halter.halt(s.action, exitStatus);
+  log.error({ code, reason, exitStatus }, 'fatal problem: halted');
+  return s.halter.halt(s.action, exitStatus, `${reason} (shutdown code ${code}, exit status ${exitStatus})`);
 }

@@ -61,6 +61,13 @@ export interface HaltRequest {
   reason: string;
   /** Why payloads the halt stops are stopped, as the server is told (default `halt`). */
   eviction?: EvictionReason;
+  /**
+   * A start-up problem: the agent never served (registration refused, the
+   * server unreachable until the orphan timeout, a bootstrap step failed, an
+   * internal error). It is logged as an error and said in one plain line on
+   * stderr before the halt action.
+   */
+  fatal?: boolean;
 }
 
 /** The knobs of the halt policy (configuration, changed by `set` instructions). */

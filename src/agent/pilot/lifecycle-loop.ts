@@ -27,7 +27,8 @@ export function lifecycleInputs(p: PilotCore, now: number): LifecycleInputs {
     idleTimeoutSec: p.idleTimeoutSec,
     minLifetimeSec: config.minLifetimeSec,
     orphanTimeoutSec: config.orphanTimeoutSec,
-    drainLeadSec: DRAIN_LEAD_SEC,
+    // --drain-before counts from the deadline; the rule counts from the deadline minus the grace
+    drainLeadSec: config.drainBeforeSec === null ? DRAIN_LEAD_SEC : Math.max(0, config.drainBeforeSec - p.res.graceSec()),
     drainRequested: p.drainRequested ?? (p.drainFile ? `drain file ${p.drainFile}` : null),
     haltRequested: p.haltRequested,
     haltBy: p.deadline === null ? null : p.deadline - p.res.graceSec() * 1000,

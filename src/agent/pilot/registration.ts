@@ -66,6 +66,10 @@ export async function resume(p: PilotCore, identity: Extract<Identity, { kind: '
 export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
   const { clock, config } = p.deps;
   const snap = p.snap!;
+  // the server shows these (`pilots`): the batch job's id unless --external-id names one (a cloud instance id)
+  const job = p.res.batchJob();
+  const externalId = config.externalId ?? job?.jobId ?? null;
+  const labels = { ...(job ? { batch: job.system } : {}), ...config.labels };
   for (let failures = 0; ; ) {
     if (p.haltRequested) return p.haltRequested;
     const v = p.wake.version;
@@ -77,6 +81,8 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
         memoryMb: config.memoryMb ?? p.memLimitMb ?? snap.memoryMb.total,
         ...(snap.diskFreeMb === null ? {} : { diskMb: snap.diskFreeMb }),
         deadline: p.deadline,
+        ...(externalId === null ? {} : { externalId }),
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
         ...(p.res.isolation ? { isolation: p.res.isolation.plan.mode } : {}),
       });
       p.registered = true;
@@ -93,13 +99,18 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
       // unreachable, failing or busy (429: too many registrations at once, as when a site boots many VMs): try again
       if (!isVmpilotError(err, 'VMP_UNREACHABLE', 'VMP_SERVER', 'VMP_RATE_LIMITED')) {
         const code = isVmpilotError(err, 'VMP_FORBIDDEN') ? ShutdownCode.BANNED : ShutdownCode.ENVIRONMENT;
-        return { code, reason: `registration refused: ${describeError(err)}` };
+        const hint = isVmpilotError(err, 'VMP_UNAUTHORIZED') ? '; check the registration token (--token-file, VMPILOT_PILOT_TOKEN or tokenFile)' : '';
+        p.log.error({ err: describeError(err), errorCode: isVmpilotError(err) ? err.code : undefined, server: config.server }, 'registration refused');
+        return { code, reason: `registration refused by ${config.server}: ${describeError(err)}${hint}`, fatal: true };
       }
       failures++;
       p.log.warn({ err: describeError(err), failures }, 'register failed');
       const limit = config.orphanTimeoutSec;
       const giveUpAt = p.bootAt + limit * 1000;
-      if (limit > 0 && clock.now() >= giveUpAt) return { code: ShutdownCode.TRANSIENT, reason: `server unreachable for ${limit} s` };
+      if (limit > 0 && clock.now() >= giveUpAt) {
+        p.log.error({ err: describeError(err), failures, orphanTimeoutSec: limit }, 'server unreachable: giving up');
+        return { code: ShutdownCode.TRANSIENT, reason: `server unreachable for ${limit} s (--orphan-timeout): ${describeError(err)}`, fatal: true };
+      }
       let pause = retryDelayMs(failures, (p.deps.random ?? Math.random)());
       if (limit > 0) pause = Math.min(pause, Math.max(0, giveUpAt - clock.now()));
       await p.wake.wait(v, pause);

@@ -79,6 +79,12 @@ export class PilotResources {
     return path.join(this.config.stateDir, 'machinefeatures');
   }
 
+  /** The batch job this pilot runs in (its system and id), as the first refresh found it; null outside one. */
+  batchJob(): { system: string; jobId: string } | null {
+    const b = this.view?.batch;
+    return b ? { system: b.system, jobId: b.jobId } : null;
+  }
+
   /** How often the pilot should call `refreshDeadline`; null when nothing that moves is read. */
   watchIntervalMs(): number | null {
     return this.source?.watched ? watchIntervalMs(this.graceSec()) : null;

@@ -34,10 +34,12 @@ const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'prior
  * Each payload: `command` (a list, or a string run by /bin/sh -c), `cores`
  * (N, "MIN-MAX" or "whole"), `memoryMb`, `wallSec`, `group`, `name`,
  * `priority`, `env` (a mapping), `requeue` (false: never run it again after
- * the infrastructure ended an attempt), `count` (queue it this many times). Pure;
- * throws usage errors naming `payloads[i].field`.
+ * the infrastructure ended an attempt), `count` (queue it this many times).
+ * `flags.group` (`submit --file F --group G`) is the group of every payload
+ * that names none itself: a payload's own `group` wins, then `--group`, then
+ * the file's `defaults`. Pure; throws usage errors naming `payloads[i].field`.
  */
-export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] {
+export function jobsFromYaml(text: string, file = 'jobs file', flags: { group?: string | undefined } = {}): SubmitRequest[] {
   let doc: unknown;
   try {
     doc = parse(text);
@@ -55,7 +57,7 @@ export function jobsFromYaml(text: string, file = 'jobs file'): SubmitRequest[] 
   list.forEach((item, i) => {
     const where = `${file}: payloads[${i}]`;
     if (typeof item !== 'object' || item === null || Array.isArray(item)) throw usageError(`${where} must be a mapping with a command`);
-    const p = { ...(defaults as Record<string, unknown>), ...(item as Record<string, unknown>) };
+    const p: Record<string, unknown> = { ...(defaults as Record<string, unknown>), ...(flags.group === undefined ? {} : { group: flags.group }), ...(item as Record<string, unknown>) };
     const unknown = Object.keys(p).find((k) => !KEYS.includes(k));
     if (unknown) throw usageError(`${where}.${unknown} is not a payload field (known: ${KEYS.join(', ')})`);
     const command =
@@ -94,15 +96,52 @@ function envList(env: unknown, where: string): string[] {
   return Object.entries(env as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`);
 }
 
-/** `submit --file FILE`: queue every payload of the file, print their ids one per line (or JSON). */
-export async function submitFile(file: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
+/** The flags of one payload that `submit --file` refuses (they would be ignored): the file says these per payload. */
+const ONE_PAYLOAD_FLAGS: [keyof FileSubmitOptions, string, string][] = [
+  ['cores', '--cores', 'cores'],
+  ['wholeNode', '--whole-node', 'cores: whole'],
+  ['memoryMb', '--memory-mb', 'memoryMb'],
+  ['wall', '--wall', 'wallSec'],
+  ['name', '--name', 'name'],
+  ['priority', '--priority', 'priority'],
+  ['env', '--env', 'env'],
+  ['requeue', '--no-requeue', 'requeue: false'],
+];
+
+/** The options `submit --file` is given (commander's, with the payload flags it refuses). */
+export interface FileSubmitOptions extends ClientOptions {
+  json?: boolean;
+  group?: string;
+  cores?: string;
+  wholeNode?: boolean;
+  memoryMb?: string;
+  wall?: string;
+  name?: string;
+  priority?: string;
+  env?: string[];
+  requeue?: boolean;
+}
+
+/**
+ * `submit --file FILE`: queue every payload of the file, print their ids one
+ * per line (or a JSON array). `--group` is the default group of its
+ * payloads; the other payload flags are refused, naming the field to write
+ * in the file instead.
+ */
+export async function submitFile(file: string, o: FileSubmitOptions, out: Out = stdout): Promise<void> {
+  for (const [key, flag, field] of ONE_PAYLOAD_FLAGS) {
+    const v = o[key];
+    const given = key === 'requeue' ? v === false : Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false;
+    if (given) throw usageError(`${flag} cannot be used with --file: it would not apply to the file's payloads`, `write "${field}" in ${file}, for each payload or under "defaults:"`);
+  }
+  if (o.group !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(o.group)) throw usageError(`--group "${o.group}" may hold only letters, digits, _ . -`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw usageError(`cannot read --file ${file}: ${describeError(err)}`);
   }
-  const payloads = jobsFromYaml(text, file);
+  const payloads = jobsFromYaml(text, file, { group: o.group });
   const reply = await new AdminClient(o).post<SubmitBatchReply>(paths.payloadsBatch, { payloads });
   out(o.json ? JSON.stringify(reply.ids) : reply.ids.join('\n'));
 }
@@ -172,6 +211,8 @@ export async function instructMany(
   for (const id of ids) {
     const reply = await client.post<InstructionReply>(paths.instructions(id), body);
     out(pilot !== undefined ? String(reply.instruction.id) : `${id} ${reply.instruction.id}`);
+    // a drain is kept until the halt: the server answers a second one with the first, and sends nothing
+    if (reply.existing) process.stderr.write(`pilot ${id} already has drain instruction ${reply.instruction.id}; nothing new sent\n`);
   }
   if (ids.length === 0) process.stderr.write(`no live pilot matches; nothing sent\n`);
 }
@@ -188,6 +229,17 @@ export async function kill(id: string, o: ClientOptions & { reason?: string; jso
   );
 }
 
+/** What is wrong with `text` as a calendar day YYYY-MM-DD (month 1 to 12, a day that month has), or null. Pure. */
+export function dayProblem(text: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!m) return 'is not a day YYYY-MM-DD';
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (month < 1 || month > 12) return `has no month ${m[2]} (months are 01 to 12)`;
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > days) return `has no day ${m[3]}: ${year}-${m[2]} has ${days} days`;
+  return null;
+}
+
 /** `accounting`: core-seconds, wall seconds, done and failed by group, pilot and day. */
 export async function accounting(
   o: ClientOptions & { from?: string; to?: string; group?: string; json?: boolean },
@@ -197,9 +249,11 @@ export async function accounting(
   for (const k of ['from', 'to'] as const) {
     const v = o[k];
     if (v === undefined) continue;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) throw usageError(`--${k} "${v}" is not a day YYYY-MM-DD`);
+    const bad = dayProblem(v);
+    if (bad) throw usageError(`--${k} "${v}" ${bad}`, 'give a day as YYYY-MM-DD, e.g. --from 2025-01-31');
     q.set(k, v);
   }
+  if (o.from !== undefined && o.to !== undefined && o.to < o.from) throw usageError(`--to "${o.to}" is before --from "${o.from}"`);
   if (o.group) q.set('group', o.group);
   const rows = await new AdminClient(o).get<AccountingEntry[]>(`${paths.accounting}${q.size ? `?${q.toString()}` : ''}`);
   out(o.json ? visibleJson(rows) : accountingTables(rows));

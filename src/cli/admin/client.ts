@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ErrorReply } from '../../protocol/index.js';
+import { apiUrl } from '../../protocol/paths.js';
 import { ERROR_CODES, VmpilotError, describeError, type ErrorCode } from '../../shared/errors.js';
+import { transportReason } from '../../shared/transport-errors.js';
 
 /** Where the server is and the admin token to show it. */
 export interface ClientOptions {
@@ -72,7 +74,9 @@ export class AdminClient {
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ body: T; link: string | null }> {
-    const url = new URL(path, this.base);
+    // the base's own path stays: a server behind a proxy at http://host/api is called at http://host/api/v1/...;
+    // so does a Link header's next page, which the server names by its own path (/v1/pilots?before=…)
+    const url = apiUrl(this.base, path);
     let res;
     try {
       res = await request(url, {
@@ -87,9 +91,10 @@ export class AdminClient {
         bodyTimeout: 30_000,
       });
     } catch (err) {
-      throw new VmpilotError('VMP_UNREACHABLE', `cannot reach the server at ${this.base.origin}: ${reason(err)}`, {
+      const why = transportReason(err, this.base, '--ca-file CA.pem (or VMPILOT_CA_FILE)');
+      throw new VmpilotError('VMP_UNREACHABLE', `cannot reach the server at ${this.base.origin}${this.base.pathname.replace(/\/+$/, '')}: ${why.reason}`, {
         cause: err,
-        details: { hint: 'check --server (or VMPILOT_SERVER) and that the server is running' },
+        details: { hint: why.hint ?? 'check --server (or VMPILOT_SERVER) and that the server is running' },
       });
     }
     const text = await res.body.text();
@@ -109,14 +114,6 @@ export class AdminClient {
 export function nextPage(link: string | null): string | null {
   const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
   return m?.[1] ?? null;
-}
-
-function reason(err: unknown): string {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  const code = (err as { code?: string }).code ?? cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND') return 'the host name does not resolve';
-  return describeError(err);
 }
 
 /** The VmpilotError for an HTTP error reply. */

@@ -59,7 +59,9 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     try {
       cores = parseCoreRequest(o.cores);
     } catch (err) {
-      throw usageError(`--cores "${o.cores}": ${(err as Error).message}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
+      // the parser names the value itself ('cores "0": at least 1 core'): say it once, after the flag
+      const why = (err as Error).message.replace(/^cores "[^"]*"(: | )?/, '');
+      throw usageError(`--cores "${o.cores}"${why.startsWith('is ') ? ' ' : ': '}${why}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
     }
     request.cores = cores;
   }
@@ -84,11 +86,11 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
   return request;
 }
 
-/** `submit`: prints the new payload's id. */
-export async function submit(command: string[], o: SubmitOptions, out: Out = stdout): Promise<void> {
+/** `submit`: prints the new payload's id (`--json`: a JSON array of it, as `submit --file` prints its ids). */
+export async function submit(command: string[], o: SubmitOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
   const body = submitRequest(command, o);
   const reply = await new AdminClient(o).post<SubmitReply>(paths.payloads, body);
-  out(String(reply.id));
+  out(o.json ? JSON.stringify([reply.id]) : String(reply.id));
 }
 
 /** Options of `jobs`, as commander gives them. */
@@ -106,14 +108,19 @@ const PILOT_STATES = ['submitted', 'booting', 'running', 'draining', 'halting', 
 const PAGE = 500;
 
 /**
- * Every row of a listing, or the newest `limit` (`--limit`), read page by
- * page; in id order, oldest first, as the tables have always been.
+ * Every row of a listing, or the newest `max`, read page by page (each page
+ * named by the one before's Link header); in id order, oldest first, as the
+ * tables have always been.
  */
-async function listing<T extends { id: number }>(o: ClientOptions & { limit?: string }, path: string, q: URLSearchParams): Promise<T[]> {
-  const max = o.limit === undefined ? Infinity : intOption('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
+export async function listing<T extends { id: number }>(client: AdminClient, path: string, q: URLSearchParams, max = Infinity): Promise<T[]> {
   q.set('limit', String(Math.min(PAGE, max)));
-  const rows = await new AdminClient(o).getPages<T>(`${path}?${q.toString()}`, max);
+  const rows = await client.getPages<T>(`${path}?${q.toString()}`, max);
   return rows.sort((a, b) => a.id - b.id);
+}
+
+/** The number `--limit` asks for, or Infinity without it. */
+function limitOption(o: { limit?: string }): number {
+  return o.limit === undefined ? Infinity : intOption('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** `jobs`: a table of payloads and their core-seconds by outcome, or their JSON array (control characters escaped). */
@@ -122,7 +129,7 @@ export async function jobs(o: JobsOptions, out: Out = stdout): Promise<void> {
   if (o.state) q.set('state', o.state);
   if (o.group) q.set('group', o.group);
   if (o.pilot) q.set('pilot', String(intOption('--pilot', o.pilot, 1, Number.MAX_SAFE_INTEGER)));
-  const list = await listing<PayloadView>(o, paths.payloads, q);
+  const list = await listing<PayloadView>(new AdminClient(o), paths.payloads, q, limitOption(o));
   if (o.json) return out(visibleJson(list));
   const table = payloadTable(list, systemClock.now());
   out(list.length === 0 ? table : `${table}\n\n${coreSecSummary(list)}`);
@@ -150,7 +157,7 @@ export async function pilots(o: ClientOptions & { json?: boolean; state?: string
     if (bad !== undefined) throw usageError(`--state "${o.state}": "${bad}" is not a pilot state (${PILOT_STATES.join(', ')})`);
     q.set('state', o.state);
   }
-  const list = await listing<PilotView>(o, paths.pilots, q);
+  const list = await listing<PilotView>(new AdminClient(o), paths.pilots, q, limitOption(o));
   out(o.json ? visibleJson(list) : pilotTable(list, systemClock.now()));
 }
 

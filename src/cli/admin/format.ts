@@ -15,9 +15,9 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...safe.map(line)].join('\n');
 }
 
-/** A duration in seconds as "45s", "12m05s", "3h02m" or "2d04h". */
+/** A duration in seconds as "45s", "12m05s", "3h02m" or "2d04h", rounded to the second (4.98 → "5s"). */
 export function duration(sec: number): string {
-  const s = Math.max(0, Math.floor(sec));
+  const s = Math.max(0, Math.round(sec));
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
@@ -74,18 +74,33 @@ export function coreSecSummary(payloads: PayloadView[]): string {
 /** The pilot table of `pilots`. */
 export function pilotTable(pilots: PilotView[], now: number): string {
   return table(
-    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'ISOLATION', 'HEARTBEAT', 'SHUTDOWN'],
+    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'EXTERNAL-ID', 'LABELS', 'ISOLATION', 'CONTACT', 'SHUTDOWN'],
     pilots.map((p) => [
       String(p.id),
       p.hostname,
       p.state,
+      // the cores of the payloads the server assigned to it (not only what its last heartbeat said)
       `${p.coresUsed}/${p.cores}`,
+      p.externalId ?? '-',
+      labelsText(p.labels),
       // an agent that did not say (older than isolation) isolates nothing
       p.isolation ?? 'none',
-      p.lastHeartbeatAt === null ? 'never' : `${duration((now - p.lastHeartbeatAt) / 1000)} ago`,
+      contactText(p, now),
       p.shutdownCode === null ? '-' : `${p.shutdownCode} ${p.shutdownMessage ?? ''}`.trim(),
     ]),
   );
+}
+
+/** "batch=slurm,site=CERN-PROD", or "-". */
+export function labelsText(labels: Record<string, string> | undefined): string {
+  const list = Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  return list.length === 0 ? '-' : list.join(',');
+}
+
+/** How long ago the server last heard from the pilot: registration, heartbeat, match or reports (an older server: its heartbeat). */
+export function contactText(p: PilotView, now: number): string {
+  const at = p.lastContactAt ?? p.lastHeartbeatAt ?? p.registeredAt;
+  return `${duration((now - at) / 1000)} ago`;
 }
 
 /** One payload in full, for `job`, with its history when the server gave it. */

@@ -13,6 +13,7 @@ import type {
   UsageTimeline,
   InstructionReply,
   InstructionRequest,
+  InstructionView,
   PayloadHistoryEntry,
   PayloadState,
   PayloadView,
@@ -126,7 +127,18 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request): Promise<PilotView> => {
       const pilot = await store.getPilot(Number(request.params.pilotId));
       if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${request.params.pilotId}`);
-      return pilot;
+      // the one pilot comes with its last heartbeat (load, memory, disk, MJF), as its payload comes with its output
+      return { ...pilot, lastHeartbeat: await store.lastHeartbeat(pilot.id) };
+    },
+  );
+
+  app.get<{ Params: { pilotId: string } }>(
+    routes.instructions,
+    { schema: { params: idParamsSchema }, onRequest: adminOnly },
+    async (request): Promise<InstructionView[]> => {
+      const pilotId = Number(request.params.pilotId);
+      if (!(await store.getPilot(pilotId))) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
+      return store.instructionsOf(pilotId);
     },
   );
 
@@ -138,6 +150,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const pilot = await store.getPilot(pilotId);
       if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
       if (pilot.state === 'halted') throw new VmpilotError('VMP_CONFLICT', `pilot ${pilotId} has halted`);
+      // a drain is kept until the halt: a second one while the first holds sends nothing (as a second kill)
+      if (request.body.type === 'drain') {
+        const { instruction, existing } = await store.drainOnce(pilotId, request.body, clock.now());
+        request.log.info({ pilotId, instruction, existing }, existing ? 'drain already sent' : 'instruction added');
+        if (existing) return reply.code(200).send({ instruction, existing: true } satisfies InstructionReply);
+        waiters.wakePilot(pilotId);
+        return reply.code(201).send({ instruction } satisfies InstructionReply);
+      }
       const instruction = await store.addInstruction(pilotId, request.body, clock.now());
       request.log.info({ pilotId, instruction }, 'instruction added');
       waiters.wakePilot(pilotId);

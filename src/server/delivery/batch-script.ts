@@ -3,17 +3,28 @@
  * fetches the agent from the server, checks its sha256, and runs it in batch
  * mode: halt action `exit` (the job ends, the batch system frees the node),
  * cores from the allocation, a lifetime of the job's wall time so that no
- * payload is started that cannot end in time, and a signal before the limit
- * that drains the agent (Slurm `--signal=B:USR1@N`, Grid Engine `s_rt` →
- * SIGUSR1). The SIGTERM a batch system sends at the limit halts the agent,
- * which stops its payloads within the grace time and reports.
+ * payload is started that cannot end in time, and a drain before the limit:
+ * the agent itself drains `--drain-before` seconds before its deadline on
+ * every system (PBS has no signal for it), and Slurm (`--signal=B:USR1@N`)
+ * and Grid Engine (`s_rt` → SIGUSR1) also signal it then. The SIGTERM a
+ * batch system sends at the limit halts the agent, which stops its payloads
+ * within the grace time and reports. PBS resources are asked for in Torque's
+ * form (`nodes=1:ppn=N`) or, with `pbs: 'pro'`, PBS Professional's and
+ * OpenPBS's (`select=1:ncpus=N`): each refuses the other's.
+ * With a CA (`--ca-file`), its certificates are written beside the job's
+ * state and are the only CA the download and the agent trust.
  *
  * A pure function of checked options; bootstrap/ holds its output for each
  * system with placeholder values.
  */
 import { VERSION } from '../../protocol/version.js';
-import { type RegistrationSecret, checkChoice, checkInt, checkName, checkPath, checkRegistration, checkServerUrl, hms } from './options.js';
+import { VmpilotError } from '../../shared/errors.js';
+import { type RegistrationSecret, checkCaPem, checkChoice, checkInt, checkName, checkPath, checkRegistration, checkServerUrl, hms } from './options.js';
 import { FETCH_FUNCTIONS, agentVars, shq, type AgentRef } from './shell.js';
+
+/** The PBS flavours: Torque's `nodes=1:ppn=N`, or PBS Professional's / OpenPBS's `select=1:ncpus=N`. */
+export const PBS_FLAVOURS = ['torque', 'pro'] as const;
+export type PbsFlavour = (typeof PBS_FLAVOURS)[number];
 
 /** The batch systems a script can be made for. */
 export const BATCH_SYSTEMS = ['slurm', 'pbs', 'sge'] as const;
@@ -50,10 +61,23 @@ export interface BatchScriptOptions extends RegistrationSecret {
   cacheDir?: string | undefined;
   /** Where each job's state directory goes (vmpilot-job-<id> inside); default $TMPDIR or /tmp. */
   workDir?: string | undefined;
+  /** With `system: 'pbs'`: how resources are asked for (default torque). */
+  pbs?: PbsFlavour | undefined;
+  /** A CA to trust, and only it, for the download and the agent: the file it came from (for messages) and its PEM text. */
+  ca?: { file: string; pem: string } | undefined;
 }
 
 /** The defaults of the optional knobs. */
 export const BATCH_DEFAULTS = { cores: 1, walltimeSec: 3600, drainSec: 300, idleTimeoutSec: 300, graceSec: 30, jobName: 'vmpilot', sgePe: 'smp' } as const;
+
+/**
+ * The drain when `--drain-before` is not given: BATCH_DEFAULTS.drainSec, or
+ * a quarter of a wall time too short for it (a drain must leave 60 s of the
+ * wall time: 50 s for `--walltime 200`). Pure.
+ */
+export function defaultDrainSec(walltimeSec: number): number {
+  return walltimeSec - BATCH_DEFAULTS.drainSec >= 60 ? BATCH_DEFAULTS.drainSec : Math.max(0, Math.floor(walltimeSec / 4));
+}
 
 function header(system: BatchSystem, o: BatchScriptOptions): string[] {
   const wall = hms(o.walltimeSec);
@@ -74,7 +98,7 @@ function header(system: BatchSystem, o: BatchScriptOptions): string[] {
   if (system === 'pbs') {
     return [
       `#PBS -N ${o.jobName}`,
-      `#PBS -l nodes=1:ppn=${o.cores}`,
+      o.pbs === 'pro' ? `#PBS -l select=1:ncpus=${o.cores}` : `#PBS -l nodes=1:ppn=${o.cores}`,
       `#PBS -l walltime=${wall}`,
       '#PBS -j oe',
       ...(o.queue ? [`#PBS -q ${o.queue}`] : []),
@@ -113,7 +137,7 @@ esac`;
     // Slurm's PBS-style qsub (slurm-wlm-torque) sets no PBS_* variables by default: fall back to Slurm's
     return String.raw`job_id=${'$'}{PBS_JOBID:-${'$'}{SLURM_JOB_ID:-$$}}
 job_id=${'$'}{job_id%%.*}
-cores=${'$'}{PBS_NUM_PPN:-${'$'}{PBS_NP:-${'$'}{SLURM_CPUS_ON_NODE:-}}}
+cores=${'$'}{PBS_NUM_PPN:-${'$'}{PBS_NP:-${'$'}{NCPUS:-${'$'}{SLURM_CPUS_ON_NODE:-}}}}
 if [ -z "$cores" ] && [ -n "${'$'}{PBS_NODEFILE:-}" ] && [ -r "$PBS_NODEFILE" ]; then cores=$(wc -l < "$PBS_NODEFILE"); fi`;
   }
   return String.raw`job_id=${'$'}{JOB_ID:-$$}
@@ -137,6 +161,11 @@ export function checkBatchOptions(o: BatchScriptOptions): BatchSystem {
   if (o.output !== undefined) checkPath('--output', o.output);
   if (o.cacheDir !== undefined) checkPath('--cache-dir', o.cacheDir);
   if (o.workDir !== undefined) checkPath('--work-dir', o.workDir);
+  if (o.pbs !== undefined) {
+    checkChoice('--pbs', o.pbs, PBS_FLAVOURS);
+    if (system !== 'pbs') throw new VmpilotError('VMP_USAGE', `--pbs ${o.pbs}: only with --system pbs`);
+  }
+  if (o.ca !== undefined) checkCaPem('--ca-file', o.ca.file, o.ca.pem);
   return system;
 }
 
@@ -145,6 +174,10 @@ export function batchScript(o: BatchScriptOptions): string {
   const system = checkBatchOptions(o);
   const server = checkServerUrl('--server', o.server);
   const run = o.agent.kind === 'bundle' ? 'node "$VMPILOT_AGENT"' : '"$VMPILOT_AGENT"';
+  // the CA goes beside the job's state before anything is fetched; curl, wget, python3 and the agent read VMPILOT_CA_FILE
+  const ca = o.ca
+    ? `cat > "$work/ca.pem" <<'VMPILOT_CA'\n${checkCaPem('--ca-file', o.ca.file, o.ca.pem)}VMPILOT_CA\nexport VMPILOT_CA_FILE="$work/ca.pem"\n`
+    : '';
   return `#!/bin/bash
 ${header(system, o).join('\n')}
 #
@@ -163,12 +196,12 @@ work=${o.workDir ? `${shq(o.workDir)}/vmpilot-job-$job_id` : '"${TMPDIR:-/tmp}/v
 
 ${FETCH_FUNCTIONS}
 
-vmpilot_check_node
-vmpilot_install_agent "$cache"
 mkdir -p "$work" || vmpilot_fail "cannot create $work"
+${ca}vmpilot_check_node
+vmpilot_install_agent "$cache"
 cd "$work"
 echo "vmpilot job $job_id: agent $VMPILOT_AGENT, cores \${cores:-probed}, lifetime \${lifetime}s" >&2
 exec ${run} run --server "$VMPILOT_SERVER" --halt exit --state-dir "$work/state" \\
-  --idle-timeout ${o.idleTimeoutSec} --grace ${o.graceSec} --lifetime "$lifetime" \${cores:+--cores "$cores"}
+  --idle-timeout ${o.idleTimeoutSec} --grace ${o.graceSec} --lifetime "$lifetime" --drain-before ${o.drainSec} \${cores:+--cores "$cores"}
 `;
 }

@@ -3,9 +3,10 @@
  * agent manifest (beside the server bundle, or --manifest), turn the
  * command-line strings into typed options, and print the generated text.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { VmpilotError } from '../../shared/errors.js';
-import { BATCH_DEFAULTS, batchScript } from './batch-script.js';
+import { VmpilotError, describeError } from '../../shared/errors.js';
+import { BATCH_DEFAULTS, batchScript, defaultDrainSec, type PbsFlavour } from './batch-script.js';
 import { MANIFEST_NAME, defaultAgentDir, pickAgentFile, readManifest } from './manifest.js';
 import { checkChoice, checkSha256, parseIntOption } from './options.js';
 import { agentRef, type AgentRef } from './shell.js';
@@ -39,29 +40,58 @@ const int = (flags: Flags, key: string, flag: string, fallback: number, min: num
   return v === undefined ? fallback : parseIntOption(flag, v, min, max);
 };
 
-/** `vmpilot-server batch-script`. */
-export async function batchScriptCommand(flags: Flags, write = (s: string) => process.stdout.write(s)): Promise<void> {
+/** `--ca-file FILE`: its name and text, or undefined; VMP_USAGE when it cannot be read (batchScript and userData check the PEM). */
+export function caFromFlags(flags: Flags): { file: string; pem: string } | undefined {
+  const file = str(flags.caFile);
+  if (file === undefined) return undefined;
+  try {
+    return { file, pem: readFileSync(file, 'utf8') };
+  } catch (err) {
+    throw new VmpilotError('VMP_USAGE', `--ca-file ${file}: cannot read it: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/**
+ * `vmpilot-server batch-script`. Without `--drain-before`, a wall time too
+ * short for the default drain gets a shorter one, said on stderr (`note`)
+ * rather than refused as a flag the user never gave.
+ */
+export async function batchScriptCommand(
+  flags: Flags,
+  write: (s: string) => unknown = (s) => process.stdout.write(s),
+  note: (s: string) => unknown = (s) => process.stderr.write(s),
+): Promise<void> {
   const agent = await agentFromFlags(flags);
-  write(
-    batchScript({
-      system: str(flags.system) ?? '',
-      server: str(flags.server) ?? '',
-      token: str(flags.pilotToken),
-      agent,
-      cores: int(flags, 'cores', '--cores', BATCH_DEFAULTS.cores, 1, 4096),
-      walltimeSec: int(flags, 'walltime', '--walltime', BATCH_DEFAULTS.walltimeSec, 120, 366 * 86400),
-      drainSec: int(flags, 'drainBefore', '--drain-before', BATCH_DEFAULTS.drainSec, 0, 366 * 86400),
-      idleTimeoutSec: int(flags, 'idleTimeout', '--idle-timeout', BATCH_DEFAULTS.idleTimeoutSec, 0, 30 * 86400),
-      graceSec: int(flags, 'grace', '--grace', BATCH_DEFAULTS.graceSec, 0, 3600),
-      jobName: str(flags.jobName) ?? BATCH_DEFAULTS.jobName,
-      queue: str(flags.queue),
-      account: str(flags.account),
-      sgePe: str(flags.sgePe) ?? BATCH_DEFAULTS.sgePe,
-      output: str(flags.output),
-      cacheDir: str(flags.cacheDir),
-      workDir: str(flags.workDir),
-    }),
-  );
+  const walltimeSec = int(flags, 'walltime', '--walltime', BATCH_DEFAULTS.walltimeSec, 120, 366 * 86400);
+  const drainGiven = str(flags.drainBefore) !== undefined;
+  const drainSec = drainGiven ? int(flags, 'drainBefore', '--drain-before', BATCH_DEFAULTS.drainSec, 0, 366 * 86400) : defaultDrainSec(walltimeSec);
+  const script = batchScript({
+    system: str(flags.system) ?? '',
+    server: str(flags.server) ?? '',
+    token: str(flags.pilotToken),
+    agent,
+    cores: int(flags, 'cores', '--cores', BATCH_DEFAULTS.cores, 1, 4096),
+    walltimeSec,
+    drainSec,
+    idleTimeoutSec: int(flags, 'idleTimeout', '--idle-timeout', BATCH_DEFAULTS.idleTimeoutSec, 0, 30 * 86400),
+    graceSec: int(flags, 'grace', '--grace', BATCH_DEFAULTS.graceSec, 0, 3600),
+    jobName: str(flags.jobName) ?? BATCH_DEFAULTS.jobName,
+    queue: str(flags.queue),
+    account: str(flags.account),
+    sgePe: str(flags.sgePe) ?? BATCH_DEFAULTS.sgePe,
+    output: str(flags.output),
+    cacheDir: str(flags.cacheDir),
+    workDir: str(flags.workDir),
+    pbs: str(flags.pbs) as PbsFlavour | undefined,
+    ca: caFromFlags(flags),
+  });
+  if (!drainGiven && drainSec !== BATCH_DEFAULTS.drainSec) {
+    note(
+      `vmpilot-server: note: the job drains ${drainSec} s before its wall time ends (a quarter of --walltime ${walltimeSec}): ` +
+        `the default ${BATCH_DEFAULTS.drainSec} s would leave less than the 60 s a drain must leave; give --drain-before SEC to choose\n`,
+    );
+  }
+  write(script);
 }
 
 /** `vmpilot-server user-data`. */
@@ -79,6 +109,7 @@ export async function userDataCommand(flags: Flags, write = (s: string) => proce
       halt: str(flags.halt) ?? USER_DATA_DEFAULTS.halt,
       sshKeys: Array.isArray(flags.sshKey) ? flags.sshKey : [],
       packages: Array.isArray(flags.package) ? flags.package : [],
+      ca: caFromFlags(flags),
     }),
   );
 }

@@ -4,6 +4,7 @@
  * (VMP_USAGE), so a bad option gives a clear error instead of a script that
  * fails on the node hours later.
  */
+import { X509Certificate } from 'node:crypto';
 import { VmpilotError } from '../../shared/errors.js';
 
 const usage = (flag: string, value: unknown, expected: string) =>
@@ -94,4 +95,32 @@ export function checkRegistration(o: RegistrationSecret): string {
   if (o.token !== undefined) throw new VmpilotError('VMP_USAGE', '--pilot-token and an instance credential exclude each other: a machine the director starts carries only its own credential');
   if (!/^[A-Za-z0-9._~+/=-]{8,512}$/.test(o.instanceCredential)) throw usage('instance credential', '(hidden)', '8 to 512 characters of A-Z a-z 0-9 . _ ~ + / = -');
   return o.instanceCredential;
+}
+
+/** The most PEM text `--ca-file` may embed (an IGTF bundle of about 100 CAs is some 150 KB). */
+const CA_PEM_MAX = 1024 * 1024;
+
+/**
+ * The certificates of a `--ca-file` (a private CA, or a bundle such as the
+ * IGTF's), checked and normalized: every `BEGIN/END CERTIFICATE` block must
+ * parse as an X.509 certificate; text around the blocks (comments, openssl's
+ * `subject=` lines) is dropped. Returns the blocks joined by newlines, ending
+ * with one; VMP_USAGE naming the file when there is none or one is broken.
+ */
+export function checkCaPem(flag: string, file: string, text: string): string {
+  if (text.length > CA_PEM_MAX) throw new VmpilotError('VMP_USAGE', `${flag} ${file}: ${text.length} bytes, more than the ${CA_PEM_MAX} a script may carry`);
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new VmpilotError('VMP_USAGE', `${flag} ${file}: no PEM certificate in it (expected -----BEGIN CERTIFICATE----- blocks)`);
+  return blocks
+    .map((block, i) => {
+      const pem = block.replace(/\r/g, '');
+      try {
+        new X509Certificate(pem);
+      } catch (err) {
+        throw new VmpilotError('VMP_USAGE', `${flag} ${file}: certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate: ${(err as Error).message}`);
+      }
+      return pem;
+    })
+    .join('\n')
+    .concat('\n');
 }

@@ -7,7 +7,9 @@
  * powers the VM off (or runs the halt action given). systemd restarts the
  * agent when it crashes, not after a halt: a halt writes shutdown_message,
  * which the unit's ConditionPathExists refuses, and the halt exit statuses
- * 14..17 are in RestartPreventExitStatus.
+ * 14..17 are in RestartPreventExitStatus. With a CA (`--ca-file`), it is
+ * written to /etc/vmpilot/ca.pem and is the only CA the fetch and the agent
+ * (`caFile`) trust.
  *
  * A pure function of checked options; cloud-init/vmpilot.yaml holds its
  * output with placeholder values.
@@ -15,7 +17,7 @@
 import { stringify } from 'yaml';
 import { VERSION } from '../../protocol/version.js';
 import { VmpilotError } from '../../shared/errors.js';
-import { type RegistrationSecret, checkInt, checkRegistration, checkServerUrl } from './options.js';
+import { type RegistrationSecret, checkCaPem, checkInt, checkRegistration, checkServerUrl } from './options.js';
 import { FETCH_FUNCTIONS, agentVars, shq, type AgentRef } from './shell.js';
 
 /** What `user-data` is told. */
@@ -39,6 +41,8 @@ export interface UserDataOptions extends RegistrationSecret {
   sshKeys: readonly string[];
   /** Watch the cloud's spot interruption notice (`aws`: EC2 instance metadata), e.g. on a spot instance. */
   spotNotice?: 'aws';
+  /** A CA to trust, and only it, for the agent's download and the agent (`--ca-file`): its file (for messages) and PEM text. */
+  ca?: { file: string; pem: string } | undefined;
 }
 
 /** Defaults of the optional knobs. */
@@ -47,6 +51,7 @@ export const USER_DATA_DEFAULTS = { idleTimeoutSec: 300, graceSec: 30, halt: 'po
 /** Where things go on the VM. */
 export const VM_PATHS = {
   config: '/etc/vmpilot/vmpilot.yaml',
+  ca: '/etc/vmpilot/ca.pem',
   credential: '/etc/vmpilot/agent.env',
   fetch: '/usr/local/lib/vmpilot/fetch-agent.sh',
   agent: '/usr/local/lib/vmpilot/vmpilot',
@@ -111,6 +116,7 @@ function checkUserDataOptions(o: UserDataOptions): void {
       throw new VmpilotError('VMP_USAGE', `--ssh-key "${k.slice(0, 40)}…": expected one OpenSSH public key line (ssh-ed25519 AAAA… comment)`);
     }
   }
+  if (o.ca !== undefined) checkCaPem('--ca-file', o.ca.file, o.ca.pem);
   if (o.agent.kind !== 'executable') {
     throw new VmpilotError('VMP_USAGE', '--agent bundle: images have no suitable Node.js; user-data always fetches the executable');
   }
@@ -129,6 +135,7 @@ export function userData(o: UserDataOptions): string {
     ...(o.cores === null ? {} : { cores: o.cores }),
     ...(o.lifetimeSec === null ? {} : { lifetimeSec: o.lifetimeSec }),
     ...(o.spotNotice ? { spotNotice: o.spotNotice } : {}),
+    ...(o.ca ? { caFile: VM_PATHS.ca } : {}),
   };
   const fetch = `#!/bin/sh
 # Fetch the vmpilot agent from the server, check its sha256, link it to ${VM_PATHS.agent}.
@@ -136,7 +143,8 @@ set -eu
 ${agentVars(server, o.agent)}
 . ${VM_PATHS.credential}
 export VMPILOT_PILOT_TOKEN
-
+${o.ca ? `export VMPILOT_CA_FILE=${VM_PATHS.ca}
+` : ''}
 ${FETCH_FUNCTIONS}
 
 vmpilot_install_agent ${VM_PATHS.cache}
@@ -149,6 +157,7 @@ mv -Tf ${VM_PATHS.agent}.new ${VM_PATHS.agent}
     write_files: [
       { path: VM_PATHS.credential, owner: 'root:root', permissions: '0600', content: `VMPILOT_PILOT_TOKEN=${shq(checkRegistration(o))}\n` },
       { path: VM_PATHS.config, owner: 'root:root', permissions: '0600', content: stringify(config) },
+      ...(o.ca ? [{ path: VM_PATHS.ca, owner: 'root:root', permissions: '0644', content: checkCaPem('--ca-file', o.ca.file, o.ca.pem) }] : []),
       { path: VM_PATHS.fetch, owner: 'root:root', permissions: '0700', content: fetch },
       { path: VM_PATHS.unit, owner: 'root:root', permissions: '0644', content: SYSTEMD_UNIT },
     ],

@@ -77,10 +77,12 @@ export const PAYLOAD_LIST_SELECT = `SELECT ${PAYLOAD_LIST_COLUMNS}, ${PAYLOAD_DE
 export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_tail?: string | null };
 
 /**
- * The columns of `pilots` the admin's views read: not `labels` or the last
- * heartbeat's body, which are large and shown nowhere.
+ * The columns of `pilots` the admin's views read: not the last heartbeat's
+ * body, which is large and shown by `pilot N` only (pilot-records.ts). The
+ * labels are read: `pilots` shows them, and registration bounds them
+ * (limits.labelBytes, 4096 bytes of JSON by default).
  */
-export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.registered_at,
+export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.labels, p.registered_at,
   p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
@@ -94,6 +96,8 @@ export interface PilotRow {
   cores_busy: number | null;
   memory_mb: number;
   external_id: string | null;
+  /** JSON object of its registration's labels. */
+  labels: string;
   registered_at: number;
   last_contact_at: number | null;
   last_heartbeat_at: number | null;
@@ -160,7 +164,11 @@ export function payloadEnv(row: PayloadRow): Record<string, string> {
   return JSON.parse(row.env) as Record<string, string>;
 }
 
-/** The admin's view of a pilot: cores used from its last heartbeat, else from its payloads. */
+/**
+ * The admin's view of a pilot: cores used by the payloads the server
+ * assigned to it (and the count its last heartbeat gave beside), and its last
+ * contact, registration included.
+ */
 export function pilotView(row: PilotRow): PilotView {
   return {
     id: row.id,
@@ -168,16 +176,29 @@ export function pilotView(row: PilotRow): PilotView {
     version: row.version,
     state: row.state,
     cores: row.cores,
-    coresUsed: row.cores_used ?? row.cores_busy ?? 0,
+    coresUsed: row.cores_busy ?? 0,
+    coresReported: row.cores_used,
     memoryMb: row.memory_mb,
     externalId: row.external_id,
+    labels: parseLabels(row.labels),
     registeredAt: row.registered_at,
+    lastContactAt: row.last_contact_at ?? row.registered_at,
     lastHeartbeatAt: row.last_heartbeat_at,
     deadline: row.deadline,
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
     isolation: (row.isolation as IsolationMode | null) ?? null,
   };
+}
+
+/** The labels column: a JSON object of strings ({} when it is not one). */
+function parseLabels(text: string | null | undefined): Record<string, string> {
+  try {
+    const v: unknown = JSON.parse(text ?? '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** An instruction as sent to a pilot: its stored body with its id. */

@@ -11,6 +11,7 @@ import type {
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
+  InstructionView,
   PayloadHistoryEntry,
   PayloadView,
   PilotState,
@@ -29,6 +30,7 @@ import { cancelPayload, killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
 import { listPayloadsIn, listPilotsIn } from './listings.js';
+import { drainOnceIn, instructionsOf, lastHeartbeatOf } from './pilot-records.js';
 import {
   PAYLOAD_SELECT,
   PILOT_COLUMNS,
@@ -405,6 +407,22 @@ export class SqliteStore implements Store {
       at,
     );
     return { id, ...request } as Instruction;
+  }
+
+  async drainOnce(pilotId: number, request: Extract<InstructionRequest, { type: 'drain' }>, at: number): Promise<{ instruction: Instruction; existing: boolean }> {
+    return this.sql.tx(() => {
+      const pilot = this.sql.get<{ state: PilotState }>('SELECT state FROM pilots WHERE id = ?', pilotId);
+      if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
+      return drainOnceIn(this.sql, pilotId, request, pilot.state, at);
+    });
+  }
+
+  async instructionsOf(pilotId: number): Promise<InstructionView[]> {
+    return instructionsOf(this.sql, pilotId);
+  }
+
+  async lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null> {
+    return lastHeartbeatOf(this.sql, pilotId);
   }
 
   async pendingInstructions(pilotId: number): Promise<Instruction[]> {

@@ -12,6 +12,7 @@ import type {
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
+  InstructionView,
   LifecycleState,
   PayloadHistoryEntry,
   PayloadState,
@@ -254,6 +255,16 @@ export interface Store {
 
   // -- instructions
   addInstruction(pilotId: number, request: InstructionRequest, at: number): Promise<Instruction>;
+  /**
+   * A drain for the pilot, or the drain it already has (not yet acknowledged,
+   * or acknowledged and still draining: `existing`, nothing added). One
+   * transaction. VMP_NOT_FOUND when there is no such pilot.
+   */
+  drainOnce(pilotId: number, request: Extract<InstructionRequest, { type: 'drain' }>, at: number): Promise<{ instruction: Instruction; existing: boolean }>;
+  /** Every instruction sent to the pilot, oldest first, with its acknowledgement. */
+  instructionsOf(pilotId: number): Promise<InstructionView[]>;
+  /** The pilot's last heartbeat as it sent it, or null. */
+  lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null>;
   /** Instructions sent to this pilot that it has not reported done. */
   pendingInstructions(pilotId: number): Promise<Instruction[]>;
 

@@ -40,6 +40,7 @@ const replies = [
   'AccountingTotal',
   'UsageTimeline',
   'PayloadHistory',
+  'InstructionView',
 ];
 
 describe('docs/protocol.md', () => {

@@ -53,7 +53,7 @@ describe('admin routes', () => {
     expect(r.statusCode).toBe(400);
   });
 
-  it('lists pilots with the cores used from their last heartbeat', async () => {
+  it('lists pilots with the cores the server assigned, and those their last heartbeat reported', async () => {
     const reg = await h.register('wn-7');
     await h.app.inject({
       method: 'POST',
@@ -62,9 +62,14 @@ describe('admin routes', () => {
       payload: heartbeat({ cores: { total: 4, used: 3, free: 1 } }),
     });
     const list = await h.app.inject({ method: 'GET', url: paths.pilots, headers: admin });
-    expect(list.json<PilotView[]>()).toMatchObject([{ id: reg.pilotId, hostname: 'wn-7', state: 'running', cores: 4, coresUsed: 3 }]);
+    // nothing assigned by this server: 0 used; the heartbeat's figure beside it
+    expect(list.json<PilotView[]>()).toMatchObject([{ id: reg.pilotId, hostname: 'wn-7', state: 'running', cores: 4, coresUsed: 0, coresReported: 3 }]);
     const one = await h.app.inject({ method: 'GET', url: paths.pilot(reg.pilotId), headers: admin });
     expect(one.json<PilotView>().lastHeartbeatAt).toBe(h.clock.now());
+    // the one pilot comes with its last heartbeat as it was sent
+    expect(one.json<PilotView>().lastHeartbeat?.cores).toEqual({ total: 4, used: 3, free: 1 });
+    // the list does not carry it
+    expect(list.json<PilotView[]>()[0]).not.toHaveProperty('lastHeartbeat');
   });
 
   it('says 404 for an unknown payload, pilot or route, with the error envelope', async () => {

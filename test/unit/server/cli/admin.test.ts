@@ -28,7 +28,8 @@ describe('submitRequest', () => {
 
   it('names the flag and the value of a bad option (usage error, exit status 2)', () => {
     const cases: [object, string][] = [
-      [{ cores: 'four' }, '--cores "four"'],
+      [{ cores: 'four' }, '--cores "four" is not N, MIN-MAX or "whole"'],
+      [{ cores: '0' }, '--cores "0": at least 1 core'],
       [{ cores: '8-2' }, '--cores "8-2"'],
       [{ cores: '2', wholeNode: true }, '--cores and --whole-node'],
       [{ memoryMb: '1.5' }, '--memory-mb "1.5"'],
@@ -44,6 +45,8 @@ describe('submitRequest', () => {
         expect(isVmpilotError(err, 'VMP_USAGE')).toBe(true);
         expect(exitStatusForError(err)).toBe(2);
         expect((err as Error).message).toContain(text);
+        // the value is named once, after its flag
+        expect((err as Error).message.match(/"[^"]*"/g)?.filter((q) => q !== '"whole"').length ?? 0).toBeLessThanOrEqual(1);
       }
     }
   });
@@ -91,15 +94,23 @@ describe('tables', () => {
     expect(coreSecSummary(list)).toBe('core-seconds: done 100.0, failed 5.0, cancelled 2.5, evicted 42.0 (2 attempts)');
   });
 
-  it('shows pilots with cores used/total, heartbeat age and shutdown', () => {
+  it('shows pilots with cores used/total, job id, labels, last contact and shutdown', () => {
     const p: PilotView = {
       id: 3, hostname: 'wn1', version: '0.1.0', state: 'halted', cores: 8, coresUsed: 0, memoryMb: 1, externalId: null,
       registeredAt: now - 10_000, lastHeartbeatAt: now - 42_000, deadline: null, shutdownCode: 300, shutdownMessage: 'No more work',
     };
-    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+none\s+42s ago\s+300 No more work$/);
+    // an older server: no lastContactAt, so its last heartbeat
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+-\s+-\s+none\s+42s ago\s+300 No more work$/);
+    // busy since its registration, no heartbeat yet: contact 3 s ago, not "never"
+    const busy: PilotView = {
+      ...p, state: 'running', coresUsed: 2, externalId: '4242', labels: { batch: 'slurm', site: 'CERN-PROD' },
+      lastHeartbeatAt: null, lastContactAt: now - 3_000, shutdownCode: null, shutdownMessage: null,
+    };
+    expect(pilotTable([busy], now).split('\n')[1]).toMatch(/^3\s+wn1\s+running\s+2\/8\s+4242\s+batch=slurm,site=CERN-PROD\s+none\s+3s ago\s+-$/);
   });
 
-  it('writes durations readably', () => {
+  it('writes durations readably, rounded to the second', () => {
     expect([duration(5), duration(125), duration(3 * 3600 + 120), duration(2 * 86400 + 4 * 3600)]).toEqual(['5s', '2m05s', '3h02m', '2d04h']);
+    expect([duration(4.98), duration(4.4), duration(59.6)]).toEqual(['5s', '4s', '1m00s']);
   });
 });

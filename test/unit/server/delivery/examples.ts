@@ -12,6 +12,7 @@ export const TEMPLATE_AGENT: AgentRef = {
   sha256: '1'.repeat(64),
   runSha256: '2'.repeat(64),
   kind: 'executable',
+  size: 32782431,
 };
 
 export const batchOptions = (o: Partial<BatchScriptOptions> = {}): BatchScriptOptions => ({
