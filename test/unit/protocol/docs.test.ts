@@ -40,6 +40,8 @@ const replies = [
   'AccountingTotal',
   'UsageTimeline',
   'PayloadHistory',
+  'OverviewReply',
+  'PilotDetailReply',
 ];
 
 describe('docs/protocol.md', () => {
