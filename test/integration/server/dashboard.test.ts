@@ -32,7 +32,7 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
   };
   const pagerText = (id: string) => page.locator(`#${id} .range`).textContent();
   /** The page is no wider than the window: nothing scrolls sideways but the tables inside their cards. */
-  const pageWidth = () => page.evaluate(() => document.documentElement.scrollWidth);
+  const pageWidth = () => page.locator('html').evaluate((html) => html.scrollWidth);
 
   beforeAll(async () => {
     const executablePath = ensureChromium();
@@ -187,8 +187,8 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
       await page.waitForSelector(ready, { timeout: 15_000 });
       expect(await pageWidth(), name).toBeLessThanOrEqual(PHONE.width);
       // read at once: a refresh may replace the rows between two calls
-      const boxes = await page.evaluate(() =>
-        [...document.querySelectorAll('button[data-action], nav a')].map((b) => {
+      const boxes = await page.locator('button[data-action], nav a').evaluateAll((all) =>
+        all.map((b) => {
           const r = b.getBoundingClientRect();
           return { text: b.textContent, left: r.left, right: r.right, height: r.height };
         }),
