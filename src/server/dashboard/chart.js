@@ -26,8 +26,9 @@ export function chart(box, timeline) {
   box.replaceChildren();
   var groups = Object.keys(timeline.groups).sort();
   var n = groups.length ? timeline.groups[groups[0]].length : 0;
-  var W = 800, H = 200, L = 40, B = 20;
-  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + (H + B), role: 'img', 'aria-label': 'running cores by group', preserveAspectRatio: 'none' });
+  // drawn at the box's own width in pixels: text keeps its size on a phone
+  var W = Math.max(280, Math.round(box.clientWidth || 800)), H = 200, L = 40, B = 20;
+  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + (H + B), width: W, height: H + B, role: 'img', 'aria-label': 'running cores by group' });
   var totals = [];
   for (var i = 0; i < n; i++) totals.push(groups.reduce(function (s, g) { return s + (timeline.groups[g][i] || 0); }, 0));
   var max = niceCeil(Math.max.apply(null, totals.concat([0])));

@@ -27,8 +27,21 @@ export function payloadDetail(root, r) {
   root.append(box);
   return function () {
     return Promise.all([api('GET', '/v1/payloads/' + r.id), api('GET', '/v1/payloads/' + r.id + '/history')]).then(function (res) {
+      // while it runs, its CPU time and memory are in its pilot's last heartbeat
+      var p = res[0].data;
+      if (p.state !== 'running' || p.pilotId === null) return [res, null];
+      return api('GET', '/v1/pilots/' + p.pilotId + '/detail').then(function (d) {
+        var hb = d.data.lastHeartbeat;
+        return [res, hb ? hb.beat.payloads.filter(function (x) { return x.id === p.id; })[0] || null : null];
+      });
+    }).then(function (both) {
+      var res = both[0];
+      var live = both[1];
       var p = res[0].data;
       var wall = p.startedAt !== null ? ((p.endedAt || Date.now()) - p.startedAt) / 1000 : null;
+      var efficiency = live && live.cpuSec !== undefined && wall > 0 && p.allocatedCores
+        ? Math.round((100 * live.cpuSec) / (wall * p.allocatedCores)) + ' % (CPU ' + duration(live.cpuSec) + ' over ' + duration(wall) + ' × ' + p.allocatedCores + ' cores, last heartbeat)'
+        : p.state === 'running' ? 'not reported yet' : 'not recorded once it ended';
       var attemptNo = 0;
       var history = table('payload-history', ['When', 'State', 'Pilot', 'Attempt', 'Why']);
       fill(history.querySelector('table'), res[1].data.map(function (h) {
@@ -57,6 +70,8 @@ export function payloadDetail(root, r) {
             ['Ended', when(p.endedAt)],
             ['Wall time', wall === null ? '-' : duration(wall)],
             ['Attempts', p.attempts + (p.evictions ? ' (' + p.evictions + ' ended by the infrastructure)' : '') + (p.requeue === false ? '; not requeued' : '')],
+            ['CPU efficiency', efficiency],
+            ['Memory now', live && live.rssMb !== undefined ? int(live.rssMb) + ' MB' : '-'],
             ['Exit', p.exitCode !== null ? String(p.exitCode) : p.signal || '-'],
             ['Message', p.message || '-'],
             ['Core-hours', ((p.coreSec || 0) / 3600).toFixed(1) + (p.evictedCoreSec ? ' (+' + (p.evictedCoreSec / 3600).toFixed(1) + ' in interrupted attempts)' : '')],

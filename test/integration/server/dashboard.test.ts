@@ -169,6 +169,11 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     // a running pilot offers drain and halt
     expect(await page.locator(`.title-row button[data-pilot="${pilotId}"]`).allTextContents()).toEqual(['Drain', 'Halt']);
     await shot('pilot-detail-desktop');
+    // a running payload's CPU efficiency, from its pilot's last heartbeat
+    const running = (await api.call<PayloadView[]>('GET', '/v1/payloads?state=running&limit=1')).body[0]!;
+    await page.click(`#pilot-payloads a[href="#/payload/${running.id}"]`);
+    await expect.poll(() => page.locator('#payload-facts dd[data-fact="CPU efficiency"]').textContent().catch(() => null), { timeout: 15_000 }).toMatch(/^\d+ % \(CPU /);
+    expect(await page.locator(`.title-row button[data-action="kill"][data-payload="${running.id}"]`).count()).toBe(1);
   });
 
   it('fits a phone: no sideways page scroll in any view, and every action on screen', async () => {
