@@ -21,6 +21,7 @@ import { Authenticator, type TokenHashes } from './auth.js';
 import { clientError, frameworkError, installErrorHandlers } from './errors.js';
 import { DEFAULT_LIMITS, type ApiLimits } from './limits.js';
 import { LongPolls } from './long-polls.js';
+import { registerEtags } from './etag.js';
 import { registerOverviewRoutes } from './overview-routes.js';
 import { registerPilotRoutes } from './pilot-routes.js';
 import { TokenBuckets } from './rate-limit.js';
@@ -137,6 +138,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     defaultShare: options.defaultShare ?? 1,
   };
   installErrorHandlers(app);
+  registerEtags(app);
   // the API speaks JSON only: any other body is 415
   app.removeContentTypeParser('text/plain');
   app.addHook('preClose', (done) => {

@@ -22,7 +22,8 @@ export function whenUnauthorized(f) { onUnauthorized = f; }
 export function api(method, path, body) {
   var headers = { authorization: 'Bearer ' + token() };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  return fetch(path, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body) }).then(function (res) {
+  // no-cache: the browser revalidates with the ETag it holds; an unchanged view costs a 304 and a few headers
+  return fetch(path, { method: method, headers: headers, cache: 'no-cache', body: body === undefined ? undefined : JSON.stringify(body) }).then(function (res) {
     return res.text().then(function (text) {
       var data = null;
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }

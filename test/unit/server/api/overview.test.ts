@@ -104,3 +104,31 @@ describe('what the dashboard reads: totals, counted and filtered pages, a pilot 
     expect(groups.map((g) => [g.group, g.target])).toEqual([['a', 0.6], ['b', 0.2], ['c', 0.2]]);
   });
 });
+
+describe('conditional GETs of the admin API', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness(0);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('answers 304 with no body when the page did not change, and the new page once it did', async () => {
+    await h.submit({ command: ['a'] });
+    const first = await h.app.inject({ method: 'GET', url: `${paths.payloads}?limit=50&offset=0`, headers: bearer(ADMIN) });
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^"[0-9a-f]{16}"$/);
+    const same = await h.app.inject({ method: 'GET', url: `${paths.payloads}?limit=50&offset=0`, headers: { ...bearer(ADMIN), 'if-none-match': etag } });
+    expect(same.statusCode).toBe(304);
+    expect(same.body).toBe('');
+    expect(same.headers['x-total-count']).toBe('1');
+    await h.submit({ command: ['b'] });
+    const changed = await h.app.inject({ method: 'GET', url: `${paths.payloads}?limit=50&offset=0`, headers: { ...bearer(ADMIN), 'if-none-match': etag } });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.json<PayloadView[]>()).toHaveLength(2);
+    expect(changed.headers.etag).not.toBe(etag);
+    // no token: still 401, whatever the ETag
+    expect((await h.app.inject({ method: 'GET', url: `${paths.payloads}?limit=50&offset=0`, headers: { 'if-none-match': etag } })).statusCode).toBe(401);
+  });
+});
