@@ -160,3 +160,82 @@ export function payloadButtons(p) {
     onclick: function (ev) { ev.stopPropagation(); killPayload(p); },
   })];
 }
+
+function names(list, label) {
+  var shown = list.slice(0, 3).map(label).join(', ');
+  return list.length > 3 ? shown + ' and ' + (list.length - 3) + ' more' : shown;
+}
+
+/** The sentence a confirmation shows for killing several payloads. Pure. */
+export function bulkKillText(list) {
+  var queued = list.filter(function (p) { return p.state === 'queued'; }).length;
+  var started = list.length - queued;
+  var parts = [];
+  if (queued) parts.push(queued + ' queued will be cancelled before they start');
+  if (started) parts.push(started + ' assigned or running will be stopped and marked cancelled');
+  return 'kill ' + list.length + ' payloads (' + names(list, function (p) { return p.id + ' ' + p.name; }) + '): ' + parts.join('; ') + '.';
+}
+
+/** The sentence a confirmation shows for draining or halting several pilots. Pure. */
+export function bulkPilotText(type, list) {
+  var cores = list.reduce(function (s, p) { return s + (p.coresUsed || 0); }, 0);
+  var who = type + ' ' + list.length + ' pilots (' + names(list, function (p) { return p.id + ' ' + p.hostname; }) + ')';
+  if (type === 'halt') return who + ': the payloads on their ' + int(cores) + ' busy cores will be stopped and requeued (or failed, if they have no attempt left); the pilots then exit.';
+  return who + ': they take no new payloads; the payloads on their ' + int(cores) + ' busy cores run to their end, then they exit.';
+}
+
+/** Send one request per record, one after another; the feedback counts them and then waits for every result. */
+function sendAll(f, list, send, watch) {
+  var sent = 0;
+  var failed = [];
+  return list.reduce(function (chain, item) {
+    return chain.then(function () {
+      return send(item).then(function (r) { sent += 1; watch(item, r); }).catch(function (err) { failed.push(item.id + ': ' + err.message); });
+    }).then(function () { f.set(sent + ' of ' + list.length + ' sent' + (failed.length ? '; failed: ' + failed.join('; ') : '') + '…', false); });
+  }, Promise.resolve()).then(function () {
+    f.set(sent + ' of ' + list.length + ' sent' + (failed.length ? '; failed: ' + failed.join('; ') : '') + (sent ? '; waiting for the results…' : ''), !sent, failed.length > 0);
+    return sent;
+  });
+}
+
+/** Watch several pending results as one feedback line. */
+function group(f, total) {
+  var left = total;
+  return function done() {
+    left -= 1;
+    if (left === 0) f.set('all ' + total + ' done', true);
+    else f.set((total - left) + ' of ' + total + ' done…', false);
+  };
+}
+
+/** Confirm, then kill every payload of `list`. */
+export function bulkKill(list) {
+  return confirmAction(bulkKillText(list), 'Kill ' + list.length).then(function (yes) {
+    if (!yes) return false;
+    var f = feedback('kill ' + list.length + ' payloads');
+    var watchers = [];
+    return sendAll(f, list, function (p) { return api('POST', '/v1/payloads/' + p.id + '/kill', { reason: 'killed from the dashboard' }); }, function (p) { watchers.push(p); })
+      .then(function (sent) {
+        var done = group(f, sent);
+        watchers.forEach(function (p) { pending.push({ kind: 'payload', payloadId: p.id, feedback: { set: function () { done(); } } }); });
+        refreshView();
+        return true;
+      });
+  });
+}
+
+/** Confirm, then drain or halt every pilot of `list`. */
+export function bulkPilots(type, list) {
+  return confirmAction(bulkPilotText(type, list), (type === 'halt' ? 'Halt ' : 'Drain ') + list.length).then(function (yes) {
+    if (!yes) return false;
+    var f = feedback(type + ' ' + list.length + ' pilots');
+    var watchers = [];
+    return sendAll(f, list, function (p) { return api('POST', '/v1/pilots/' + p.id + '/instructions', { type: type, reason: type + ' from the dashboard' }); }, function (p, r) { watchers.push({ p: p, id: r.data.instruction.id }); })
+      .then(function (sent) {
+        var done = group(f, sent);
+        watchers.forEach(function (w) { pending.push({ kind: 'instruction', pilotId: w.p.id, id: w.id, feedback: { set: function () { done(); } } }); });
+        refreshView();
+        return true;
+      });
+  });
+}

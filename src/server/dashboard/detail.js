@@ -127,7 +127,7 @@ export function pilotDetail(root, r) {
         return el('tr', {}, [el('td', { text: when(h.at) }), el('td', {}, [badge(h.state)]), truncCell(h.reason, 'wide')]);
       }), 'no history');
       var mine = table('pilot-payloads', PAYLOAD_HEADERS);
-      fill(mine.querySelector('table'), res[3].data.map(payloadRow), 'it has run no payload');
+      fill(mine.querySelector('table'), res[3].data.map(function (x) { return payloadRow(x); }), 'it has run no payload');
       box.replaceChildren(
         card('Pilot ' + p.id, [
           el('div', { className: 'title-row' }, [el('span', { className: 'trunc-inline big', title: p.hostname, text: p.hostname }), badge(p.state), el('span', { className: 'actions' }, pilotButtons(p))]),

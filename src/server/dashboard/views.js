@@ -3,7 +3,7 @@
 // list is one page read from the server, filtered and counted there, and
 // the filters and page live in the URL.
 'use strict';
-import { payloadButtons, pilotButtons } from './actions.js';
+import { bulkKill, bulkPilots, payloadButtons, payloadCanBeKilled, pilotActions, pilotButtons } from './actions.js';
 import { ago, api, badge, coreHours, duration, el, fill, go, href, int, link, pct, table, truncCell } from './lib.js';
 import { chart } from './chart.js';
 
@@ -102,9 +102,46 @@ function coresText(p) {
   return asked + (p.allocatedCores === null ? '' : ' → ' + p.allocatedCores);
 }
 
-/** One payload's row in a list: its id links to its detail. */
-export function payloadRow(p) {
-  return el('tr', { 'data-payload-row': String(p.id) }, [
+/**
+ * A selection of rows for a bulk action: a checkbox on each row the action
+ * applies to, and a bar naming how many are chosen with the actions'
+ * buttons. It keeps the rows' latest data, and drops those that no longer apply.
+ */
+function selection(kind, applies, buttons) {
+  var chosen = new Map();
+  var bar = el('div', { className: 'bulk', id: kind + '-bulk', hidden: true });
+  function clear() {
+    chosen.clear();
+    bar.parentNode && bar.parentNode.querySelectorAll('input[data-select]').forEach(function (c) { c.checked = false; });
+    render();
+  }
+  function render() {
+    var list = Array.from(chosen.values());
+    bar.hidden = list.length === 0;
+    bar.replaceChildren.apply(bar, [el('span', { text: list.length + ' selected' })].concat(
+      buttons(list).map(function (b) {
+        return el('button', { type: 'button', className: b.danger ? 'danger' : '', 'data-bulk': b.action, text: b.label + ' ' + list.length,
+          onclick: function () { b.run(list).then(function (sent) { if (sent) clear(); }); } });
+      }),
+      [el('button', { type: 'button', 'data-bulk': 'clear', text: 'Clear', onclick: clear })]));
+  }
+  return {
+    bar: bar,
+    /** The checkbox cell of `row` (empty when no bulk action applies to it). */
+    cell: function (row) {
+      if (!applies(row)) { chosen.delete(row.id); return el('td', { className: 'select' }); }
+      if (chosen.has(row.id)) chosen.set(row.id, row);
+      var c = el('input', { type: 'checkbox', 'data-select': String(row.id), 'aria-label': 'select ' + kind + ' ' + row.id, checked: chosen.has(row.id) });
+      c.addEventListener('change', function () { if (c.checked) chosen.set(row.id, row); else chosen.delete(row.id); render(); });
+      return el('td', { className: 'select' }, [c]);
+    },
+    render: render,
+  };
+}
+
+/** One payload's row in a list: its id links to its detail; with a selection, a checkbox first. */
+export function payloadRow(p, sel) {
+  return el('tr', { 'data-payload-row': String(p.id) }, (sel ? [sel.cell(p)] : []).concat([
     el('td', { className: 'num' }, [link('payload', p.id)]),
     el('td', { className: 'actions' }, payloadButtons(p)),
     truncCell(p.name),
@@ -114,7 +151,7 @@ export function payloadRow(p) {
     el('td', { className: 'num' }, [p.pilotId === null ? '-' : link('pilot', p.pilotId)]),
     el('td', { text: p.exitCode !== null ? String(p.exitCode) : p.signal || '-' }),
     el('td', { className: 'num', text: p.evictions ? p.attempts + ' (' + p.evictions + ' evicted)' : String(p.attempts) }),
-  ]);
+  ]));
 }
 
 /** The payload headers, for any table of payload rows. */
@@ -143,23 +180,26 @@ export function payloads(root, r) {
   state.addEventListener('change', apply);
   order.addEventListener('change', apply);
   var pagerBox = el('div', { className: 'pager', id: 'payloads-pager' });
-  var list = table('payloads', PAYLOAD_HEADERS);
-  root.append(card('Payloads', [form, pagerBox, list]));
+  var list = table('payloads', [''].concat(PAYLOAD_HEADERS));
+  var sel = selection('payload', payloadCanBeKilled, function () { return [{ action: 'kill', label: 'Kill', danger: true, run: bulkKill }]; });
+  root.append(card('Payloads', [form, pagerBox, sel.bar, list]));
   return function () {
     var q = new URLSearchParams();
     Object.keys(params).forEach(function (k) { if (params[k]) q.set(k, params[k]); });
     q.set('limit', String(PAGE));
     q.set('offset', String((page - 1) * PAGE));
     return api('GET', '/v1/payloads?' + q.toString()).then(function (res) {
-      fill(list.querySelector('table'), res.data.map(payloadRow), 'no payloads match');
+      fill(list.querySelector('table'), res.data.map(function (p) { return payloadRow(p, sel); }), 'no payloads match');
+      sel.render();
       pager(pagerBox, 'payloads', params, page, res.data.length, res.total);
     });
   };
 }
 
 /** One pilot's row: its id links to its detail; its actions are those that apply. */
-function pilotRow(p) {
+function pilotRow(p, sel) {
   return el('tr', { 'data-pilot-row': String(p.id) }, [
+    sel.cell(p),
     el('td', { className: 'num' }, [link('pilot', p.id)]),
     el('td', { className: 'actions' }, pilotButtons(p)),
     truncCell(p.hostname),
@@ -178,15 +218,21 @@ export function pilots(root, r) {
     PILOT_STATES.map(function (s) { return el('option', { value: s, text: s, selected: s === params.state }); })));
   select.addEventListener('change', function () { go('pilots', { state: select.value }); });
   var pagerBox = el('div', { className: 'pager', id: 'pilots-pager' });
-  var list = table('pilots', ['ID', '', 'Host', 'State', 'Cores used', 'Last heartbeat', 'Shutdown']);
-  root.append(card('Pilots', [el('div', { className: 'filters' }, [select]), pagerBox, list]));
+  var list = table('pilots', ['', 'ID', '', 'Host', 'State', 'Cores used', 'Last heartbeat', 'Shutdown']);
+  var sel = selection('pilot', function (p) { return pilotActions(p).length > 0; }, function (chosen) {
+    var can = function (type) { return chosen.every(function (p) { return pilotActions(p).indexOf(type) >= 0; }); };
+    return (can('drain') ? [{ action: 'drain', label: 'Drain', run: function (l) { return bulkPilots('drain', l); } }] : [])
+      .concat([{ action: 'halt', label: 'Halt', danger: true, run: function (l) { return bulkPilots('halt', l); } }]);
+  });
+  root.append(card('Pilots', [el('div', { className: 'filters' }, [select]), pagerBox, sel.bar, list]));
   return function () {
     var q = new URLSearchParams();
     if (params.state !== 'all') q.set('state', params.state || LIVE_PILOTS);
     q.set('limit', String(PAGE));
     q.set('offset', String((page - 1) * PAGE));
     return api('GET', '/v1/pilots?' + q.toString()).then(function (res) {
-      fill(list.querySelector('table'), res.data.map(pilotRow), params.state ? 'no pilots in that state' : 'no live pilots');
+      fill(list.querySelector('table'), res.data.map(function (p) { return pilotRow(p, sel); }), params.state ? 'no pilots in that state' : 'no live pilots');
+      sel.render();
       pager(pagerBox, 'pilots', params, page, res.data.length, res.total);
     });
   };

@@ -123,7 +123,7 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     await expect.poll(() => page.url()).toMatch(/name=sim-77/);
     // sim-77, sim-770..779, sim-7700..7799
     await expect.poll(() => pagerText('payloads-pager'), { timeout: 15_000 }).toBe('1-50 of 111');
-    const names = await page.locator('#payloads tr[data-payload-row] td:nth-child(3)').allTextContents();
+    const names = await page.locator('#payloads tr[data-payload-row] td:nth-child(4)').allTextContents();
     expect(names.every((n) => n.includes('sim-77'))).toBe(true);
     expect(names[0]).toBe('sim-77');
     await page.reload();
@@ -140,7 +140,7 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
 
   it('renders a hostile name as text, cut short with the whole of it on hover', async () => {
     await page.goto(`${server.url}/#/payloads?group=cms&order=oldest`);
-    const cell = page.locator(`#payloads tr[data-payload-row="${hostileId}"] td:nth-child(3)`);
+    const cell = page.locator(`#payloads tr[data-payload-row="${hostileId}"] td:nth-child(4)`);
     await expect.poll(() => cell.getAttribute('title'), { timeout: 15_000 }).toBe(HOSTILE);
     expect(await cell.textContent()).toBe(HOSTILE);
     expect(await page.locator('#payloads img').count()).toBe(0);
@@ -213,6 +213,27 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
       expect(await pageWidth(), name).toBeLessThanOrEqual(DESKTOP.width);
       await shot(`${name}-desktop`);
     }
+  });
+
+  it('kills a selection of payloads after one confirmation that counts them', async () => {
+    await page.setViewportSize(DESKTOP);
+    await page.goto(`${server.url}/#/payloads?name=sim-999&order=oldest`);
+    await page.waitForSelector('#payloads input[data-select]');
+    const ids = (await page.locator('#payloads input[data-select]').evaluateAll((all) => all.map((c) => c.getAttribute('data-select')))).slice(0, 2);
+    for (const id of ids) await page.check(`#payloads input[data-select="${id}"]`);
+    await expect.poll(() => page.textContent('#payload-bulk')).toMatch(/^2 selected/);
+    await page.click('#payload-bulk button[data-bulk="kill"]');
+    await page.waitForSelector('#confirm[open]');
+    // sim-999, then sim-9990 (names containing "sim-999", oldest first)
+    expect(await page.textContent('#confirm-text')).toBe(`kill 2 payloads (${ids[0]} sim-999, ${ids[1]} sim-9990): 2 queued will be cancelled before they start.`);
+    await page.click('#confirm-ok');
+    for (const id of ids) await waitFor(`payload ${id} cancelled`, async () => (await api.job(Number(id))).state === 'cancelled');
+    await expect.poll(() => page.locator('#feedback li.ok').textContent(), { timeout: 15_000 }).toMatch(/kill 2 payloads.*all 2 done/);
+    // ended: no checkbox, and the selection is empty
+    await expect.poll(() => page.locator(`#payloads input[data-select="${ids[0]}"]`).count(), { timeout: 15_000 }).toBe(0);
+    expect(await page.locator('#payload-bulk').isVisible()).toBe(false);
+    await shot('payloads-bulk-desktop');
+    await page.click('#feedback button.dismiss');
   });
 
   it('asks before a halt, naming what will happen; cancelling sends nothing; confirming sends one halt, shown until acknowledged', async () => {
