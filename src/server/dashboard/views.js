@@ -83,8 +83,8 @@ function pager(box, view, params, page, shown, total) {
   var to = function (p) { var q = Object.assign({}, params); q.page = p > 1 ? String(p) : ''; return href(view, q); };
   box.replaceChildren(
     el('span', { className: 'range', text: total === 0 ? 'none' : int(first) + '-' + int(last) + ' of ' + int(total) }),
-    page > 1 ? el('a', { className: 'button', href: to(page - 1), 'data-page': 'prev', text: '‹ Newer' }) : el('span', { className: 'button disabled', text: '‹ Newer' }),
-    page < pages ? el('a', { className: 'button', href: to(page + 1), 'data-page': 'next', text: 'Older ›' }) : el('span', { className: 'button disabled', text: 'Older ›' }),
+    page > 1 ? el('a', { className: 'button', href: to(page - 1), 'data-page': 'prev', text: '‹ Previous' }) : el('span', { className: 'button disabled', text: '‹ Previous' }),
+    page < pages ? el('a', { className: 'button', href: to(page + 1), 'data-page': 'next', text: 'Next ›' }) : el('span', { className: 'button disabled', text: 'Next ›' }),
   );
 }
 

@@ -215,6 +215,24 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     }
   });
 
+  it('shows accounting since the start, and by day between two dates held in the URL', async () => {
+    await page.setViewportSize(DESKTOP);
+    await page.goto(`${server.url}/#/accounting`);
+    const atlas = page.locator('#accounting tr[data-group-row="atlas"]');
+    await expect.poll(() => atlas.locator('td[data-field="done"]').textContent().catch(() => null), { timeout: 15_000 }).toBe('1');
+    const today = new Date().toISOString().slice(0, 10);
+    await page.fill('#f-from', today);
+    await page.fill('#f-to', today);
+    await page.click('#accounting-filters button[type=submit]');
+    await expect.poll(() => page.url()).toMatch(new RegExp(`#/accounting\\?from=${today}&to=${today}$`));
+    await expect.poll(() => atlas.locator('td').first().textContent().catch(() => null), { timeout: 15_000 }).toBe(today);
+    expect(await atlas.locator('td[data-field="done"]').textContent()).toBe('1');
+    // a range with nothing in it says so
+    await page.goto(`${server.url}/#/accounting?from=2000-01-01&to=2000-01-02`);
+    await expect.poll(() => page.locator('#accounting td.empty').textContent().catch(() => null), { timeout: 15_000 }).toBe('nothing has ended in that time');
+    await shot('accounting-by-day-desktop');
+  });
+
   it('kills a selection of payloads after one confirmation that counts them', async () => {
     await page.setViewportSize(DESKTOP);
     await page.goto(`${server.url}/#/payloads?name=sim-999&order=oldest`);
