@@ -2,7 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OverviewReply, PayloadView, PilotDetailReply, PilotView } from '../../../../src/protocol/index.js';
 import { paths } from '../../../../src/protocol/paths.js';
 import { coreSecByGroup, overviewGroups } from '../../../../src/server/api/overview-routes.js';
-import { heartbeat, matchRequest } from '../helpers.js';
+import { buildApp } from '../../../../src/server/api/app.js';
+import { sha256Hex } from '../../../../src/server/api/auth.js';
+import { openSqliteStore } from '../../../../src/server/store/sqlite.js';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger } from '../../../../src/shared/log.js';
+import path from 'node:path';
+import { heartbeat, matchRequest, tempDir } from '../helpers.js';
 import { ADMIN, bearer, harness, type Harness } from './harness.js';
 
 describe('what the dashboard reads: totals, counted and filtered pages, a pilot in detail', () => {
@@ -130,5 +136,31 @@ describe('conditional GETs of the admin API', () => {
     expect(changed.headers.etag).not.toBe(etag);
     // no token: still 401, whatever the ETag
     expect((await h.app.inject({ method: 'GET', url: `${paths.payloads}?limit=50&offset=0`, headers: { 'if-none-match': etag } })).statusCode).toBe(401);
+  });
+});
+
+describe('the overview with a director and configured shares', () => {
+  it('counts instances by endpoint and state when the server has a director, and takes the targets from the shares', async () => {
+    const tmp = tempDir();
+    const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
+    const app = buildApp({
+      store,
+      clock: new FakeClock(),
+      log: silentLogger(),
+      tokens: { adminHash: sha256Hex(ADMIN), pilotHash: sha256Hex('p') },
+      heartbeatIntervalSec: 60,
+      matchWaitMaxSec: 0,
+      shares: new Map([['atlas', 70], ['cms', 30]]),
+      instanceCounts: async () => [{ endpoint: 'cloud-a', state: 'running', count: 3 }],
+    });
+    try {
+      const o = (await app.inject({ method: 'GET', url: paths.overview, headers: bearer(ADMIN) })).json<OverviewReply>();
+      expect(o.instances).toEqual([{ endpoint: 'cloud-a', state: 'running', count: 3 }]);
+      expect(o.groups.map((g) => [g.group, g.target, g.queued, g.oldestQueuedAt])).toEqual([['atlas', 0.7, 0, null], ['cms', 0.3, 0, null]]);
+    } finally {
+      await app.close();
+      await store.close();
+      tmp.remove();
+    }
   });
 });
