@@ -4,7 +4,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PilotDetailReply, PayloadView } from '../../../src/protocol/index.js';
-import { ADMIN_TOKEN, ROOT, admin, killAll, startAgent, startServer, tempDir, waitFor, type Proc, type Server } from '../harness.js';
+import { ADMIN_TOKEN, PILOT_TOKEN, ROOT, admin, killAll, startAgent, startServer, tempDir, waitFor, type Proc, type Server } from '../harness.js';
 import { ensureChromium } from './chromium.js';
 
 /** Screenshots of every view at both sizes (gitignored; look at them). */
@@ -149,6 +149,22 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     expect((await span.boundingBox())!.width).toBeLessThan(300);
     expect(await span.evaluate((e) => e.scrollWidth > e.clientWidth)).toBe(true);
     expect(await page.title()).toBe('vmpilot');
+    // a pilot with a hostile hostname (registered as any pilot registers): text, cut short, its buttons in their card
+    const reg = await fetch(`${server.url}/v1/register`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PILOT_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ hostname: HOSTILE, version: '0.1.0', cores: 2, memoryMb: 1000 }),
+    });
+    expect(reg.status).toBe(201);
+    const hostilePilot = ((await reg.json()) as { pilotId: number }).pilotId;
+    await page.goto(`${server.url}/#/pilots`);
+    const host = page.locator(`#pilots tr[data-pilot-row="${hostilePilot}"] td:nth-child(4)`);
+    await expect.poll(() => host.getAttribute('title'), { timeout: 15_000 }).toBe(HOSTILE);
+    expect(await page.locator('#pilots img').count()).toBe(0);
+    const cardRight = (await page.locator('#pilots').boundingBox())!;
+    const halt = (await page.locator(`#pilots button[data-action="halt"][data-pilot="${hostilePilot}"]`).boundingBox())!;
+    expect(halt.x + halt.width).toBeLessThanOrEqual(cardRight.x + cardRight.width);
+    expect((await host.locator('span').boundingBox())!.width).toBeLessThan(300);
   });
 
   it("shows a payload's detail with its output tail, and its pilot's with instructions and last heartbeat", async () => {
