@@ -446,6 +446,52 @@ export interface UsageTimeline {
   groups: Record<string, number[]>;
 }
 
+/** GET /v1/overview: the totals that say whether the site is healthy (added in v1). */
+export interface OverviewReply {
+  /** When it was read (ms epoch). */
+  at: number;
+  /** Payloads by state now (states with none left out). */
+  payloads: Record<string, number>;
+  /** Attempts the infrastructure ended (evicted or lost) since the start. */
+  evictedAttempts: number;
+  /** Pilots by state now (stalled included). */
+  pilots: Record<string, number>;
+  /** Cores of pilots that can run payloads (booting, running, draining), allocated now, and free. */
+  cores: { total: number; used: number; free: number };
+  /** Each group that has a share or queued payloads or ran in the last hour. */
+  groups: OverviewGroup[];
+  /** Cloud instances by endpoint and state, when the server runs a director; else empty. */
+  instances: { endpoint: string; state: string; count: number }[];
+}
+
+/** One group in the overview. */
+export interface OverviewGroup {
+  group: string;
+  queued: number;
+  /** When its oldest queued payload was submitted, or null when none is queued. */
+  oldestQueuedAt: number | null;
+  /** Its fair-share target as a fraction of all (0..1). */
+  target: number;
+  /** Its fraction (0..1) of the core-seconds every group ran in the last hour. */
+  lastHour: number;
+  /** Core-seconds it ran in the last hour. */
+  lastHourCoreSec: number;
+}
+
+/** GET /v1/pilots/:id/detail: its instructions with acknowledgements, newest first, and its last heartbeat (added in v1). */
+export interface PilotDetailReply {
+  instructions: {
+    instruction: Instruction;
+    createdAt: number;
+    /** When the pilot acknowledged it, or null while it has not. */
+    doneAt: number | null;
+    ok: boolean | null;
+    message: string | null;
+  }[];
+  /** The last heartbeat as the pilot sent it (load, memory, disk, payloads, Machine/Job Features), or null before its first. */
+  lastHeartbeat: { at: number; beat: HeartbeatRequest } | null;
+}
+
 /** A payload as an administrator sees it (GET /v1/payloads, /v1/payloads/:id). */
 export interface PayloadView {
   id: number;

@@ -339,8 +339,14 @@ export const payloadsQuerySchema = {
     state: { type: 'string', enum: ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled', 'lost'] },
     group: { type: 'string', maxLength: 100 },
     pilot: idText,
+    /** Names containing this text. */
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    /** `oldest`: oldest first (the cursor then names ids above). */
+    order: { type: 'string', enum: ['newest', 'oldest'] },
     limit: pageLimit,
     cursor: idText,
+    /** Skip this many rows (instead of a cursor; at most 1,000,000). */
+    offset: { type: 'string', pattern: '^[0-9]{1,7}$' },
   },
 } as const;
 
@@ -354,6 +360,8 @@ export const pilotsQuerySchema = {
     state: { type: 'string', maxLength: 200, pattern: `^(${pilotStates})(,(${pilotStates}))*$` },
     limit: pageLimit,
     cursor: idText,
+    /** Skip this many rows (instead of a cursor; at most 1,000,000). */
+    offset: { type: 'string', pattern: '^[0-9]{1,7}$' },
   },
 } as const;
 

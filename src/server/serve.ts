@@ -107,6 +107,8 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       leaseSec: stallAfterSec,
       credentialTtlSec: config.credentialTtlSec,
       picker: fairSharePicker(config.shares, config.defaultShare, config.requireIsolation),
+      shares: config.shares,
+      defaultShare: config.defaultShare,
       isolationPolicy: config.requireIsolation,
       usageHalfLifeSec: config.usageHalfLifeSec,
       metrics,

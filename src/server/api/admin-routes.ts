@@ -45,15 +45,22 @@ interface PayloadsQuery {
   state?: PayloadState;
   group?: string;
   pilot?: string;
+  name?: string;
+  order?: 'newest' | 'oldest';
   limit?: string;
   cursor?: string;
+  offset?: string;
 }
 
 interface PilotsQuery {
   state?: string;
   limit?: string;
   cursor?: string;
+  offset?: string;
 }
+
+/** The header that tells how many rows match a listing's filters in all (the dashboard's "1-50 of 10,000"). */
+const TOTAL_HEADER = 'x-total-count';
 
 /** Register the admin routes on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -84,12 +91,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const page = pageOf(q);
       const filter: PayloadFilter = { limit: page.limit };
       if (page.before !== null) filter.before = page.before;
+      if (page.offset !== null) filter.offset = page.offset;
+      if (q.order === 'oldest') filter.oldestFirst = true;
       if (q.state) filter.state = q.state;
       if (q.group) filter.group = q.group;
       if (q.pilot) filter.pilotId = Number(q.pilot);
+      if (q.name) filter.nameContains = q.name;
       const rows = await store.listPayloads(filter);
       const link = nextLink(routes.payloads, { ...q }, page, rows);
       if (link) void reply.header('link', link);
+      void reply.header(TOTAL_HEADER, String(await store.countPayloads(filter)));
       return rows;
     },
   );
@@ -110,13 +121,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request, reply): Promise<PilotView[]> => {
       const q = request.query;
       const page = pageOf(q);
-      const rows = await store.listPilots({
+      const filter = {
         limit: page.limit,
         ...(page.before !== null ? { before: page.before } : {}),
+        ...(page.offset !== null ? { offset: page.offset } : {}),
         ...(q.state ? { states: q.state.split(',') as PilotState[] } : {}),
-      });
+      };
+      const rows = await store.listPilots(filter);
       const link = nextLink(routes.pilots, { ...q }, page, rows);
       if (link) void reply.header('link', link);
+      void reply.header(TOTAL_HEADER, String(await store.countPilots(filter)));
       return rows;
     },
   );

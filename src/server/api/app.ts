@@ -21,6 +21,8 @@ import { Authenticator, type TokenHashes } from './auth.js';
 import { clientError, frameworkError, installErrorHandlers } from './errors.js';
 import { DEFAULT_LIMITS, type ApiLimits } from './limits.js';
 import { LongPolls } from './long-polls.js';
+import { registerEtags } from './etag.js';
+import { registerOverviewRoutes } from './overview-routes.js';
 import { registerPilotRoutes } from './pilot-routes.js';
 import { TokenBuckets } from './rate-limit.js';
 import { RefusalLog } from './refusal-log.js';
@@ -56,6 +58,11 @@ export interface AppOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Limits on registrations, long polls and slow clients (default: DEFAULT_LIMITS). */
   limits?: Partial<ApiLimits>;
+  /** The groups' fair shares and the share of groups not named, as the picker applies them (the overview shows the targets; default none, 1). */
+  shares?: ReadonlyMap<string, number>;
+  defaultShare?: number;
+  /** Cloud instances by endpoint and state, when a director runs (the overview shows them; default: none). */
+  instanceCounts?: () => Promise<{ endpoint: string; state: string; count: number }[]>;
 }
 
 /** What the route modules share. */
@@ -78,6 +85,8 @@ export interface ApiContext extends AppOptions {
   longPolls: LongPolls;
   /** Registrations per registration token and per source address. */
   registrations: { byToken: TokenBuckets; byAddress: TokenBuckets };
+  shares: ReadonlyMap<string, number>;
+  defaultShare: number;
 }
 
 /** Build the API. Closing the app answers waiting matches (no payload) but does not close the store. */
@@ -125,8 +134,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     credentialTtlSec: options.credentialTtlSec ?? 3600,
     designations: new Map(),
     waitingCache: null,
+    shares: options.shares ?? new Map(),
+    defaultShare: options.defaultShare ?? 1,
   };
   installErrorHandlers(app);
+  registerEtags(app);
   // the API speaks JSON only: any other body is 415
   app.removeContentTypeParser('text/plain');
   app.addHook('preClose', (done) => {
@@ -151,6 +163,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get(routes.health, async (): Promise<HealthReply> => ({ ok: true, version: VERSION, protocol: PROTOCOL_VERSION }));
   registerPilotRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerOverviewRoutes(app, ctx);
   registerDashboard(app);
   registerAgentRoutes(app, ctx); // GET /v1/agent/<file>: the agent binary, bundle and manifest (issue 5)
   return app;

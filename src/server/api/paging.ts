@@ -2,7 +2,8 @@
  * Pages of the admin listings (GET /v1/pilots, GET /v1/payloads): newest
  * first, at most PAGE_MAX rows, the next page named by a `Link` header
  * (RFC 8288, `rel="next"`) holding the same filters and a `cursor`. A
- * client follows it until there is none. Pure.
+ * client follows it until there is none. A query may count rows instead
+ * (`offset`); its Link then names the next offset. Pure.
  */
 import { VmpilotError } from '../../shared/errors.js';
 import { PAGE_DEFAULT, PAGE_MAX } from './limits.js';
@@ -11,15 +12,24 @@ import { PAGE_DEFAULT, PAGE_MAX } from './limits.js';
 export interface Page {
   limit: number;
   before: number | null;
+  /** Rows to skip (`offset`, the dashboard's "51-100 of N"), or null with a cursor or from the start. */
+  offset: number | null;
 }
 
 /** The page of a query's `limit` and `cursor` (both validated as digits by the schema). */
-export function pageOf(query: { limit?: string; cursor?: string }): Page {
+export function pageOf(query: { limit?: string; cursor?: string; offset?: string }): Page {
   const limit = query.limit === undefined ? PAGE_DEFAULT : Number(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) {
     throw new VmpilotError('VMP_BAD_REQUEST', `query.limit must be from 1 to ${PAGE_MAX}, not ${query.limit}: ask for more by following the Link header of each page`);
   }
-  return { limit, before: query.cursor === undefined ? null : Number(query.cursor) };
+  if (query.offset !== undefined && query.cursor !== undefined) {
+    throw new VmpilotError('VMP_BAD_REQUEST', 'query.offset and query.cursor cannot be given together: follow the Link header (cursor) or count rows (offset), not both');
+  }
+  return {
+    limit,
+    before: query.cursor === undefined ? null : Number(query.cursor),
+    offset: query.offset === undefined ? null : Number(query.offset),
+  };
 }
 
 /**
@@ -30,8 +40,9 @@ export function nextLink(path: string, query: Record<string, string | undefined>
   const last = rows[rows.length - 1];
   if (rows.length < page.limit || !last) return null;
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined && k !== 'cursor' && k !== 'limit') q.set(k, v);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && k !== 'cursor' && k !== 'limit' && k !== 'offset') q.set(k, v);
   q.set('limit', String(page.limit));
-  q.set('cursor', String(last.id));
+  if (page.offset !== null) q.set('offset', String(page.offset + page.limit));
+  else q.set('cursor', String(last.id));
   return `<${path}?${q.toString()}>; rel="next"`;
 }

@@ -29,7 +29,8 @@ import { applyReportIn, setState } from './apply-report.js';
 import { cancelPayload, killInstruction, losePayload } from './endings.js';
 import { migrate } from './migrations.js';
 import { assignment, movePayload, payloadRow } from './payload-ops.js';
-import { listPayloadsIn, listPilotsIn } from './listings.js';
+import { countPayloadsIn, countPilotsIn, listPayloadsIn, listPilotsIn } from './listings.js';
+import { overviewFiguresIn, pilotDetailIn } from './overview.js';
 import { drainOnceIn, instructionsOf, lastHeartbeatOf } from './pilot-records.js';
 import {
   PAYLOAD_SELECT,
@@ -60,6 +61,8 @@ import type {
   StoreCounts,
   StorePolicy,
   SweepResult,
+  OverviewFigures,
+  InstructionRecord,
 } from './store.js';
 import type { RunInterval } from '../queue/usage.js';
 
@@ -286,6 +289,22 @@ export class SqliteStore implements Store {
 
   async listPayloads(f: PayloadFilter): Promise<PayloadView[]> {
     return listPayloadsIn(this.sql, f).map((row) => payloadView(row));
+  }
+
+  async countPayloads(f: PayloadFilter): Promise<number> {
+    return countPayloadsIn(this.sql, f);
+  }
+
+  async countPilots(f: PilotFilter): Promise<number> {
+    return countPilotsIn(this.sql, f);
+  }
+
+  async overviewFigures(): Promise<OverviewFigures> {
+    return overviewFiguresIn(this.sql);
+  }
+
+  async pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }> {
+    return pilotDetailIn(this.sql, pilotId, limit);
   }
 
   async claimPayload(

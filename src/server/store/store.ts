@@ -30,8 +30,15 @@ export interface PayloadFilter {
   state?: PayloadState;
   group?: string;
   pilotId?: number;
+  /** Names containing this text (case-sensitive). */
+  nameContains?: string;
   limit?: number;
+  /** Ids below this one (newest first) or, with `oldestFirst`, above it. */
   before?: number;
+  /** Skip this many matching rows first (instead of `before`). */
+  offset?: number;
+  /** Oldest first instead of newest first. */
+  oldestFirst?: boolean;
 }
 
 /** Which pilots to list, newest first: in any of `states` (none: all), at most `limit`, ids below `before`. */
@@ -39,6 +46,27 @@ export interface PilotFilter {
   states?: readonly PilotState[];
   limit?: number;
   before?: number;
+  /** Skip this many matching rows first (instead of `before`). */
+  offset?: number;
+}
+
+/** What the overview adds to the counts: live cores and the age of each group's queue. */
+export interface OverviewFigures {
+  /** Cores of pilots that can run payloads (booting, running, draining). */
+  coresTotal: number;
+  /** Cores allocated to assigned and running payloads. */
+  coresUsed: number;
+  /** Each group with queued payloads: how many, and when the oldest of them was submitted. */
+  queues: { group: string; queued: number; oldestSubmittedAt: number }[];
+}
+
+/** One instruction as an administrator sees it: when it was sent and whether the pilot acknowledged it. */
+export interface InstructionRecord {
+  instruction: Instruction;
+  createdAt: number;
+  doneAt: number | null;
+  ok: boolean | null;
+  message: string | null;
 }
 
 /** What a pilot offers when it asks for work. */
@@ -210,6 +238,14 @@ export interface Store {
   payloadHistory(id: number): Promise<PayloadHistoryEntry[]>;
   /** Payloads matching `filter`, newest first, without their output tails (never read for a listing). */
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
+  /** How many payloads match `filter` (its paging ignored). */
+  countPayloads(filter: PayloadFilter): Promise<number>;
+  /** How many pilots match `filter` (its paging ignored). */
+  countPilots(filter: PilotFilter): Promise<number>;
+  /** Live cores and queue ages for the overview. */
+  overviewFigures(): Promise<OverviewFigures>;
+  /** A pilot's instructions, newest first (at most `limit`), and its last heartbeat as it sent it. */
+  pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
    * moving it queued → assigned. Returns it, or null when nothing fits.

@@ -41,6 +41,8 @@ const replies = [
   'UsageTimeline',
   'PayloadHistory',
   'InstructionView',
+  'OverviewReply',
+  'PilotDetailReply',
 ];
 
 describe('docs/protocol.md', () => {

@@ -161,9 +161,24 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     const page = await h.app.inject({ method: 'GET', url: '/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
-    expect(page.body).toContain('<script src="/dashboard.js"');
+    expect(page.body).toContain('<script type="module" src="/dashboard.js"');
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
-    expect((await h.app.inject({ method: 'GET', url: '/dashboard.js' })).body).toContain('sessionStorage');
+    expect((await h.app.inject({ method: 'GET', url: '/lib.js' })).body).toContain('sessionStorage');
+    // every module the page imports is served, as JavaScript, under the same policy
+    const entry = (await h.app.inject({ method: 'GET', url: '/dashboard.js' })).body;
+    const imported = new Set<string>();
+    for (const url of ['/dashboard.js', '/views.js', '/detail.js', '/actions.js']) {
+      const body = (await h.app.inject({ method: 'GET', url })).body;
+      for (const m of body.matchAll(/from '\.\/([a-z]+\.js)'/g)) imported.add('/' + m[1]);
+    }
+    expect(entry).toContain("from './views.js'");
+    for (const url of imported) {
+      const r = await h.app.inject({ method: 'GET', url });
+      expect(r.statusCode, url).toBe(200);
+      expect(r.headers['content-type'], url).toMatch(/text\/javascript/);
+      expect(r.headers['content-security-policy'], url).toMatch(/script-src 'self'/);
+    }
+    expect([...imported].sort()).toEqual(['/actions.js', '/chart.js', '/detail.js', '/lib.js', '/views.js']);
     expect((await h.app.inject({ method: 'GET', url: '/dashboard.css' })).headers['content-type']).toMatch(/text\/css/);
   });
 });

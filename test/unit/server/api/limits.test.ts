@@ -51,7 +51,7 @@ describe('the server limits', () => {
   });
 
   it('pages newest first with a Link to the next page while pages are full', () => {
-    expect(pageOf({})).toEqual({ limit: 100, before: null });
+    expect(pageOf({})).toEqual({ limit: 100, before: null, offset: null });
     expect(() => pageOf({ limit: '501' })).toThrow(/query\.limit must be from 1 to 500/);
     const page = pageOf({ limit: '2' });
     expect(nextLink('/v1/pilots', { state: 'running', limit: '2' }, page, [{ id: 9 }, { id: 7 }])).toBe('</v1/pilots?state=running&limit=2&cursor=7>; rel="next"');
