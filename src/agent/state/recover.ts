@@ -62,6 +62,8 @@ export async function recoverPayloads(running: AgentState['running'], t: Recover
         signalProcessGroup(plan.pid, 'SIGKILL');
         await finish?.();
       }
+      // the server may hand it to another pilot now: nothing of it may still run here
+      if (plan.kind === 'lost') await killLeftovers(rec.dir, t.clock, t.procRoot);
       await t.forget(Number(id));
       continue;
     }
