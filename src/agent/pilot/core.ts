@@ -88,6 +88,8 @@ export class PilotCore {
    * on, so that the server stops handing them back (no tight loop).
    */
   readonly redelivered = new Set<number>();
+  /** Payloads a restart gave back to the queue (never started, or lost): no work is asked for until their reports are delivered. */
+  readonly handedBack = new Set<number>();
   /** Why the pilot is registering anew (another sender holds its credential), while it does; else null. */
   identityFault: string | null = null;
   /** How many times this run registered anew after such a fault. */

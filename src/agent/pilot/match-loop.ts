@@ -28,6 +28,7 @@ import { waitingFromReply } from '../matcher/starvation.js';
 import { HOUR, type PilotCore } from './core.js';
 import { refreshDeadline } from './deadline-watch.js';
 import { matchWaitSec } from './lifecycle-loop.js';
+import { handBackPending } from './payload-books.js';
 import { reportsFirst } from './reconnect.js';
 
 /** Pause after an empty match reply, so a server that answers at once cannot make us spin. */
@@ -92,8 +93,8 @@ export async function matchLoop(p: PilotCore): Promise<void> {
       await p.wake.wait(v, HOUR);
       continue;
     }
-    if (p.fence.reportsPending) {
-      // the server must have the fenced payloads' end reports before it may hand them here again
+    if (p.fence.reportsPending || handBackPending(p)) {
+      // the server must have the fenced (or, after a restart, given back) payloads' reports before it may hand them here again
       await p.wake.wait(v, FENCE_REPORT_POLL_MS);
       continue;
     }

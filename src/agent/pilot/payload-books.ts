@@ -60,14 +60,34 @@ export function recoveryTarget(p: PilotCore): RecoveryTarget {
     },
     ...(p.res.isolation ? { contain: (pid: number) => p.res.isolation!.adopt(pid, p.deps.clock) } : {}),
     report: async (draft) => {
-      if (draft.type === 'payload-ended') delete p.keeper.state.running[String(draft.payloadId)];
+      if (draft.type === 'payload-ended' || draft.type === 'payload-released') delete p.keeper.state.running[String(draft.payloadId)];
       await p.outbox.add(draft);
     },
     forget: async (id: number) => {
       delete p.keeper.state.running[String(id)];
       await p.keeper.persist();
     },
+    handBack: (id: number) => {
+      // saved with the report that follows: a hand-out after the server has it is a new attempt
+      p.started.delete(id);
+      p.keeper.state.started = p.keeper.state.started.filter((s) => s !== id);
+      p.handedBack.add(id);
+    },
+    acceptsEvicted: p.keeper.state.acceptsEvicted === true,
   };
+}
+
+/**
+ * True while the report of a payload a restart gave back (`handedBack`) is
+ * still on its way: the match loop asks for nothing until the server has it,
+ * so that the report can only apply to the attempt it is about (a hand-out
+ * before it, of the same payload queued again meanwhile, would take it).
+ */
+export function handBackPending(p: PilotCore): boolean {
+  if (p.handedBack.size === 0) return false;
+  if (p.outbox.pending.some((r) => 'payloadId' in r && p.handedBack.has(r.payloadId))) return true;
+  p.handedBack.clear();
+  return false;
 }
 
 const MIB = 1024 * 1024;
