@@ -14,12 +14,14 @@
  * maxAttempts: 3          # a payload lost this many times fails
  * credentialTtlSec: 3600  # pilot credentials live this long; heartbeats renew them
  * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
+ * relays: { … }           # relays the server knows, and whether pilots must come through one: relay-config.ts, docs/hpc.md
  * ```
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { VmpilotError, describeError } from '../shared/errors.js';
 import { type EndpointConfig, endpointsFrom } from './director/endpoint-config.js';
+import { NO_RELAYS, relaysFrom, type RelayPolicy } from './relay-config.js';
 
 /** The server configuration, after defaults. */
 export interface ServerConfig {
@@ -33,6 +35,8 @@ export interface ServerConfig {
   readonly credentialTtlSec: number;
   /** Where the director may start machines, in the order written (none: no director). */
   readonly endpoints: readonly EndpointConfig[];
+  /** Relays the server knows (by their token's sha256), and whether registrations must come through one. */
+  readonly relays: RelayPolicy;
 }
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
@@ -44,6 +48,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
   maxAttempts: 3,
   credentialTtlSec: 3600,
   endpoints: Object.freeze([]),
+  relays: NO_RELAYS,
 });
 
 const NUMBERS = {
@@ -70,8 +75,12 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
       out.endpoints = endpointsFrom(value, where);
       continue;
     }
+    if (key === 'relays') {
+      out.relays = relaysFrom(value, where);
+      continue;
+    }
     const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
-    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, ${Object.keys(NUMBERS).join(', ')})`);
+    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, relays, ${Object.keys(NUMBERS).join(', ')})`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
       throw bad(where, `${key} is ${JSON.stringify(value)}; expected a number from ${range[0]} to ${range[1]}`);
     }

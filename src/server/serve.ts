@@ -111,6 +111,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       usageHalfLifeSec: config.usageHalfLifeSec,
       metrics,
       waiters,
+      relays: config.relays,
       ...(tls ? { https: tls } : {}),
     });
     sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => waiters.wakeAll() });

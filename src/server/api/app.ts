@@ -20,6 +20,8 @@ import { registerAgentRoutes } from '../delivery/agent-routes.js';
 import { Authenticator, type TokenHashes } from './auth.js';
 import { installErrorHandlers } from './errors.js';
 import { registerPilotRoutes } from './pilot-routes.js';
+import { installRelayCheck } from './relay-auth.js';
+import type { RelayPolicy } from '../relay-config.js';
 import { Waiters } from './waiters.js';
 
 /** What the API needs. */
@@ -50,6 +52,8 @@ export interface AppOptions {
   waiters?: Waiters;
   /** PEM certificate and key: the server speaks HTTPS only. */
   https?: { cert: Buffer; key: Buffer };
+  /** Relays the server knows, and whether registrations must come through one (default: none, not required). */
+  relays?: RelayPolicy;
 }
 
 /** What the route modules share. */
@@ -114,6 +118,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (route === routes.heartbeat && reply.statusCode < 300) ctx.metrics.heartbeat.observe(sec);
   });
 
+  // relays (docs/hpc.md): an unknown relay token is refused before any route looks at the pilot's own token
+  if (options.relays) installRelayCheck(app, options.relays);
   app.get(routes.health, async (): Promise<HealthReply> => ({ ok: true, version: VERSION, protocol: PROTOCOL_VERSION }));
   registerPilotRoutes(app, ctx);
   registerAdminRoutes(app, ctx);

@@ -193,6 +193,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pilots ADD COLUMN isolation TEXT;
     `,
   },
+  {
+    // other branches may add a migration 6 at the same time: renumber on merge, keep both
+    version: 6,
+    description: 'the relay (name and site) a pilot registered through (null: directly)',
+    sql: `
+      ALTER TABLE pilots ADD COLUMN relay_name TEXT;
+      ALTER TABLE pilots ADD COLUMN relay_site TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */
