@@ -123,7 +123,7 @@ export class MailboxTransport {
     }
   }
 
-  /** The server path of a URL made on the mailbox URL (file:///DIR/NAME/v1/register → /v1/register). */
+  /** The server path a URL of the control plane names (its paths are absolute: file:///v1/register → /v1/register). */
   private pathOf(url: string): string {
     const full = fileURLToPath(url);
     return full.startsWith(`${this.o.dir}/`) ? full.slice(this.o.dir.length) : full;
