@@ -18,14 +18,15 @@
  * - A request whose agent stopped waiting (expiresAt) is dropped unsent.
  */
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import type { Clock } from '../shared/clock.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { pilotCallKind } from '../protocol/pilot-calls.js';
-import { MAILBOX_VERSION, names, parseName, parseRequest, requestsInOrder, type MailboxReply, type MailboxRequest } from '../mailbox/format.js';
+import { MAILBOX_VERSION, MAX_MESSAGE_BYTES, names, parseName, parseRequest, requestsInOrder, type MailboxReply, type MailboxRequest } from '../mailbox/format.js';
 import { mailboxPaths, moveIfThere, namesIn, readIfThere, removeIfThere, writeMessage } from '../mailbox/files.js';
 import { errorAnswer, type PilotAnswer, type PilotForwarder } from './forward.js';
+import { mailboxRefusal, type SeenDir } from './mailbox-check.js';
 import { SpoolLock } from './spool-lock.js';
 
 /** What the spool needs. */
@@ -36,6 +37,8 @@ export interface SpoolOptions {
   log: Logger;
   /** How often every mailbox is looked into (ms). */
   pollMs: number;
+  /** The account the relay runs as: it moves only mailboxes of this uid (mailbox-check.ts). Default: its own. */
+  uid?: number;
 }
 
 /** Moves the requests of every mailbox in one spool directory. */
@@ -71,17 +74,32 @@ export class Spool {
     await this.lock.release();
   }
 
-  /** Look into every mailbox once. */
+  /**
+   * Look into every mailbox once. A mailbox that cannot be read is passed
+   * over (and logged once), never in the way of the others; the mover of a
+   * mailbox that was removed goes once it holds nothing open.
+   */
   async scan(): Promise<void> {
-    for (const name of await namesIn(this.o.dir)) {
+    const present = new Set<string>();
+    for (const name of (await namesIn(this.o.dir)).sort()) {
       if (name.startsWith('.')) continue;
+      present.add(name);
       let mover = this.movers.get(name);
       if (!mover) {
         mover = new MailboxMover(path.join(this.o.dir, name), this.o, this.counts);
         this.movers.set(name, mover);
       }
-      await mover.scan();
+      await mover.scan().then(
+        () => mover.fine(),
+        (err: unknown) => mover.failed(err),
+      );
     }
+    for (const [name, mover] of this.movers) if (!present.has(name) && mover.holdsNothing()) this.movers.delete(name);
+  }
+
+  /** How many mailboxes the spool moves now (for tests and logs). */
+  get mailboxes(): number {
+    return this.movers.size;
   }
 }
 
@@ -94,6 +112,11 @@ class MailboxMover {
   private readonly open = new Map<string, { abort: AbortController; longPoll: boolean }>();
   private readonly log: Logger;
   private stopping = false;
+  /** The mailbox directory's inode and why it is not moved (null: it is), as last seen. */
+  private checked: { ino: number; refusal: string | null } | null = null;
+  /** The last error a scan of this mailbox met, logged once. */
+  private lastError: string | null = null;
+  private readonly uid: number;
 
   constructor(
     private readonly dir: string,
@@ -102,9 +125,11 @@ class MailboxMover {
   ) {
     this.paths = mailboxPaths(dir);
     this.log = o.log.child({ mailbox: path.basename(dir) });
+    this.uid = o.uid ?? process.getuid?.() ?? 0;
   }
 
   async scan(): Promise<void> {
+    if (!(await this.acceptable())) return;
     if (!this.recovered) {
       await this.recover();
       this.recovered = true;
@@ -117,8 +142,53 @@ class MailboxMover {
     for (const id of requestsInOrder(all)) await this.take(id);
   }
 
+  /**
+   * Whether this is a mailbox the relay moves (mailbox-check.ts): looked at
+   * in full when first seen and whenever its directory is another one (made
+   * again); logged when that changes. Its owner cannot change without root,
+   * and what the owner does inside it the relay does as that same account.
+   */
+  private async acceptable(): Promise<boolean> {
+    const top = await lstat(this.dir).catch(() => null);
+    if (top === null) return false;
+    if (this.checked?.ino !== top.ino) {
+      const seen: SeenDir[] = [];
+      for (const p of [this.dir, this.paths.out, this.paths.work, this.paths.in]) {
+        const st = p === this.dir ? top : await lstat(p).catch(() => null);
+        seen.push({ path: p, stat: st && { isDirectory: st.isDirectory(), isSymbolicLink: st.isSymbolicLink(), uid: st.uid, mode: st.mode } });
+      }
+      const refusal = mailboxRefusal(seen, this.uid);
+      if (refusal !== this.checked?.refusal) {
+        if (refusal) this.log.warn({ why: refusal }, 'mailbox not moved');
+        else if (this.checked) this.log.info('mailbox moved again');
+      }
+      this.checked = { ino: top.ino, refusal };
+    }
+    return this.checked.refusal === null;
+  }
+
+  /** A scan went through: an error logged before is over. */
+  fine(): void {
+    if (this.lastError !== null) this.log.info('mailbox readable again');
+    this.lastError = null;
+  }
+
+  /** A scan failed: logged once while it fails the same way. */
+  failed(err: unknown): void {
+    const why = describeError(err);
+    if (why !== this.lastError) this.log.warn({ err: why }, 'mailbox scan failed');
+    this.lastError = why;
+  }
+
+  /** True when no request of this mailbox is held open. */
+  holdsNothing(): boolean {
+    return this.open.size === 0;
+  }
+
   /** Answer what a relay killed earlier took and did not answer: "interrupted"; the agent asks again. */
   private async recover(): Promise<void> {
+    // an agent makes all three; a mailbox made by hand may lack the relay's two
+    for (const d of [this.paths.work, this.paths.in]) await mkdir(d, { recursive: true, mode: 0o700 });
     for (const name of await namesIn(this.paths.work)) {
       const n = parseName(name);
       if (n?.kind !== 'request') continue;
@@ -144,6 +214,9 @@ class MailboxMover {
     if (!(await moveIfThere(path.join(this.paths.out, names.request(id)), work))) return; // withdrawn, or another took it
     let request: MailboxRequest;
     try {
+      const st = await lstat(work);
+      if (!st.isFile()) throw new Error(`request ${id} is not a plain file`);
+      if (st.size > MAX_MESSAGE_BYTES) throw new Error(`request ${id} is ${st.size} bytes; a mailbox message is at most ${MAX_MESSAGE_BYTES}`);
       request = parseRequest((await readIfThere(work)) ?? '', id);
     } catch (err) {
       this.log.warn({ id, err: describeError(err) }, 'request refused');
@@ -187,6 +260,11 @@ class MailboxMover {
       if (signal.aborted) {
         // dropped (a cancel, a newer match, or the relay stopping): left for a restart to answer if it is still there
         if (!this.stopping) await removeIfThere(work).catch(() => false);
+        return;
+      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // the mailbox was removed meanwhile (its job is over): nobody to answer
+        this.log.info({ id: request.id }, 'mailbox gone: answer dropped');
         return;
       }
       this.log.error({ id: request.id, err: describeError(err) }, 'request failed');

@@ -98,7 +98,16 @@ export class MailboxTransport {
         await this.withdraw(id);
         throw new HttpTransportError('aborted', 'ABORT_ERR');
       }
-      const text = await readIfThere(replyFile).catch(() => null);
+      let text: string | null;
+      try {
+        text = await readIfThere(replyFile);
+      } catch (err) {
+        // not "not there yet": waiting would not help, so say so now rather than time out
+        await this.withdraw(id);
+        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+        const hint = code === 'EACCES' || code === 'EPERM' ? ' (the relay must run as this agent\'s account)' : '';
+        throw new HttpTransportError(`cannot read the relay's reply ${replyFile}: ${(err as Error).message}${hint}`, code, { cause: err });
+      }
       if (text !== null) {
         await removeIfThere(replyFile).catch(() => false);
         try {
@@ -111,7 +120,7 @@ export class MailboxTransport {
       const t = clock.now();
       if (!taken && t >= takeBy) {
         if (await removeIfThere(path.join(this.paths.out, names.request(id))).catch(() => false)) {
-          throw new HttpTransportError(`no relay took the request in ${Math.round((takeBy - now) / 1000)} s: is vmpilot relay --spool running on ${path.dirname(this.o.dir)}?`, 'ECONNREFUSED');
+          throw new HttpTransportError(`no relay took the request in ${Math.round((takeBy - now) / 1000)} s: is vmpilot relay --spool ${path.dirname(this.o.dir)} running, as this agent's account (uid ${process.getuid?.() ?? '?'})?`, 'ECONNREFUSED');
         }
         taken = true;
       }

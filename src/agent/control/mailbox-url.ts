@@ -3,6 +3,7 @@
  * docs/hpc.md): pure parsing, apart from the control plane so that the
  * config loader can check one without loading any HTTP code.
  */
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** How often an agent looks for its reply (ms), unless the URL says `?poll-ms=N`. */
@@ -43,3 +44,13 @@ export function mailboxDirOf(server: string | null): string | null {
   return typeof m === 'string' ? null : m.dir;
 }
 
+/**
+ * The spool that holds the mailbox of a server URL (the mailbox's parent,
+ * what `vmpilot relay --spool` is given), or null when it is not a mailbox
+ * URL. Every mailbox of the pilot account is in it, so sandboxed payloads
+ * get it hidden as a whole, not just their own agent's mailbox.
+ */
+export function mailboxSpoolOf(server: string | null): string | null {
+  const dir = mailboxDirOf(server);
+  return dir === null ? null : path.dirname(dir);
+}

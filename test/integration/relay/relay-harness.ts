@@ -15,10 +15,15 @@ export interface Relay extends Proc {
   stop: () => Promise<unknown>;
 }
 
-/** Start `vmpilot relay ARGS`; resolves once it printed every ready line it will print. */
-export async function startRelay(args: string[], options: SpawnOptions = {}, spawnIn?: (cmd: string, args: string[], o: SpawnOptions) => ReturnType<typeof spawn>): Promise<Relay> {
-  const argv = [AGENT, 'relay', ...args];
-  const child = (spawnIn ?? spawn)(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+/**
+ * Start `vmpilot relay ARGS` (the bundle `agent`, default dist/'s; `uid` and
+ * `gid` in `options` run it as that account); resolves once it printed every
+ * ready line it will print.
+ */
+export async function startRelay(args: string[], options: SpawnOptions & { agent?: string } = {}, spawnIn?: (cmd: string, args: string[], o: SpawnOptions) => ReturnType<typeof spawn>): Promise<Relay> {
+  const { agent = AGENT, ...spawnOptions } = options;
+  const argv = [agent, 'relay', ...args];
+  const child = (spawnIn ?? spawn)(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
   let out = '';
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
