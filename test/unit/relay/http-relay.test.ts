@@ -126,8 +126,12 @@ describe('the relay over HTTP', () => {
 
   it('refuses a body larger than the server would take (413)', async () => {
     await start();
+    const before = server.connections();
     const r = await fetch(`${relayUrl}/v1/register`, { method: 'POST', headers: { authorization: `Bearer ${PILOT}`, 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 10) });
     expect(r.status).toBe(413);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/request body is too large \(more than 1048576 bytes\)/);
+    // refused at the relay: the wide-area link never carried it
+    expect(server.connections()).toBe(before);
     expect(await server.store.listPilots({})).toEqual([]);
   });
 

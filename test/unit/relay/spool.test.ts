@@ -94,12 +94,15 @@ describe('mailbox mode: the agent writes files, the relay carries them to the se
   });
 
   it('an aborted match is dropped at the server too: the next payload goes to whoever asks next', async () => {
+    // a server that would hold the match longer than the test waits for the relay to drop it
+    await server.close();
+    server = await liveServer(60);
     const s = spoolOn(path.join(tmp.dir, 'spool'), server);
     stops.push(await s.start());
     const control = agentOn(box());
     const reg = await control.register(registration());
     const abort = new AbortController();
-    const held = control.match(matchRequest({ waitSec: 5 }), abort.signal);
+    const held = control.match(matchRequest({ waitSec: 60 }), abort.signal);
     await until('the relay to hold the match', () => readdirSync(path.join(box(), 'work')).length === 1);
     abort.abort();
     await expect(held).rejects.toMatchObject({ code: 'VMP_UNREACHABLE', details: { aborted: true } });
