@@ -41,7 +41,7 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
         : async () =>
             (await import('./bootstrap/halt.js')).bootstrapHalt(
               config.bootstrap!,
-              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca },
+              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca, artifactsVia: config.artifactsVia },
               payloadBaseEnv,
             ),
     control,

@@ -17,3 +17,19 @@ export interface RelayRef {
   /** The site it serves, e.g. `CC-IN2P3`. */
   site: string;
 }
+
+/**
+ * The relay's artifact route: `GET /v1/relay/artifact?url=URL&sha256=HEX`
+ * fetches a bootstrap artifact once over the wide-area link, checks its
+ * sha256 and serves it from the relay's cache (only from the prefixes the
+ * relay was given with `--artifacts-from`).
+ */
+export const RELAY_ARTIFACT_PATH = '/v1/relay/artifact';
+
+/** Where an agent behind the relay at `relay` downloads the artifact at `url` with `sha256`. Pure. */
+export function relayArtifactUrl(relay: string, url: string, sha256: string): string {
+  const at = new URL(RELAY_ARTIFACT_PATH.slice(1), relay.endsWith('/') ? relay : `${relay}/`);
+  at.searchParams.set('url', url);
+  at.searchParams.set('sha256', sha256);
+  return at.href;
+}

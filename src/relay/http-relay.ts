@@ -14,6 +14,7 @@
  * server's long poll ends as it would without a relay.
  */
 import http from 'node:http';
+import { RELAY_ARTIFACT_PATH } from '../protocol/relay.js';
 import type { Logger } from '../shared/log.js';
 import { describeError } from '../shared/errors.js';
 import type { AgentFiles } from './agent-files.js';
@@ -59,7 +60,7 @@ async function handle(parts: HttpRelayParts, req: http.IncomingMessage, res: htt
   const p = url.pathname;
   const method = req.method ?? 'GET';
   if (p.startsWith('/v1/agent/') && (method === 'GET' || method === 'HEAD')) return parts.agentFiles.serve(req, res, decodeURIComponent(p.slice('/v1/agent/'.length)));
-  if (p === '/v1/relay/artifact' && (method === 'GET' || method === 'HEAD')) return parts.artifacts.serve(req, res, url.searchParams);
+  if (p === RELAY_ARTIFACT_PATH && (method === 'GET' || method === 'HEAD')) return parts.artifacts.serve(req, res, url.searchParams);
   if (p.startsWith(OUTPUTS_PREFIX) && method === 'PUT') {
     if (!parts.outputs) return send(res, errorAnswer(404, 'VMP_NOT_FOUND', 'this relay forwards no outputs: start it with --outputs URL'));
     return parts.outputs.put(req, res, p.slice(OUTPUTS_PREFIX.length));

@@ -55,6 +55,8 @@ export interface AgentConfig {
   drainFile: string;
   /** `$JOBOUTPUTS`: a directory, or an http(s) URL to PUT `heartbeat` and `shutdown_message` to; null: none. */
   jobOutputs: string | null;
+  /** A relay's URL: bootstrap artifacts with http(s) URLs are fetched through its cache (docs/hpc.md). */
+  artifactsVia: string | null;
   /** A bootstrap spec (YAML: check, software, env, setup) to run once registered; null: none. */
   bootstrap: string | null;
   /** The config file read (hidden from sandboxed payloads: it may hold the token); null: none. */
@@ -195,6 +197,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'drainFile', flag: '--drain-file', env: 'VMPILOT_DRAIN_FILE', default: '/var/lib/vmpilot/drain', parse: text(false) },
   { key: 'jobOutputs', flag: '--job-outputs', env: 'JOBOUTPUTS', default: null, parse: text(true) },
   { key: 'bootstrap', flag: '--bootstrap', env: 'VMPILOT_BOOTSTRAP', default: null, parse: text(true) },
+  { key: 'artifactsVia', flag: '--artifacts-via', env: 'VMPILOT_ARTIFACTS_VIA', default: null, parse: text(true, notHttp) },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

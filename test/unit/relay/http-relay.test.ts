@@ -3,6 +3,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { downloadUrl, installArtifact } from '../../../src/agent/bootstrap/artifacts.js';
+import { loadConfig } from '../../../src/agent/config/load.js';
 import { HttpControlPlane } from '../../../src/agent/control/http-control-plane.js';
 import { RELAY_TOKEN_HEADER, type PilotView } from '../../../src/protocol/index.js';
 import { AgentFiles } from '../../../src/relay/agent-files.js';
@@ -220,5 +222,25 @@ describe('the relay over HTTP', () => {
     const elsewhere = await get('http://169.254.169.254/latest/meta-data', artifactSha);
     expect(elsewhere.status).toBe(403);
     expect(site.gets).toEqual(['/releases/sw.tar', '/releases/wrong.tar']);
+  });
+
+  it("an agent's bootstrap (--artifacts-via) gets its software through the relay: one fetch for every node", async () => {
+    await start();
+    const url = `${site.url}/releases/sw.tar`;
+    expect(loadConfig({ flags: { artifactsVia: relayUrl }, env: {} }).artifactsVia).toBe(relayUrl);
+    expect(() => loadConfig({ flags: { artifactsVia: 'login01:8081' }, env: {} })).toThrow(/--artifacts-via "login01:8081": expected an http:\/\/ or https:\/\/ URL/);
+    // file: artifacts (a shared filesystem) are read where they are
+    expect(downloadUrl({ url: 'file:///shared/sw.tar', sha256: artifactSha }, relayUrl)).toBe('file:///shared/sw.tar');
+    expect(downloadUrl({ url, sha256: artifactSha }, null)).toBe(url);
+    const instant = { now: () => 0, sleep: async () => undefined };
+    // three nodes, each with its own artifact cache
+    const installed = await Promise.all(
+      ['cn1', 'cn2', 'cn3'].map((node) =>
+        installArtifact({ url, sha256: artifactSha, dest: path.join(tmp.dir, node, 'software', 'sw.tar'), unpack: false }, { cacheDir: path.join(tmp.dir, node, 'cache'), clock: instant, via: relayUrl }),
+      ),
+    );
+    const { readFileSync } = await import('node:fs');
+    for (const i of installed) expect(readFileSync(i.dest).equals(artifact)).toBe(true);
+    expect(site.gets).toEqual(['/releases/sw.tar']);
   });
 });
