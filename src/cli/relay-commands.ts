@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** `vmpilot relay`: declared here; its module (src/relay/) loads only when it runs. */
 export function registerRelayCommand(program: Command): void {
@@ -16,7 +16,7 @@ export function registerRelayCommand(program: Command): void {
     .addOption(new Option('--relay-token <token>').hideHelp())
     .option('--cache-dir <dir>', 'where agent files and artifacts are kept (default $XDG_CACHE_HOME/vmpilot-relay, else ~/.cache/vmpilot-relay)')
     .option('--outputs <url>', 'forward PUT /outputs/PATH (agents: --job-outputs http://HOST:PORT/outputs/...) to URL/PATH')
-    .option('--artifacts-from <prefix>', 'fetch bootstrap artifacts (GET /v1/relay/artifact?url=&sha256=) only from URLs under this prefix (repeatable)', collect, [] as string[])
+    .option('--artifacts-from <prefix>', 'fetch bootstrap artifacts (agents: vmpilot run --artifacts-via http://HOST:PORT) only from URLs under this prefix (repeatable; default: none)', collect)
     .option('--connections <n>', 'connections to the server for short calls (default 16)')
     .option('--poll-connections <n>', 'connections to the server for match long polls, one per waiting agent (default 1024)')
     .option('--poll-ms <ms>', 'how often mailboxes are looked into (default 200)')
@@ -32,6 +32,11 @@ came through and can refuse relays it does not know (relays in serve
 the admin routes. Agent files are fetched from the server once, checked
 against the server's manifest (sha256 and size), and served from the cache;
 each download still asks the server whether the caller's token may have it.
+
+With --spool, the relay moves only the mailboxes of its own account that no
+other account may write: run it as the account the pilot jobs run as. One
+relay per spool (DIR/.relay.lock); one killed and started again answers
+what it had taken "interrupted", and the agents ask again.
 
 Prints "vmpilot relay listening on http://HOST:PORT" and/or "vmpilot relay
 moving mailboxes in DIR" when ready; logs go to stderr. SIGTERM stops it.
