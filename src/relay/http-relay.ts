@@ -59,7 +59,15 @@ async function handle(parts: HttpRelayParts, req: http.IncomingMessage, res: htt
   const url = new URL(req.url ?? '/', 'http://relay');
   const p = url.pathname;
   const method = req.method ?? 'GET';
-  if (p.startsWith('/v1/agent/') && (method === 'GET' || method === 'HEAD')) return parts.agentFiles.serve(req, res, decodeURIComponent(p.slice('/v1/agent/'.length)));
+  if (p.startsWith('/v1/agent/') && (method === 'GET' || method === 'HEAD')) {
+    let name: string;
+    try {
+      name = decodeURIComponent(p.slice('/v1/agent/'.length));
+    } catch {
+      return send(res, errorAnswer(400, 'VMP_BAD_REQUEST', `agent file name "${p.slice('/v1/agent/'.length)}" is not a valid URL path`));
+    }
+    return parts.agentFiles.serve(req, res, name);
+  }
   if (p === RELAY_ARTIFACT_PATH && (method === 'GET' || method === 'HEAD')) return parts.artifacts.serve(req, res, url.searchParams);
   if (p.startsWith(OUTPUTS_PREFIX) && method === 'PUT') {
     if (!parts.outputs) return send(res, errorAnswer(404, 'VMP_NOT_FOUND', 'this relay forwards no outputs: start it with --outputs URL'));

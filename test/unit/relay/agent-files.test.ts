@@ -101,6 +101,10 @@ describe('agent files through the relay', () => {
     expect(r.status).toBe(401);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('VMP_UNAUTHORIZED');
     expect(asked.filter((u) => u === `/v1/agent/${NAME}`)).toEqual([]);
+    // a name that is not one: said so, not an internal error
+    const bad = await get('%E0%A4%A');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/agent file name "%E0%A4%A" is not a valid URL path/);
   });
 
   it('a file that is not the one the manifest names is not kept, not served; a new agent on the server is fetched again', async () => {
