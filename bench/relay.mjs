@@ -92,7 +92,7 @@ for (let w = -2; w < 4; w++) {
     relayCpu.sec += procStats(relay.child.pid).cpuSec - cpu0;
     relayCpu.wall += (performance.now() - t0) / 1000;
   }
-  console.log(`heartbeat window ${w + 1}/4 (${mode === 'warmup' ? `warm-up, ${through}` : mode}): ${beats[mode].length} so far`);
+  console.log(w < 0 ? `heartbeat warm-up window (${through})` : `heartbeat window ${w + 1}/4 (${mode}): ${beats[mode].length} so far`);
 }
 const window = seconds * 2;
 await viaRelay.close();
