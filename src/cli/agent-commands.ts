@@ -5,7 +5,7 @@ export function registerAgentCommands(program: Command): void {
   const run = program
     .command('run')
     .description('Register with a vmpilot server, run payloads on this node, and halt when there is no more work.')
-    .option('--server <url>', 'server base URL (env VMPILOT_SERVER)')
+    .option('--server <url>', "server base URL; behind a login node its vmpilot relay's (http://LOGIN:PORT), or a mailbox file:///DIR/NAME that vmpilot relay --spool DIR carries (env VMPILOT_SERVER)")
     .option('--token-file <file>', 'file holding the registration token (env VMPILOT_PILOT_TOKEN_FILE; or the token itself in env VMPILOT_PILOT_TOKEN)')
     // refused with a clear message (config/load.ts): a token on a command line is visible to every process on the node
     .addOption(new Option('--token <token>').hideHelp())
@@ -29,6 +29,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--bootstrap <file>', 'bootstrap steps to run once registered: YAML with check, software, env, setup (env VMPILOT_BOOTSTRAP); a failed step halts with 500')
     .addOption(new Option('--spot-notice <cloud>', "on a spot instance, treat the cloud's interruption notice as the deadline: aws (EC2 instance metadata, IMDSv2) or none (env VMPILOT_SPOT_NOTICE, default none)").choices(['aws', 'none']))
     .option('--metadata-url <url>', 'the instance metadata service the spot notice is read from (env VMPILOT_METADATA_URL, default http://169.254.169.254)')
+    .option('--artifacts-via <url>', "fetch the bootstrap's http(s) artifacts through this vmpilot relay's cache, e.g. http://LOGIN:PORT (env VMPILOT_ARTIFACTS_VIA)")
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',
@@ -64,6 +65,8 @@ Examples:
   VMPILOT_PILOT_TOKEN=... vmpilot run --server http://127.0.0.1:8080 --cores 4
   vmpilot run --server https://pilots.example.org --token-file /etc/vmpilot/token --halt poweroff
   vmpilot run --config /etc/vmpilot/vmpilot.yaml --spot-notice aws --grace 30    # an EC2 spot instance
+  vmpilot run --server http://login01:8081 --token-file ~/.vmpilot-token --halt exit   # behind the site's relay
+  vmpilot run --server file:///shared/vmpilot/$SLURM_JOB_ID --token-file ~/.vmpilot-token --state-dir $TMPDIR/vmpilot   # no network: a mailbox
   VMPILOT_SERVER=https://pilots.example.org vmpilot run --config /etc/vmpilot.yaml --halt poweroff`,
     )
     .action(async (opts: Record<string, unknown>) => {

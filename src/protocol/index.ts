@@ -4,4 +4,5 @@ export * from './paths.js';
 export * from './shutdown-codes.js';
 export * from './cores.js';
 export * from './version.js';
+export * from './relay.js';
 export { LIMITS } from './schemas.js';

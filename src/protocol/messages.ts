@@ -8,6 +8,7 @@
  *
  * Times are milliseconds since the Unix epoch unless a name says `Sec`.
  */
+import type { RelayRef } from './relay.js';
 
 /** Lifecycle state of an agent, as the agent itself sees it. */
 export type LifecycleState = 'booting' | 'serving' | 'draining' | 'halting' | 'halted';
@@ -507,6 +508,8 @@ export interface PilotView {
   shutdownMessage: string | null;
   /** How it isolates its payloads, as it said when it registered; null: it did not say (an older agent: none). */
   isolation?: IsolationMode | null;
+  /** The relay it registered through (added in v1); null: it came to the server directly. */
+  relay?: RelayRef | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */

@@ -6,9 +6,11 @@
 import type { HaltAction } from '../ports.js';
 import { LIMITS } from '../../protocol/index.js';
 import { AWS_METADATA_URL, SPOT_NOTICE_KINDS, type SpotNoticeKind } from '../resources/spot-notice.js';
+import { parseMailboxUrl } from '../control/mailbox-url.js';
 
 /** The validated, frozen configuration of one agent process. */
 export interface AgentConfig {
+  /** The server's http(s) URL (or a relay's), or a mailbox file:///DIR/NAME on a shared filesystem (docs/hpc.md). */
   server: string | null;
   /** The registration token: from `--token-file`, VMPILOT_PILOT_TOKEN or the config file (never a command line). */
   token: string | null;
@@ -54,6 +56,8 @@ export interface AgentConfig {
   drainFile: string;
   /** `$JOBOUTPUTS`: a directory, or an http(s) URL to PUT `heartbeat` and `shutdown_message` to; null: none. */
   jobOutputs: string | null;
+  /** A relay's URL: bootstrap artifacts with http(s) URLs are fetched through its cache (docs/hpc.md). */
+  artifactsVia: string | null;
   /** A bootstrap spec (YAML: check, software, env, setup) to run once registered; null: none. */
   bootstrap: string | null;
   /** The config file read (hidden from sandboxed payloads: it may hold the token); null: none. */
@@ -92,13 +96,20 @@ const text =
     return problem ? { ok: false, expected: problem } : { ok: true, value: raw.trim() };
   };
 
-const url = text(true, (s) => {
+const notHttp = (s: string): string | null => {
   try {
     const u = new URL(s);
     return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'an http:// or https:// URL';
   } catch {
     return 'an http:// or https:// URL';
   }
+};
+
+/** The server: an http(s) URL, or a mailbox on a shared filesystem (file:///DIR/NAME, docs/hpc.md). */
+const serverUrl = text(true, (s) => {
+  if (!s.startsWith('file:')) return notHttp(s) === null ? null : 'an http:// or https:// URL, or a mailbox file:///DIR/NAME';
+  const m = parseMailboxUrl(s);
+  return typeof m === 'string' ? m : null;
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -122,7 +133,7 @@ export interface KeySpec {
 
 /** Every key, in the order `--help` lists them. */
 export const CONFIG_KEYS: readonly KeySpec[] = [
-  { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: url },
+  { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: serverUrl },
   // no flag takes the token itself: a command line is visible to every process on the node
   { key: 'token', flag: '--token', env: 'VMPILOT_PILOT_TOKEN', default: null, parse: text(true) },
   { key: 'tokenFile', flag: '--token-file', env: 'VMPILOT_PILOT_TOKEN_FILE', default: null, parse: text(true) },
@@ -207,10 +218,11 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     env: 'VMPILOT_METADATA_URL',
     default: AWS_METADATA_URL,
     parse: (raw) => {
-      const r = url(raw);
+      const r = text(true, notHttp)(raw);
       return r.ok && r.value === null ? { ok: false, expected: 'an http:// or https:// URL' } : r;
     },
   },
+  { key: 'artifactsVia', flag: '--artifacts-via', env: 'VMPILOT_ARTIFACTS_VIA', default: null, parse: text(true, notHttp) },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

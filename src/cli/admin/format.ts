@@ -74,7 +74,7 @@ export function coreSecSummary(payloads: PayloadView[]): string {
 /** The pilot table of `pilots`. */
 export function pilotTable(pilots: PilotView[], now: number): string {
   return table(
-    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'ISOLATION', 'HEARTBEAT', 'SHUTDOWN'],
+    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'ISOLATION', 'VIA', 'HEARTBEAT', 'SHUTDOWN'],
     pilots.map((p) => [
       String(p.id),
       p.hostname,
@@ -82,6 +82,8 @@ export function pilotTable(pilots: PilotView[], now: number): string {
       `${p.coresUsed}/${p.cores}`,
       // an agent that did not say (older than isolation) isolates nothing
       p.isolation ?? 'none',
+      // the relay it registered through (site/name), or - when it came directly
+      p.relay ? `${p.relay.site}/${p.relay.name}` : '-',
       p.lastHeartbeatAt === null ? 'never' : `${duration((now - p.lastHeartbeatAt) / 1000)} ago`,
       p.shutdownCode === null ? '-' : `${p.shutdownCode} ${p.shutdownMessage ?? ''}`.trim(),
     ]),

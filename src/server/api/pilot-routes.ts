@@ -23,6 +23,7 @@ import { seqProblem } from '../store/report-rules.js';
 import type { ApiContext } from './app.js';
 import { bearerToken, newSecret, sha256Hex } from './auth.js';
 import { matchFor } from './match.js';
+import { relayOf } from './relay-auth.js';
 
 type PilotParams = { pilotId: string };
 
@@ -50,8 +51,8 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     }
     const credential = newSecret();
     const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
-    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt);
-    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip }, 'pilot registered');
+    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
+    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip, ...(pilot.relay ? { relay: pilot.relay } : {}) }, 'pilot registered');
     const body: RegisterReply = {
       pilotId: pilot.id,
       credential,

@@ -102,6 +102,8 @@ export interface PilotRow {
   shutdown_code: number | null;
   shutdown_message: string | null;
   isolation: string | null;
+  relay_name?: string | null;
+  relay_site?: string | null;
 }
 
 /** A row of `instructions`. */
@@ -177,6 +179,7 @@ export function pilotView(row: PilotRow): PilotView {
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
     isolation: (row.isolation as IsolationMode | null) ?? null,
+    relay: row.relay_name ? { name: row.relay_name, site: row.relay_site ?? '' } : null,
   };
 }
 

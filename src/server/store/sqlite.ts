@@ -16,6 +16,7 @@ import type {
   PilotState,
   PilotView,
   RegisterRequest,
+  RelayRef,
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
@@ -144,14 +145,14 @@ export class SqliteStore implements Store {
 
   // -- pilots
 
-  async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null): Promise<PilotView> {
+  async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null, relay: RelayRef | null = null): Promise<PilotView> {
     const id = this.sql.tx(() => {
       const { id } = this.sql.run(
         `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation)
-           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site)
+           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
-        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null,
+        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null, relay?.name ?? null, relay?.site ?? null,
       );
       this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
       return id;

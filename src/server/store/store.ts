@@ -19,6 +19,7 @@ import type {
   PilotState,
   PilotView,
   RegisterRequest,
+  RelayRef,
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
@@ -178,7 +179,8 @@ export interface Store {
   setSetting(key: string, value: string): Promise<void>;
 
   // -- pilots
-  createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null): Promise<PilotView>;
+  /** A new pilot, `booting`; `relay`: the relay it registered through (null: directly). */
+  createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null, relay?: RelayRef | null): Promise<PilotView>;
   getPilot(id: number): Promise<PilotView | null>;
   /**
    * The pilot a credential hash belongs to (its current credential, or the

@@ -96,7 +96,17 @@ describe('tables', () => {
       id: 3, hostname: 'wn1', version: '0.1.0', state: 'halted', cores: 8, coresUsed: 0, memoryMb: 1, externalId: null,
       registeredAt: now - 10_000, lastHeartbeatAt: now - 42_000, deadline: null, shutdownCode: 300, shutdownMessage: 'No more work',
     };
-    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+none\s+42s ago\s+300 No more work$/);
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+none\s+-\s+42s ago\s+300 No more work$/);
+  });
+
+  it('shows the site and relay a pilot came through', () => {
+    const p: PilotView = {
+      id: 4, hostname: 'cn0042', version: '0.1.0', state: 'running', cores: 8, coresUsed: 2, memoryMb: 1, externalId: null,
+      registeredAt: now - 10_000, lastHeartbeatAt: now - 5_000, deadline: null, shutdownCode: null, shutdownMessage: null,
+      relay: { name: 'login01', site: 'CC-IN2P3' },
+    };
+    expect(pilotTable([p], now).split('\n')[0]).toMatch(/ISOLATION\s+VIA\s+HEARTBEAT/);
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^4\s+cn0042\s+running\s+2\/8\s+none\s+CC-IN2P3\/login01\s+5s ago\s+-$/);
   });
 
   it('writes durations readably', () => {
