@@ -81,7 +81,7 @@ export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_
  * heartbeat's body, which are large and shown nowhere.
  */
 export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.registered_at,
-  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation`;
+  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation, p.relay_name, p.relay_site`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
@@ -102,8 +102,8 @@ export interface PilotRow {
   shutdown_code: number | null;
   shutdown_message: string | null;
   isolation: string | null;
-  relay_name?: string | null;
-  relay_site?: string | null;
+  relay_name: string | null;
+  relay_site: string | null;
 }
 
 /** A row of `instructions`. */

@@ -26,6 +26,6 @@ describe('relays in serve --config', () => {
     expect(() => relaysFrom({ tokens: [{ name: 'a', site: 'S', sha256: HASH }, { name: 'a', site: 'S', sha256: OTHER }] }, 'f')).toThrow(/relays\.tokens\[1\]\.name "a" is given twice/);
     expect(() => relaysFrom({ tokens: [{ name: 'a', site: 'S', sha256: HASH }, { name: 'b', site: 'S', sha256: HASH }] }, 'f')).toThrow(/the same as relay "a"'s/);
     expect(() => relaysFrom({ required: true }, 'f')).toThrow(/relays\.required is true but relays\.tokens lists no relay/);
-    expect(() => serverConfigFrom({ relay: {} }, 'f')).toThrow(/unknown key "relay" \(known: groups, endpoints, relays,/);
+    expect(() => serverConfigFrom({ relay: {} }, 'f')).toThrow(/unknown key "relay" \(known: groups, endpoints, limits, relays,/);
   });
 });

@@ -44,9 +44,10 @@ describe('relays: the server knows which relay a pilot came through, and refuses
     const direct = await h.app.inject({ method: 'POST', url: paths.register, headers: bearer(PILOT), payload: registration({ hostname: 'vm-1' }) });
     expect(direct.statusCode).toBe(201);
     const pilots = (await h.app.inject({ method: 'GET', url: paths.pilots, headers: bearer(ADMIN) })).json<PilotView[]>();
+    // (pilots are listed newest first)
     expect(pilots.map((p) => [p.hostname, p.relay])).toEqual([
-      ['cn0042', { name: 'login01', site: 'CC-IN2P3' }],
       ['vm-1', null],
+      ['cn0042', { name: 'login01', site: 'CC-IN2P3' }],
     ]);
     // the pilot's later calls through the relay go on as usual
     const reg = r.json<RegisterReply>();
