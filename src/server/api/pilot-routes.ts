@@ -23,7 +23,7 @@ import { seqProblem } from '../store/report-rules.js';
 import type { ApiContext } from './app.js';
 import { bearerToken, newSecret, sha256Hex } from './auth.js';
 import { matchFor } from './match.js';
-import { relayOf } from './relay-auth.js';
+import { registrationAddressKey, relayOf } from './relay-auth.js';
 
 type PilotParams = { pilotId: string };
 
@@ -174,10 +174,12 @@ function outOfOrder(ctx: ApiContext, request: FastifyRequest, pilotId: number, a
 function limitRegistrations(ctx: ApiContext, request: FastifyRequest): void {
   const token = bearerToken(request) ?? '';
   const byToken = ctx.registrations.byToken.take(sha256Hex(token));
-  const byAddress = byToken.ok ? ctx.registrations.byAddress.take(request.ip) : byToken;
+  // behind a relay the node's own address, as the relay saw it, not the relay's (relay-auth.ts)
+  const address = registrationAddressKey(request.ip, relayOf(request), request.headers['x-forwarded-for']);
+  const byAddress = !byToken.ok ? byToken : address === null ? ({ ok: true } as const) : ctx.registrations.byAddress.take(address);
   const refusal = !byToken.ok ? byToken : !byAddress.ok ? byAddress : null;
   if (!refusal || refusal.ok) return;
-  const which = !byToken.ok ? 'this registration token' : `address ${request.ip}`;
+  const which = !byToken.ok ? 'this registration token' : `address ${address}`;
   ctx.refusals.warn('registration rate limited', { ip: request.ip, by: !byToken.ok ? 'token' : 'address', retryAfterSec: refusal.retryAfterSec });
   throw new VmpilotError('VMP_RATE_LIMITED', `too many registrations from ${which}; retry in ${refusal.retryAfterSec} s`, {
     details: { retryAfterSec: refusal.retryAfterSec },

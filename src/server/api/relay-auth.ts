@@ -7,6 +7,14 @@
  * registration came through is kept for the register route (`relayOf`), which
  * records it with the pilot. The relay token says which relay forwarded a
  * call, nothing more: each call is still authorized by the pilot's own token.
+ *
+ * Per-address limits (limits.ts): every node behind a relay reaches the
+ * server from the relay's one address, so a registration that came through
+ * a known relay is counted under the node's address as the relay saw it
+ * (its `x-forwarded-for`, believed only beside a known relay token and kept
+ * apart from direct addresses by the relay's name); one through a relay
+ * that names no address (mailbox mode: the node has none) is limited by its
+ * registration token alone (`registrationAddressKey`).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -21,6 +29,22 @@ const through = new WeakMap<FastifyRequest, RelayRef>();
 /** The relay `request` came through, once the check has let it in; null: it came directly. */
 export function relayOf(request: FastifyRequest): RelayRef | null {
   return through.get(request) ?? null;
+}
+
+/** The longest forwarded address believed (an IPv6 address with a zone fits). */
+const MAX_ADDRESS = 100;
+
+/**
+ * The key a registration counts under in the per-address limit: the source
+ * address for a direct call; for one through a known relay, the relay's name
+ * and the node's address it forwarded (the first of `forwardedFor`), or null
+ * (no per-address limit) when it forwarded none. Pure.
+ */
+export function registrationAddressKey(ip: string, relay: RelayRef | null, forwardedFor: string | string[] | undefined): string | null {
+  if (!relay) return ip;
+  const first = (Array.isArray(forwardedFor) ? forwardedFor[0] : forwardedFor)?.split(',')[0]?.trim() ?? '';
+  if (first === '' || first.length > MAX_ADDRESS) return null;
+  return `${first} via relay ${relay.name}`;
 }
 
 /** The known relay whose token is `token`, or null. Every entry is compared, in constant time each. Pure. */

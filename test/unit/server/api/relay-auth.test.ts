@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { paths } from '../../../../src/protocol/paths.js';
 import { RELAY_TOKEN_HEADER, type PilotView, type RegisterReply } from '../../../../src/protocol/index.js';
 import { buildApp } from '../../../../src/server/api/app.js';
+import type { ApiLimits } from '../../../../src/server/api/limits.js';
 import { sha256Hex } from '../../../../src/server/api/auth.js';
 import { relaysFrom, type RelayPolicy } from '../../../../src/server/relay-config.js';
 import { openSqliteStore } from '../../../../src/server/store/sqlite.js';
@@ -13,7 +14,7 @@ import { ADMIN, PILOT, bearer } from './harness.js';
 
 const RELAY_TOKEN = 'relay-token-of-login01-0123456789';
 
-async function appWith(relays: RelayPolicy) {
+async function appWith(relays: RelayPolicy, limits: Partial<ApiLimits> = {}) {
   const tmp = tempDir();
   const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
   const app = buildApp({
@@ -24,6 +25,7 @@ async function appWith(relays: RelayPolicy) {
     heartbeatIntervalSec: 60,
     matchWaitMaxSec: 20,
     relays,
+    limits,
   });
   await app.ready();
   return { app, store, close: async () => (await app.close(), await store.close(), tmp.remove()) };
@@ -93,5 +95,30 @@ describe('relays: the server knows which relay a pilot came through, and refuses
     const bearerRelay = await h.app.inject({ method: 'POST', url: paths.register, headers: bearer(RELAY_TOKEN), payload: registration() });
     expect(bearerRelay.statusCode).toBe(401);
     expect(await h.store.listPilots({})).toEqual([]);
+  });
+
+  it("counts a relayed registration under the node's address the relay forwarded, not the relay's one address; a direct caller's x-forwarded-for is not believed", async () => {
+    // the clock stands still: a bucket used up stays used up
+    const h = await appWith(known(false), { registerBurstPerAddress: 2, registerPerSecPerAddress: 1 });
+    close = h.close;
+    const through = (node: string | null) => ({ ...bearer(PILOT), [RELAY_TOKEN_HEADER]: RELAY_TOKEN, ...(node ? { 'x-forwarded-for': node } : {}) });
+    const reg = (headers: Record<string, string>, hostname: string) => h.app.inject({ method: 'POST', url: paths.register, headers, payload: registration({ hostname }) });
+    // six nodes behind one relay, all from the relay's address: every one gets in
+    for (let i = 1; i <= 6; i++) expect((await reg(through(`10.1.0.${i}`), `cn${i}`)).statusCode).toBe(201);
+    // one node registering over and over is held back, by its own address
+    expect((await reg(through('10.1.0.1'), 'cn1-again')).statusCode).toBe(201);
+    const again = await reg(through('10.1.0.1'), 'cn1-third');
+    expect(again.statusCode).toBe(429);
+    expect(again.json().error).toEqual({ code: 'VMP_RATE_LIMITED', message: expect.stringMatching(/too many registrations from address 10\.1\.0\.1 via relay login01; retry in \d+ s/) });
+    // mailbox mode names no address: the registration token's limit alone applies
+    for (let i = 1; i <= 4; i++) expect((await reg(through(null), `mbox${i}`)).statusCode).toBe(201);
+    // the relay's traffic used none of its own address's bucket; a direct caller cannot pose as another address
+    const direct = { ...bearer(PILOT), 'x-forwarded-for': '10.9.9.9' };
+    expect((await reg(direct, 'vm-1')).statusCode).toBe(201);
+    expect((await reg(direct, 'vm-2')).statusCode).toBe(201);
+    const third = await reg(direct, 'vm-3');
+    expect(third.statusCode).toBe(429);
+    expect(third.json().error.message).toMatch(/too many registrations from address 127\.0\.0\.1;/);
+    expect((await h.store.listPilots({})).length).toBe(6 + 1 + 4 + 2);
   });
 });
