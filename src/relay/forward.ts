@@ -36,6 +36,8 @@ export interface PilotAnswer {
   status: number;
   contentType: string;
   body: Buffer;
+  /** The server's `retry-after` (a 429 or 503 says when to come back), passed on as it is. */
+  retryAfter?: string;
 }
 
 /** An error answer in the protocol's shape. Pure. */
@@ -95,7 +97,13 @@ export class PilotForwarder {
       });
       if (this.down) this.log.info({ server: this.upstream.base.origin }, 'server reachable again');
       this.down = false;
-      return { status: answer.status, contentType: String(answer.headers['content-type'] ?? 'application/json; charset=utf-8'), body: answer.body };
+      const retryAfter = answer.headers['retry-after'];
+      return {
+        status: answer.status,
+        contentType: String(answer.headers['content-type'] ?? 'application/json; charset=utf-8'),
+        body: answer.body,
+        ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+      };
     } catch (err) {
       if (call.signal?.aborted) throw err;
       if (!isVmpilotError(err, 'VMP_UNREACHABLE')) throw err;

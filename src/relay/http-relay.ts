@@ -52,7 +52,9 @@ export function httpRelay(parts: HttpRelayParts): http.Server {
 }
 
 function send(res: http.ServerResponse, a: PilotAnswer): void {
-  res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': String(a.body.length) }).end(a.body);
+  const headers: Record<string, string> = { 'content-type': a.contentType, 'content-length': String(a.body.length) };
+  if (a.retryAfter !== undefined) headers['retry-after'] = a.retryAfter;
+  res.writeHead(a.status, headers).end(a.body);
 }
 
 async function handle(parts: HttpRelayParts, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

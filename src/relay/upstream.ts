@@ -50,6 +50,9 @@ export interface UpstreamAnswer {
   body: Buffer;
 }
 
+/** How long a connection to the server may sit idle in the pool (ms); keep below the server's limits.keepAliveSec. */
+const FREE_SOCKET_MS = 30_000;
+
 /** The largest answer the relay reads whole (the server's are small; agent files stream). */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
@@ -66,7 +69,9 @@ export class Upstream {
   }
 
   private agentsOf<A extends http.Agent>(make: (opts: http.AgentOptions) => A): Record<Lane, A> {
-    const common = { keepAlive: true, keepAliveMsecs: 10_000, scheduling: 'lifo' as const };
+    // an idle connection is dropped after FREE_SOCKET_MS, before the server's keepAliveSec (72 s by
+    // default) closes it: a call sent on a connection the server is closing that moment would fail
+    const common = { keepAlive: true, keepAliveMsecs: 10_000, scheduling: 'lifo' as const, timeout: FREE_SOCKET_MS };
     return {
       calls: make({ ...common, maxSockets: this.o.callSockets ?? 16, maxFreeSockets: this.o.callSockets ?? 16 }),
       polls: make({ ...common, maxSockets: this.o.pollSockets ?? 1024, maxFreeSockets: 64 }),

@@ -101,6 +101,38 @@ describe('the relay over HTTP', () => {
     expect(((await server.call('GET', `/v1/pilots/${reg.pilotId}`)).body as PilotView).relay).toEqual({ name: 'login01', site: 'TEST' });
   });
 
+  it("the server's per-address registration limit counts each node behind the relay by its own address, and its 429 keeps retry-after", async () => {
+    await server.close();
+    server = await liveServer(5, { registerBurstPerAddress: 2, registerPerSecPerAddress: 0.01 });
+    await start();
+    // two "nodes" on the relay's network: loopback addresses of their own
+    const register = (localAddress: string, hostname: string) =>
+      new Promise<{ status: number; retryAfter: string | undefined; text: string }>((resolve, reject) => {
+        const body = JSON.stringify(registration({ hostname }));
+        const req = request(`${relayUrl}/v1/register`, {
+          method: 'POST',
+          localAddress,
+          headers: { authorization: `Bearer ${PILOT}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    expect((await register('127.0.0.2', 'cn0002-a')).status).toBe(201);
+    expect((await register('127.0.0.2', 'cn0002-b')).status).toBe(201);
+    const held = await register('127.0.0.2', 'cn0002-c');
+    expect(held.status).toBe(429);
+    expect(held.retryAfter).toMatch(/^\d+$/);
+    expect(held.text).toMatch(/too many registrations from address 127\.0\.0\.2 via relay login01/);
+    // its neighbour, through the same relay (the same address at the server), is not held back by it
+    expect((await register('127.0.0.3', 'cn0003-a')).status).toBe(201);
+    expect((await register('127.0.0.3', 'cn0003-b')).status).toBe(201);
+  });
+
   it('a relay token sent by a client never reaches the server: the relay sends its own, or none', async () => {
     await start(null);
     const r = await fetch(`${relayUrl}/v1/register`, {

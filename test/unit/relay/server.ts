@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { paths } from '../../../src/protocol/paths.js';
 import { buildApp } from '../../../src/server/api/app.js';
 import { sha256Hex } from '../../../src/server/api/auth.js';
+import type { ApiLimits } from '../../../src/server/api/limits.js';
 import { relaysFrom } from '../../../src/server/relay-config.js';
 import { openSqliteStore } from '../../../src/server/store/sqlite.js';
 import { systemClock } from '../../../src/shared/clock.js';
@@ -21,7 +22,7 @@ export const PILOT = 'pilot-token-of-the-relay-tests';
 export const RELAY_TOKEN = 'relay-token-of-the-relay-tests';
 
 /** The real API on 127.0.0.1:0, knowing RELAY_TOKEN as relay login01 of site TEST. */
-export async function liveServer(matchWaitMaxSec = 20) {
+export async function liveServer(matchWaitMaxSec = 20, limits: Partial<ApiLimits> = {}) {
   const tmp = tempDir();
   const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
   const app = buildApp({
@@ -32,6 +33,7 @@ export async function liveServer(matchWaitMaxSec = 20) {
     heartbeatIntervalSec: 60,
     matchWaitMaxSec,
     relays: relaysFrom({ tokens: [{ name: 'login01', site: 'TEST', sha256: sha256Hex(RELAY_TOKEN) }] }, 'test'),
+    limits,
   });
   let connections = 0;
   let closed = 0;
