@@ -8,6 +8,7 @@
  *
  * Times are milliseconds since the Unix epoch unless a name says `Sec`.
  */
+import type { Capabilities, Requirements } from './requirements.js';
 
 /** Lifecycle state of an agent, as the agent itself sees it. */
 export type LifecycleState = 'booting' | 'serving' | 'draining' | 'halting' | 'halted';
@@ -61,6 +62,8 @@ export interface RegisterRequest {
   deadline?: number | null;
   /** Free-form labels, e.g. site or cloud name. */
   labels?: Record<string, string>;
+  /** What the node is and has beyond cores and memory: matched against payloads' requirements (docs/requirements.md). */
+  capabilities?: Capabilities;
 }
 
 export interface RegisterReply {
@@ -133,6 +136,8 @@ export interface HeartbeatRequest {
   deadline?: number | null;
   /** Machine/Job Features values as read, key → value. */
   features?: Record<string, string | number>;
+  /** The node's capabilities as of now (as at register); the server keeps the latest. */
+  capabilities?: Capabilities;
 }
 
 export interface HeartbeatReply {
@@ -185,6 +190,14 @@ export interface MatchRequest {
    * a server that says it honours it (`largestWaiting.backfill`).
    */
   backfill?: { wallSec: number; spareCores: number };
+  /**
+   * Ids of the GPUs no payload holds now (ids as in the pilot's
+   * `capabilities.gpus`): a payload asking for GPUs is handed out only when
+   * enough of these fit it. Absent: none free.
+   */
+  freeGpus?: string[];
+  /** Scratch disk (MiB) not promised to a payload held now; absent: unknown, so no payload asking for scratch fits. */
+  freeScratchMb?: number;
 }
 
 /** A payload handed to a pilot. */
@@ -198,6 +211,8 @@ export interface Assignment {
   cores: number;
   memoryMb: number | null;
   wallSec: number | null;
+  /** What it needs of the node (docs/requirements.md); the agent checks them again before it starts it. Absent: nothing. */
+  requirements?: Requirements;
 }
 
 export interface MatchReply {
@@ -319,6 +334,8 @@ export interface SubmitRequest {
   name?: string;
   priority?: number;
   env?: Record<string, string>;
+  /** What it needs of the node beyond cores, memory and wall time (docs/requirements.md). */
+  requirements?: Requirements;
 }
 
 export interface SubmitReply {
@@ -393,6 +410,13 @@ export interface PayloadView {
   attempts: number;
   message: string | null;
   outputTail?: string | null;
+  /** What it needs of the node beyond cores, memory and wall time; absent or null: nothing. */
+  requirements?: Requirements | null;
+  /**
+   * For a queued payload in `GET /v1/payloads/:id`: why no live pilot can
+   * run it ("no live pilot has a GPU"); null when one could. Absent in lists.
+   */
+  waiting?: string | null;
 }
 
 /** A pilot as an administrator sees it (GET /v1/pilots, /v1/pilots/:id). */
@@ -410,6 +434,8 @@ export interface PilotView {
   deadline: number | null;
   shutdownCode: number | null;
   shutdownMessage: string | null;
+  /** What it said it is and has (register, then each heartbeat); null: it said nothing. */
+  capabilities?: Capabilities | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */

@@ -14,7 +14,7 @@
  * The designations are soft state, kept in the server's memory: after a
  * restart they are made again as pilots ask.
  */
-import type { Candidate } from '../store/store.js';
+import type { Candidate, Offer } from '../store/store.js';
 import { fits, type PilotCapacity } from './pick.js';
 
 /** payload id → the pilot that reserves for it, and when that pilot last asked. */
@@ -74,6 +74,14 @@ export function designate(
   return describe(best);
 }
 
-function emptyOffer(pilot: PilotCapacity) {
-  return { freeCores: pilot.totalCores, totalCores: pilot.totalCores, freeMemoryMb: pilot.memoryMb, remainingSec: pilot.remainingSec };
+function emptyOffer(pilot: PilotCapacity): Offer {
+  const caps = pilot.capabilities ?? null;
+  return {
+    freeCores: pilot.totalCores,
+    totalCores: pilot.totalCores,
+    freeMemoryMb: pilot.memoryMb,
+    remainingSec: pilot.remainingSec,
+    capabilities: caps,
+    free: { gpus: caps?.gpus ?? [], scratchMb: caps?.scratchMb ?? null },
+  };
 }

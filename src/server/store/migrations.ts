@@ -149,6 +149,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payloads_open_runs ON payloads(started_at) WHERE ended_at IS NULL AND started_at IS NOT NULL;
     `,
   },
+  {
+    // another branch may add a migration 4 at the same time: renumber on merge, keep both
+    version: 4,
+    description: "payload requirements and pilot capabilities (JSON, NULL when none)",
+    sql: `
+      ALTER TABLE payloads ADD COLUMN requirements TEXT;
+      ALTER TABLE pilots ADD COLUMN capabilities TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

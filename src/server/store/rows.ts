@@ -2,7 +2,7 @@
  * Row shapes of the SQLite tables and their mapping to protocol views. Kept
  * apart from the SQL so the store reads as a list of statements.
  */
-import type { Instruction, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
+import type { Capabilities, Instruction, PayloadState, PayloadView, PilotState, PilotView, Requirements } from '../../protocol/index.js';
 import type { Candidate } from './store.js';
 
 /** A row of `payloads`. */
@@ -30,6 +30,8 @@ export interface PayloadRow {
   started_at: number | null;
   ended_at: number | null;
   attempts: number;
+  /** JSON of its normalised Requirements, or NULL when it has none. */
+  requirements?: string | null;
 }
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
@@ -50,6 +52,8 @@ export interface PilotRow {
   applied_seq: number;
   shutdown_code: number | null;
   shutdown_message: string | null;
+  /** JSON of its Capabilities, or NULL when it declared none. */
+  capabilities?: string | null;
 }
 
 /** A row of `instructions`. */
@@ -82,8 +86,20 @@ export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
     attempts: row.attempts,
     message: row.message,
   };
+  const requirements = payloadRequirements(row);
+  if (requirements) view.requirements = requirements;
   if (withOutput) view.outputTail = row.output_tail;
   return view;
+}
+
+/** What a payload needs of its node, or null when nothing. */
+export function payloadRequirements(row: PayloadRow): Requirements | null {
+  return row.requirements ? (JSON.parse(row.requirements) as Requirements) : null;
+}
+
+/** What a pilot said it is and has, or null when it said nothing. */
+export function pilotCapabilities(row: Pick<PilotRow, 'capabilities'>): Capabilities | null {
+  return row.capabilities ? (JSON.parse(row.capabilities) as Capabilities) : null;
 }
 
 /** The matcher's view of a queued payload. */
@@ -96,6 +112,7 @@ export function candidate(row: PayloadRow): Candidate {
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     submittedAt: row.submitted_at,
+    requirements: payloadRequirements(row),
   };
 }
 
@@ -120,6 +137,7 @@ export function pilotView(row: PilotRow): PilotView {
     deadline: row.deadline,
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
+    ...(row.capabilities ? { capabilities: pilotCapabilities(row) } : {}),
   };
 }
 

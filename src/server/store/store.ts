@@ -8,7 +8,9 @@
  */
 import type {
   Assignment,
+  Capabilities,
   CoreRequest,
+  FreeResources,
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
@@ -19,6 +21,7 @@ import type {
   PilotView,
   RegisterRequest,
   Report,
+  Requirements,
   SubmitRequest,
 } from '../../protocol/index.js';
 import type { RunInterval } from '../queue/usage.js';
@@ -47,6 +50,10 @@ export interface Offer {
    * with a wall time of at most `wallSec`, or one that fits in `spareCores`.
    */
   backfill?: { wallSec: number; spareCores: number };
+  /** What the pilot said it is and has (register, heartbeats); absent or null: nothing, so no payload with requirements fits. */
+  capabilities?: Capabilities | null;
+  /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
+  free?: FreeResources;
 }
 
 /** A queued payload as the matcher sees it. */
@@ -58,6 +65,8 @@ export interface Candidate {
   memoryMb: number | null;
   wallSec: number | null;
   submittedAt: number;
+  /** What it needs of the node (docs/requirements.md); absent or null: nothing. */
+  requirements?: Requirements | null;
 }
 
 /**
