@@ -72,21 +72,37 @@ Example:
     .option('--name <name>', 'name (default: the command basename)')
     .option('--priority <p>', 'priority, -1000..1000 (higher first)')
     .option('--env <K=V>', 'environment variable for the payload (repeatable)', collect, [] as string[])
+    .option('--gpus <n>', 'GPUs it needs, each its own (CUDA_VISIBLE_DEVICES)')
+    .option('--gpu-memory-mb <mb>', 'memory each of its GPUs must have, MiB (with --gpus)')
+    .option('--arch <arch>', 'architecture, any of (repeatable or A,B): x86_64, x86_64-v3 (that level or higher), aarch64', collect, [] as string[])
+    .option('--platform <p>', 'OS platform, any of (repeatable or A,B): el9, debian12, el>=9', collect, [] as string[])
+    .option('--site <site>', 'run only at one of these sites (repeatable or A,B)', collect, [] as string[])
+    .option('--not-site <site>', 'never run at these sites (repeatable or A,B)', collect, [] as string[])
+    .option('--tag <tag>', 'run only where the node has this tag (repeatable: every one)', collect, [] as string[])
+    .option('--scratch-mb <mb>', 'scratch disk it needs, MiB')
     .passThroughOptions()
     .addHelpText(
       'after',
       `
+Requirements (docs/requirements.md) are matched against what each pilot
+says its node is and has; \`job ID\` says why no live pilot can run a
+queued payload ("waiting: no live pilot has a GPU").
+
 Examples:
   vmpilot-server submit --cores 2-8 --wall 3600 --env EVENTS=1000 -- /opt/sim/run --fast
+  vmpilot-server submit --gpus 1 --gpu-memory-mb 16000 --arch x86_64-v3 --platform 'el>=9' -- ./train.sh
+  vmpilot-server submit --site CERN,RAL --not-site DESY --tag cvmfs --scratch-mb 20000 -- ./reco.sh
   vmpilot-server submit --file jobs.yaml
 
 jobs.yaml: a list of payloads, or "defaults:" and "payloads:"; each payload has
 command (list, or string for /bin/sh -c), and optionally cores (N, MIN-MAX or
-whole), memoryMb, wallSec, group, name, priority, env, count:
+whole), memoryMb, wallSec, group, name, priority, env, count, and the
+requirements gpus, gpuMemoryMb, arch, platform, site, notSite, tag, scratchMb:
   defaults: { group: atlas, wallSec: 3600 }
   payloads:
     - { command: [/opt/sim/run, --fast], cores: 2-8, count: 100 }
-    - { command: "reco.sh > out.txt", cores: whole, group: cms }`,
+    - { command: "reco.sh > out.txt", cores: whole, group: cms }
+    - { command: [./train.sh], gpus: 2, arch: x86_64-v3, site: [CERN, RAL] }`,
     )
     .action(async (command: string[], o) => {
       if (o.file !== undefined) {

@@ -2,7 +2,7 @@
  * Readable tables of payloads and pilots for the admin commands. Pure: the
  * current time is passed in.
  */
-import { formatCoreRequest, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, formatRequirements, type PayloadView, type PilotView } from '../../protocol/index.js';
 
 /** Lay out rows under headers, columns padded to their widest cell. */
 export function table(headers: string[], rows: string[][]): string {
@@ -70,6 +70,7 @@ export function payloadDetail(p: PayloadView, now: number): string {
     ['cores', `${formatCoreRequest(p.cores)} requested, ${p.allocatedCores ?? '-'} allocated`],
     ['memory', p.memoryMb === null ? '-' : `${p.memoryMb} MB`],
     ['wall limit', p.wallSec === null ? '-' : duration(p.wallSec)],
+    ['requires', formatRequirements(p.requirements)],
     ['priority', String(p.priority)],
     ['pilot', p.pilotId === null ? '-' : String(p.pilotId)],
     ['attempts', String(p.attempts)],
@@ -80,6 +81,8 @@ export function payloadDetail(p: PayloadView, now: number): string {
     ['exit code', p.exitCode === null ? '-' : String(p.exitCode)],
     ['signal', p.signal ?? '-'],
     ['message', p.message ?? '-'],
+    // only a queued payload that no live pilot can run has one
+    ...(typeof p.waiting === 'string' ? [['waiting', p.waiting]] : []),
   ];
   const head = table(['FIELD', 'VALUE'], lines).split('\n').slice(1).join('\n');
   const tail = p.outputTail ? `\n--- output (last lines) ---\n${p.outputTail.replace(/\n$/, '')}` : '';
