@@ -10,6 +10,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate, also trusted for bootstrap downloads (env VMPILOT_CA_FILE)")
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
+  addCapabilityOptions(run);
   run
     .option('--idle-timeout <seconds>', 'halt with code 300 once the server has had no payload for it this long (time it did not answer does not count); 0 never (env VMPILOT_IDLE_TIMEOUT_SEC, default 300)')
     .option('--halt <action>', 'what to do last: exit, poweroff, or a shell command (env VMPILOT_HALT, default exit)')
@@ -28,8 +29,11 @@ export function registerAgentCommands(program: Command): void {
       `
 Every flag can also come from the environment (VMPILOT_*) or a YAML file
 (--config, keys in camelCase: server, token, cores, memoryMb, idleTimeoutSec,
-halt, stateDir, graceSec, logLevel, lifetimeSec). Flags win over the
-environment, the environment over the file.
+halt, stateDir, graceSec, logLevel, lifetimeSec, gpus, gpuMemoryMb, arch,
+platform, site, tags, scratchMb). Flags win over the environment, the
+environment over the file. The capabilities (arch, platform, GPUs, site,
+tags, scratch) are matched against payloads' requirements; each payload
+asking for GPUs gets its own in CUDA_VISIBLE_DEVICES (docs/requirements.md).
 
 Logs are JSON lines on stderr. The state directory holds state.json, one
 folder per payload (payloads/<id>/ with stdout, stderr, tmp/) and, at the end,
@@ -41,6 +45,7 @@ crash, the agent carries on as the same pilot and re-attaches to its payloads.
 
 Examples:
   vmpilot run --server http://127.0.0.1:8080 --token "$VMPILOT_TOKEN" --cores 4
+  vmpilot run --server https://pilots.example.org --site CERN --tag cvmfs --tag apptainer --gpus 2
   VMPILOT_SERVER=https://pilots.example.org vmpilot run --config /etc/vmpilot.yaml --halt poweroff`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -50,9 +55,10 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, and its deadline.')
+    .description('Print the cores, memory, disk, load and capabilities (arch, platform, GPUs, site, tags, scratch) this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, and its deadline.')
     .option('--json', 'print JSON instead of text');
   addResourceOptions(probe);
+  addCapabilityOptions(probe);
   probe
     .addHelpText(
       'after',
@@ -60,11 +66,16 @@ Examples:
 The job's own allocation (its Job Features' allocated_cpu, the batch
 system's NSLOTS, SLURM_CPUS_ON_NODE, NCPUS or HTCondor slot) wins over
 machine-wide counts (total_cpu, log_cores, jobslots). In --json each value
-has "candidates", "origins" and "reason".
+has "candidates", "origins" and "reason". GPUs come from --gpus, else the
+job's CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, SLURM_JOB_GPUS or
+GPU_DEVICE_ORDINAL, else nvidia-smi, /proc/driver/nvidia or the PCI devices
+in /sys; "capabilities.gpus.tried" says what each probe found
+(docs/requirements.md).
 
 Examples:
   vmpilot probe
   vmpilot probe --cores 4 --memory-mb 8000 --json
+  vmpilot probe --gpus 2 --gpu-memory-mb 16000 --site CERN --tag cvmfs --json
   NSLOTS=8 JOB_ID=4711 JOBFEATURES=$TMPDIR/jobfeatures.4711 vmpilot probe --json`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -100,6 +111,20 @@ Examples:
       const { mjfCommand } = await import('../agent/probe/commands.js');
       await mjfCommand(opts);
     });
+}
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** What the node is and has beyond cores and memory, declared by the operator (docs/requirements.md). */
+function addCapabilityOptions(cmd: Command): void {
+  cmd
+    .option('--gpus <n>', 'GPUs to offer, each to one payload at a time; 0 none (env VMPILOT_GPUS, default: the allocation, else probed)')
+    .option('--gpu-memory-mb <mb>', 'memory of each GPU offered, MiB (env VMPILOT_GPU_MEMORY_MB, default: probed)')
+    .option('--arch <arch>', 'architecture to declare, e.g. x86_64-v3 or aarch64 (env VMPILOT_ARCH, default: from /proc/cpuinfo)')
+    .option('--platform <p>', 'OS platform to declare, e.g. el9 (env VMPILOT_PLATFORM, default: from os-release)')
+    .option('--site <site>', 'the site this node is at (env VMPILOT_SITE)')
+    .option('--tag <tag>', 'a tag this node has, repeatable (env VMPILOT_TAGS, comma-separated)', collect)
+    .option('--scratch-mb <mb>', "scratch disk to offer, MiB (env VMPILOT_SCRATCH_MB, default: the site's scratch_limit_bytes, else the disk free)");
 }
 
 function addResourceOptions(cmd: Command): void {
