@@ -39,6 +39,8 @@ export interface PayloadContext {
   user: { uid: number; gid: number } | null;
   /** Cap on stdout and stderr, bytes. */
   maxOutputBytes: number;
+  /** Variables the agent sets for this payload over its own env (its GPUs: CUDA_VISIBLE_DEVICES, ...). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The directory of payload `id` under the state dir. */
@@ -49,8 +51,8 @@ export function payloadDir(stateDir: string, id: number): string {
 /**
  * The environment of a payload. Pure. The agent's base env first, then the
  * agent's per-payload values, then the assignment's env; VMPILOT_PAYLOAD_ID,
- * VMPILOT_CORES and the Machine/Job Features directories always come from
- * the agent.
+ * VMPILOT_CORES, the Machine/Job Features directories and `agentEnv` (the
+ * payload's GPUs) always come from the agent.
  */
 export function payloadEnv(
   base: Readonly<Record<string, string>>,
@@ -58,6 +60,7 @@ export function payloadEnv(
   cores: number,
   dir: string,
   machineFeaturesDir: string | null = null,
+  agentEnv: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...base,
@@ -68,6 +71,7 @@ export function payloadEnv(
     VMPILOT_CORES: String(cores),
     VMPILOT_PAYLOAD_DIR: dir,
     JOBFEATURES: path.join(dir, 'jobfeatures'),
+    ...agentEnv,
   };
   if (machineFeaturesDir) env.MACHINEFEATURES = machineFeaturesDir;
   else delete env.MACHINEFEATURES;
@@ -94,7 +98,7 @@ export async function preparePayload(
   return {
     command: assignment.command,
     cwd: dir,
-    env: payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null),
+    env: payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null, ctx?.env),
     ...files,
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
     memoryLimitMb: assignment.memoryMb,
