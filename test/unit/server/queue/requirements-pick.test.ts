@@ -73,6 +73,22 @@ describe('the picker and requirements', () => {
     expect(designate(designations, [big], 2, { totalCores: 8, memoryMb: 8000, remainingSec: null, capabilities: GPU_NODE }, 0, 60_000)).toMatchObject({ cores: 4 });
   });
 
+  it('has a GPU pilot reserve only for GPU work while GPU work it could run is queued', () => {
+    const designations: Designations = new Map();
+    const gpuPilot = { totalCores: 8, memoryMb: 8000, remainingSec: null, capabilities: GPU_NODE };
+    const wholeCpu = cand(null, { id: 60, cores: { min: 1, max: 1, wholeNode: true } });
+    const gpuSmall = cand({ gpus: 1 }, { id: 61, cores: { min: 2, max: 2, wholeNode: false } });
+    // GPU work queued: the large CPU-only payload is not reserved for here, the GPU one is
+    expect(designate(designations, [wholeCpu, gpuSmall], 2, gpuPilot, 0, 60_000)).toMatchObject({ cores: 2 });
+    expect(designations.get(60)).toBeUndefined();
+    // no GPU work queued: it may reserve for CPU work as any pilot does
+    designations.clear();
+    expect(designate(designations, [wholeCpu], 2, gpuPilot, 0, 60_000)).toMatchObject({ cores: 8 });
+    // GPU work arrives: the CPU-only designation lapses
+    expect(designate(designations, [wholeCpu, gpuSmall], 2, gpuPilot, 1, 60_000)).toMatchObject({ cores: 2 });
+    expect(designations.get(60)).toBeUndefined();
+  });
+
   it('hands out only what the pilot meets, never more GPUs than are free (property)', () => {
     fc.assert(
       fc.property(fc.array(candidateArb, { maxLength: 12 }), capsArb, fc.nat(8), fc.integer({ min: 1, max: 16 }), (list, caps, k, total) => {
