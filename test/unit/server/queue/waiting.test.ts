@@ -21,6 +21,11 @@ describe('waitingReason', () => {
       'no live pilot has arch aarch64 (live pilots: x86_64-v3); no live pilot has site DESY (live pilots: site RAL, site CERN)',
     );
     expect(waitingReason(need({ cores: { min: 16, max: 16, wholeNode: false } }), [cpuAtRal])).toBe('no live pilot has 16 cores (live pilots: 4 cores)');
+    // the example of docs/protocol.md
+    const smallGpus = pilot(5, { arch: 'x86_64', cpuLevel: 3, gpus: [{ id: '0', memoryMb: 16384 }] });
+    expect(waitingReason(need({ requirements: { arch: ['x86_64-v3'], gpus: 1, gpuMemoryMb: 32000 } }), [smallGpus, cpuAtRal])).toBe(
+      'no live pilot has a GPU of 32000 MiB or more (live pilots: GPUs of 16384 MiB, no GPU)',
+    );
   });
 
   it('says when each need is met somewhere but never all on one pilot', () => {
