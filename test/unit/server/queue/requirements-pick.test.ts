@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { meetsRequirements, type Capabilities, type GpuInfo, type Requirements } from '../../../../src/protocol/index.js';
 import { coresKeptForGpus } from '../../../../src/server/queue/gpu-cores.js';
-import { fairSharePicker, fits, offerOf, pick } from '../../../../src/server/queue/pick.js';
+import { fairSharePicker, fits, offerOf, pick, queueOrder } from '../../../../src/server/queue/pick.js';
 import { designate, type Designations } from '../../../../src/server/queue/reservations.js';
 import type { Candidate, Offer } from '../../../../src/server/store/store.js';
 import { matchRequest } from '../helpers.js';
@@ -91,7 +91,7 @@ describe('the picker and requirements', () => {
 
   it('hands out only what the pilot meets, never more GPUs than are free (property)', () => {
     fc.assert(
-      fc.property(fc.array(candidateArb, { maxLength: 12 }), capsArb, fc.nat(8), fc.integer({ min: 1, max: 16 }), (list, caps, k, total) => {
+      fc.property(fc.uniqueArray(candidateArb, { maxLength: 12, selector: (c) => c.id }), capsArb, fc.nat(8), fc.integer({ min: 1, max: 16 }), (list, caps, k, total) => {
         const free = (caps.gpus ?? []).slice(0, k).map((g) => g.id);
         const offer = offerFrom(caps, { freeCores: total, totalCores: total, freeGpus: free });
         const choice = fairSharePicker()(list, offer);
@@ -140,16 +140,18 @@ describe('a GPU node keeps cores for queued GPU work', () => {
 
   it('never lets CPU-only work into the cores kept for GPU work that fits this pilot (property)', () => {
     fc.assert(
-      fc.property(fc.array(candidateArb, { maxLength: 12 }), fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 16 }), fc.nat(2), (list, total, freeRaw, k) => {
+      fc.property(fc.uniqueArray(gpuOrCpuArb, { maxLength: 12, selector: (c) => c.id }), fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 16 }), fc.nat(2), (list, total, freeRaw, k) => {
         const free = Math.min(freeRaw, total);
         const offer = offerFrom(GPU_NODE, { freeCores: free, totalCores: total, freeGpus: ['0', '1'].slice(0, k) });
         const choice = pick(list, offer);
         if (!choice) return;
         const c = list.find((x) => x.id === choice.id)!;
         if ((c.requirements?.gpus ?? 0) > 0) return;
-        const kept = coresKeptForGpus(list, offer, (x, o) => fits(x, o) !== null);
+        // the GPU payloads are given the free GPUs in the picker's order (one group: priority, then first in)
+        const kept = coresKeptForGpus([...list].sort(queueOrder), offer, (x, o) => fits(x, o) !== null);
         expect(choice.cores).toBeLessThanOrEqual(free - kept);
       }),
+      { numRuns: 500 },
     );
   });
 });
@@ -167,6 +169,11 @@ const candidateArb: fc.Arbitrary<Candidate> = fc
     const requirements: Requirements = { ...(g > 0 ? { gpus: g } : {}), ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     return cand(Object.keys(requirements).length ? requirements : null, { id, cores: { min: cores, max: cores, wholeNode: false } });
   });
+
+/** CPU-only and GPU payloads this GPU node can run: what the rule that keeps cores is about. */
+const gpuOrCpuArb: fc.Arbitrary<Candidate> = fc
+  .record({ id: fc.integer({ min: 1, max: 1_000_000 }), cores: fc.integer({ min: 1, max: 8 }), gpus: fc.integer({ min: 0, max: 2 }) })
+  .map(({ id, cores, gpus: g }) => cand(g > 0 ? { gpus: g } : null, { id, cores: { min: cores, max: cores, wholeNode: false } }));
 
 const capsArb: fc.Arbitrary<Capabilities> = fc.record({
   arch: fc.constantFrom('x86_64', 'aarch64'),
