@@ -125,7 +125,8 @@ function unmetKey(key: RequirementKey, r: Requirements, c: Capabilities, free: F
       if (fitting.length < n) return r.gpuMemoryMb !== undefined && all.length >= n ? null : { key, wants: n === 1 ? 'a GPU' : plural(n, 'GPU'), has: all.length ? plural(all.length, 'GPU') : 'no GPU' };
       if (!free) return null;
       const freeFitting = withMemory(free.gpus, r.gpuMemoryMb).length;
-      return freeFitting >= n ? null : { key, wants: `${n === 1 ? 'a GPU' : plural(n, 'GPU')} free`, has: `${freeFitting} free of ${all.length}` };
+      const sized = r.gpuMemoryMb === undefined ? '' : ` of ${r.gpuMemoryMb} MiB or more`;
+      return freeFitting >= n ? null : { key, wants: `${n === 1 ? 'a GPU' : plural(n, 'GPU')}${sized} free`, has: `${freeFitting} free of ${all.length}` };
     }
     case 'gpuMemoryMb': {
       const m = r.gpuMemoryMb;

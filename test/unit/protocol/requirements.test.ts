@@ -108,6 +108,7 @@ describe('unmetRequirements', () => {
     expect(meetsRequirements(r, caps)).toBe(true);
     expect(meetsRequirements(r, caps, { gpus: [gpu('1', 16000)], scratchMb: 0 })).toBe(false);
     expect(meetsRequirements(r, caps, { gpus: [gpu('0', 40000)], scratchMb: 0 })).toBe(true);
+    expect(describeUnmet(unmetRequirements(r, caps, { gpus: [gpu('1', 16000)], scratchMb: 0 }))).toBe('needs a GPU of 32000 MiB or more free (this node: 0 free of 2)');
     expect(unmetRequirements({ gpus: 2, gpuMemoryMb: 32000 }, caps).map((x) => x.key)).toEqual(['gpuMemoryMb']);
   });
 
