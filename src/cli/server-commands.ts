@@ -2,6 +2,8 @@ import { Option, type Command } from 'commander';
 import { registerDeliveryCommands } from './delivery-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** A repeatable flag with no default shown: absent until given. */
+const collectAny = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** The --server and --token options every admin command takes. */
 function withClientOptions(cmd: Command): Command {
@@ -74,11 +76,11 @@ Example:
     .option('--env <K=V>', 'environment variable for the payload (repeatable)', collect, [] as string[])
     .option('--gpus <n>', 'GPUs it needs, each its own (CUDA_VISIBLE_DEVICES)')
     .option('--gpu-memory-mb <mb>', 'memory each of its GPUs must have, MiB (with --gpus)')
-    .option('--arch <arch>', 'architecture, any of (repeatable or A,B): x86_64, x86_64-v3 (that level or higher), aarch64', collect, [] as string[])
-    .option('--platform <p>', 'OS platform, any of (repeatable or A,B): el9, debian12, el>=9', collect, [] as string[])
-    .option('--site <site>', 'run only at one of these sites (repeatable or A,B)', collect, [] as string[])
-    .option('--not-site <site>', 'never run at these sites (repeatable or A,B)', collect, [] as string[])
-    .option('--tag <tag>', 'run only where the node has this tag (repeatable: every one)', collect, [] as string[])
+    .option('--arch <arch>', 'architecture, any of (repeatable or A,B): x86_64, x86_64-v3 (that level or higher), aarch64', collectAny)
+    .option('--platform <p>', 'OS platform, any of (repeatable or A,B): el9, debian12, el>=9', collectAny)
+    .option('--site <site>', 'run only at one of these sites (repeatable or A,B)', collectAny)
+    .option('--not-site <site>', 'never run at these sites (repeatable or A,B)', collectAny)
+    .option('--tag <tag>', 'run only where the node has this tag (repeatable: every one)', collectAny)
     .option('--scratch-mb <mb>', 'scratch disk it needs, MiB')
     .passThroughOptions()
     .addHelpText(
