@@ -34,6 +34,7 @@ const MAX_RELEASING = 256;
 
 /** What the match request and the admission of a payload depend on, now. */
 export function matchInputs(p: PilotCore): MatchInputs {
+  const node = nodeNow(p);
   const running: RunningPayload[] = [];
   for (const id of p.payloads.ids) {
     const rec = p.keeper.state.running[String(id)];
@@ -54,8 +55,8 @@ export function matchInputs(p: PilotCore): MatchInputs {
     largestWaiting: p.largestWaiting,
     starvationSec: p.deps.config.starvationSec,
     running,
-    freeGpus: nodeNow(p).free.gpus.map((g) => g.id),
-    freeScratchMb: nodeNow(p).free.scratchMb,
+    freeGpus: node.free.gpus.map((g) => g.id),
+    freeScratchMb: node.free.scratchMb,
   };
 }
 

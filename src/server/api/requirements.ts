@@ -26,8 +26,9 @@ export function normaliseSubmit(request: SubmitRequest, where: string): SubmitRe
     if (err instanceof RequirementError) throw new VmpilotError('VMP_BAD_REQUEST', `${where}.requirements.${err.message}`);
     throw err;
   }
-  const { requirements: _given, ...rest } = request;
-  return noRequirements(requirements) ? rest : { ...rest, requirements };
+  const normalised: SubmitRequest = { ...request, requirements };
+  if (noRequirements(requirements)) delete normalised.requirements;
+  return normalised;
 }
 
 /** The payload's view with `waiting` set when it is queued: why no live pilot can run it, or null. */

@@ -12,7 +12,7 @@
  * those; GPU payloads get all of them. When no GPU is free, or no GPU work
  * that fits is queued, nothing is kept.
  */
-import { meetsRequirements, type GpuInfo } from '../../protocol/index.js';
+import type { GpuInfo } from '../../protocol/index.js';
 import type { Candidate, Offer } from '../store/store.js';
 
 /** True when `c` asks for GPUs. */
@@ -47,10 +47,4 @@ export function coresKeptForGpus(ordered: readonly Candidate[], offer: Offer, co
     kept += c.cores.wholeNode ? offer.totalCores : c.cores.min;
   }
   return Math.min(kept, offer.freeCores);
-}
-
-/** True when `c` meets the offer's requirements-side (capabilities, free GPUs and scratch). */
-export function requirementsFit(c: Candidate, offer: Offer): boolean {
-  if (!c.requirements) return true;
-  return meetsRequirements(c.requirements, offer.capabilities, offer.free ?? { gpus: [], scratchMb: null });
 }

@@ -18,9 +18,9 @@
  * whose payloads do not fit this pilot does not block the others.
  */
 import { coresFor } from '../../protocol/cores.js';
-import type { Capabilities, FreeResources, MatchRequest } from '../../protocol/index.js';
+import { meetsRequirements, type Capabilities, type FreeResources, type MatchRequest } from '../../protocol/index.js';
 import type { Candidate, Offer, Picker } from '../store/store.js';
-import { coresKeptForGpus, requirementsFit, wantsGpus } from './gpu-cores.js';
+import { coresKeptForGpus, wantsGpus } from './gpu-cores.js';
 
 /**
  * How many queued payloads of each group one claim looks at, most urgent and
@@ -32,6 +32,12 @@ export const CANDIDATE_WINDOW = 100;
 
 /** Group shares: group name → share (any positive scale; 70 and 30 mean 70 % and 30 %). */
 export type Shares = ReadonlyMap<string, number>;
+
+/** True when the pilot's capabilities, free GPUs and scratch meet `c`'s requirements (none: always). */
+function requirementsFit(c: Candidate, offer: Offer): boolean {
+  if (!c.requirements) return true;
+  return meetsRequirements(c.requirements, offer.capabilities, offer.free ?? { gpus: [], scratchMb: null });
+}
 
 /** The cores `c` gets on this offer, or null when it does not fit. */
 export function fits(c: Candidate, offer: Offer): number | null {
