@@ -2,7 +2,7 @@
  * Readable tables of payloads and pilots for the admin commands. Pure: the
  * current time is passed in.
  */
-import { formatCoreRequest, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, formatRequirements, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
 
 /** Lay out rows under headers, columns padded to their widest cell. */
 export function table(headers: string[], rows: string[][]): string {
@@ -96,6 +96,7 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['cores', `${formatCoreRequest(p.cores)} requested, ${p.allocatedCores ?? '-'} allocated`],
     ['memory', p.memoryMb === null ? '-' : `${p.memoryMb} MB`],
     ['wall limit', p.wallSec === null ? '-' : duration(p.wallSec)],
+    ['requires', formatRequirements(p.requirements)],
     ['priority', String(p.priority)],
     ['pilot', p.pilotId === null ? '-' : String(p.pilotId)],
     ['attempts', attemptsText(p)],
@@ -108,6 +109,8 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['exit code', p.exitCode === null ? '-' : String(p.exitCode)],
     ['signal', p.signal ?? '-'],
     ['message', p.message ?? '-'],
+    // only a queued payload that no live pilot can run has one
+    ...(typeof p.waiting === 'string' ? [['waiting', p.waiting]] : []),
   ];
   const head = table(['FIELD', 'VALUE'], lines).split('\n').slice(1).join('\n');
   const past =

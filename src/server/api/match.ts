@@ -39,7 +39,7 @@ export async function matchFor(
   const answer = async (reply: MatchReply): Promise<MatchReply> => {
     const pilot = await store.getPilot(pilotId);
     if (!pilot) return reply;
-    const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec };
+    const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec, capabilities: pilot.capabilities ?? null };
     // a designation lapses when its pilot has not asked for two full match waits
     const staleMs = 2 * (ctx.matchWaitMaxSec + 30) * 1000;
     // designations are soft state: a queue view up to a second old serves every pilot asking meanwhile
@@ -66,7 +66,7 @@ export async function matchFor(
       if (signal.aborted) return null;
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
         const now = clock.now();
-        const offer = { ...offerOf(body, now - receivedAt), isolated: isIsolated(pilot.isolation) };
+        const offer = { ...offerOf(body, now - receivedAt, pilot.capabilities ?? null), isolated: isIsolated(pilot.isolation) };
         const claimed = await store.claimPayload(pilotId, offer, ctx.picker, now, ctx.usageHalfLifeSec);
         if (claimed) {
           ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores, group: claimed.group }, 'payload assigned');

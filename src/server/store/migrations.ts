@@ -193,6 +193,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pilots ADD COLUMN isolation TEXT;
     `,
   },
+  {
+    // caps' migration: numbered 8 on merge (6 and 7 belong to branches merged beside it)
+    version: 8,
+    description: 'payload requirements and pilot capabilities (JSON, NULL when none)',
+    sql: `
+      ALTER TABLE payloads ADD COLUMN requirements TEXT;
+      ALTER TABLE pilots ADD COLUMN capabilities TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and reads. */

@@ -2,7 +2,16 @@
  * Row shapes of the SQLite tables and their mapping to protocol views. Kept
  * apart from the SQL so the store reads as a list of statements.
  */
-import type { Instruction, IsolationMode, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
+import type {
+  Capabilities,
+  Instruction,
+  IsolationMode,
+  PayloadState,
+  PayloadView,
+  PilotState,
+  PilotView,
+  Requirements,
+} from '../../protocol/index.js';
 import type { Candidate } from './store.js';
 
 /** A row of `payloads`. */
@@ -38,6 +47,8 @@ export interface PayloadRow {
   evictions?: number;
   evicted_core_sec?: number;
   final_core_sec?: number;
+  /** JSON of its normalised Requirements, or NULL when it has none. */
+  requirements?: string | null;
 }
 
 /**
@@ -75,6 +86,8 @@ export interface PilotRow {
   shutdown_code: number | null;
   shutdown_message: string | null;
   isolation: string | null;
+  /** JSON of its Capabilities, or NULL when it declared none. */
+  capabilities?: string | null;
 }
 
 /** A row of `instructions`. */
@@ -111,8 +124,20 @@ export function payloadView(row: PayloadRow, withOutput = false): PayloadView {
     evictedCoreSec: row.evicted_core_sec ?? 0,
     coreSec: row.final_core_sec ?? 0,
   };
+  const requirements = payloadRequirements(row);
+  if (requirements) view.requirements = requirements;
   if (withOutput) view.outputTail = row.output_tail;
   return view;
+}
+
+/** What a payload needs of its node, or null when nothing. */
+export function payloadRequirements(row: PayloadRow): Requirements | null {
+  return row.requirements ? (JSON.parse(row.requirements) as Requirements) : null;
+}
+
+/** What a pilot said it is and has, or null when it said nothing. */
+export function pilotCapabilities(row: Pick<PilotRow, 'capabilities'>): Capabilities | null {
+  return row.capabilities ? (JSON.parse(row.capabilities) as Capabilities) : null;
 }
 
 /** The matcher's view of a queued payload. */
@@ -125,6 +150,7 @@ export function candidate(row: PayloadRow): Candidate {
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     submittedAt: row.submitted_at,
+    requirements: payloadRequirements(row),
   };
 }
 
@@ -150,6 +176,7 @@ export function pilotView(row: PilotRow): PilotView {
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
     isolation: (row.isolation as IsolationMode | null) ?? null,
+    ...(row.capabilities ? { capabilities: pilotCapabilities(row) } : {}),
   };
 }
 
