@@ -85,7 +85,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request): Promise<PayloadView> => {
       const payload = await store.getPayload(Number(request.params.payloadId));
       if (!payload) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${request.params.payloadId}`);
-      return withWaiting(store, payload);
+      return withWaiting(store, payload, ctx.isolationPolicy);
     },
   );
 

@@ -8,15 +8,10 @@
  *    pilot) until the wait time is up, and go round again.
  * A request whose client has gone (`signal` aborted) is never given a payload.
  */
-import type { MatchReply, MatchRequest, PilotState, PilotView } from '../../protocol/index.js';
-import { isolationAllows, offerOf } from '../queue/pick.js';
+import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
+import { isIsolated, isolationAllows, offerOf } from '../queue/pick.js';
 import { designate } from '../queue/reservations.js';
 import type { ApiContext } from './app.js';
-
-/** True when a pilot's registration said it isolates its payloads (absent, from an older agent: it does not). */
-function isIsolated(isolation: PilotView['isolation']): boolean {
-  return isolation !== undefined && isolation !== null && isolation !== 'none';
-}
 
 /** Pilot states in which a pilot takes no new work. */
 const NO_NEW_WORK: readonly PilotState[] = ['draining', 'halting', 'halted', 'error'];

@@ -6,6 +6,7 @@
  */
 import { RequirementError, noRequirements, normaliseRequirements, type PayloadView, type PilotState, type SubmitRequest } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
+import { isIsolated, isolationAllows, type IsolationPolicy } from '../queue/pick.js';
 import { waitingReason } from '../queue/waiting.js';
 import type { Store } from '../store/store.js';
 
@@ -31,10 +32,15 @@ export function normaliseSubmit(request: SubmitRequest, where: string): SubmitRe
   return normalised;
 }
 
-/** The payload's view with `waiting` set when it is queued: why no live pilot can run it, or null. */
-export async function withWaiting(store: Store, view: PayloadView): Promise<PayloadView> {
+/**
+ * The payload's view with `waiting` set when it is queued: why no live
+ * pilot can run it, or null. A payload of a group in `isolation` counts
+ * only pilots that isolate their payloads.
+ */
+export async function withWaiting(store: Store, view: PayloadView, isolation: IsolationPolicy = new Set()): Promise<PayloadView> {
   if (view.state !== 'queued') return view;
   const pilots = (await Promise.all(TAKING_WORK.map((state) => store.listPilots({ state })))).flat();
-  const runners = pilots.map((p) => ({ label: `pilot ${p.id}`, cores: p.cores, memoryMb: p.memoryMb, capabilities: p.capabilities }));
-  return { ...view, waiting: waitingReason(view, runners) };
+  const runners = pilots.map((p) => ({ label: `pilot ${p.id}`, cores: p.cores, memoryMb: p.memoryMb, capabilities: p.capabilities, isolated: isIsolated(p.isolation) }));
+  const requiresIsolation = !isolationAllows(view, { isolated: false }, isolation);
+  return { ...view, waiting: waitingReason({ ...view, requiresIsolation }, runners) };
 }

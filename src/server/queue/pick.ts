@@ -19,7 +19,7 @@
  * that requires isolation is skipped for a pilot that does not isolate.
  */
 import { coresFor } from '../../protocol/cores.js';
-import { meetsRequirements, type Capabilities, type FreeResources, type MatchRequest } from '../../protocol/index.js';
+import { meetsRequirements, type Capabilities, type FreeResources, type IsolationMode, type MatchRequest } from '../../protocol/index.js';
 import type { Candidate, Offer, Picker } from '../store/store.js';
 import { coresKeptForGpus, wantsGpus } from './gpu-cores.js';
 
@@ -36,6 +36,11 @@ export type Shares = ReadonlyMap<string, number>;
 
 /** Groups whose payloads go only to pilots that isolate their payloads (`groups.G.requireIsolation`). */
 export type IsolationPolicy = ReadonlySet<string>;
+
+/** True when a pilot's registration said it isolates its payloads (absent, from an older agent: it does not). Pure. */
+export function isIsolated(isolation: IsolationMode | null | undefined): boolean {
+  return isolation !== undefined && isolation !== null && isolation !== 'none';
+}
 
 /** True when `c` may go to the pilot of `offer` under `policy`: its group does not require isolation, or the pilot isolates. Pure. */
 export function isolationAllows(c: Pick<Candidate, 'group'>, offer: Pick<Offer, 'isolated'>, policy: IsolationPolicy): boolean {

@@ -1,6 +1,7 @@
 /**
  * Why a queued payload waits: a pure function of what it needs (cores,
- * memory, requirements) and of what could run it — today the live pilots,
+ * memory, requirements, and isolation when its group requires it) and of
+ * what could run it — today the live pilots,
  * each with its cores, memory and capabilities; later the director's
  * endpoint shapes too, as more `Runner`s with their own label and noun. It
  * answers "could anything ever run this", not "is something free now": a
@@ -19,6 +20,8 @@ export interface Runner {
   cores: number;
   memoryMb: number;
   capabilities: Capabilities | null | undefined;
+  /** It isolates its payloads (its registration said an isolation other than `none`). */
+  isolated?: boolean;
 }
 
 /** What a payload needs of a runner. */
@@ -26,6 +29,8 @@ export interface Need {
   cores: CoreRequest;
   memoryMb: number | null;
   requirements?: Requirements | null;
+  /** Its group requires isolation (`groups.G.requireIsolation`): only a pilot that isolates may run it. */
+  requiresIsolation?: boolean;
 }
 
 /** A need a runner does not meet: a requirement (requirement-match.ts) or its cores or memory. */
@@ -43,6 +48,7 @@ export function lacks(need: Need, runner: Runner): Lack[] {
   if (need.memoryMb !== null && need.memoryMb > runner.memoryMb) {
     out.push({ key: 'memoryMb', wants: `${need.memoryMb} MB of memory`, has: `${runner.memoryMb} MB` });
   }
+  if (need.requiresIsolation && runner.isolated !== true) out.push({ key: 'isolation', wants: 'payload isolation', has: 'isolation none' });
   return out;
 }
 

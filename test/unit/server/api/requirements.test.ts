@@ -83,4 +83,22 @@ describe('requirements and capabilities at the API', () => {
     await match(gpu, { freeGpus: ['0'] });
     expect((await admin('GET', paths.payload(id))).json<PayloadView>()).not.toHaveProperty('waiting');
   });
+
+  it('says a payload of a group that requires isolation waits for a pilot that isolates', async () => {
+    const secure = await harness(0, { isolationPolicy: new Set(['secure']) });
+    try {
+      const id = await secure.submit({ command: ['x'], group: 'secure' });
+      const open = await secure.submit({ command: ['x'], group: 'open' });
+      const reg = (isolation: 'none' | 'slot-users') =>
+        secure.app.inject({ method: 'POST', url: paths.register, headers: bearer(PILOT), payload: registration({ hostname: `node-${isolation}`, isolation }) });
+      expect((await reg('none')).statusCode).toBe(201);
+      const view = (p: number) => secure.app.inject({ method: 'GET', url: paths.payload(p), headers: bearer(ADMIN) }).then((r) => r.json<PayloadView>());
+      expect((await view(id)).waiting).toBe('no live pilot has payload isolation (live pilots: isolation none)');
+      expect((await view(open)).waiting).toBeNull();
+      expect((await reg('slot-users')).statusCode).toBe(201);
+      expect((await view(id)).waiting).toBeNull();
+    } finally {
+      await secure.close();
+    }
+  });
 });

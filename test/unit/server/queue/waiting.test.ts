@@ -34,6 +34,17 @@ describe('waitingReason', () => {
     );
   });
 
+  it('counts only pilots that isolate for a payload whose group requires isolation', () => {
+    const isolated = { ...cpuAtRal, label: 'pilot 6', isolated: true };
+    expect(waitingReason(need({ requiresIsolation: true }), [cpuAtRal, gpuAtCern])).toBe('no live pilot has payload isolation (live pilots: isolation none)');
+    expect(waitingReason(need({ requiresIsolation: true }), [cpuAtRal, isolated])).toBeNull();
+    expect(waitingReason(need({ requiresIsolation: true, requirements: { gpus: 1 } }), [isolated, gpuAtCern])).toBe(
+      'no live pilot has all of it at once: pilot 6 lacks a GPU; pilot 2 lacks payload isolation',
+    );
+    // a group that does not require it waits for no isolation
+    expect(waitingReason(need(), [cpuAtRal])).toBeNull();
+  });
+
   it('says so when there is no live pilot at all, and counts a pilot that declared nothing as having nothing', () => {
     expect(waitingReason(need(), [])).toBe('no live pilot');
     expect(waitingReason(need({ requirements: { tag: ['cvmfs'] } }), [pilot(3, null)])).toBe('no live pilot has tag cvmfs (live pilots: no tags)');
