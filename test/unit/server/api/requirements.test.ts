@@ -60,6 +60,28 @@ describe('requirements and capabilities at the API', () => {
     expect((await match(cpu)).payload?.id).toBe(atRal);
   });
 
+  it('takes back a GPU payload its pilot gave back for want of a free GPU: queued again, no attempt counted, no eviction', async () => {
+    const gpu = await register('gpu-1', GPU_NODE);
+    const id = await h.submit({ command: ['train'], requirements: { gpus: 1 } });
+    expect((await match(gpu, { freeGpus: ['0'] })).payload?.id).toBe(id);
+    // as the agent reports it when its GPUs were taken meanwhile (agent/matcher/requirements.ts)
+    const reason = 'not started: needs a GPU free (this node: 0 free of 2)';
+    const sent = await h.app.inject({
+      method: 'POST',
+      url: paths.reports(gpu.pilotId),
+      headers: bearer(gpu.credential),
+      payload: { reports: [{ seq: 1, at: h.clock.now(), type: 'payload-released', payloadId: id, reason }] },
+    });
+    expect(sent.statusCode, sent.body).toBe(200);
+    expect((await admin('GET', paths.payload(id))).json<PayloadView>()).toMatchObject({ state: 'queued', pilotId: null, attempts: 0, evictions: 0, evictedCoreSec: 0 });
+    const history = (await admin('GET', paths.payloadHistory(id))).json<{ state: string; reason: string }[]>();
+    expect(history.map((e) => e.state)).toEqual(['queued', 'assigned', 'queued']);
+    expect(history.at(-1)!.reason).toBe(`released by pilot ${gpu.pilotId}: ${reason}`);
+    // handed out again once a GPU is free: its first attempt
+    expect((await match(gpu, { freeGpus: ['1'] })).payload?.id).toBe(id);
+    expect((await admin('GET', paths.payload(id))).json<PayloadView>()).toMatchObject({ state: 'assigned', attempts: 1, evictions: 0 });
+  });
+
   it('keeps the capabilities a heartbeat brings, and shows them in the pilot view', async () => {
     const reg = await register('node-1');
     expect((await admin('GET', paths.pilot(reg.pilotId))).json<PilotView>().capabilities).toBeUndefined();
