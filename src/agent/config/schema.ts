@@ -4,7 +4,7 @@
  * precedence flags > env > config file > defaults and validates once.
  */
 import type { HaltAction } from '../ports.js';
-import { LIMITS } from '../../protocol/index.js';
+import { LIMITS, REQUIREMENT_LIMITS, RequirementError, normaliseRequirement, parseArch, parsePlatform, formatArch } from '../../protocol/index.js';
 import { AWS_METADATA_URL, SPOT_NOTICE_KINDS, type SpotNoticeKind } from '../resources/spot-notice.js';
 import { parseMailboxUrl } from '../control/mailbox-url.js';
 
@@ -66,6 +66,20 @@ export interface AgentConfig {
   spotNotice: SpotNoticeKind | null;
   /** The instance metadata service's base URL (the spot notice is read there). */
   metadataUrl: string;
+  /** GPUs to offer (0: none), whatever the allocation and probe say; null: found (docs/requirements.md). */
+  gpus: number | null;
+  /** Memory of each GPU offered, MiB; null: as probed (unknown for declared GPUs). */
+  gpuMemoryMb: number | null;
+  /** Architecture to declare, canonical (`x86_64-v3`: x86_64 at level 3); null: probed. */
+  arch: string | null;
+  /** OS platform to declare (`el9`); null: from os-release. */
+  platform: string | null;
+  /** The site this node is at; null: none. */
+  site: string | null;
+  /** Tags this node has (payloads' `tag` requirements). */
+  tags: readonly string[];
+  /** Scratch disk to offer, MiB; null: the site's scratch_limit_bytes, else the disk free under the state dir. */
+  scratchMb: number | null;
 }
 
 /** What `--isolation` may say. */
@@ -113,6 +127,24 @@ const serverUrl = text(true, (s) => {
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** A value the requirement language checks (protocol/requirements.ts), as one or a list of names. */
+const requirementValue =
+  (key: 'site' | 'tag', one: boolean): Parse =>
+  (raw) => {
+    if (raw === null || raw === undefined) return { ok: true, value: one ? null : [] };
+    try {
+      const list = normaliseRequirement(key, raw) as string[];
+      if (one && list.length !== 1) return { ok: false, expected: 'one site name' };
+      return { ok: true, value: one ? list[0] : Object.freeze(list) };
+    } catch (err) {
+      if (err instanceof RequirementError) return { ok: false, expected: err.expected };
+      throw err;
+    }
+  };
+
+const arch = text(true, (s) => (parseArch(s) ? null : 'an architecture (x86_64, aarch64, …), x86_64 with a level -v1 to -v4 (x86_64-v3)'));
+const platform = text(true, (s) => (parsePlatform(s)?.kind === 'exact' ? null : 'a platform name (el9, debian12, ubuntu22.04)'));
 
 /** Parse a halt setting: "exit", "poweroff", or any other text as a shell command. */
 export function parseHalt(raw: string): HaltAction {
@@ -223,6 +255,31 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     },
   },
   { key: 'artifactsVia', flag: '--artifacts-via', env: 'VMPILOT_ARTIFACTS_VIA', default: null, parse: text(true, notHttp) },
+  { key: 'gpus', flag: '--gpus', env: 'VMPILOT_GPUS', default: null, parse: integer(0, REQUIREMENT_LIMITS.gpus, true) },
+  { key: 'gpuMemoryMb', flag: '--gpu-memory-mb', env: 'VMPILOT_GPU_MEMORY_MB', default: null, parse: integer(1, REQUIREMENT_LIMITS.gpuMemoryMb, true) },
+  {
+    key: 'arch',
+    flag: '--arch',
+    env: 'VMPILOT_ARCH',
+    default: null,
+    parse: (raw) => {
+      const r = arch(raw);
+      return r.ok && typeof r.value === 'string' ? { ok: true, value: formatArch(parseArch(r.value)!) } : r;
+    },
+  },
+  {
+    key: 'platform',
+    flag: '--platform',
+    env: 'VMPILOT_PLATFORM',
+    default: null,
+    parse: (raw) => {
+      const r = platform(raw);
+      return r.ok && typeof r.value === 'string' ? { ok: true, value: r.value.toLowerCase() } : r;
+    },
+  },
+  { key: 'site', flag: '--site', env: 'VMPILOT_SITE', default: null, parse: requirementValue('site', true) },
+  { key: 'tags', flag: '--tag', env: 'VMPILOT_TAGS', default: Object.freeze([]), parse: requirementValue('tag', false) },
+  { key: 'scratchMb', flag: '--scratch-mb', env: 'VMPILOT_SCRATCH_MB', default: null, parse: integer(1, REQUIREMENT_LIMITS.scratchMb, true) },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

@@ -4,7 +4,7 @@
  * its control characters made visible (visible.ts): a hostname or a message
  * from a pilot cannot forge rows or send the terminal escape sequences.
  */
-import { formatCoreRequest, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, formatRequirements, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
 import { visible, visibleLines } from './visible.js';
 
 /** Lay out rows under headers, columns padded to their widest cell; control characters in cells shown as escapes. */
@@ -102,6 +102,7 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['cores', `${formatCoreRequest(p.cores)} requested, ${p.allocatedCores ?? '-'} allocated`],
     ['memory', p.memoryMb === null ? '-' : `${p.memoryMb} MB`],
     ['wall limit', p.wallSec === null ? '-' : duration(p.wallSec)],
+    ['requires', formatRequirements(p.requirements)],
     ['priority', String(p.priority)],
     ['pilot', p.pilotId === null ? '-' : String(p.pilotId)],
     ['attempts', attemptsText(p)],
@@ -114,6 +115,8 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['exit code', p.exitCode === null ? '-' : String(p.exitCode)],
     ['signal', p.signal ?? '-'],
     ['message', p.message ?? '-'],
+    // only a queued payload that no live pilot can run has one
+    ...(typeof p.waiting === 'string' ? [['waiting', p.waiting]] : []),
   ];
   const head = table(['FIELD', 'VALUE'], lines).split('\n').slice(1).join('\n');
   const past =

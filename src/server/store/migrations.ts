@@ -302,6 +302,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pilots ADD COLUMN relay_site TEXT;
     `,
   },
+  {
+    version: 8,
+    description: 'payload requirements and pilot capabilities (JSON, NULL when none)',
+    sql: `
+      ALTER TABLE payloads ADD COLUMN requirements TEXT;
+      ALTER TABLE pilots ADD COLUMN capabilities TEXT;
+    `,
+  },
 ];
 
 /**

@@ -20,7 +20,7 @@ import type {
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
-import { ONE_CORE } from '../../protocol/index.js';
+import { ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
@@ -149,10 +149,11 @@ export class SqliteStore implements Store {
     const id = this.sql.tx(() => {
       const { id } = this.sql.run(
         `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site)
-           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site, capabilities)
+           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
         JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null, relay?.name ?? null, relay?.site ?? null,
+        r.capabilities ? JSON.stringify(r.capabilities) : null,
       );
       this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
       return id;
@@ -208,8 +209,9 @@ export class SqliteStore implements Store {
       if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
       this.sql.run(
         `UPDATE pilots SET last_contact_at = ?, last_heartbeat_at = ?, last_heartbeat = ?, version = ?,
-           cores_used = ?, deadline = COALESCE(?, deadline) WHERE id = ?`,
-        at, at, JSON.stringify(beat), beat.version, beat.cores.used, beat.deadline ?? null, pilotId,
+           cores_used = ?, deadline = COALESCE(?, deadline), capabilities = COALESCE(?, capabilities) WHERE id = ?`,
+        at, at, JSON.stringify(beat), beat.version, beat.cores.used, beat.deadline ?? null,
+        beat.capabilities ? JSON.stringify(beat.capabilities) : null, pilotId,
       );
       // a heartbeat from a halted pilot is recorded but cannot revive it
       setState(this.sql, pilot, pilotStateFor(beat.state), 'heartbeat', at);
@@ -262,9 +264,10 @@ export class SqliteStore implements Store {
     {
       const { id } = this.sql.run(
         `INSERT INTO payloads (name, grp, command, env, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority,
-           state, submitted_at, requeue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+           state, submitted_at, requeue, requirements) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
         name, r.group ?? 'default', JSON.stringify(r.command), JSON.stringify(r.env ?? {}), cores.min, cores.max,
         cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at, r.requeue === false ? 0 : 1,
+        noRequirements(r.requirements) ? null : JSON.stringify(r.requirements),
       );
       this.sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
       return id;

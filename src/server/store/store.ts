@@ -8,7 +8,9 @@
  */
 import type {
   Assignment,
+  Capabilities,
   CoreRequest,
+  FreeResources,
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
@@ -21,6 +23,7 @@ import type {
   RegisterRequest,
   RelayRef,
   Report,
+  Requirements,
   SubmitRequest,
 } from '../../protocol/index.js';
 import type { RunInterval } from '../queue/usage.js';
@@ -60,6 +63,10 @@ export interface Offer {
    * an offer where this is true.
    */
   isolated?: boolean;
+  /** What the pilot said it is and has (register, heartbeats); absent or null: nothing, so no payload with requirements fits. */
+  capabilities?: Capabilities | null;
+  /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
+  free?: FreeResources;
 }
 
 /** A queued payload as the matcher sees it. */
@@ -71,6 +78,8 @@ export interface Candidate {
   memoryMb: number | null;
   wallSec: number | null;
   submittedAt: number;
+  /** What it needs of the node (docs/requirements.md); absent or null: nothing. */
+  requirements?: Requirements | null;
 }
 
 /**
