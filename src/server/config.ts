@@ -16,6 +16,7 @@
  * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
  * limits:                 # what one caller may use up (api/limits.ts; 0: no limit for a rate or cap)
  *   labelBytes: 4096                 # a registration's labels, in bytes of JSON
+ *   capabilityBytes: 16384           # a node's capabilities (register, heartbeat), in bytes of JSON
  *   registerBurstPerToken: 2000      # registrations at once per registration token,
  *   registerPerSecPerToken: 50       #   then this many a second
  *   registerBurstPerAddress: 1000    # the same per source address

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
+  Capabilities,
   HeartbeatReply,
   HeartbeatRequest,
   MatchRequest,
@@ -49,6 +50,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     if (labelBytes > ctx.limits.labelBytes) {
       throw new VmpilotError('VMP_BAD_REQUEST', `body.labels is ${labelBytes} bytes of JSON; at most ${ctx.limits.labelBytes} in all: keep fewer or shorter labels`);
     }
+    checkCapabilities(ctx, request.body.capabilities);
     const credential = newSecret();
     const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
     const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
@@ -72,6 +74,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { params: idParamsSchema, body: heartbeatSchema }, onRequest: ownPilot },
     async (request): Promise<HeartbeatReply> => {
       const pilotId = pilotOf(request);
+      checkCapabilities(ctx, request.body.capabilities);
       await store.recordHeartbeat(pilotId, request.body, clock.now());
       const reply: HeartbeatReply = { intervalSec: ctx.heartbeatIntervalSec, instructions: await store.pendingInstructions(pilotId) };
       const renewed = await renewal(ctx, pilotId);
@@ -165,6 +168,21 @@ function outOfOrder(ctx: ApiContext, request: FastifyRequest, pilotId: number, a
   const seqs = (request.body as ReportsRequest).reports.map((r) => r.seq);
   ctx.refusals.warn('reports out of order', { pilotId, appliedSeq, first: seqs[0], count: seqs.length, ip: request.ip, suspicious: true });
   return new VmpilotError('VMP_REPORT_SEQ', message, { details: { appliedSeq } });
+}
+
+/**
+ * Refuse capabilities larger than `limits.capabilityBytes` in all (each
+ * field is bounded by the schema, their sum here): VMP_BAD_REQUEST naming
+ * the field, its size and the limit; nothing is stored.
+ */
+function checkCapabilities(ctx: ApiContext, capabilities: Capabilities | undefined): void {
+  if (capabilities === undefined) return;
+  const bytes = Buffer.byteLength(JSON.stringify(capabilities));
+  if (bytes <= ctx.limits.capabilityBytes) return;
+  throw new VmpilotError(
+    'VMP_BAD_REQUEST',
+    `body.capabilities is ${bytes} bytes of JSON; at most ${ctx.limits.capabilityBytes} in all: declare fewer or shorter tags (--tag), or fewer GPUs (--gpus), or raise limits.capabilityBytes on the server`,
+  );
 }
 
 /**
