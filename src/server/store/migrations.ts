@@ -308,6 +308,9 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE payloads ADD COLUMN requirements TEXT;
       ALTER TABLE pilots ADD COLUMN capabilities TEXT;
+      -- a claim reads the queue head of each group twice, payloads with requirements and without (sqlite.ts: queuedCandidates)
+      CREATE INDEX payloads_group_queue_plain ON payloads(state, grp, priority DESC, id) WHERE requirements IS NULL;
+      CREATE INDEX payloads_group_queue_required ON payloads(state, grp, priority DESC, id) WHERE requirements IS NOT NULL;
     `,
   },
 ];

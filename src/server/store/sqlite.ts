@@ -67,14 +67,19 @@ const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM
 
 /**
  * The first CANDIDATE_WINDOW queued payloads of every group, most urgent and
- * oldest first: one index range per group (payloads_group_queue), so a claim
- * costs the same with 20 or 20,000 payloads queued.
+ * oldest first, among those without requirements and again among those with
+ * them: two index ranges per group (payloads_group_queue_plain, _required),
+ * so a claim costs the same with 20 or 20,000 payloads queued, and a group's
+ * head of GPU (or site) work that this pilot cannot run does not hide the
+ * group's plain work behind it.
  */
 function queuedCandidates(sql: Sql): PayloadRow[] {
   // the groups with work queued, from the counts the triggers keep (DISTINCT over the queue read every queued row)
   const groups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
   const rows = groups.flatMap(({ grp }) =>
-    sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
+    ['requirements IS NULL', 'requirements IS NOT NULL'].flatMap((which) =>
+      sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? AND ${which} ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
+    ),
   );
   return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
