@@ -25,7 +25,8 @@ import { coresKeptForGpus, wantsGpus } from './gpu-cores.js';
 
 /**
  * How many queued payloads of each group one claim looks at, most urgent and
- * oldest first (the store reads them). Enough for the picker to find one that
+ * oldest first, among those without requirements and again among those with
+ * them (the store reads them). Enough for the picker to find one that
  * fits among mixed sizes; a claim then costs the same with 100 or 100,000
  * payloads queued.
  */
