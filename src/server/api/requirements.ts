@@ -39,7 +39,8 @@ export function normaliseSubmit(request: SubmitRequest, where: string): SubmitRe
  */
 export async function withWaiting(store: Store, view: PayloadView, isolation: IsolationPolicy = new Set()): Promise<PayloadView> {
   if (view.state !== 'queued') return view;
-  const pilots = await store.listPilots({ states: TAKING_WORK });
+  // oldest first, as the reason lists them (listings come newest first)
+  const pilots = (await store.listPilots({ states: TAKING_WORK })).reverse();
   const runners = pilots.map((p) => ({ label: `pilot ${p.id}`, cores: p.cores, memoryMb: p.memoryMb, capabilities: p.capabilities, isolated: isIsolated(p.isolation) }));
   const requiresIsolation = !isolationAllows(view, { isolated: false }, isolation);
   return { ...view, waiting: waitingReason({ ...view, requiresIsolation }, runners) };
