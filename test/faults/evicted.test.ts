@@ -66,8 +66,9 @@ describe('fault: the infrastructure stops a running payload', () => {
 
   it('halt PILOT --reason: the payload is queued again and done on another pilot, a --no-requeue one fails, the reason is in shutdown_message', async () => {
     const { server, api, dir, log, cli } = await serverIn('halt');
-    const id = await api.submit({ command: logged(log, 4), group: 'atlas' });
-    const submitted = await cli('submit', '--no-requeue', '--group', 'atlas', '--', ...logged(log, 4));
+    // long enough that the halt (a CLI process, then the next heartbeat) reaches them before they end, on a loaded machine too
+    const id = await api.submit({ command: logged(log, 20), group: 'atlas' });
+    const submitted = await cli('submit', '--no-requeue', '--group', 'atlas', '--', ...logged(log, 20));
     expect(submitted.code, submitted.stderr).toBe(0);
     const once = Number(submitted.stdout.trim());
     expect(await api.job(once)).toMatchObject({ requeue: false });
@@ -94,7 +95,7 @@ describe('fault: the infrastructure stops a running payload', () => {
     await finish(server, api, dir, log, id, [id, once], { done: 1, failed: 1 });
     expect(readRuns(log).runs.get(once)).toHaveLength(1);
     await server.stop();
-  });
+  }, 180_000);
 
   it('SIGTERM to the agent (preemption, wall time, systemctl stop): the payload is queued again and done on another pilot', async () => {
     const { server, api, dir, log } = await serverIn('sigterm');
