@@ -83,6 +83,30 @@ export function startAgent(url, tok, { stateDir, cores = 4, idleTimeoutSec = 360
   return { child, spawnedAt, registered, exited };
 }
 
+/**
+ * Start `vmpilot relay ARGS` (the bundle); resolves once it printed its ready
+ * lines, with its HTTP URL when it listens.
+ */
+export async function startRelay(args) {
+  const child = spawn(process.execPath, [AGENT, 'relay', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  const wantListen = args.includes('--listen');
+  const wantSpool = args.includes('--spool');
+  const url = await new Promise((resolve, reject) => {
+    let listening = null;
+    let moving = false;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^vmpilot relay listening on (\S+)$/.exec(line);
+      if (m) listening = m[1];
+      if (line.startsWith('vmpilot relay moving mailboxes in ')) moving = true;
+      if ((!wantListen || listening) && (!wantSpool || moving)) resolve(listening);
+    });
+    child.on('exit', (code) => reject(new Error(`relay exited with ${code}`)));
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return { child, url, exited };
+}
+
 /** The admin API as plain HTTP calls (`ca`: a PEM file to trust, for an https server). */
 export function admin(url, token, ca = null) {
   let dispatcher;

@@ -15,12 +15,17 @@
  *    run only the 1-core payloads, so its utilisation is their share of the
  *    trace's work (`oneCoreShare`).
  * Reports core utilisation, mean and p95 wait per size class, and the longest
- * wait. Run by bench/packing.mjs (which bundles this file).
+ * wait. With a GPU share in the trace (`gpuNodeShare`, `gpuShare`), some
+ * nodes have GPUs and some payloads ask for one: the real requirement
+ * matching and the picker's rule that keeps a GPU node's cores for queued
+ * GPU work (gpu-cores.ts) decide, against the same picker without that rule
+ * and first fit; it reports GPU utilisation and the GPU payloads' wait too.
+ * Run by bench/packing.mjs (which bundles this file).
  */
 import { admit, nextMatchRequest, reservationNow, type MatchInputs } from '../src/agent/matcher/matcher.js';
 import { waitingFromReply, type WaitingRequest } from '../src/agent/matcher/starvation.js';
-import type { Assignment, CoreRequest } from '../src/protocol/index.js';
-import { CANDIDATE_WINDOW, offerOf, pick } from '../src/server/queue/pick.js';
+import type { Assignment, Capabilities, CoreRequest } from '../src/protocol/index.js';
+import { CANDIDATE_WINDOW, fairSharePicker, offerOf } from '../src/server/queue/pick.js';
 import { designate, type Designations } from '../src/server/queue/reservations.js';
 import type { Candidate, Offer } from '../src/server/store/store.js';
 
@@ -34,14 +39,19 @@ interface Job {
   duration: number;
   /** The wall time the user declared: the duration times a factor in [1, 2), rounded up. */
   wallSec: number;
+  /** GPUs it asks for (0: none). */
+  gpus: number;
   start: number | null;
 }
 
 interface Node {
   total: number;
   used: number;
-  running: { start: number; ends: number; cores: number; wallSec: number }[];
+  running: { start: number; ends: number; cores: number; wallSec: number; gpus: string[] }[];
   waiting: WaitingRequest | null;
+  capabilities: Capabilities;
+  /** Ids of its GPUs no payload holds. */
+  freeGpus: string[];
 }
 
 /** A small seeded generator (mulberry32), so every policy sees the same trace. */
@@ -70,6 +80,11 @@ export interface TraceOptions {
   /** Offered load as a fraction of total cores (1.0 keeps the cluster just saturated). */
   load: number;
   seed: number;
+  /** The share of nodes with GPUs (default 0), each with `gpusPerNode` of them. */
+  gpuNodeShare?: number;
+  gpusPerNode?: number;
+  /** The share of payloads (of 1 to 8 cores) that ask for one GPU (default 0). */
+  gpuShare?: number;
 }
 
 /**
@@ -77,11 +92,14 @@ export interface TraceOptions {
  * whole-node payloads. Each declares a wall time as users do: its duration
  * times a factor drawn uniformly from [1, 2) (from a generator of its own, so
  * arrivals, sizes and durations are the same trace as without wall times).
+ * GPU nodes and GPU payloads are drawn from generators of their own too.
  */
-export function makeTrace(o: TraceOptions): { nodes: number[]; jobs: Job[] } {
+export function makeTrace(o: TraceOptions): Trace {
   const r = rng(o.seed);
   const wallFactor = rng(o.seed ^ 0x5bd1e995);
+  const gpuDraw = rng(o.seed ^ 0x27d4eb2f);
   const nodes = Array.from({ length: o.nodes }, () => [8, 16, 32, 64][Math.floor(r() * 4)]!);
+  const gpus = nodes.map(() => (gpuDraw() < (o.gpuNodeShare ?? 0) ? (o.gpusPerNode ?? 4) : 0));
   const totalCores = nodes.reduce((s, n) => s + n, 0);
   const mix: [SizeClass, number][] = [['1', 0.5], ['2', 0.15], ['4', 0.15], ['8', 0.15], ['whole', 0.05]];
   const meanNode = totalCores / o.nodes;
@@ -103,9 +121,18 @@ export function makeTrace(o: TraceOptions): { nodes: number[]; jobs: Job[] } {
       x -= p;
     }
     const d = duration();
-    jobs.push({ id, size, cores: REQUEST[size], arrival: Math.round(t), duration: d, wallSec: Math.ceil(d * (1 + wallFactor())), start: null });
+    const gpu = size !== 'whole' && gpuDraw() < (o.gpuShare ?? 0) ? 1 : 0;
+    jobs.push({ id, size, cores: REQUEST[size], arrival: Math.round(t), duration: d, wallSec: Math.ceil(d * (1 + wallFactor())), gpus: gpu, start: null });
   }
-  return { nodes, jobs };
+  return { nodes, gpus, jobs };
+}
+
+/** Node sizes (cores), their GPUs, and the payloads. */
+export interface Trace {
+  nodes: number[];
+  /** GPUs of each node (absent: none anywhere). */
+  gpus?: number[];
+  jobs: Job[];
 }
 
 export type Policy = 'vmpilot' | 'first-fit' | 'single-core-pilots';
@@ -122,6 +149,8 @@ export interface Outcome {
   released: number;
   /** The 1-core payloads' core-seconds within the measured window, over the cores' (what one-core pilots can use at most). */
   oneCoreShare: number;
+  /** With GPUs in the trace: the share of GPU time used, the GPU payloads' wait, and the CPU-only payloads' mean wait. */
+  gpu?: { utilisation: number; wait: { mean: number; p95: number; never: number }; longestWait: number; cpuOnlyMeanWait: number };
 }
 
 /** What the simulated server does beyond picking. */
@@ -130,6 +159,8 @@ export interface SimOptions {
   backfill?: boolean;
   /** How many queued payloads the picker sees (default the server's CANDIDATE_WINDOW; Infinity: all). */
   window?: number;
+  /** The picker keeps a GPU node's cores for queued GPU work (vmpilot only; default true). */
+  keepGpuCores?: boolean;
 }
 
 const percentile = (v: number[], p: number) => {
@@ -139,12 +170,19 @@ const percentile = (v: number[], p: number) => {
 };
 
 /** Simulate one policy over the trace with a simulated clock (seconds). */
-export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy, starvationSec: number, opts: SimOptions = {}): Outcome {
+export function simulate(trace: Trace, policy: Policy, starvationSec: number, opts: SimOptions = {}): Outcome {
   const backfill = opts.backfill ?? true;
   const window = opts.window ?? CANDIDATE_WINDOW;
+  const pick = fairSharePicker(new Map(), 1, new Set(), { keepGpuCores: policy === 'vmpilot' && (opts.keepGpuCores ?? true) });
   const jobs = trace.jobs.map((j) => ({ ...j, start: null as number | null }));
   const nodeSizes = policy === 'single-core-pilots' ? trace.nodes.flatMap((n) => Array<number>(n).fill(1)) : trace.nodes;
-  const nodes: Node[] = nodeSizes.map((total) => ({ total, used: 0, running: [], waiting: null }));
+  const nodeGpus = policy === 'single-core-pilots' ? nodeSizes.map(() => 0) : (trace.gpus ?? trace.nodes.map(() => 0));
+  const nodes: Node[] = nodeSizes.map((total, i) => {
+    const ids = Array.from({ length: nodeGpus[i]! }, (_, g) => String(g));
+    return { total, used: 0, running: [], waiting: null, capabilities: { gpus: ids.map((id) => ({ id, memoryMb: 40960 })) }, freeGpus: ids };
+  });
+  const totalGpus = nodeGpus.reduce((s, n) => s + n, 0);
+  let busyGpuSec = 0;
   const queue = new Map<number, Job>();
   const horizon = Math.max(...jobs.map((j) => j.arrival));
   const warmup = Math.min(horizon / 2, Math.max(...jobs.map((j) => j.duration)));
@@ -153,7 +191,16 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
   let now = 0;
   const totalCores = trace.nodes.reduce((s, n) => s + n, 0);
   const designations: Designations = new Map();
-  const candidate = (j: Job): Candidate => ({ id: j.id, group: 'all', priority: 0, cores: j.cores, memoryMb: null, wallSec: j.wallSec, submittedAt: j.arrival * 1000 });
+  const candidate = (j: Job): Candidate => ({
+    id: j.id,
+    group: 'all',
+    priority: 0,
+    cores: j.cores,
+    memoryMb: null,
+    wallSec: j.wallSec,
+    submittedAt: j.arrival * 1000,
+    requirements: j.gpus > 0 ? { gpus: j.gpus } : null,
+  });
   /** The first `window` queued payloads (in id order, as the server reads them) that `keep` keeps. */
   const candidates = (keep: (j: Job) => boolean = () => true) => {
     const list: Candidate[] = [];
@@ -178,13 +225,17 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
     largestWaiting: node.waiting,
     starvationSec,
     running: node.running.map((r) => ({ cores: r.cores, wallSec: r.wallSec, wallFrom: r.start * 1000, admittedAt: r.start * 1000 })),
+    freeGpus: node.freeGpus,
   });
 
   const offerFor = (node: Node): Offer | null => {
-    if (policy !== 'vmpilot') return node.used < node.total ? { freeCores: node.total - node.used, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null } : null;
+    if (policy !== 'vmpilot') {
+      if (node.used >= node.total) return null;
+      return offerOf({ freeCores: node.total - node.used, totalCores: node.total, freeMemoryMb: 1e9, remainingSec: null, holding: [], waitSec: 0, freeGpus: node.freeGpus }, 0, node.capabilities);
+    }
     const request = nextMatchRequest(inputsFor(node));
     if (!request || request.freeCores <= 0) return null;
-    return offerOf(request);
+    return offerOf(request, 0, node.capabilities);
   };
   const started = new Set<number>();
   let released = 0;
@@ -200,7 +251,7 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
         if (node.used >= node.total || list.length === 0) break;
         if (policy === 'vmpilot') {
           // the server's reply tells the agent the largest request waiting for it
-          const lw = designate(designations, list, nodes.indexOf(node) + 1, { totalCores: node.total, memoryMb: 1e9, remainingSec: null }, now * 1000, 3_600_000);
+          const lw = designate(designations, list, nodes.indexOf(node) + 1, { totalCores: node.total, memoryMb: 1e9, remainingSec: null, capabilities: node.capabilities }, now * 1000, 3_600_000);
           node.waiting = waitingFromReply(lw && { ...lw, backfill }, now * 1000, node.waiting);
         }
         const offer = offerFor(node);
@@ -223,7 +274,10 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
         job.start = now;
         node.used += choice.cores;
         if (node.used > node.total) throw new Error(`over-committed a ${node.total}-core node: ${node.used} cores in use`);
-        node.running.push({ start: now, ends: now + job.duration, cores: choice.cores, wallSec: job.wallSec });
+        if (job.gpus > node.freeGpus.length) throw new Error(`over-committed the GPUs of a node: ${job.gpus} asked, ${node.freeGpus.length} free`);
+        // the first free GPUs, as the agent gives them (agent/matcher/requirements.ts)
+        const gpus = node.freeGpus.splice(0, job.gpus);
+        node.running.push({ start: now, ends: now + job.duration, cores: choice.cores, wallSec: job.wallSec, gpus });
         if (queue.size === 0) return;
       }
     }
@@ -237,13 +291,19 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
     if (t === Infinity || t > horizon) break;
     // utilisation counts from the end of the warm-up (the longest payload) to the horizon
     const from = Math.max(now, warmup);
-    if (t > from) for (const n of nodes) busyCoreSec += n.used * (t - from);
+    if (t > from) {
+      for (const n of nodes) {
+        busyCoreSec += n.used * (t - from);
+        if (n.freeGpus.length < n.capabilities.gpus!.length) busyGpuSec += (n.capabilities.gpus!.length - n.freeGpus.length) * (t - from);
+      }
+    }
     now = t;
     for (const n of nodes) {
       const ended = n.running.filter((r) => r.ends <= now);
       if (ended.length > 0) {
         n.running = n.running.filter((r) => r.ends > now);
         n.used -= ended.reduce((s, r) => s + r.cores, 0);
+        for (const r of ended) n.freeGpus.push(...r.gpus);
       }
     }
     while (next < jobs.length && jobs[next]!.arrival <= now) {
@@ -266,7 +326,21 @@ export function simulate(trace: { nodes: number[]; jobs: Job[] }, policy: Policy
   // core-seconds of 1-core work that the trace offers inside the measured window
   const overlap = (a: number, b: number) => Math.max(0, Math.min(b, horizon) - Math.max(a, warmup));
   const oneCoreSec = trace.jobs.filter((j) => j.size === '1').reduce((sum, j) => sum + overlap(j.arrival, j.arrival + j.duration), 0);
+  const waitOf = (j: Job) => (j.start ?? horizon) - j.arrival;
+  const gpuJobs = jobs.filter((j) => j.gpus > 0);
+  const cpuJobs = jobs.filter((j) => j.gpus === 0);
+  const gpuWaits = gpuJobs.map(waitOf);
+  const gpu =
+    totalGpus > 0
+      ? {
+          utilisation: busyGpuSec / (totalGpus * (horizon - warmup)),
+          wait: { mean: gpuWaits.reduce((a, b) => a + b, 0) / Math.max(1, gpuWaits.length), p95: percentile(gpuWaits, 95), never: gpuJobs.filter((j) => j.start === null).length },
+          longestWait: gpuWaits.length ? Math.max(...gpuWaits) : 0,
+          cpuOnlyMeanWait: cpuJobs.reduce((s, j) => s + waitOf(j), 0) / Math.max(1, cpuJobs.length),
+        }
+      : undefined;
   return {
+    ...(gpu ? { gpu } : {}),
     released,
     oneCoreShare: oneCoreSec / (totalCores * (horizon - warmup)),
     policy,

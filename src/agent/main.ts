@@ -26,7 +26,10 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
   const root = createLogger({ level: config.logLevel });
   const log = root.child({ role: 'agent' });
   const ca = readCaFile(config.caFile);
-  const control = new HttpControlPlane({ server: config.server!, token: config.token!, ca });
+  // a file:///DIR/NAME server is a mailbox on a shared filesystem, carried by `vmpilot relay --spool DIR` (docs/hpc.md)
+  const control = config.server!.startsWith('file:')
+    ? (await import('./control/mailbox-control-plane.js')).mailboxControlPlane({ server: config.server!, token: config.token!, clock: systemClock })
+    : new HttpControlPlane({ server: config.server!, token: config.token!, ca });
   // bootstrap steps add to every payload's environment: the executor reads this object at each start
   const payloadBaseEnv: Record<string, string> = { ...config.payloadBaseEnv };
   const pilot = new Pilot({
@@ -38,7 +41,7 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
         : async () =>
             (await import('./bootstrap/halt.js')).bootstrapHalt(
               config.bootstrap!,
-              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca },
+              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca, artifactsVia: config.artifactsVia },
               payloadBaseEnv,
             ),
     control,

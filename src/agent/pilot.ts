@@ -72,7 +72,8 @@ export class Pilot {
       deps.config.payloadBaseEnv,
       () => res.graceSec(),
       { started: (a, pid, cores) => onStarted(p, a, pid, cores), ended: (a, r) => onEnded(p, a, r) },
-      (a, cores) => res.contextFor(a, cores, deps.clock.now()),
+      // the GPUs its record holds (chosen by `take` before it was accepted), with its account or sandbox
+      (a, cores) => res.contextFor(a, cores, deps.clock.now(), p.keeper.state.running[String(a.id)]?.gpus ?? []),
     );
     p.heartbeats = new HeartbeatLoop(
       {

@@ -143,8 +143,8 @@ export interface AgentState {
   seq: number;
   /** Reports not yet acknowledged by the server, in seq order. */
   outbox: Report[];
-  /** Payloads started and not yet reported ended: id → what is needed to re-attach. */
-  running: Record<string, { pid: number; cores: number; startedAt: number; dir: string; assignment?: Assignment }>;
+  /** Payloads started and not yet reported ended: id → what is needed to re-attach, and the GPU ids it holds (none twice). */
+  running: Record<string, { pid: number; cores: number; startedAt: number; dir: string; assignment?: Assignment; gpus?: string[] }>;
   /** The lease the server gave at register (RegisterReply.leaseSec), seconds; kept so a restart keeps fencing. */
   leaseSec?: number | null;
   /** The server takes `evicted` on payload-ended (RegisterReply.acceptsEvicted); kept so a restart keeps sending it. */

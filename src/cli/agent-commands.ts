@@ -5,13 +5,14 @@ export function registerAgentCommands(program: Command): void {
   const run = program
     .command('run')
     .description('Register with a vmpilot server, run payloads on this node, and halt when there is no more work.')
-    .option('--server <url>', 'server base URL (env VMPILOT_SERVER)')
+    .option('--server <url>', "server base URL; behind a login node its vmpilot relay's (http://LOGIN:PORT), or a mailbox file:///DIR/NAME that vmpilot relay --spool DIR carries (env VMPILOT_SERVER)")
     .option('--token-file <file>', 'file holding the registration token (env VMPILOT_PILOT_TOKEN_FILE; or the token itself in env VMPILOT_PILOT_TOKEN)')
     // refused with a clear message (config/load.ts): a token on a command line is visible to every process on the node
     .addOption(new Option('--token <token>').hideHelp())
     .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate, also trusted for bootstrap downloads (env VMPILOT_CA_FILE)")
     .option('--lifetime <seconds>', 'halt this many seconds after start, e.g. the batch job time limit (env VMPILOT_LIFETIME_SEC)');
   addResourceOptions(run);
+  addCapabilityOptions(run);
   run
     .option('--idle-timeout <seconds>', 'halt with code 300 once the server has had no payload for it this long (time it did not answer does not count); 0 never (env VMPILOT_IDLE_TIMEOUT_SEC, default 300)')
     .option('--halt <action>', 'what to do last: exit, poweroff, or a shell command (env VMPILOT_HALT, default exit)')
@@ -32,6 +33,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--drain-before <seconds>', 'take no new work this long before the deadline (a batch job end, MJF shutdowntime, --lifetime) (env VMPILOT_DRAIN_BEFORE_SEC, default: 60 s before the deadline minus --grace)')
     .option('--external-id <id>', "the id the server shows for this pilot, e.g. the cloud instance id (env VMPILOT_EXTERNAL_ID, default: the batch job's id)")
     .option('--label <key=value>', 'a label the server shows for this pilot, e.g. site=CERN-PROD (repeatable; env VMPILOT_LABELS=k=v,k=v)', (v: string, prev?: string[]) => [...(prev ?? []), v])
+    .option('--artifacts-via <url>', "fetch the bootstrap's http(s) artifacts through this vmpilot relay's cache, e.g. http://LOGIN:PORT (env VMPILOT_ARTIFACTS_VIA)")
     .addOption(new Option('--log-level <level>', 'log level (env VMPILOT_LOG_LEVEL, default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',
@@ -39,12 +41,19 @@ export function registerAgentCommands(program: Command): void {
 Every flag can also come from the environment (VMPILOT_*) or a YAML file
 (--config, keys in camelCase: server, token, tokenFile, cores, memoryMb,
 idleTimeoutSec, halt, stateDir, graceSec, logLevel, lifetimeSec, isolation,
-drainBeforeSec, externalId, labels: { site: CERN-PROD }).
+drainBeforeSec, externalId, labels: { site: CERN-PROD }, gpus, gpuMemoryMb,
+arch, platform, site, tags, scratchMb).
 In a batch job the server shows the job's id (SLURM_JOB_ID, PBS_JOBID, JOB_ID)
 and a label batch=slurm|pbs|sge|condor beside the labels given.
 Flags win over the environment, the environment over the file. The
 registration token never goes on the command line (every process on the node
 can read it there): --token-file FILE, VMPILOT_PILOT_TOKEN, or the config file.
+
+The capabilities (arch, platform, GPUs, site, tags, scratch) are matched
+against payloads' requirements; each payload asking for GPUs gets its own in
+CUDA_VISIBLE_DEVICES, as a slot account and in a sandbox alike
+(docs/requirements.md). Labels are only shown: a label site=X matches no
+requirement, --site X does.
 
 Payloads cannot read the agent's state, credential or token. As root (a VM)
 each runs as its own vmpilot-slotN account (created when missing) in a
@@ -74,6 +83,9 @@ Examples:
   VMPILOT_PILOT_TOKEN=... vmpilot run --server http://127.0.0.1:8080 --cores 4
   vmpilot run --server https://pilots.example.org --token-file /etc/vmpilot/token --halt poweroff
   vmpilot run --config /etc/vmpilot/vmpilot.yaml --spot-notice aws --grace 30    # an EC2 spot instance
+  vmpilot run --server http://login01:8081 --token-file ~/.vmpilot-token --halt exit   # behind the site's relay
+  vmpilot run --server file:///shared/vmpilot/$SLURM_JOB_ID --token-file ~/.vmpilot-token --state-dir $TMPDIR/vmpilot   # no network: a mailbox
+  vmpilot run --server https://pilots.example.org --token-file /etc/vmpilot/token --site CERN --tag cvmfs --tag apptainer --gpus 2
   VMPILOT_SERVER=https://pilots.example.org vmpilot run --config /etc/vmpilot.yaml --halt poweroff`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -83,11 +95,12 @@ Examples:
 
   const probe = program
     .command('probe')
-    .description('Print the cores, memory, disk and load this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, its deadline, and how it would isolate payloads.')
+    .description('Print the cores, memory, disk, load and capabilities (arch, platform, GPUs, site, tags, scratch) this agent would offer, where each value comes from (config, mjf, batch, cgroup, mjf-machine, probe) and why it won, its deadline, and how it would isolate payloads.')
     .option('--json', 'print JSON instead of text')
     .addOption(new Option('--isolation <how>', 'the isolation to try: auto, bwrap, unshare or none (env VMPILOT_ISOLATION, default auto)').choices(['auto', 'bwrap', 'unshare', 'none']))
     .option('--payload-user <user>', 'as root, the one account payloads would run as (env VMPILOT_PAYLOAD_USER)');
   addResourceOptions(probe);
+  addCapabilityOptions(probe);
   probe
     .addHelpText(
       'after',
@@ -95,7 +108,11 @@ Examples:
 The job's own allocation (its Job Features' allocated_cpu, the batch
 system's NSLOTS, SLURM_CPUS_ON_NODE, NCPUS or HTCondor slot) wins over
 machine-wide counts (total_cpu, log_cores, jobslots). In --json each value
-has "candidates", "origins" and "reason".
+has "candidates", "origins" and "reason". GPUs come from --gpus, else the
+job's CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, SLURM_JOB_GPUS or
+GPU_DEVICE_ORDINAL, else nvidia-smi, /proc/driver/nvidia or the PCI devices
+in /sys; "capabilities.gpus.tried" says what each probe found
+(docs/requirements.md).
 
 "isolation" says how payloads would run (slot-users, payload-user, bwrap,
 unshare or none) and what would hold their processes ("containment":
@@ -107,6 +124,7 @@ Examples:
   vmpilot probe
   vmpilot probe --cores 4 --memory-mb 8000 --json
   NSLOTS=8 JOB_ID=4711 JOBFEATURES=$TMPDIR/jobfeatures.4711 vmpilot probe --json
+  vmpilot probe --gpus 2 --gpu-memory-mb 16000 --site CERN --tag cvmfs --json
   vmpilot probe --json --isolation unshare`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -142,6 +160,20 @@ Examples:
       const { mjfCommand } = await import('../agent/probe/commands.js');
       await mjfCommand(opts);
     });
+}
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** What the node is and has beyond cores and memory, declared by the operator (docs/requirements.md). */
+function addCapabilityOptions(cmd: Command): void {
+  cmd
+    .option('--gpus <n>', 'GPUs to offer, each to one payload at a time; 0 none (env VMPILOT_GPUS, default: the allocation, else probed)')
+    .option('--gpu-memory-mb <mb>', 'memory of each GPU offered, MiB (env VMPILOT_GPU_MEMORY_MB, default: probed)')
+    .option('--arch <arch>', 'architecture to declare, e.g. x86_64-v3 or aarch64 (env VMPILOT_ARCH, default: from /proc/cpuinfo)')
+    .option('--platform <p>', 'OS platform to declare, e.g. el9 (env VMPILOT_PLATFORM, default: from os-release)')
+    .option('--site <site>', 'the site this node is at (env VMPILOT_SITE)')
+    .option('--tag <tag>', 'a tag this node has, repeatable (env VMPILOT_TAGS, comma-separated)', collect)
+    .option('--scratch-mb <mb>', "scratch disk to offer, MiB (env VMPILOT_SCRATCH_MB, default: the site's scratch_limit_bytes, else the disk free)");
 }
 
 function addResourceOptions(cmd: Command): void {

@@ -2,6 +2,8 @@ import { Option, type Command } from 'commander';
 import { registerDeliveryCommands } from './delivery-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** A repeatable flag with no default shown: absent until given. */
+const collectAny = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** The --server and --token options every admin command takes. */
 function withClientOptions(cmd: Command): Command {
@@ -90,6 +92,14 @@ Example:
     .option('--priority <p>', 'priority, -1000..1000 (higher first)')
     .option('--env <K=V>', 'environment variable for the payload (repeatable)', collect, [] as string[])
     .option('--no-requeue', 'never run it again after the infrastructure stopped it (a halt, SIGTERM, the deadline, a lost pilot): it fails instead')
+    .option('--gpus <n>', 'GPUs it needs, each its own (CUDA_VISIBLE_DEVICES)')
+    .option('--gpu-memory-mb <mb>', 'memory each of its GPUs must have, MiB (with --gpus)')
+    .option('--arch <arch>', 'architecture, any of (repeatable or A,B): x86_64, x86_64-v3 (that level or higher), aarch64', collectAny)
+    .option('--platform <p>', 'OS platform, any of (repeatable or A,B): el9, debian12, el>=9', collectAny)
+    .option('--site <site>', 'run only at one of these sites (repeatable or A,B)', collectAny)
+    .option('--not-site <site>', 'never run at these sites (repeatable or A,B)', collectAny)
+    .option('--tag <tag>', 'run only where the node has this tag (repeatable: every one)', collectAny)
+    .option('--scratch-mb <mb>', 'scratch disk it needs, MiB')
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -99,19 +109,27 @@ deadline, cut off from the server, or lost) goes back to the queue and runs
 again, up to the server's maxAttempts (default 3) in all; --no-requeue makes
 it fail instead, for work that must not run twice.
 
+Requirements (docs/requirements.md) are matched against what each pilot
+says its node is and has; \`job ID\` says why no live pilot can run a
+queued payload ("waiting: no live pilot has a GPU").
+
 Examples:
   vmpilot-server submit --cores 2-8 --wall 3600 --env EVENTS=1000 -- /opt/sim/run --fast
   vmpilot-server submit --no-requeue -- /opt/db/migrate --apply
+  vmpilot-server submit --gpus 1 --gpu-memory-mb 16000 --arch x86_64-v3 --platform 'el>=9' -- ./train.sh
+  vmpilot-server submit --site CERN,RAL --not-site DESY --tag cvmfs --scratch-mb 20000 -- ./reco.sh
   vmpilot-server submit --file jobs.yaml
 
 jobs.yaml: a list of payloads, or "defaults:" and "payloads:"; each payload has
 command (list, or string for /bin/sh -c), and optionally cores (N, MIN-MAX or
 whole), memoryMb, wallSec, group, name, priority, env, requeue (false as
---no-requeue), count:
+--no-requeue), count, and the requirements gpus, gpuMemoryMb, arch, platform,
+site, notSite, tag, scratchMb:
   defaults: { group: atlas, wallSec: 3600 }
   payloads:
     - { command: [/opt/sim/run, --fast], cores: 2-8, count: 100 }
-    - { command: "reco.sh > out.txt", cores: whole, group: cms }`,
+    - { command: "reco.sh > out.txt", cores: whole, group: cms }
+    - { command: [./train.sh], gpus: 2, arch: x86_64-v3, site: [CERN, RAL] }`,
     )
     .action(async (command: string[], o) => {
       if (o.file !== undefined) {

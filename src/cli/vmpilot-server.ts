@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../protocol/version.js';
+import { registerRelayTokenCommand } from './relay-token-command.js';
 import { registerServerCommands } from './server-commands.js';
 import { runMain } from './run-main.js';
 
@@ -23,4 +24,5 @@ Examples:
 );
 
 registerServerCommands(program);
+registerRelayTokenCommand(program);
 void runMain(program, process.argv);

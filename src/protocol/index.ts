@@ -3,5 +3,8 @@ export * from './messages.js';
 export * from './paths.js';
 export * from './shutdown-codes.js';
 export * from './cores.js';
+export * from './requirements.js';
+export * from './requirement-match.js';
 export * from './version.js';
+export * from './relay.js';
 export { LIMITS } from './schemas.js';

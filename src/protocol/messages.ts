@@ -8,6 +8,8 @@
  *
  * Times are milliseconds since the Unix epoch unless a name says `Sec`.
  */
+import type { RelayRef } from './relay.js';
+import type { Capabilities, Requirements } from './requirements.js';
 
 /** Lifecycle state of an agent, as the agent itself sees it. */
 export type LifecycleState = 'booting' | 'serving' | 'draining' | 'halting' | 'halted';
@@ -87,6 +89,8 @@ export interface RegisterRequest {
    * with one other than `none`.
    */
   isolation?: IsolationMode;
+  /** What the node is and has beyond cores and memory: matched against payloads' requirements (docs/requirements.md). */
+  capabilities?: Capabilities;
 }
 
 /**
@@ -174,6 +178,8 @@ export interface HeartbeatRequest {
   deadline?: number | null;
   /** Machine/Job Features values as read, key → value. */
   features?: Record<string, string | number>;
+  /** The node's capabilities as of now (as at register); the server keeps the latest. */
+  capabilities?: Capabilities;
 }
 
 export interface HeartbeatReply {
@@ -228,6 +234,14 @@ export interface MatchRequest {
    * a server that says it honours it (`largestWaiting.backfill`).
    */
   backfill?: { wallSec: number; spareCores: number };
+  /**
+   * Ids of the GPUs no payload holds now (ids as in the pilot's
+   * `capabilities.gpus`): a payload asking for GPUs is handed out only when
+   * enough of these fit it. Absent: none free.
+   */
+  freeGpus?: string[];
+  /** Scratch disk (MiB) not promised to a payload held now; absent: unknown, so no payload asking for scratch fits. */
+  freeScratchMb?: number;
 }
 
 /** A payload handed to a pilot. */
@@ -241,6 +255,8 @@ export interface Assignment {
   cores: number;
   memoryMb: number | null;
   wallSec: number | null;
+  /** What it needs of the node (docs/requirements.md); the agent checks them again before it starts it. Absent: nothing. */
+  requirements?: Requirements;
 }
 
 export interface MatchReply {
@@ -377,6 +393,8 @@ export interface SubmitRequest {
    * must not run twice. Default true.
    */
   requeue?: boolean;
+  /** What it needs of the node beyond cores, memory and wall time (docs/requirements.md). */
+  requirements?: Requirements;
 }
 
 export interface SubmitReply {
@@ -525,6 +543,13 @@ export interface PayloadView {
    * its last attempt was interrupted (those are in `evictedCoreSec`).
    */
   coreSec?: number;
+  /** What it needs of the node beyond cores, memory and wall time; absent or null: nothing. */
+  requirements?: Requirements | null;
+  /**
+   * For a queued payload in `GET /v1/payloads/:id`: why no live pilot can
+   * run it ("no live pilot has a GPU"); null when one could. Absent in lists.
+   */
+  waiting?: string | null;
 }
 
 /** One step of a payload's history (GET /v1/payloads/:id/history), oldest first. */
@@ -578,6 +603,10 @@ export interface PilotView {
    * Added in v1.
    */
   lastHeartbeat?: HeartbeatRequest | null;
+  /** The relay it registered through (added in v1); null: it came to the server directly. */
+  relay?: RelayRef | null;
+  /** What it said it is and has (register, then each heartbeat); null: it said nothing. */
+  capabilities?: Capabilities | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */

@@ -6,6 +6,7 @@
  * (`additionalProperties: false`) so a misspelt field is an error, not a no-op.
  */
 import { ISOLATION_MODES } from './messages.js';
+import { REQUIREMENT_LIMITS } from './requirements.js';
 
 const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const;
 const str = (maxLength: number, minLength = 0) => ({ type: 'string', minLength, maxLength }) as const;
@@ -38,6 +39,52 @@ const labels = {
   propertyNames: { maxLength: 100 },
   additionalProperties: str(1000),
 } as const;
+const nameList = (maxLength: number) => ({ type: 'array', minItems: 1, maxItems: REQUIREMENT_LIMITS.listEntries, items: str(maxLength, 1) }) as const;
+
+/**
+ * SubmitRequest.requirements (docs/requirements.md): types and bounds here;
+ * the server then normalises it (`normaliseRequirements`), which checks each
+ * value's syntax and names the key, the value and what was expected.
+ */
+export const requirementsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    gpus: int(0, REQUIREMENT_LIMITS.gpus),
+    gpuMemoryMb: int(1, REQUIREMENT_LIMITS.gpuMemoryMb),
+    arch: nameList(40),
+    platform: nameList(REQUIREMENT_LIMITS.nameLength),
+    site: nameList(REQUIREMENT_LIMITS.nameLength),
+    notSite: nameList(REQUIREMENT_LIMITS.nameLength),
+    tag: nameList(REQUIREMENT_LIMITS.nameLength),
+    scratchMb: int(1, REQUIREMENT_LIMITS.scratchMb),
+  },
+} as const;
+
+/** RegisterRequest.capabilities and HeartbeatRequest.capabilities: what a node is and has. */
+export const capabilitiesSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    arch: nullable(str(40, 1)),
+    cpuLevel: nullable(int(1, 4)),
+    platform: nullable(str(REQUIREMENT_LIMITS.nameLength, 1)),
+    site: nullable(str(REQUIREMENT_LIMITS.nameLength, 1)),
+    tags: { type: 'array', maxItems: 64, items: str(REQUIREMENT_LIMITS.nameLength, 1) },
+    gpus: {
+      type: 'array',
+      maxItems: REQUIREMENT_LIMITS.gpus,
+      items: {
+        type: 'object',
+        required: ['id'],
+        additionalProperties: false,
+        properties: { id: str(200, 1), model: nullable(str(200)), memoryMb: nullable(int(0, REQUIREMENT_LIMITS.gpuMemoryMb)) },
+      },
+    },
+    scratchMb: nullable(int(0, Number.MAX_SAFE_INTEGER)),
+  },
+} as const;
+
 const env = {
   type: 'object',
   maxProperties: LIMITS.envEntries,
@@ -66,6 +113,7 @@ export const registerSchema = {
     deadline: nullable(epochMs),
     labels,
     isolation: { type: 'string', enum: ISOLATION_MODES },
+    capabilities: capabilitiesSchema,
   },
 } as const;
 
@@ -116,6 +164,7 @@ export const heartbeatSchema = {
       propertyNames: { maxLength: 100 },
       additionalProperties: { anyOf: [str(1000), { type: 'number' }] },
     },
+    capabilities: capabilitiesSchema,
   },
 } as const;
 
@@ -137,6 +186,8 @@ export const matchSchema = {
       additionalProperties: false,
       properties: { wallSec: int(0, LIMITS.wallSec), spareCores: coreCount },
     },
+    freeGpus: { type: 'array', maxItems: REQUIREMENT_LIMITS.gpus, items: str(200, 1) },
+    freeScratchMb: int(0, Number.MAX_SAFE_INTEGER),
   },
 } as const;
 
@@ -245,6 +296,7 @@ export const submitSchema = {
     priority: int(-1000, 1000),
     env,
     requeue: { type: 'boolean' },
+    requirements: requirementsSchema,
   },
 } as const;
 

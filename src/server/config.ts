@@ -16,6 +16,7 @@
  * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
  * limits:                 # what one caller may use up (api/limits.ts; 0: no limit for a rate or cap)
  *   labelBytes: 4096                 # a registration's labels, in bytes of JSON
+ *   capabilityBytes: 16384           # a node's capabilities (register, heartbeat), in bytes of JSON
  *   registerBurstPerToken: 2000      # registrations at once per registration token,
  *   registerPerSecPerToken: 50       #   then this many a second
  *   registerBurstPerAddress: 1000    # the same per source address
@@ -25,6 +26,7 @@
  *   requestTimeoutSec: 30            # a request (headers and body) must arrive within this
  *   headersTimeoutSec: 10            # its headers within this
  *   keepAliveSec: 72                 # an idle connection closes after this
+ * relays: { … }           # relays the server knows, and whether pilots must come through one: relay-config.ts, docs/hpc.md
  * ```
  */
 import { readFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ import { parse } from 'yaml';
 import { VmpilotError, describeError } from '../shared/errors.js';
 import { type EndpointConfig, endpointsFrom } from './director/endpoint-config.js';
 import { DEFAULT_LIMITS, LIMIT_RANGES, type ApiLimits } from './api/limits.js';
+import { NO_RELAYS, relaysFrom, type RelayPolicy } from './relay-config.js';
 
 /** The server configuration, after defaults. */
 export interface ServerConfig {
@@ -45,7 +48,10 @@ export interface ServerConfig {
   readonly credentialTtlSec: number;
   /** Where the director may start machines, in the order written (none: no director). */
   readonly endpoints: readonly EndpointConfig[];
+  /** What one caller may use up (api/limits.ts). */
   readonly limits: ApiLimits;
+  /** Relays the server knows (by their token's sha256), and whether registrations must come through one. */
+  readonly relays: RelayPolicy;
 }
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
@@ -58,6 +64,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
   maxAttempts: 3,
   credentialTtlSec: 3600,
   endpoints: Object.freeze([]),
+  relays: NO_RELAYS,
 });
 
 const NUMBERS = {
@@ -88,8 +95,12 @@ export function serverConfigFrom(raw: unknown, where = 'config'): ServerConfig {
       out.limits = limitsFrom(value, where);
       continue;
     }
+    if (key === 'relays') {
+      out.relays = relaysFrom(value, where);
+      continue;
+    }
     const range = (NUMBERS as Record<string, readonly [number, number]>)[key];
-    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, limits, ${Object.keys(NUMBERS).join(', ')})`);
+    if (!range) throw bad(where, `unknown key "${key}" (known: groups, endpoints, limits, relays, ${Object.keys(NUMBERS).join(', ')})`);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
       throw bad(where, `${key} is ${JSON.stringify(value)}; expected a number from ${range[0]} to ${range[1]}`);
     }

@@ -114,6 +114,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       metrics,
       waiters,
       limits: config.limits,
+      relays: config.relays,
       ...(tls ? { https: tls } : {}),
     });
     sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => waiters.wakeAll() });

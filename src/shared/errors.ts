@@ -10,8 +10,8 @@ export const ERROR_CODES = {
   VMP_USAGE: 'A command-line flag or argument is missing or has a bad value.',
   VMP_CONFIG: 'The configuration file or environment holds a bad value.',
   // talking to the server (exit status 3)
-  VMP_UNREACHABLE: 'The server could not be reached.',
-  VMP_UNAUTHORIZED: 'The server refused the token (HTTP 401).',
+  VMP_UNREACHABLE: 'The server could not be reached: directly, through a relay (which answers 502), or through a mailbox no relay took.',
+  VMP_UNAUTHORIZED: "The server refused the token, or a relay's token it does not know (HTTP 401).",
   VMP_FORBIDDEN: 'The token may not do this (HTTP 403).',
   VMP_NOT_FOUND: 'The server has no such pilot, payload or route (HTTP 404).',
   VMP_BAD_REQUEST: 'The server refused the request body (HTTP 400); the message names the field.',
@@ -20,9 +20,9 @@ export const ERROR_CODES = {
   VMP_RATE_LIMITED: 'Too many requests of this kind from this token or address; retry after the time given (HTTP 429).',
   VMP_SERVER: 'The server failed (HTTP 5xx) or answered something unexpected.',
   // local environment (exit status 4)
-  VMP_STATE: 'The agent state directory cannot be read or written.',
+  VMP_STATE: "The agent's state directory, or a relay's spool, cannot be read or written (or another relay moves that spool).",
   VMP_DATABASE: 'The server database cannot be opened or migrated.',
-  VMP_LISTEN: 'The server cannot listen on the address given.',
+  VMP_LISTEN: 'The server or relay cannot listen on the address given.',
   VMP_SPAWN: 'A payload process could not be started.',
   VMP_PROBE: 'The node could not be probed.',
   VMP_HALT: 'The halt action failed.',

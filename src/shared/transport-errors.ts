@@ -34,14 +34,17 @@ export function errorCode(err: unknown): string {
 
 /**
  * The reason a call to `url` got no HTTP answer. `caHint` names how to give
- * a CA (e.g. "--ca-file CA.pem"). Unknown errors keep their own message.
+ * a CA (e.g. "--ca-file CA.pem"). Unknown errors, and every error of a
+ * mailbox (a file: URL), keep their own message.
  */
 export function transportReason(err: unknown, url: URL, caHint = '--ca-file CA.pem'): TransportReason {
   const code = errorCode(err);
   const host = url.host;
+  const message = err instanceof Error ? err.message : String(err);
+  // a mailbox (file:, docs/hpc.md) has no connection or TLS: its transport words its own failures ("no relay took the request ...")
+  if (url.protocol === 'file:') return { reason: message };
   if (code === 'ECONNREFUSED') return { reason: 'connection refused' };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reason: `the host name ${url.hostname} does not resolve` };
-  const message = err instanceof Error ? err.message : String(err);
   // node:https says EPROTO with OpenSSL's text; undici gives the OpenSSL reason as the code
   if (NOT_TLS.has(code) || (code === 'EPROTO' && /wrong version number|packet length too long|http request/i.test(message))) {
     return {

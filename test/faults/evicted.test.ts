@@ -97,7 +97,7 @@ describe('fault: the infrastructure stops a running payload', () => {
     await finish(server, api, dir, log, id, [id, once], { done: 1, failed: 1 });
     expect(readRuns(log).runs.get(once)).toHaveLength(1);
     await server.stop();
-  });
+  }, 180_000);
 
   it('SIGTERM to the agent (preemption, wall time, systemctl stop): the payload is queued again and done on another pilot', async () => {
     const { server, api, dir, log } = await serverIn('sigterm');

@@ -77,18 +77,22 @@ const mutation = fc.record({
 function mutate(seed: unknown, ms: Mutation[]): unknown {
   let root: unknown = structuredClone(seed);
   for (const m of ms) {
+    // a copy: the constants of `nasty` ([] and {}) are one object each, shared by every request; put into a
+    // body as they are, a later mutation of that body changes them for every later request, and one that
+    // adds a value into the same object makes a cycle (JSON.stringify and pathsOf then throw)
+    const value = structuredClone(m.value);
     const all = pathsOf(root);
     const at = all[m.pick % all.length]!;
     if (at.length === 0) {
-      if (m.kind === 'set') root = m.value;
-      else if (m.kind === 'add' && root && typeof root === 'object' && !Array.isArray(root)) Object.defineProperty(root, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+      if (m.kind === 'set') root = value;
+      else if (m.kind === 'add' && root && typeof root === 'object' && !Array.isArray(root)) Object.defineProperty(root, m.key, { value, enumerable: true, writable: true, configurable: true });
       continue;
     }
     const parent = at.slice(0, -1).reduce<any>((o, k) => o[k], root); // eslint-disable-line @typescript-eslint/no-explicit-any
     const key = at[at.length - 1]!;
-    if (m.kind === 'set') parent[key] = m.value;
+    if (m.kind === 'set') parent[key] = value;
     else if (m.kind === 'delete') Array.isArray(parent) ? parent.splice(Number(key), 1) : delete parent[key];
-    else if (typeof parent === 'object' && !Array.isArray(parent)) Object.defineProperty(parent, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+    else if (typeof parent === 'object' && !Array.isArray(parent)) Object.defineProperty(parent, m.key, { value, enumerable: true, writable: true, configurable: true });
   }
   return root;
 }

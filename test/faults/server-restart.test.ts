@@ -82,5 +82,5 @@ describe('fault: the server is SIGKILLed and restarted (same database and port) 
     expect(result.violations).toEqual([]);
     expect(result.byState).toEqual({ done: PAYLOADS });
     await server.stop();
-  });
+  }, 240_000);
 });

@@ -10,8 +10,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { PilotView } from '../../src/protocol/index.js';
+import type { HeartbeatRequest, PilotView } from '../../src/protocol/index.js';
 import { ADMIN_TOKEN, PILOT_TOKEN, admin, killAll, runCommand, SERVER, startAgent, startServer, tempDir } from '../integration/harness.js';
+import { heartbeat } from '../unit/server/helpers.js';
 
 const register = (url: string, body: object) =>
   fetch(`${url}/v1/register`, { method: 'POST', headers: { authorization: `Bearer ${PILOT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -99,6 +100,40 @@ describe('security: registration cannot exhaust the server', () => {
     const drained = await runCommand([SERVER, 'drain', '--host', 'vm-2??'], env);
     expect(drained.code, drained.stderr).toBe(0);
     expect(drained.stdout.trim().split('\n')).toHaveLength(51);
+    await server.stop();
+  });
+
+  it("refuses capabilities too large in all, at register and in a heartbeat, naming the field; nothing of them is stored", async () => {
+    const server = await startServer(path.join(tmp.dir, 'c.db'));
+    const api = admin(server.url);
+    // every field within the schema's bounds, together far over the total: 64 GPUs with long model names, 64 long tags
+    const gpus = Array.from({ length: 64 }, (_, i) => ({ id: `GPU-${i}-${'u'.repeat(150)}`, model: 'M'.repeat(200), memoryMb: 80000 }));
+    const tags = Array.from({ length: 64 }, (_, i) => `tag${i}-${'t'.repeat(90)}`);
+    const fat = await register(server.url, node(1, { capabilities: { gpus, tags } }));
+    expect(fat.status).toBe(400);
+    expect(((await fat.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'VMP_BAD_REQUEST',
+      message: expect.stringMatching(/^body\.capabilities is \d+ bytes of JSON; at most 16384 in all: declare fewer/),
+    });
+    expect(await api.pilots()).toEqual([]);
+
+    // a real 8-GPU node fits, and its heartbeat cannot grow its capabilities past the bound either
+    const eight = { arch: 'x86_64', site: 'SITE-A', tags: ['cvmfs'], gpus: gpus.slice(0, 8).map((g, i) => ({ id: `GPU-${i}`, model: 'NVIDIA A100-SXM4-80GB', memoryMb: 81920 })) };
+    const ok = await register(server.url, node(2, { capabilities: eight }));
+    expect(ok.status).toBe(201);
+    const { pilotId, credential } = (await ok.json()) as { pilotId: number; credential: string };
+    const beat = (capabilities: object) =>
+      fetch(`${server.url}/v1/pilots/${pilotId}/heartbeat`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+        body: JSON.stringify(heartbeat({ capabilities } as Partial<HeartbeatRequest>)),
+      });
+    const big = await beat({ gpus, tags });
+    expect(big.status).toBe(400);
+    expect(((await big.json()) as { error: { message: string } }).error.message).toMatch(/^body\.capabilities is \d+ bytes of JSON; at most 16384/);
+    const stored = (await api.pilots()).find((p) => p.id === pilotId);
+    expect(stored?.capabilities?.gpus).toHaveLength(8);
+    expect(stored?.lastHeartbeatAt).toBeNull();
     await server.stop();
   });
 });

@@ -14,6 +14,7 @@
  */
 import { access, lstat, mkdir, open, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { relayArtifactUrl } from '../../protocol/relay.js';
 import type { Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
 import { download, type Progress } from './download.js';
@@ -34,6 +35,13 @@ export interface InstallDeps {
   ca?: Buffer | undefined;
   /** Whether a process is alive (default process.kill(pid, 0)). */
   alive?: (pid: number) => boolean;
+  /** A relay to fetch http(s) artifacts through (its cache, `--artifacts-via`); null: from their URL. */
+  via?: string | null;
+}
+
+/** Where `a` is downloaded from: its URL, or the relay's cache of it for an http(s) URL behind a relay. Pure. */
+export function downloadUrl(a: Pick<Artifact, 'url' | 'sha256'>, via: string | null | undefined): string {
+  return via && /^https?:/.test(a.url) ? relayArtifactUrl(via, a.url, a.sha256) : a.url;
 }
 
 /** What was installed. */
@@ -89,7 +97,7 @@ async function fillCache(a: Artifact, d: InstallDeps): Promise<boolean> {
     const file = `${base}.file`;
     if (!(await exists(file))) {
       const part = `${base}.part`;
-      await download(a.url, part, a.sha256, { clock: d.clock, attempts: d.attempts, backoffMs: d.backoffMs, ca: d.ca, progress: d.progress?.(path.basename(a.dest)) });
+      await download(downloadUrl(a, d.via), part, a.sha256, { clock: d.clock, attempts: d.attempts, backoffMs: d.backoffMs, ca: d.ca, progress: d.progress?.(path.basename(a.dest)) });
       await rename(part, file);
     }
     if (a.unpack) {

@@ -35,6 +35,8 @@ export interface BootstrapDeps {
   backoffMs?: number;
   /** PEM CA certificate(s) trusted for https downloads as well as node's own (`--ca-file`). */
   ca?: Buffer | undefined;
+  /** A relay whose cache http(s) artifacts are fetched through (`--artifacts-via`); null or absent: fetched directly. */
+  artifactsVia?: string | null;
   /** Where progress lines go when it is a terminal (default process.stderr). */
   terminal?: NodeJS.WriteStream;
 }
@@ -70,6 +72,7 @@ export function bootstrapSteps(spec: BootstrapSpec, d: BootstrapDeps) {
             attempts: d.attempts,
             backoffMs: d.backoffMs,
             ca: d.ca,
+            via: d.artifactsVia ?? null,
             progress: (name) => terminalProgress(name, d.terminal ?? process.stderr),
           }),
         );

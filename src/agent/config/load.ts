@@ -9,6 +9,7 @@ import path from 'node:path';
 import { VmpilotError } from '../../shared/errors.js';
 import { BATCH_ENV_KEYS } from '../resources/batch.js';
 import { CONFIG_KEYS, PAYLOAD_ENV_KEYS, type AgentConfig, type KeySpec } from './schema.js';
+import { mailboxSpoolOf } from '../control/mailbox-url.js';
 
 /** Where the raw values come from. `flags` are commander's parsed options. */
 export interface ConfigSources {
@@ -179,6 +180,11 @@ export function loadConfig(sources: ConfigSources, needs: ConfigNeeds = {}): Rea
     payloadBaseEnv: Object.freeze(baseEnv),
     batchEnv: Object.freeze(batchEnv),
   };
+  const spool = mailboxSpoolOf(config.server);
+  if (spool !== null && (config.stateDir === spool || config.stateDir.startsWith(`${spool}/`))) {
+    // the relay would take it for a mailbox, and the payloads' sandbox hides the spool
+    throw new VmpilotError('VMP_USAGE', `--state-dir ${config.stateDir} is inside the mailbox spool ${spool} of --server ${config.server}: give the agent a state directory outside it (e.g. on the node's local disk)`);
+  }
   if (typeof config.halt === 'object') Object.freeze(config.halt);
   return Object.freeze(config);
 }

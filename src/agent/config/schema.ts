@@ -4,11 +4,13 @@
  * precedence flags > env > config file > defaults and validates once.
  */
 import type { HaltAction } from '../ports.js';
-import { LIMITS } from '../../protocol/index.js';
+import { LIMITS, REQUIREMENT_LIMITS, RequirementError, normaliseRequirement, parseArch, parsePlatform, formatArch } from '../../protocol/index.js';
 import { AWS_METADATA_URL, SPOT_NOTICE_KINDS, type SpotNoticeKind } from '../resources/spot-notice.js';
+import { parseMailboxUrl } from '../control/mailbox-url.js';
 
 /** The validated, frozen configuration of one agent process. */
 export interface AgentConfig {
+  /** The server's http(s) URL (or a relay's), or a mailbox file:///DIR/NAME on a shared filesystem (docs/hpc.md). */
   server: string | null;
   /** The registration token: from `--token-file`, VMPILOT_PILOT_TOKEN or the config file (never a command line). */
   token: string | null;
@@ -54,6 +56,8 @@ export interface AgentConfig {
   drainFile: string;
   /** `$JOBOUTPUTS`: a directory, or an http(s) URL to PUT `heartbeat` and `shutdown_message` to; null: none. */
   jobOutputs: string | null;
+  /** A relay's URL: bootstrap artifacts with http(s) URLs are fetched through its cache (docs/hpc.md). */
+  artifactsVia: string | null;
   /** A bootstrap spec (YAML: check, software, env, setup) to run once registered; null: none. */
   bootstrap: string | null;
   /** The config file read (hidden from sandboxed payloads: it may hold the token); null: none. */
@@ -72,6 +76,20 @@ export interface AgentConfig {
   externalId: string | null;
   /** Labels sent at registration (site, cloud, ...), shown by `vmpilot-server pilots`. */
   labels: Readonly<Record<string, string>>;
+  /** GPUs to offer (0: none), whatever the allocation and probe say; null: found (docs/requirements.md). */
+  gpus: number | null;
+  /** Memory of each GPU offered, MiB; null: as probed (unknown for declared GPUs). */
+  gpuMemoryMb: number | null;
+  /** Architecture to declare, canonical (`x86_64-v3`: x86_64 at level 3); null: probed. */
+  arch: string | null;
+  /** OS platform to declare (`el9`); null: from os-release. */
+  platform: string | null;
+  /** The site this node is at; null: none. */
+  site: string | null;
+  /** Tags this node has (payloads' `tag` requirements). */
+  tags: readonly string[];
+  /** Scratch disk to offer, MiB; null: the site's scratch_limit_bytes, else the disk free under the state dir. */
+  scratchMb: number | null;
 }
 
 /** What `--isolation` may say. */
@@ -102,13 +120,20 @@ const text =
     return problem ? { ok: false, expected: problem } : { ok: true, value: raw.trim() };
   };
 
-const url = text(true, (s) => {
+const notHttp = (s: string): string | null => {
   try {
     const u = new URL(s);
     return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'an http:// or https:// URL';
   } catch {
     return 'an http:// or https:// URL';
   }
+};
+
+/** The server: an http(s) URL, or a mailbox on a shared filesystem (file:///DIR/NAME, docs/hpc.md). */
+const serverUrl = text(true, (s) => {
+  if (!s.startsWith('file:')) return notHttp(s) === null ? null : 'an http:// or https:// URL, or a mailbox file:///DIR/NAME';
+  const m = parseMailboxUrl(s);
+  return typeof m === 'string' ? m : null;
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -148,6 +173,23 @@ function splitLabel(item: string): [string, unknown] {
   const at = item.indexOf('=');
   return at < 0 ? [item.trim(), null] : [item.slice(0, at).trim(), item.slice(at + 1)];
 }
+/** A value the requirement language checks (protocol/requirements.ts), as one or a list of names. */
+const requirementValue =
+  (key: 'site' | 'tag', one: boolean): Parse =>
+  (raw) => {
+    if (raw === null || raw === undefined) return { ok: true, value: one ? null : [] };
+    try {
+      const list = normaliseRequirement(key, raw) as string[];
+      if (one && list.length !== 1) return { ok: false, expected: 'one site name' };
+      return { ok: true, value: one ? list[0] : Object.freeze(list) };
+    } catch (err) {
+      if (err instanceof RequirementError) return { ok: false, expected: err.expected };
+      throw err;
+    }
+  };
+
+const arch = text(true, (s) => (parseArch(s) ? null : 'an architecture (x86_64, aarch64, …), x86_64 with a level -v1 to -v4 (x86_64-v3)'));
+const platform = text(true, (s) => (parsePlatform(s)?.kind === 'exact' ? null : 'a platform name (el9, debian12, ubuntu22.04)'));
 
 /** Parse a halt setting: "exit", "poweroff", or any other text as a shell command. */
 export function parseHalt(raw: string): HaltAction {
@@ -168,7 +210,7 @@ export interface KeySpec {
 
 /** Every key, in the order `--help` lists them. */
 export const CONFIG_KEYS: readonly KeySpec[] = [
-  { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: url },
+  { key: 'server', flag: '--server', env: 'VMPILOT_SERVER', default: null, parse: serverUrl },
   // no flag takes the token itself: a command line is visible to every process on the node
   { key: 'token', flag: '--token', env: 'VMPILOT_PILOT_TOKEN', default: null, parse: text(true) },
   { key: 'tokenFile', flag: '--token-file', env: 'VMPILOT_PILOT_TOKEN_FILE', default: null, parse: text(true) },
@@ -262,10 +304,36 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     env: 'VMPILOT_METADATA_URL',
     default: AWS_METADATA_URL,
     parse: (raw) => {
-      const r = url(raw);
+      const r = text(true, notHttp)(raw);
       return r.ok && r.value === null ? { ok: false, expected: 'an http:// or https:// URL' } : r;
     },
   },
+  { key: 'artifactsVia', flag: '--artifacts-via', env: 'VMPILOT_ARTIFACTS_VIA', default: null, parse: text(true, notHttp) },
+  { key: 'gpus', flag: '--gpus', env: 'VMPILOT_GPUS', default: null, parse: integer(0, REQUIREMENT_LIMITS.gpus, true) },
+  { key: 'gpuMemoryMb', flag: '--gpu-memory-mb', env: 'VMPILOT_GPU_MEMORY_MB', default: null, parse: integer(1, REQUIREMENT_LIMITS.gpuMemoryMb, true) },
+  {
+    key: 'arch',
+    flag: '--arch',
+    env: 'VMPILOT_ARCH',
+    default: null,
+    parse: (raw) => {
+      const r = arch(raw);
+      return r.ok && typeof r.value === 'string' ? { ok: true, value: formatArch(parseArch(r.value)!) } : r;
+    },
+  },
+  {
+    key: 'platform',
+    flag: '--platform',
+    env: 'VMPILOT_PLATFORM',
+    default: null,
+    parse: (raw) => {
+      const r = platform(raw);
+      return r.ok && typeof r.value === 'string' ? { ok: true, value: r.value.toLowerCase() } : r;
+    },
+  },
+  { key: 'site', flag: '--site', env: 'VMPILOT_SITE', default: null, parse: requirementValue('site', true) },
+  { key: 'tags', flag: '--tag', env: 'VMPILOT_TAGS', default: Object.freeze([]), parse: requirementValue('tag', false) },
+  { key: 'scratchMb', flag: '--scratch-mb', env: 'VMPILOT_SCRATCH_MB', default: null, parse: integer(1, REQUIREMENT_LIMITS.scratchMb, true) },
 ];
 
 /** Environment variables a payload inherits from the agent; nothing else (no tokens) leaks. */

@@ -55,16 +55,18 @@ export interface HttpControlPlaneOptions {
   token: string;
   /** PEM CA certificate(s) to trust for an https server (`--ca-file`). */
   ca?: Buffer | undefined;
+  /** How calls travel (default: HTTP, node's http/https); mailbox mode passes them as files (mailbox-control-plane.ts). */
+  transport?: Pick<HttpClient, 'call' | 'close'>;
 }
 
 /** ControlPlane over HTTP. One instance per agent process. */
 export class HttpControlPlane implements ControlPlane {
   private credential: string | null = null;
   private pilotId: number | null = null;
-  private readonly client: HttpClient;
+  private readonly client: Pick<HttpClient, 'call' | 'close'>;
 
   constructor(private readonly options: HttpControlPlaneOptions) {
-    this.client = new HttpClient(options.ca);
+    this.client = options.transport ?? new HttpClient(options.ca);
   }
 
   async register(body: RegisterRequest): Promise<RegisterReply> {

@@ -53,6 +53,8 @@ export interface PayloadContext {
   contain?: boolean;
   /** Called once when the payload's processes are gone, or when it never started (frees its slot). */
   release?: () => void;
+  /** Variables the agent sets for this payload over its own env (its GPUs: CUDA_VISIBLE_DEVICES, ...). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The directory of payload `id` under the state dir. */
@@ -63,8 +65,8 @@ export function payloadDir(stateDir: string, id: number): string {
 /**
  * The environment of a payload. Pure. The agent's base env first, then the
  * agent's per-payload values, then the assignment's env; VMPILOT_PAYLOAD_ID,
- * VMPILOT_CORES and the Machine/Job Features directories always come from
- * the agent.
+ * VMPILOT_CORES, the Machine/Job Features directories and `agentEnv` (the
+ * payload's GPUs) always come from the agent.
  */
 export function payloadEnv(
   base: Readonly<Record<string, string>>,
@@ -72,6 +74,7 @@ export function payloadEnv(
   cores: number,
   dir: string,
   machineFeaturesDir: string | null = null,
+  agentEnv: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...base,
@@ -82,6 +85,7 @@ export function payloadEnv(
     VMPILOT_CORES: String(cores),
     VMPILOT_PAYLOAD_DIR: dir,
     JOBFEATURES: path.join(dir, 'jobfeatures'),
+    ...agentEnv,
   };
   if (machineFeaturesDir) env.MACHINEFEATURES = machineFeaturesDir;
   else delete env.MACHINEFEATURES;
@@ -104,7 +108,8 @@ export async function preparePayload(
   await writeFeatures(path.join(dir, 'jobfeatures'), ctx?.jobFeatures ?? { allocated_cpu: cores, job_id: String(assignment.id) });
   const written = [files.stdoutPath, files.stderrPath, `${files.stdoutPath}.cut`, `${files.stderrPath}.cut`];
   await Promise.all(written.map((f) => writeFile(f, '', { flag: 'a' })));
-  let env = payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null);
+  // the agent's per-payload values (its GPUs) are in env before it is written for a sandbox or handed to a slot account
+  let env = payloadEnv(baseEnv, assignment, cores, dir, ctx?.machineFeaturesDir ?? null, ctx?.env);
   if (user) {
     // the agent's files stay the agent's (sticky dir); the pump, running as the payload user, writes them by group
     await chown(dir, process.getuid?.() ?? 0, user.gid);

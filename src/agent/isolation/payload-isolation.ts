@@ -22,6 +22,8 @@ export interface IsolationOptions {
   stateDir: string;
   /** Files outside the state dir that hold secrets (token file, config file): empty inside a sandbox. */
   secretFiles: readonly string[];
+  /** Directories outside the state dir that hold secrets (the mailbox of mailbox mode): empty inside a sandbox. */
+  secretDirs?: readonly string[];
   /** The agent's uid and gid. */
   uid: number;
   gid: number;
@@ -144,6 +146,7 @@ export class PayloadIsolation {
               // what payloads may read of the state dir: the machine features and the bootstrap's software
               sharedDirs: [this.machineFeaturesDir, path.join(this.o.stateDir, 'software')],
               hide: this.o.secretFiles,
+              hideDirs: this.o.secretDirs ?? [],
               uid: this.o.uid,
               gid: this.o.gid,
               mapUser: this.o.mapUser,

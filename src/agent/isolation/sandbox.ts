@@ -37,6 +37,8 @@ export interface SandboxSpec {
   protect: readonly string[];
   /** Files outside the state dir that hold secrets: read as empty inside. */
   hide: readonly string[];
+  /** Directories outside the state dir that hold secrets (a mailbox, docs/hpc.md): empty inside. */
+  hideDirs?: readonly string[];
   /** The agent's uid and gid (the payload keeps them inside the unshare sandbox). */
   uid: number;
   gid: number;
@@ -101,6 +103,7 @@ export function bwrapCommand(s: SandboxSpec, command: readonly string[]): string
   for (const dir of s.sharedDirs) argv.push('--ro-bind-try', dir, dir);
   for (const name of s.protect) argv.push('--ro-bind-try', `${s.payloadDir}/${name}`, `${s.payloadDir}/${name}`);
   for (const file of s.hide) if (!under(s.stateDir, file)) argv.push('--ro-bind-try', '/dev/null', file);
+  for (const dir of s.hideDirs ?? []) if (!under(s.stateDir, dir)) argv.push('--tmpfs', dir);
   argv.push('--remount-ro', s.stateDir, '--chdir', s.payloadDir, '--', ...command);
   return argv;
 }
@@ -108,7 +111,7 @@ export function bwrapCommand(s: SandboxSpec, command: readonly string[]): string
 /**
  * The script that sets up the mounts inside `unshare`, run as root of the
  * first user namespace and first process (pid 1) of the PID namespace.
- * Arguments: STATE PAYLOAD MAPUSER UID GID NSHARED DIRS... NPROTECT NAMES... NHIDE FILES... -- COMMAND...
+ * Arguments: STATE PAYLOAD MAPUSER UID GID NSHARED DIRS... NPROTECT NAMES... NHIDE FILES-OR-DIRS... -- COMMAND...
  * It stays the namespace's pid 1 (the payload is its child, so the agent's
  * SIGTERM reaches the payload) and exits with the payload's status (128+N
  * when a signal killed it), which is when the kernel kills what is left.
@@ -130,7 +133,7 @@ n=$1; shift; protect=""
 while [ "$n" -gt 0 ]; do protect="$protect $1"; shift; n=$((n - 1)); done
 n=$1; shift
 while [ "$n" -gt 0 ]; do
-  if [ -f "$1" ]; then mount --bind /dev/null "$1"; fi
+  if [ -f "$1" ]; then mount --bind /dev/null "$1"; elif [ -d "$1" ]; then mount -t tmpfs -o mode=0700 vmpilot-hidden "$1"; fi
   shift; n=$((n - 1))
 done
 [ "$1" = -- ] && shift
@@ -160,7 +163,8 @@ exit $?`;
 
 /** The unshare command that runs `command` in the sandbox. Pure. */
 export function unshareCommand(s: SandboxSpec, command: readonly string[]): string[] {
-  const hide = s.hide.filter((f) => !under(s.stateDir, f));
+  // the script hides a file as empty and a directory under an empty tmpfs
+  const hide = [...s.hide, ...(s.hideDirs ?? [])].filter((f) => !under(s.stateDir, f));
   return [
     'unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--',
     '/bin/sh', '-c', UNSHARE_SETUP, 'vmpilot-sandbox',

@@ -4,7 +4,7 @@
  * allocations of the payloads it holds; it never starts one that does not
  * fit in the free cores, and never starts a payload id twice.
  */
-import { LIMITS, type Assignment, type LifecycleState, type MatchRequest } from '../../protocol/index.js';
+import { LIMITS, REQUIREMENT_LIMITS, type Assignment, type LifecycleState, type MatchRequest } from '../../protocol/index.js';
 import { loanRefusal, type Loan, type RunningPayload } from './backfill.js';
 import { decideOffer, type OfferDecision, type WaitingRequest } from './starvation.js';
 
@@ -33,6 +33,10 @@ export interface MatchInputs {
   starvationSec?: number;
   /** The payloads held, with their wall limits and clocks: lets held cores be lent (backfill.ts). */
   running?: readonly RunningPayload[];
+  /** Ids of the GPUs no held payload has (requirements.ts). */
+  freeGpus?: readonly string[];
+  /** Scratch not promised to a held payload, MiB; null: unknown. */
+  freeScratchMb?: number | null;
 }
 
 /** Seconds left before the deadline minus grace (null: unlimited). Pure. */
@@ -71,6 +75,8 @@ export function nextMatchRequest(i: MatchInputs): MatchRequest | null {
     remainingSec: left === null ? null : Math.max(0, left),
     holding: [...i.holding],
     waitSec: Math.max(0, Math.min(i.waitMaxSec, LIMITS.waitSec)),
+    ...(takeWork && i.freeGpus && i.freeGpus.length > 0 ? { freeGpus: i.freeGpus.slice(0, REQUIREMENT_LIMITS.gpus) } : {}),
+    ...(i.freeScratchMb !== undefined && i.freeScratchMb !== null ? { freeScratchMb: Math.max(0, Math.min(Math.floor(i.freeScratchMb), Number.MAX_SAFE_INTEGER)) } : {}),
   };
 }
 

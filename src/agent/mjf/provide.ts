@@ -43,6 +43,10 @@ export interface JobFeatureInputs {
   deadline: number | null;
   graceSec: number;
   pilot: PilotLimits;
+  /** The ids of the GPUs the payload holds, on a node with GPUs; null or absent: the node has none. */
+  gpus?: readonly string[] | null;
+  /** The scratch the payload declared (its `scratchMb` requirement), MiB; null or absent: none. */
+  scratchMb?: number | null;
 }
 
 const MIB = 1024 * 1024;
@@ -61,7 +65,10 @@ export function shutdownTimeJob(deadline: number | null, graceSec: number): numb
  * request (wall time, memory) only narrows its share, except memory: a
  * payload's declared memory is what the agent admitted it with (the
  * matcher counts it against the free memory), capped at the pilot's whole
- * limit.
+ * limit; and so is its declared scratch. On a node with GPUs it also gets
+ * `allocated_gpu` (how many it holds) and `allocated_gpu_ids` (which: the
+ * ids in its CUDA_VISIBLE_DEVICES), vmpilot's own keys, since
+ * HSF-TN-2016-02 defines none for GPUs.
  */
 export function jobFeatures(i: JobFeatureInputs): Record<string, number | string> {
   const start = Math.floor(i.now / 1000);
@@ -84,8 +91,12 @@ export function jobFeatures(i: JobFeatureInputs): Record<string, number | string
   if (rss !== null) f.max_rss_bytes = rss;
   const swap = share(i.pilot.swapBytes);
   if (swap !== null) f.max_swap_bytes = swap;
-  const scratch = share(i.pilot.scratchBytes);
+  const scratch = i.scratchMb ? minOf(i.scratchMb * MIB, i.pilot.scratchBytes) : share(i.pilot.scratchBytes);
   if (scratch !== null) f.scratch_limit_bytes = scratch;
+  if (i.gpus) {
+    f.allocated_gpu = i.gpus.length;
+    if (i.gpus.length > 0) f.allocated_gpu_ids = i.gpus.join(',');
+  }
   if (i.pilot.hs06 !== null) f.hs06_job = Number((i.pilot.hs06 * fraction).toFixed(2));
   return f;
 }

@@ -1,5 +1,5 @@
 /** Build the heartbeat the agent sends. Pure. */
-import { LIMITS, VERSION, type HeartbeatRequest, type LifecycleState, type PayloadHeartbeat } from '../../protocol/index.js';
+import { LIMITS, VERSION, type Capabilities, type HeartbeatRequest, type LifecycleState, type PayloadHeartbeat } from '../../protocol/index.js';
 import type { NodeSnapshot } from '../ports.js';
 
 /** What a heartbeat is made of. */
@@ -17,6 +17,8 @@ export interface HeartbeatInputs {
   cpuUse?: number;
   /** Machine/Job Features values as read. */
   features?: Record<string, string | number>;
+  /** What the node is and has, as at register (the server keeps the latest). */
+  capabilities?: Capabilities | null;
 }
 
 const clampInt = (n: number, max: number) => Math.max(0, Math.min(Math.floor(n), max));
@@ -39,6 +41,7 @@ export function buildHeartbeat(i: HeartbeatInputs): HeartbeatRequest {
     deadline: i.deadline,
     ...(i.cpuUse === undefined ? {} : { cpuUse: Math.max(0, Math.min(i.cpuUse, total)) }),
     ...(i.features && Object.keys(i.features).length > 0 ? { features: { ...i.features } } : {}),
+    ...(i.capabilities ? { capabilities: i.capabilities } : {}),
   };
 }
 

@@ -54,6 +54,7 @@ export class HeartbeatView {
       deadline: p.deadline,
       ...(use === undefined ? {} : { cpuUse: use }),
       features: p.deps.features?.() ?? p.res.features(),
+      capabilities: p.res.capabilities(),
     });
   }
 }

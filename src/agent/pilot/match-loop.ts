@@ -23,7 +23,8 @@ import { describeError } from '../../shared/errors.js';
 import { retryDelayMs } from '../control/retry.js';
 import { payloadDir } from '../executor/payload-runner.js';
 import type { RunningPayload } from '../matcher/backfill.js';
-import { admit, nextMatchRequest, remainingSec, reservationNow, type MatchInputs } from '../matcher/matcher.js';
+import { admit, nextMatchRequest, remainingSec, reservationNow, type Admission, type MatchInputs } from '../matcher/matcher.js';
+import { freeGpus, freeScratchMb, place, type NodeNow } from '../matcher/requirements.js';
 import { waitingFromReply } from '../matcher/starvation.js';
 import { HOUR, type PilotCore } from './core.js';
 import { refreshDeadline } from './deadline-watch.js';
@@ -54,6 +55,7 @@ export function holdingNow(p: PilotCore): number[] {
 
 /** What the match request and the admission of a payload depend on, now. */
 export function matchInputs(p: PilotCore): MatchInputs {
+  const node = nodeNow(p);
   const running: RunningPayload[] = [];
   for (const id of p.payloads.ids) {
     const rec = p.keeper.state.running[String(id)];
@@ -74,6 +76,17 @@ export function matchInputs(p: PilotCore): MatchInputs {
     largestWaiting: p.largestWaiting,
     starvationSec: p.deps.config.starvationSec,
     running,
+    freeGpus: node.free.gpus.map((g) => g.id),
+    freeScratchMb: node.free.scratchMb,
+  };
+}
+
+/** What the node is and has free now: GPUs no payload record holds, scratch no held payload declared. */
+export function nodeNow(p: PilotCore): NodeNow {
+  const records = Object.values(p.keeper.state.running);
+  return {
+    capabilities: p.res.capabilities(),
+    free: { gpus: freeGpus(p.res.gpuDevices(), records.map((r) => r.gpus)), scratchMb: freeScratchMb(p.res.scratchMb(), records.map((r) => r.assignment)) },
   };
 }
 
@@ -146,7 +159,14 @@ export async function take(p: PilotCore, a: Assignment): Promise<'duplicate' | '
   // handed out for a request made before the deadline moved: admitted by the deadline now
   await refreshDeadline(p);
   const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
-  const decision = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
+  let decision: Admission = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
+  // its requirements, checked against the node now (matcher/requirements.ts), and the GPUs it gets
+  let gpus: string[] = [];
+  if (decision.kind === 'start') {
+    const placed = place(a, nodeNow(p));
+    if (placed.kind === 'release') decision = placed;
+    else gpus = placed.gpus;
+  }
   if (decision.kind !== 'release') p.releasing.delete(a.id);
   if (decision.kind !== 'duplicate') p.redelivered.delete(a.id);
   if (decision.kind === 'duplicate') {
@@ -173,7 +193,7 @@ export async function take(p: PilotCore, a: Assignment): Promise<'duplicate' | '
   await p.dirsPruned;
   // On disk before it starts: a restart finds it (pid 0: starting) and never starts it again.
   const dir = payloadDir(config.stateDir, a.id);
-  p.keeper.state.running[String(a.id)] = { pid: 0, cores: decision.cores, startedAt: clock.now(), dir, assignment: a };
+  p.keeper.state.running[String(a.id)] = { pid: 0, cores: decision.cores, startedAt: clock.now(), dir, assignment: a, ...(gpus.length > 0 ? { gpus } : {}) };
   // saved BEFORE the process is spawned: a SIGKILL in between leaves a "starting" record, never an unknown payload
   await p.keeper.persist();
   p.payloads.accept(a, decision.cores);

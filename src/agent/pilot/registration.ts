@@ -9,7 +9,7 @@
  *      └────────▶ register ──unreachable──▶ back off, again (until the orphan timeout: 700)
  *                          ──refused──────▶ halt 400 (forbidden) or 500
  */
-import { ShutdownCode, type HeartbeatRequest } from '../../protocol/index.js';
+import { ShutdownCode, type Capabilities, type HeartbeatRequest } from '../../protocol/index.js';
 import { VERSION } from '../../protocol/version.js';
 import { describeError, isVmpilotError } from '../../shared/errors.js';
 import type { HaltRequest } from '../monitor/lifecycle.js';
@@ -62,6 +62,12 @@ export async function resume(p: PilotCore, identity: Extract<Identity, { kind: '
   return null;
 }
 
+/** The node's capabilities for the register request, when the agent knows them (docs/requirements.md). */
+function capabilitiesOf(p: PilotCore): { capabilities?: Capabilities } {
+  const capabilities = p.res.capabilities();
+  return capabilities ? { capabilities } : {};
+}
+
 /** Register, retrying while the server is unreachable; a failure to halt with, or null once registered. */
 export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
   const { clock, config } = p.deps;
@@ -84,6 +90,7 @@ export async function registerLoop(p: PilotCore): Promise<HaltRequest | null> {
         ...(externalId === null ? {} : { externalId }),
         ...(Object.keys(labels).length > 0 ? { labels } : {}),
         ...(p.res.isolation ? { isolation: p.res.isolation.plan.mode } : {}),
+        ...capabilitiesOf(p),
       });
       p.registered = true;
       p.heartbeats.intervalSec = reply.heartbeatIntervalSec;

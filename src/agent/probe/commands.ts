@@ -15,6 +15,7 @@ import { execFileCommandRunner } from '../resources/command.js';
 import { NodeResources, type ResourceView } from '../resources/node-resources.js';
 import { readInventory } from './inventory.js';
 import { nodeProbe } from './node-probe.js';
+import { formatCapabilities } from './capabilities.js';
 import { formatResources } from './resources.js';
 
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
@@ -75,6 +76,7 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
   if (flags.json) {
     const out = {
       ...v.offered,
+      capabilities: v.capabilities,
       cgroup: v.cgroup,
       batch: v.batch,
       mjf: { sources: v.features.sources, stale: staleOut(v), problems: v.features.problems },
@@ -87,6 +89,7 @@ export async function probeCommand(flags: Record<string, unknown>): Promise<void
   }
   const lines = [
     formatResources(v.offered).trimEnd(),
+    formatCapabilities(v.capabilities),
     `cgroup    ${v.cgroup.version === null ? 'none found' : `v${v.cgroup.version}`}${v.cgroup.cores !== null ? `, ${v.cgroup.cores} cores` : ''}${v.cgroup.memoryBytes !== null ? `, ${Math.floor(v.cgroup.memoryBytes / 1048576)} MiB` : ''}`,
     `batch     ${v.batch ? `${v.batch.system} job ${v.batch.jobId}${v.batch.cores !== null ? `, ${v.batch.cores} cores` : ''}${v.batch.endsAt !== null ? `, ends ${iso(v.batch.endsAt)}` : ''}` : 'none'}`,
     `deadline  ${v.deadline.at === null ? 'none' : `${iso(v.deadline.at)} (${v.deadline.source})`}`,

@@ -28,7 +28,7 @@ export function parseCpuinfo(text: string | null): CpuInfo {
 }
 
 /** The value of a KEY=value line of os-release, unquoted ("…", '…' or bare). */
-function osReleaseValue(text: string, key: string): string | null {
+export function osReleaseValue(text: string, key: string): string | null {
   const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
   if (!m) return null;
   let v = m[1]!.trim();

@@ -5,6 +5,7 @@
  * asked through a CommandRunner.
  */
 import type { CommandRunner } from './command.js';
+import { GPU_ENV_KEYS } from './gpu-allocation.js';
 
 /** What the batch system gave this job. */
 export interface BatchAllocation {
@@ -32,6 +33,8 @@ export const BATCH_ENV_KEYS: readonly string[] = [
   'SGE_CELL',
   'PE_HOSTFILE',
   '_CONDOR_MACHINE_AD',
+  // the GPUs the job was given (gpu-allocation.ts)
+  ...GPU_ENV_KEYS,
 ];
 
 /** How long `squeue`/`qstat` may take. */

@@ -19,6 +19,8 @@ import { computeDeadline, type Deadline } from '../mjf/deadline.js';
 import { loadLastKnown, saveLastKnown } from '../mjf/last-known.js';
 import { FeaturesReader, type FeatureFetcher, type FeaturesRead } from '../mjf/reader.js';
 import type { NodeProbe, NodeSnapshot } from '../ports.js';
+import { nodeCapabilities, type NodeCapabilities } from '../probe/capabilities.js';
+import { readCapabilitySources, type ProbedCapabilities } from '../probe/capability-read.js';
 import { offeredResources, type OfferedResources, type ResourceLayer } from '../probe/resources.js';
 import { batchAllocation, batchEndTime, type BatchAllocation } from './batch.js';
 import { readCgroupLimits, type CgroupLimits } from './cgroup.js';
@@ -42,6 +44,8 @@ export interface ResourceView {
   features: FeaturesRead;
   batch: (BatchAllocation & { endsAt: number | null }) | null;
   cgroup: CgroupLimits;
+  /** What the node is and has beyond cores and memory (docs/requirements.md), each with its source. */
+  capabilities: NodeCapabilities;
 }
 
 /** What the pilot asks of its resources: read everything once, refresh on every heartbeat, and look at the deadline often. */
@@ -56,7 +60,10 @@ export interface ResourceSource {
 
 /** Where the resource sources live; tests point these at fake trees and recorded environments. */
 export interface ResourceOptions {
-  config: Pick<AgentConfig, 'cores' | 'memoryMb' | 'machineFeatures' | 'jobFeatures' | 'lifetimeSec' | 'stateDir' | 'batchEnv'>;
+  config: Pick<
+    AgentConfig,
+    'cores' | 'memoryMb' | 'machineFeatures' | 'jobFeatures' | 'lifetimeSec' | 'stateDir' | 'batchEnv' | 'gpus' | 'gpuMemoryMb' | 'arch' | 'platform' | 'site' | 'tags' | 'scratchMb'
+  >;
   probe: NodeProbe;
   log: Logger;
   /** When the agent started (ms epoch): the lifetime and PBS/SGE wall times count from here. */
@@ -70,6 +77,10 @@ export interface ResourceOptions {
   lastKnown?: { file: string; save: boolean } | null;
   /** The cloud's spot interruption notice, read with the deadline (`--spot-notice`); null: not watched. */
   spotNotice?: SpotNotice | null;
+  /** Where /proc, /sys and /etc are (capability-read.ts); tests give a fake tree. Default `/`. */
+  probeRoot?: string;
+  /** The kernel's machine name; default os.machine(). */
+  machine?: string | null;
 }
 
 const positive = (v: unknown): number | null => (typeof v === 'number' && v > 0 ? v : null);
@@ -131,6 +142,7 @@ export class NodeResources implements ResourceSource {
   private features: FeaturesRead | null = null;
   private snapshot: NodeSnapshot | null = null;
   private spotAction: number | null = null;
+  private probed: ProbedCapabilities | null = null;
 
   constructor(private readonly o: ResourceOptions) {
     this.clock = o.clock ?? systemClock;
@@ -159,6 +171,8 @@ export class NodeResources implements ResourceSource {
     await this.saveKnown();
     await this.readSpotNotice();
     this.snapshot = await this.o.probe.snapshot(this.o.config.stateDir);
+    this.probed = await readCapabilitySources(this.o.run, env, this.o.probeRoot, this.o.machine);
+    for (const problem of [...this.probed.gpus.problems, ...(this.probed.allocation?.problems ?? [])]) log.warn({ problem }, 'bad GPU value ignored');
     return this.view();
   }
 
@@ -228,6 +242,12 @@ export class NodeResources implements ResourceSource {
       lifetimeEnd: config.lifetimeSec === null ? null : this.o.startedAt + config.lifetimeSec * 1000,
       spotAction: this.spotAction,
     });
-    return { offered, snapshot, deadline, features, batch: this.batch && { ...this.batch }, cgroup: this.cgroup };
+    const scratchBytes = features.job.scratch_limit_bytes;
+    const capabilities = nodeCapabilities({
+      ...this.probed!,
+      config,
+      scratch: { jobBytes: typeof scratchBytes === 'number' ? scratchBytes : null, diskFreeMb: snapshot.diskFreeMb },
+    });
+    return { offered, snapshot, deadline, features, batch: this.batch && { ...this.batch }, cgroup: this.cgroup, capabilities };
   }
 }

@@ -10,13 +10,14 @@
  * configured cores and lifetime.
  */
 import path from 'node:path';
-import type { Assignment } from '../../protocol/index.js';
+import type { Assignment, Capabilities, GpuInfo } from '../../protocol/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import { payloadDir, type PayloadContext } from '../executor/payload-runner.js';
 import type { PayloadIsolation } from '../isolation/payload-isolation.js';
 import { jobFeatures, machineFeatures, PROVIDED_MACHINE_KEYS, shutdownTimeJob, type PilotLimits } from '../mjf/provide.js';
 import { rewriteFeatures, writeFeatures } from '../mjf/write.js';
+import { wireCapabilities } from '../probe/capabilities.js';
 import type { ResourceSource, ResourceView } from './node-resources.js';
 
 const MIB = 1024 * 1024;
@@ -119,7 +120,7 @@ export class PilotResources {
     this.deadline = view.deadline.at;
     const moved = !first && before !== this.deadline;
     if (moved) this.log.info({ from: before, to: this.deadline, source: view.deadline.source }, 'deadline moved');
-    if (first) this.log.info({ cores: view.offered.cores, memoryMb: view.offered.memoryMb.total, deadline: this.deadline, deadlineSource: view.deadline.source }, 'resources');
+    if (first) this.log.info({ cores: view.offered.cores, memoryMb: view.offered.memoryMb.total, deadline: this.deadline, deadlineSource: view.deadline.source, capabilities: wireCapabilities(view.capabilities) }, 'resources');
     await this.publish(held);
     return {
       totalCores: this.totalCores,
@@ -128,6 +129,21 @@ export class PilotResources {
       deadlineSource: view.deadline.source,
       deadlineMoved: moved,
     };
+  }
+
+  /** What the node is and has (docs/requirements.md), as the agent reports it; null without a source or before the first refresh. */
+  capabilities(): Capabilities | null {
+    return this.view ? wireCapabilities(this.view.capabilities) : null;
+  }
+
+  /** The GPUs the agent may give its payloads, each to one at a time; none without a source. */
+  gpuDevices(): readonly GpuInfo[] {
+    return this.view?.capabilities.gpus.value ?? [];
+  }
+
+  /** The scratch the agent may give its payloads, MiB (the site's limit, the operator's, or the disk free now); null when unknown. */
+  scratchMb(): number | null {
+    return this.view?.capabilities.scratchMb.value ?? null;
   }
 
   /** The Machine/Job Features values read (machine and job keys, at most 64), for the heartbeat; empty without a source. */
@@ -216,8 +232,14 @@ export class PilotResources {
     }
   }
 
-  /** The context payload `a` starts with, at `now`. */
-  payloadContext(a: Assignment, cores: number, now: number): PayloadContext {
+  /**
+   * The context payload `a` starts with, at `now`, holding the GPUs `gpus`.
+   * On a node with GPUs every payload is told which it may use (none: an
+   * empty CUDA_VISIBLE_DEVICES), so that one without GPUs cannot take
+   * another's; on a node without, nothing is set.
+   */
+  payloadContext(a: Assignment, cores: number, now: number, gpus: readonly string[] = []): PayloadContext {
+    const hasGpus = this.gpuDevices().length > 0 || gpus.length > 0;
     const values = jobFeatures({
       payloadId: a.id,
       cores,
@@ -228,6 +250,8 @@ export class PilotResources {
       deadline: this.deadline,
       graceSec: this.graceSec(),
       pilot: this.pilotLimits(),
+      gpus: hasGpus ? gpus : null,
+      scratchMb: a.requirements?.scratchMb ?? null,
     });
     if (this.source) this.published.set(a.id, typeof values.shutdowntime_job === 'number' ? values.shutdowntime_job : null);
     return {
@@ -235,12 +259,29 @@ export class PilotResources {
       machineFeaturesDir: this.source ? this.machineFeaturesDir : null,
       user: null,
       maxOutputBytes: this.config.maxOutputMb * MIB,
+      ...(hasGpus ? { env: gpuEnv(gpus) } : {}),
     };
   }
 
-  /** The context payload `a` starts with, at `now`, with its account or sandbox (which may have to be made first). */
-  async contextFor(a: Assignment, cores: number, now: number): Promise<PayloadContext> {
-    const ctx = this.payloadContext(a, cores, now);
+  /**
+   * The context payload `a` starts with, at `now`, holding the GPUs `gpus`,
+   * with its account or sandbox (which may have to be made first). Its GPU
+   * variables are in its `env`, which reaches it as a slot account and in a
+   * sandbox alike (payload-runner.ts writes them into its environment file).
+   */
+  async contextFor(a: Assignment, cores: number, now: number, gpus: readonly string[] = []): Promise<PayloadContext> {
+    const ctx = this.payloadContext(a, cores, now, gpus);
     return this.isolation ? { ...ctx, ...(await this.isolation.enter()) } : ctx;
   }
+}
+
+/**
+ * The variables that give a payload its GPUs and no others:
+ * CUDA_VISIBLE_DEVICES for CUDA (and HIP) programs, NVIDIA_VISIBLE_DEVICES
+ * for containers started through the NVIDIA container runtime ("none": no
+ * GPU, as that runtime spells it). Pure.
+ */
+export function gpuEnv(gpus: readonly string[]): Record<string, string> {
+  const list = gpus.join(',');
+  return { CUDA_VISIBLE_DEVICES: list, NVIDIA_VISIBLE_DEVICES: list === '' ? 'none' : list, VMPILOT_GPUS: String(gpus.length) };
 }

@@ -12,6 +12,7 @@ import { OUTER_PATH } from '../isolation/sandbox.js';
 import { SlotAccounts } from '../isolation/slots.js';
 import { nodeProbe } from '../probe/node-probe.js';
 import { execFileCommandRunner } from './command.js';
+import { mailboxSpoolOf } from '../control/mailbox-url.js';
 import { NodeResources } from './node-resources.js';
 import { PilotResources } from './pilot-resources.js';
 import { SpotNotice } from './spot-notice.js';
@@ -30,6 +31,8 @@ export async function realIsolation(config: Readonly<AgentConfig>, log: Logger):
   const isolation = new PayloadIsolation(plan, {
     stateDir: config.stateDir,
     secretFiles: [config.tokenFile, config.configFile].filter((f): f is string => f !== null),
+    // mailboxes' requests carry pilots' credentials: the whole spool, the other agents' of this account too
+    secretDirs: [mailboxSpoolOf(config.server)].filter((d): d is string => d !== null),
     uid,
     gid: process.getgid?.() ?? -1,
     mapUser,

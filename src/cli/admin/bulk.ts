@@ -15,6 +15,7 @@ import type {
   SubmitBatchReply,
   SubmitRequest,
 } from '../../protocol/index.js';
+import { REQUIREMENT_KEYS, RequirementError, normaliseRequirements, type Requirements } from '../../protocol/index.js';
 import { paths } from '../../protocol/paths.js';
 import { describeError } from '../../shared/errors.js';
 import { usageError } from '../run-main.js';
@@ -27,17 +28,20 @@ import { visibleJson } from './visible.js';
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(`${text}\n`);
 
-const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'priority', 'env', 'requeue', 'count'];
+const KEYS = ['command', 'cores', 'memoryMb', 'wallSec', 'group', 'name', 'priority', 'env', 'requeue', 'count', ...REQUIREMENT_KEYS];
 
 /**
  * The payloads of a jobs file: a list of payloads, or `{ defaults, payloads }`.
  * Each payload: `command` (a list, or a string run by /bin/sh -c), `cores`
  * (N, "MIN-MAX" or "whole"), `memoryMb`, `wallSec`, `group`, `name`,
  * `priority`, `env` (a mapping), `requeue` (false: never run it again after
- * the infrastructure ended an attempt), `count` (queue it this many times).
- * `flags.group` (`submit --file F --group G`) is the group of every payload
- * that names none itself: a payload's own `group` wins, then `--group`, then
- * the file's `defaults`. Pure; throws usage errors naming `payloads[i].field`.
+ * the infrastructure ended an attempt), `count` (queue it this many times),
+ * and the requirement keys (docs/requirements.md: `gpus`, `gpuMemoryMb`,
+ * `arch`, `platform`, `site`, `notSite`, `tag`, `scratchMb`; lists as YAML
+ * lists or comma-separated strings). `flags.group` (`submit --file F --group
+ * G`) is the group of every payload that names none itself: a payload's own
+ * `group` wins, then `--group`, then the file's `defaults`. Pure; throws
+ * usage errors naming `payloads[i].field`.
  */
 export function jobsFromYaml(text: string, file = 'jobs file', flags: { group?: string | undefined } = {}): SubmitRequest[] {
   let doc: unknown;
@@ -84,11 +88,26 @@ export function jobsFromYaml(text: string, file = 'jobs file', flags: { group?: 
     } catch (err) {
       throw usageError(`${where}: ${describeError(err).replace('--wall', 'wallSec').replace('--memory-mb', 'memoryMb').replace(/--/g, '')}`);
     }
+    const requirements = requirementsOf(p, where);
+    if (requirements) request.requirements = requirements;
     const count = p.count === undefined ? 1 : intOption(`${where}.count`, String(p.count), 1, 10000);
     for (let n = 0; n < count; n++) out.push(request);
   });
   if (out.length > 10000) throw usageError(`${file} asks for ${out.length} payloads; at most 10000 per file`);
   return out;
+}
+
+/** The requirements of one payload entry, normalised; null when it has none. Usage errors name `payloads[i].key`. */
+function requirementsOf(p: Record<string, unknown>, where: string): Requirements | null {
+  const raw = Object.fromEntries(REQUIREMENT_KEYS.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
+  if (Object.keys(raw).length === 0) return null;
+  try {
+    const r = normaliseRequirements(raw);
+    return Object.keys(r).length > 0 ? r : null;
+  } catch (err) {
+    if (err instanceof RequirementError) throw usageError(`${where}.${err.message}`, 'docs/requirements.md lists every requirement and its values');
+    throw err;
+  }
 }
 
 function envList(env: unknown, where: string): string[] {

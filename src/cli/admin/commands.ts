@@ -3,15 +3,19 @@
  * request from its options, calls the server through AdminClient and prints
  * the result on stdout (`--json` prints exactly what the API returned).
  */
-import type {
-  CoreRequest,
-  InstructionReply,
-  InstructionRequest,
-  PayloadHistoryEntry,
-  PayloadView,
-  PilotView,
-  SubmitReply,
-  SubmitRequest,
+import {
+  RequirementError,
+  normaliseRequirements,
+  type CoreRequest,
+  type InstructionReply,
+  type InstructionRequest,
+  type PayloadHistoryEntry,
+  type PayloadView,
+  type PilotView,
+  type RequirementKey,
+  type Requirements,
+  type SubmitReply,
+  type SubmitRequest,
 } from '../../protocol/index.js';
 import { parseCoreRequest } from '../../protocol/cores.js';
 import { paths } from '../../protocol/paths.js';
@@ -46,6 +50,47 @@ export interface SubmitOptions extends ClientOptions {
   env: string[];
   /** false with --no-requeue (commander's default is true). */
   requeue?: boolean;
+  gpus?: string;
+  gpuMemoryMb?: string;
+  arch?: string[];
+  platform?: string[];
+  site?: string[];
+  notSite?: string[];
+  tag?: string[];
+  scratchMb?: string;
+}
+
+/** The submit flag of each requirement key (docs/requirements.md). */
+export const REQUIREMENT_FLAGS: Readonly<Record<RequirementKey, string>> = {
+  gpus: '--gpus',
+  gpuMemoryMb: '--gpu-memory-mb',
+  arch: '--arch',
+  platform: '--platform',
+  site: '--site',
+  notSite: '--not-site',
+  tag: '--tag',
+  scratchMb: '--scratch-mb',
+};
+
+/**
+ * The requirements `submit`'s flags ask for, normalised; null when none.
+ * List flags may repeat and hold commas. Throws a usage error naming the flag.
+ */
+export function requirementsFromFlags(o: Omit<SubmitOptions, keyof ClientOptions>): Requirements | null {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(REQUIREMENT_FLAGS) as RequirementKey[]) {
+    const v = o[key];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) raw[key] = v;
+  }
+  if (Object.keys(raw).length === 0) return null;
+  try {
+    const r = normaliseRequirements(raw);
+    return Object.keys(r).length > 0 ? r : null;
+  } catch (err) {
+    if (!(err instanceof RequirementError)) throw err;
+    const flag = REQUIREMENT_FLAGS[err.key as RequirementKey] ?? err.key;
+    throw usageError(`${flag} ${JSON.stringify(err.value)}: expected ${err.expected}`, 'docs/requirements.md lists every requirement and its values');
+  }
 }
 
 /** Turn `submit`'s options into a SubmitRequest; throws usage errors naming the flag. Pure. */
@@ -83,6 +128,8 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     request.env = env;
   }
   if (o.requeue === false) request.requeue = false;
+  const requirements = requirementsFromFlags(o);
+  if (requirements) request.requirements = requirements;
   return request;
 }
 

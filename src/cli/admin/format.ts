@@ -4,7 +4,7 @@
  * its control characters made visible (visible.ts): a hostname or a message
  * from a pilot cannot forge rows or send the terminal escape sequences.
  */
-import { formatCoreRequest, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, formatRequirements, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
 import { visible, visibleLines } from './visible.js';
 
 /** Lay out rows under headers, columns padded to their widest cell; control characters in cells shown as escapes. */
@@ -74,7 +74,7 @@ export function coreSecSummary(payloads: PayloadView[]): string {
 /** The pilot table of `pilots`. */
 export function pilotTable(pilots: PilotView[], now: number): string {
   return table(
-    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'EXTERNAL-ID', 'LABELS', 'ISOLATION', 'CONTACT', 'SHUTDOWN'],
+    ['ID', 'HOSTNAME', 'STATE', 'CORES', 'EXTERNAL-ID', 'LABELS', 'ISOLATION', 'VIA', 'CONTACT', 'SHUTDOWN'],
     pilots.map((p) => [
       String(p.id),
       p.hostname,
@@ -85,6 +85,8 @@ export function pilotTable(pilots: PilotView[], now: number): string {
       labelsText(p.labels),
       // an agent that did not say (older than isolation) isolates nothing
       p.isolation ?? 'none',
+      // the relay it registered through (site/name), or - when it came directly
+      p.relay ? `${p.relay.site}/${p.relay.name}` : '-',
       contactText(p, now),
       p.shutdownCode === null ? '-' : `${p.shutdownCode} ${p.shutdownMessage ?? ''}`.trim(),
     ]),
@@ -115,6 +117,7 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['cores', `${formatCoreRequest(p.cores)} requested, ${p.allocatedCores ?? '-'} allocated`],
     ['memory', p.memoryMb === null ? '-' : `${p.memoryMb} MB`],
     ['wall limit', p.wallSec === null ? '-' : duration(p.wallSec)],
+    ['requires', formatRequirements(p.requirements)],
     ['priority', String(p.priority)],
     ['pilot', p.pilotId === null ? '-' : String(p.pilotId)],
     ['attempts', attemptsText(p)],
@@ -127,6 +130,8 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['exit code', p.exitCode === null ? '-' : String(p.exitCode)],
     ['signal', p.signal ?? '-'],
     ['message', p.message ?? '-'],
+    // only a queued payload that no live pilot can run has one
+    ...(typeof p.waiting === 'string' ? [['waiting', p.waiting]] : []),
   ];
   const head = table(['FIELD', 'VALUE'], lines).split('\n').slice(1).join('\n');
   const past =

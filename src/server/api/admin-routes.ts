@@ -40,6 +40,7 @@ import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './app.js';
 import { nextLink, pageOf } from './paging.js';
+import { normaliseSubmit, withWaiting } from './requirements.js';
 
 interface PayloadsQuery {
   state?: PayloadState;
@@ -75,7 +76,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { body: submitSchema }, onRequest: adminOnly },
     async (request, reply) => {
       checkCores(request.body, 'body');
-      const payload = await store.submitPayload(request.body, clock.now());
+      const payload = await store.submitPayload(normaliseSubmit(request.body, 'body'), clock.now());
       request.log.info({ payloadId: payload.id, name: payload.name, group: payload.group }, 'payload submitted');
       waiters.wakeAll();
       const body: SubmitReply = { id: payload.id };
@@ -111,7 +112,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request): Promise<PayloadView> => {
       const payload = await store.getPayload(Number(request.params.payloadId));
       if (!payload) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${request.params.payloadId}`);
-      return payload;
+      return withWaiting(store, payload, ctx.isolationPolicy);
     },
   );
 
@@ -185,7 +186,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { body: submitBatchSchema }, onRequest: adminOnly },
     async (request, reply) => {
       request.body.payloads.forEach((p, i) => checkCores(p, `body.payloads[${i}]`));
-      const ids = await store.submitPayloads(request.body.payloads, clock.now());
+      const payloads = request.body.payloads.map((p, i) => normaliseSubmit(p, `body.payloads[${i}]`));
+      const ids = await store.submitPayloads(payloads, clock.now());
       request.log.info({ count: ids.length, first: ids[0], last: ids[ids.length - 1] }, 'payloads submitted');
       waiters.wakeAll();
       const body: SubmitBatchReply = { ids };

@@ -26,6 +26,8 @@ import { registerOverviewRoutes } from './overview-routes.js';
 import { registerPilotRoutes } from './pilot-routes.js';
 import { TokenBuckets } from './rate-limit.js';
 import { RefusalLog } from './refusal-log.js';
+import { installRelayCheck } from './relay-auth.js';
+import type { RelayPolicy } from '../relay-config.js';
 import { Waiters } from './waiters.js';
 
 /** What the API needs. */
@@ -63,6 +65,8 @@ export interface AppOptions {
   defaultShare?: number;
   /** Cloud instances by endpoint and state, when a director runs (the overview shows them; default: none). */
   instanceCounts?: () => Promise<{ endpoint: string; state: string; count: number }[]>;
+  /** Relays the server knows, and whether registrations must come through one (default: none, not required). */
+  relays?: RelayPolicy;
 }
 
 /** What the route modules share. */
@@ -160,6 +164,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (route === routes.heartbeat && reply.statusCode < 300) ctx.metrics.heartbeat.observe(sec);
   });
 
+  // relays (docs/hpc.md): an unknown relay token is refused before any route looks at the pilot's own token
+  if (options.relays) installRelayCheck(app, options.relays);
   app.get(routes.health, async (): Promise<HealthReply> => ({ ok: true, version: VERSION, protocol: PROTOCOL_VERSION }));
   registerPilotRoutes(app, ctx);
   registerAdminRoutes(app, ctx);

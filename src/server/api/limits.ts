@@ -1,6 +1,6 @@
 /**
  * The limits that keep one caller from exhausting the server: the size of a
- * registration's labels, how fast pilots may register (per registration
+ * registration's labels and of a node's capabilities, how fast pilots may register (per registration
  * token and per source address), how many match long polls may wait (per
  * pilot and in all), and how long a client may take to send a request. Set
  * in `serve --config FILE` under `limits:` (config.ts); these are the
@@ -12,6 +12,8 @@
 export interface ApiLimits {
   /** Largest `labels` of a registration, in bytes of its JSON. */
   readonly labelBytes: number;
+  /** Largest `capabilities` of a registration or heartbeat, in bytes of its JSON (GPU models, site and tags are the node's to say). */
+  readonly capabilityBytes: number;
   /** Registrations one registration token may make at once, and per second after that (token bucket). */
   readonly registerBurstPerToken: number;
   readonly registerPerSecPerToken: number;
@@ -32,6 +34,7 @@ export interface ApiLimits {
 
 export const DEFAULT_LIMITS: ApiLimits = Object.freeze({
   labelBytes: 4096,
+  capabilityBytes: 16384,
   registerBurstPerToken: 2000,
   registerPerSecPerToken: 50,
   registerBurstPerAddress: 1000,
@@ -46,6 +49,7 @@ export const DEFAULT_LIMITS: ApiLimits = Object.freeze({
 /** Allowed ranges of each limit, for the configuration file. */
 export const LIMIT_RANGES: Readonly<Record<keyof ApiLimits, readonly [number, number]>> = {
   labelBytes: [2, 64 * 1024],
+  capabilityBytes: [256, 256 * 1024],
   registerBurstPerToken: [0, 1e9],
   registerPerSecPerToken: [0, 1e6],
   registerBurstPerAddress: [0, 1e9],

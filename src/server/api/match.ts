@@ -10,15 +10,10 @@
  * one that a newer request of the same pilot replaced (`replaced` aborted,
  * long-polls.ts) is answered at once with none.
  */
-import type { MatchReply, MatchRequest, PilotState, PilotView } from '../../protocol/index.js';
-import { isolationAllows, offerOf } from '../queue/pick.js';
+import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
+import { isIsolated, isolationAllows, offerOf } from '../queue/pick.js';
 import { designate } from '../queue/reservations.js';
 import type { ApiContext } from './app.js';
-
-/** True when a pilot's registration said it isolates its payloads (absent, from an older agent: it does not). */
-function isIsolated(isolation: PilotView['isolation']): boolean {
-  return isolation !== undefined && isolation !== null && isolation !== 'none';
-}
 
 /** Pilot states in which a pilot takes no new work. */
 const NO_NEW_WORK: readonly PilotState[] = ['draining', 'halting', 'halted', 'error'];
@@ -42,7 +37,7 @@ export async function matchFor(
   const answer = async (reply: MatchReply): Promise<MatchReply> => {
     const pilot = await store.getPilot(pilotId);
     if (!pilot) return reply;
-    const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec };
+    const capacity = { totalCores: body.totalCores, memoryMb: pilot.memoryMb, remainingSec: body.remainingSec, capabilities: pilot.capabilities ?? null };
     // a designation lapses when its pilot has not asked for two full match waits
     const staleMs = 2 * (ctx.matchWaitMaxSec + 30) * 1000;
     // designations are soft state: a queue view up to a second old serves every pilot asking meanwhile
@@ -71,7 +66,7 @@ export async function matchFor(
       if (replaced.aborted) return answer({ payload: null, instructions: [] });
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !waiters.isClosing) {
         const now = clock.now();
-        const offer = { ...offerOf(body, now - receivedAt), isolated: isIsolated(pilot.isolation) };
+        const offer = { ...offerOf(body, now - receivedAt, pilot.capabilities ?? null), isolated: isIsolated(pilot.isolation) };
         const claimed = await store.claimPayload(pilotId, offer, ctx.picker, now, ctx.usageHalfLifeSec);
         if (claimed) {
           ctx.log.info({ pilotId, payloadId: claimed.id, cores: claimed.cores, group: claimed.group }, 'payload assigned');

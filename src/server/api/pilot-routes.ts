@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
+  Capabilities,
   HeartbeatReply,
   HeartbeatRequest,
   MatchRequest,
@@ -23,6 +24,7 @@ import { seqProblem } from '../store/report-rules.js';
 import type { ApiContext } from './app.js';
 import { bearerToken, newSecret, sha256Hex } from './auth.js';
 import { matchFor } from './match.js';
+import { registrationAddressKey, relayOf } from './relay-auth.js';
 
 type PilotParams = { pilotId: string };
 
@@ -48,10 +50,11 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     if (labelBytes > ctx.limits.labelBytes) {
       throw new VmpilotError('VMP_BAD_REQUEST', `body.labels is ${labelBytes} bytes of JSON; at most ${ctx.limits.labelBytes} in all: keep fewer or shorter labels`);
     }
+    checkCapabilities(ctx, request.body.capabilities);
     const credential = newSecret();
     const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
-    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt);
-    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip }, 'pilot registered');
+    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
+    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip, ...(pilot.relay ? { relay: pilot.relay } : {}) }, 'pilot registered');
     const body: RegisterReply = {
       pilotId: pilot.id,
       credential,
@@ -71,6 +74,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { params: idParamsSchema, body: heartbeatSchema }, onRequest: ownPilot },
     async (request): Promise<HeartbeatReply> => {
       const pilotId = pilotOf(request);
+      checkCapabilities(ctx, request.body.capabilities);
       await store.recordHeartbeat(pilotId, request.body, clock.now());
       const reply: HeartbeatReply = { intervalSec: ctx.heartbeatIntervalSec, instructions: await store.pendingInstructions(pilotId) };
       const renewed = await renewal(ctx, pilotId);
@@ -167,16 +171,33 @@ function outOfOrder(ctx: ApiContext, request: FastifyRequest, pilotId: number, a
 }
 
 /**
+ * Refuse capabilities larger than `limits.capabilityBytes` in all (each
+ * field is bounded by the schema, their sum here): VMP_BAD_REQUEST naming
+ * the field, its size and the limit; nothing is stored.
+ */
+function checkCapabilities(ctx: ApiContext, capabilities: Capabilities | undefined): void {
+  if (capabilities === undefined) return;
+  const bytes = Buffer.byteLength(JSON.stringify(capabilities));
+  if (bytes <= ctx.limits.capabilityBytes) return;
+  throw new VmpilotError(
+    'VMP_BAD_REQUEST',
+    `body.capabilities is ${bytes} bytes of JSON; at most ${ctx.limits.capabilityBytes} in all: declare fewer or shorter tags (--tag), or fewer GPUs (--gpus), or raise limits.capabilityBytes on the server`,
+  );
+}
+
+/**
  * Count a registration against its token's and its address's limits; throw
  * VMP_RATE_LIMITED (429, with Retry-After) when either is used up.
  */
 function limitRegistrations(ctx: ApiContext, request: FastifyRequest): void {
   const token = bearerToken(request) ?? '';
   const byToken = ctx.registrations.byToken.take(sha256Hex(token));
-  const byAddress = byToken.ok ? ctx.registrations.byAddress.take(request.ip) : byToken;
+  // behind a relay the node's own address, as the relay saw it, not the relay's (relay-auth.ts)
+  const address = registrationAddressKey(request.ip, relayOf(request), request.headers['x-forwarded-for']);
+  const byAddress = !byToken.ok ? byToken : address === null ? ({ ok: true } as const) : ctx.registrations.byAddress.take(address);
   const refusal = !byToken.ok ? byToken : !byAddress.ok ? byAddress : null;
   if (!refusal || refusal.ok) return;
-  const which = !byToken.ok ? 'this registration token' : `address ${request.ip}`;
+  const which = !byToken.ok ? 'this registration token' : `address ${address}`;
   ctx.refusals.warn('registration rate limited', { ip: request.ip, by: !byToken.ok ? 'token' : 'address', retryAfterSec: refusal.retryAfterSec });
   throw new VmpilotError('VMP_RATE_LIMITED', `too many registrations from ${which}; retry in ${refusal.retryAfterSec} s`, {
     details: { retryAfterSec: refusal.retryAfterSec },

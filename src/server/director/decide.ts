@@ -252,6 +252,7 @@ export function decide(input: DecisionInput): Decision {
         totalCores: best.shape.cores,
         freeMemoryMb: best.shape.memoryMb,
         remainingSec: life,
+        shape: best.shape,
         endpointIndex: best.e,
         start: {
           endpoint: ep.config.name,

@@ -13,16 +13,29 @@
  * the queue's own order holds (priority, then first submitted). Groups with
  * share 0 come last. Pure.
  *
- * Each item carries a requirement class (`requirementClass`): today every
- * payload is of the default class (""); payload requirements (GPUs, an
- * architecture, a site) will give classes of their own, and the decision
- * starts for each class only the shapes that serve it.
+ * Each item carries a requirement class (`requirementClass`): a payload
+ * that asks only for cores, memory and time is of the default class ("");
+ * one with requirements (GPUs, an architecture, a site; docs/requirements.md)
+ * is of the class its requirements name (`gpus=1 arch=x86_64-v3`), and the
+ * decision starts for each class only the shapes that serve it
+ * (placement.ts: today no shape declares capabilities, so none serves a
+ * class other than the default, and no machine is started for such work).
  */
-import type { CoreRequest } from '../../protocol/index.js';
+import { formatRequirements, noRequirements, type CoreRequest, type Requirements } from '../../protocol/index.js';
 import { queueOrder } from '../queue/pick.js';
 
 /** The requirement class of a payload that asks only for cores, memory and time. */
 export const DEFAULT_CLASS = '';
+
+/**
+ * The requirement class of payloads with requirements `r` (normalised, as
+ * stored): DEFAULT_CLASS without any, else the requirements written out in
+ * key order (`gpus=1 arch=x86_64-v3`), so payloads that need the same are
+ * one class. Pure.
+ */
+export function requirementClassOf(r: Requirements | null | undefined): string {
+  return noRequirements(r) ? DEFAULT_CLASS : formatRequirements(r);
+}
 
 /** A queued payload as the demand needs it (the store's candidates have this shape). */
 export interface QueuedWork {
@@ -33,7 +46,9 @@ export interface QueuedWork {
   memoryMb: number | null;
   wallSec: number | null;
   submittedAt: number;
-  /** Default: DEFAULT_CLASS. */
+  /** Its requirements (the store's candidates carry them); they give its class when `requirementClass` is not set. */
+  requirements?: Requirements | null;
+  /** Default: requirementClassOf(requirements). */
   requirementClass?: string;
 }
 
@@ -80,7 +95,7 @@ export function demandFrom(queued: Iterable<QueuedWork>, usage: ReadonlyMap<stri
     const out: Run[] = [];
     for (const q of list) {
       const need: Run = {
-        requirementClass: q.requirementClass ?? DEFAULT_CLASS,
+        requirementClass: q.requirementClass ?? requirementClassOf(q.requirements),
         cores: q.cores.wholeNode ? 1 : q.cores.min,
         wholeNode: q.cores.wholeNode,
         memoryMb: q.memoryMb ?? 0,

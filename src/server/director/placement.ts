@@ -14,12 +14,17 @@ export interface Room {
   freeMemoryMb: number;
   /** Seconds left (null: no limit). */
   remainingSec: number | null;
+  /** The shape of a machine the decision plans; absent or null: a machine already there (supply). */
+  shape?: ShapeConfig | null;
 }
 
 /**
  * True when a machine serves payloads of `requirementClass`. Today a
- * machine serves the default class only; payload requirements will match a
- * class against the shape's declared capabilities here.
+ * machine serves the default class only: shapes declare no capabilities
+ * yet, and supply does not say what its pilots have, so work with
+ * requirements is neither started for nor counted as met by free cores;
+ * it stays unmet demand of its own class (`no-fitting-shape`). Declared
+ * capabilities of shapes will be matched against the class here.
  */
 export function servesClass(_shape: ShapeConfig | null, requirementClass: string): boolean {
   return requirementClass === DEFAULT_CLASS;
@@ -28,6 +33,7 @@ export function servesClass(_shape: ShapeConfig | null, requirementClass: string
 /** How many payloads of `d` fit in `room` now (at most `d.count`). */
 export function unitsThatFit(d: DemandItem, room: Room): number {
   if (d.count <= 0) return 0;
+  if (!servesClass(room.shape ?? null, d.requirementClass)) return 0;
   if (d.wallSec !== null && room.remainingSec !== null && d.wallSec > room.remainingSec) return 0;
   if (d.wholeNode) {
     return room.freeCores === room.totalCores && room.freeCores > 0 && d.memoryMb <= room.freeMemoryMb ? 1 : 0;

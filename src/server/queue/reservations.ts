@@ -11,10 +11,16 @@
  * pilot stops asking for work. Pilots with no designation are told of nothing
  * and keep filling their cores.
  *
+ * A pilot with GPUs, while GPU work it could run is queued, reserves only
+ * for GPU work: reserving its cores for a large CPU-only payload would drain
+ * it and then hold its GPUs idle for as long as that payload runs (the
+ * picker keeps its cores for the same reason: gpu-cores.ts).
+ *
  * The designations are soft state, kept in the server's memory: after a
  * restart they are made again as pilots ask.
  */
-import type { Candidate } from '../store/store.js';
+import type { Candidate, Offer } from '../store/store.js';
+import { wantsGpus } from './gpu-cores.js';
 import { fits, type PilotCapacity } from './pick.js';
 
 /** payload id → the pilot that reserves for it, and when that pilot last asked. */
@@ -45,6 +51,10 @@ export function designate(
   for (const [payloadId, d] of designations) {
     if (!waiting.has(payloadId) || now - d.seenAt > staleMs) designations.delete(payloadId);
   }
+  const empty = emptyOffer(pilot);
+  // a GPU pilot with GPU work it could run queued reserves for GPU work only
+  const gpuOnly = (empty.free?.gpus.length ?? 0) > 0 && candidates.some((c) => wantsGpus(c) && fits(c, empty) !== null);
+  const eligible = (c: Candidate) => (!gpuOnly || wantsGpus(c)) && fits(c, empty) !== null;
   const describe = (c: Candidate): Waiting => ({
     cores: c.cores.wholeNode ? pilot.totalCores : c.cores.min,
     waitingSec: Math.max(0, (now - c.submittedAt) / 1000),
@@ -52,7 +62,7 @@ export function designate(
   for (const [payloadId, d] of designations) {
     if (d.pilotId !== pilotId) continue;
     const c = waiting.get(payloadId)!;
-    if (fits(c, emptyOffer(pilot)) === null) {
+    if (!eligible(c)) {
       designations.delete(payloadId);
       break;
     }
@@ -62,7 +72,7 @@ export function designate(
   let best: Candidate | null = null;
   let bestCores = 1;
   for (const c of candidates) {
-    if (designations.has(c.id) || fits(c, emptyOffer(pilot)) === null) continue;
+    if (designations.has(c.id) || !eligible(c)) continue;
     const cores = c.cores.wholeNode ? pilot.totalCores : c.cores.min;
     if (cores > bestCores || (best && cores === bestCores && c.submittedAt < best.submittedAt)) {
       best = c;
@@ -74,6 +84,14 @@ export function designate(
   return describe(best);
 }
 
-function emptyOffer(pilot: PilotCapacity) {
-  return { freeCores: pilot.totalCores, totalCores: pilot.totalCores, freeMemoryMb: pilot.memoryMb, remainingSec: pilot.remainingSec };
+function emptyOffer(pilot: PilotCapacity): Offer {
+  const caps = pilot.capabilities ?? null;
+  return {
+    freeCores: pilot.totalCores,
+    totalCores: pilot.totalCores,
+    freeMemoryMb: pilot.memoryMb,
+    remainingSec: pilot.remainingSec,
+    capabilities: caps,
+    free: { gpus: caps?.gpus ?? [], scratchMb: caps?.scratchMb ?? null },
+  };
 }

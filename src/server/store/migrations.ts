@@ -294,7 +294,39 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 7,
+    description: 'the relay (name and site) a pilot registered through (null: directly)',
+    sql: `
+      ALTER TABLE pilots ADD COLUMN relay_name TEXT;
+      ALTER TABLE pilots ADD COLUMN relay_site TEXT;
+    `,
+  },
+  {
+    version: 8,
+    description: 'payload requirements and pilot capabilities (JSON, NULL when none)',
+    sql: `
+      ALTER TABLE payloads ADD COLUMN requirements TEXT;
+      ALTER TABLE pilots ADD COLUMN capabilities TEXT;
+      -- a claim reads the queue head of each group twice, payloads with requirements and without (sqlite.ts: queuedCandidates)
+      CREATE INDEX payloads_group_queue_plain ON payloads(state, grp, priority DESC, id) WHERE requirements IS NULL;
+      CREATE INDEX payloads_group_queue_required ON payloads(state, grp, priority DESC, id) WHERE requirements IS NOT NULL;
+    `,
+  },
 ];
+
+/**
+ * What is wrong with the order of `list`, or null: versions must rise from
+ * one migration to the next (they may skip a number another branch holds).
+ * Pure.
+ */
+export function outOfOrder(list: readonly Pick<Migration, 'version'>[]): string | null {
+  for (const [i, m] of list.entries()) {
+    const before = list[i - 1];
+    if (before && m.version <= before.version) return `migration ${m.version} is listed after migration ${before.version}: keep MIGRATIONS in order of version`;
+  }
+  return null;
+}
 
 /** The schema version this build writes and reads. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -310,6 +342,9 @@ export function migrate(db: Database.Database): number[] {
     throw new RangeError(`database schema version ${current} is newer than this server's (${SCHEMA_VERSION})`);
   }
   const applied: number[] = [];
+  // applied in the order listed, each once: a list out of order would apply one twice or never
+  const disorder = outOfOrder(MIGRATIONS);
+  if (disorder) throw new RangeError(disorder);
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue;
     db.transaction(() => {

@@ -3,10 +3,10 @@
  * `transitions.ts` and written with a history row. Called inside the store's
  * transactions; an illegal change throws and rolls the transaction back.
  */
-import type { Assignment, PayloadState } from '../../protocol/index.js';
+import type { Assignment, PayloadState, Requirements } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadRow } from './rows.js';
-import { payloadEnv } from './rows.js';
+import { payloadEnv, payloadRequirements } from './rows.js';
 import type { Sql } from './sql.js';
 import { payloadTransitionAllowed } from './transitions.js';
 
@@ -79,5 +79,11 @@ export function assignment(row: PayloadRow): Assignment {
     cores: row.allocated_cores ?? row.cores_min,
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
+    ...requirementsOf(row),
   };
+}
+
+function requirementsOf(row: PayloadRow): { requirements?: Requirements } {
+  const r = payloadRequirements(row);
+  return r ? { requirements: r } : {};
 }

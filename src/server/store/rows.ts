@@ -2,7 +2,16 @@
  * Row shapes of the SQLite tables and their mapping to protocol views. Kept
  * apart from the SQL so the store reads as a list of statements.
  */
-import type { Instruction, IsolationMode, PayloadState, PayloadView, PilotState, PilotView } from '../../protocol/index.js';
+import type {
+  Capabilities,
+  Instruction,
+  IsolationMode,
+  PayloadState,
+  PayloadView,
+  PilotState,
+  PilotView,
+  Requirements,
+} from '../../protocol/index.js';
 import type { Candidate } from './store.js';
 
 /** A row of `payloads`. */
@@ -38,6 +47,8 @@ export interface PayloadRow {
   evictions?: number;
   evicted_core_sec?: number;
   final_core_sec?: number;
+  /** JSON of its normalised Requirements, or NULL when it has none. */
+  requirements?: string | null;
 }
 
 /**
@@ -65,7 +76,7 @@ export const PAYLOAD_SELECT = `SELECT payloads.*, ${PAYLOAD_DERIVED} FROM payloa
  * `output_tail`), which only a payload's own page shows.
  */
 export const PAYLOAD_LIST_COLUMNS = `id, name, grp, command, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority, state,
-  pilot_id, allocated_cores, exit_code, signal, message, submitted_at, assigned_at, started_at, ended_at, attempts, requeue, cancel_reason`;
+  pilot_id, allocated_cores, exit_code, signal, message, submitted_at, assigned_at, started_at, ended_at, attempts, requeue, cancel_reason, requirements`;
 
 /**
  * Payload rows as a listing reads them, with what `PAYLOAD_DERIVED` adds.
@@ -83,7 +94,7 @@ export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_
  * (limits.labelBytes, 4096 bytes of JSON by default).
  */
 export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.labels, p.registered_at,
-  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation`;
+  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation, p.relay_name, p.relay_site, p.capabilities`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
@@ -106,6 +117,10 @@ export interface PilotRow {
   shutdown_code: number | null;
   shutdown_message: string | null;
   isolation: string | null;
+  relay_name: string | null;
+  relay_site: string | null;
+  /** JSON of its Capabilities, or NULL when it declared none. */
+  capabilities?: string | null;
 }
 
 /** A row of `instructions`. */
@@ -142,8 +157,20 @@ export function payloadView(row: PayloadListRow, withOutput = false): PayloadVie
     evictedCoreSec: row.evicted_core_sec ?? 0,
     coreSec: row.final_core_sec ?? 0,
   };
+  const requirements = payloadRequirements(row);
+  if (requirements) view.requirements = requirements;
   if (withOutput) view.outputTail = row.output_tail ?? null;
   return view;
+}
+
+/** What a payload needs of its node, or null when nothing. */
+export function payloadRequirements(row: Pick<PayloadRow, 'requirements'>): Requirements | null {
+  return row.requirements ? (JSON.parse(row.requirements) as Requirements) : null;
+}
+
+/** What a pilot said it is and has, or null when it said nothing. */
+export function pilotCapabilities(row: Pick<PilotRow, 'capabilities'>): Capabilities | null {
+  return row.capabilities ? (JSON.parse(row.capabilities) as Capabilities) : null;
 }
 
 /** The matcher's view of a queued payload. */
@@ -156,6 +183,7 @@ export function candidate(row: PayloadRow): Candidate {
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     submittedAt: row.submitted_at,
+    requirements: payloadRequirements(row),
   };
 }
 
@@ -188,6 +216,8 @@ export function pilotView(row: PilotRow): PilotView {
     shutdownCode: row.shutdown_code,
     shutdownMessage: row.shutdown_message,
     isolation: (row.isolation as IsolationMode | null) ?? null,
+    relay: row.relay_name ? { name: row.relay_name, site: row.relay_site ?? '' } : null,
+    ...(row.capabilities ? { capabilities: pilotCapabilities(row) } : {}),
   };
 }
 

@@ -17,10 +17,11 @@ import type {
   PilotState,
   PilotView,
   RegisterRequest,
+  RelayRef,
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
-import { ONE_CORE } from '../../protocol/index.js';
+import { ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
 import { groupUsage, usageHorizonMs } from '../queue/usage.js';
@@ -71,14 +72,19 @@ const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM
 
 /**
  * The first CANDIDATE_WINDOW queued payloads of every group, most urgent and
- * oldest first: one index range per group (payloads_group_queue), so a claim
- * costs the same with 20 or 20,000 payloads queued.
+ * oldest first, among those without requirements and again among those with
+ * them: two index ranges per group (payloads_group_queue_plain, _required),
+ * so a claim costs the same with 20 or 20,000 payloads queued, and a group's
+ * head of GPU (or site) work that this pilot cannot run does not hide the
+ * group's plain work behind it.
  */
 function queuedCandidates(sql: Sql): PayloadRow[] {
   // the groups with work queued, from the counts the triggers keep (DISTINCT over the queue read every queued row)
   const groups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
   const rows = groups.flatMap(({ grp }) =>
-    sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
+    ['requirements IS NULL', 'requirements IS NOT NULL'].flatMap((which) =>
+      sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? AND ${which} ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
+    ),
   );
   return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
@@ -149,14 +155,15 @@ export class SqliteStore implements Store {
 
   // -- pilots
 
-  async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null): Promise<PilotView> {
+  async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null, relay: RelayRef | null = null): Promise<PilotView> {
     const id = this.sql.tx(() => {
       const { id } = this.sql.run(
         `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation)
-           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site, capabilities)
+           VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
-        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null,
+        JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null, relay?.name ?? null, relay?.site ?? null,
+        r.capabilities ? JSON.stringify(r.capabilities) : null,
       );
       this.sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
       return id;
@@ -212,8 +219,9 @@ export class SqliteStore implements Store {
       if (!pilot) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${pilotId}`);
       this.sql.run(
         `UPDATE pilots SET last_contact_at = ?, last_heartbeat_at = ?, last_heartbeat = ?, version = ?,
-           cores_used = ?, deadline = COALESCE(?, deadline) WHERE id = ?`,
-        at, at, JSON.stringify(beat), beat.version, beat.cores.used, beat.deadline ?? null, pilotId,
+           cores_used = ?, deadline = COALESCE(?, deadline), capabilities = COALESCE(?, capabilities) WHERE id = ?`,
+        at, at, JSON.stringify(beat), beat.version, beat.cores.used, beat.deadline ?? null,
+        beat.capabilities ? JSON.stringify(beat.capabilities) : null, pilotId,
       );
       // a heartbeat from a halted pilot is recorded but cannot revive it
       setState(this.sql, pilot, pilotStateFor(beat.state), 'heartbeat', at);
@@ -266,9 +274,10 @@ export class SqliteStore implements Store {
     {
       const { id } = this.sql.run(
         `INSERT INTO payloads (name, grp, command, env, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority,
-           state, submitted_at, requeue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+           state, submitted_at, requeue, requirements) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
         name, r.group ?? 'default', JSON.stringify(r.command), JSON.stringify(r.env ?? {}), cores.min, cores.max,
         cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at, r.requeue === false ? 0 : 1,
+        noRequirements(r.requirements) ? null : JSON.stringify(r.requirements),
       );
       this.sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
       return id;

@@ -8,7 +8,9 @@
  */
 import type {
   Assignment,
+  Capabilities,
   CoreRequest,
+  FreeResources,
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
@@ -20,7 +22,9 @@ import type {
   PilotState,
   PilotView,
   RegisterRequest,
+  RelayRef,
   Report,
+  Requirements,
   SubmitRequest,
 } from '../../protocol/index.js';
 import type { RunInterval } from '../queue/usage.js';
@@ -88,6 +92,10 @@ export interface Offer {
    * an offer where this is true.
    */
   isolated?: boolean;
+  /** What the pilot said it is and has (register, heartbeats); absent or null: nothing, so no payload with requirements fits. */
+  capabilities?: Capabilities | null;
+  /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
+  free?: FreeResources;
 }
 
 /** A queued payload as the matcher sees it. */
@@ -99,6 +107,8 @@ export interface Candidate {
   memoryMb: number | null;
   wallSec: number | null;
   submittedAt: number;
+  /** What it needs of the node (docs/requirements.md); absent or null: nothing. */
+  requirements?: Requirements | null;
 }
 
 /**
@@ -207,7 +217,8 @@ export interface Store {
   setSetting(key: string, value: string): Promise<void>;
 
   // -- pilots
-  createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null): Promise<PilotView>;
+  /** A new pilot, `booting`; `relay`: the relay it registered through (null: directly). */
+  createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null, relay?: RelayRef | null): Promise<PilotView>;
   getPilot(id: number): Promise<PilotView | null>;
   /**
    * The pilot a credential hash belongs to (its current credential, or the

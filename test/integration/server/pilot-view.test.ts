@@ -51,8 +51,8 @@ describe('pilots and pilot N', () => {
     const table = await cli('pilots');
     expect(table.code, table.stderr).toBe(0);
     const [head, row] = table.stdout.split('\n');
-    expect(head).toMatch(/^ID\s+HOSTNAME\s+STATE\s+CORES\s+EXTERNAL-ID\s+LABELS\s+ISOLATION\s+CONTACT\s+SHUTDOWN$/);
-    expect(row).toMatch(/^1\s+\S+\s+running\s+2\/4\s+4242\.pbs\.test\.invalid\s+batch=pbs,site=TEST-SITE\s+none\s+\d+s ago\s+-$/);
+    expect(head).toMatch(/^ID\s+HOSTNAME\s+STATE\s+CORES\s+EXTERNAL-ID\s+LABELS\s+ISOLATION\s+VIA\s+CONTACT\s+SHUTDOWN$/);
+    expect(row).toMatch(/^1\s+\S+\s+running\s+2\/4\s+4242\.pbs\.test\.invalid\s+batch=pbs,site=TEST-SITE\s+none\s+-\s+\d+s ago\s+-$/);
     const listed = JSON.parse((await cli('pilots', '--json')).stdout) as PilotView[];
     expect(listed[0]).toMatchObject({ id: 1, externalId: '4242.pbs.test.invalid', coresUsed: 2 });
 

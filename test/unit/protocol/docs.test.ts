@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { parseReply, parseRequest } from '../../../src/mailbox/format.js';
 import * as schemas from '../../../src/protocol/schemas.js';
 
 /** The examples in docs/protocol.md, by the name in their `<!-- example: Name -->` marker (a name may mark several). */
@@ -60,5 +61,18 @@ describe('docs/protocol.md', () => {
       expect(validate.errors ?? [], name).toEqual([]);
       expect(ok).toBe(true);
     }
+  });
+
+  it('its mailbox files are what the relay and the agent read, and carry a valid call', () => {
+    const requests = docs.get('MailboxRequest') ?? [];
+    const answers = docs.get('MailboxReply') ?? [];
+    expect(requests.length).toBeGreaterThan(0);
+    expect(answers.length).toBeGreaterThan(0);
+    const validateMatch = ajv.compile(schemas.matchSchema);
+    for (const example of requests) {
+      const r = parseRequest(JSON.stringify(example), (example as { id: string }).id);
+      expect(validateMatch(JSON.parse(r.body!)), JSON.stringify(validateMatch.errors)).toBe(true);
+    }
+    for (const example of answers) expect(parseReply(JSON.stringify(example), (example as { id: string }).id).status).toBe(200);
   });
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { paths } from '../../../../src/protocol/paths.js';
 import type { RegisterReply } from '../../../../src/protocol/index.js';
-import { buildApp } from '../../../../src/server/api/app.js';
+import { buildApp, type AppOptions } from '../../../../src/server/api/app.js';
 import { sha256Hex } from '../../../../src/server/api/auth.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
 import { FakeClock } from '../../../../src/shared/clock.js';
@@ -26,8 +26,8 @@ export interface Harness {
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-/** Start a harness; close it after the test. */
-export async function harness(matchWaitMaxSec = 20): Promise<Harness> {
+/** Start a harness (with `options` over the defaults); close it after the test. */
+export async function harness(matchWaitMaxSec = 20, options: Partial<AppOptions> = {}): Promise<Harness> {
   const tmp = tempDir();
   const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
   const clock = new FakeClock();
@@ -38,6 +38,7 @@ export async function harness(matchWaitMaxSec = 20): Promise<Harness> {
     tokens: { adminHash: sha256Hex(ADMIN), pilotHash: sha256Hex(PILOT) },
     heartbeatIntervalSec: 60,
     matchWaitMaxSec,
+    ...options,
   });
   await app.ready();
   return {

@@ -99,14 +99,24 @@ describe('tables', () => {
       id: 3, hostname: 'wn1', version: '0.1.0', state: 'halted', cores: 8, coresUsed: 0, memoryMb: 1, externalId: null,
       registeredAt: now - 10_000, lastHeartbeatAt: now - 42_000, deadline: null, shutdownCode: 300, shutdownMessage: 'No more work',
     };
-    // an older server: no lastContactAt, so its last heartbeat
-    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+-\s+-\s+none\s+42s ago\s+300 No more work$/);
+    // an older server: no lastContactAt, so its last heartbeat; it came directly (VIA -)
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^3\s+wn1\s+halted\s+0\/8\s+-\s+-\s+none\s+-\s+42s ago\s+300 No more work$/);
     // busy since its registration, no heartbeat yet: contact 3 s ago, not "never"
     const busy: PilotView = {
       ...p, state: 'running', coresUsed: 2, externalId: '4242', labels: { batch: 'slurm', site: 'CERN-PROD' },
       lastHeartbeatAt: null, lastContactAt: now - 3_000, shutdownCode: null, shutdownMessage: null,
     };
-    expect(pilotTable([busy], now).split('\n')[1]).toMatch(/^3\s+wn1\s+running\s+2\/8\s+4242\s+batch=slurm,site=CERN-PROD\s+none\s+3s ago\s+-$/);
+    expect(pilotTable([busy], now).split('\n')[1]).toMatch(/^3\s+wn1\s+running\s+2\/8\s+4242\s+batch=slurm,site=CERN-PROD\s+none\s+-\s+3s ago\s+-$/);
+  });
+
+  it('shows the site and relay a pilot came through', () => {
+    const p: PilotView = {
+      id: 4, hostname: 'cn0042', version: '0.1.0', state: 'running', cores: 8, coresUsed: 2, memoryMb: 1, externalId: null,
+      registeredAt: now - 10_000, lastHeartbeatAt: now - 5_000, deadline: null, shutdownCode: null, shutdownMessage: null,
+      relay: { name: 'login01', site: 'CC-IN2P3' },
+    };
+    expect(pilotTable([p], now).split('\n')[0]).toMatch(/ISOLATION\s+VIA\s+CONTACT/);
+    expect(pilotTable([p], now).split('\n')[1]).toMatch(/^4\s+cn0042\s+running\s+2\/8\s+-\s+-\s+none\s+CC-IN2P3\/login01\s+5s ago\s+-$/);
   });
 
   it('writes durations readably, rounded to the second', () => {

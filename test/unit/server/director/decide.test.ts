@@ -38,6 +38,20 @@ describe('decide: examples', () => {
     expect(rec(d, 'a').supply).toEqual({ freeCores: 0, comingCores: 4, machines: 1 });
   });
 
+  it('starts no machine for work with requirements (no shape declares capabilities), nor counts it met by free cores or by machines started for other work', () => {
+    const ep = endpoint('a', { limits: { instances: 10, startsPerCycle: 10 } });
+    const gpu = 'gpus=1';
+    const d = decide(input({ demand: [need('g', 2, 1, { requirementClass: gpu }), need('g', 2)], supply: supplyOf([{ freeCores: 2, totalCores: 4 }]), endpoints: [state(ep)] }));
+    // the two CPU payloads take the free cores; the GPU ones go nowhere
+    expect(d.onSupply).toEqual({ payloads: 2, cores: 2 });
+    expect(d.starts).toEqual([]);
+    expect(rec(d, 'a').notMore).toEqual([{ reason: 'no-fitting-shape', detail: 'payloads need 1 cores, class gpus=1', payloads: 2 }]);
+    // CPU work that starts a machine does not carry the GPU work on it
+    const more = decide(input({ demand: [need('g', 1, 1, { requirementClass: gpu }), need('g', 4)], endpoints: [state(ep)] }));
+    expect(more.starts.map((s) => [s.requirementClass, s.payloads])).toEqual([['', 4]]);
+    expect(more.onStarts.payloads).toBe(4);
+  });
+
   it('ramps: no more than startsPerCycle, and says limit', () => {
     const ep = endpoint('a', { limits: { instances: 100, startsPerCycle: 3 } });
     const d = decide(input({ demand: [need('g', 100, 4)], endpoints: [state(ep)] }));

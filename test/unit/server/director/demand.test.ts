@@ -28,6 +28,12 @@ describe('demand', () => {
     ]);
   });
 
+  it('payloads with requirements are demand of their own class, named by their requirements; the same requirements are one class', () => {
+    const gpu = { requirements: { gpus: 1, arch: ['x86_64-v3'] } };
+    const d = demandFrom([q('a'), q('a', 1, gpu), q('a', 1, gpu), q('a', 1, { requirements: { site: ['CERN'] } }), q('a', 1, { requirements: null })], new Map(), policy());
+    expect(d.map((i) => [i.requirementClass, i.count])).toEqual([['', 1], ['arch=x86_64-v3 gpus=1', 2], ['site=CERN', 1], ['', 1]]);
+  });
+
   it('a core range needs its minimum; a whole-node payload a whole machine', () => {
     const d = demandFrom([q('a', 1, { cores: { min: 2, max: 8, wholeNode: false } }), q('a', 1, { cores: { min: 1, max: 1, wholeNode: true } })], new Map(), policy());
     expect(d.map((i) => [i.cores, i.wholeNode])).toEqual([[2, false], [1, true]]);

@@ -193,4 +193,16 @@ describe('groups that require isolation', () => {
     expect(isolationAllows(open, { isolated: false }, policy)).toBe(true);
     expect(isolationAllows(secure, { isolated: false }, new Set())).toBe(true);
   });
+
+  it('a GPU node that does not isolate keeps no cores for GPU work it may not be given', () => {
+    const picker = fairSharePicker(new Map(), 1, policy);
+    const gpuNode: Partial<Offer> = { capabilities: { gpus: [{ id: '0' }] }, free: { gpus: [{ id: '0' }], scratchMb: null } };
+    // first in the queue a 1-core CPU payload (higher priority), then a 4-core GPU payload of the secure group
+    const openCpu = cand({ group: 'open', priority: 10 });
+    const secureGpu = cand({ group: 'secure', cores: { min: 4, max: 4, wholeNode: false }, requirements: { gpus: 1 } });
+    // a node that isolates keeps its 4 cores for the GPU payload it could run: the CPU payload waits
+    expect(picker([openCpu, secureGpu], offer({ ...gpuNode, isolated: true }))?.id).toBe(secureGpu.id);
+    // one that does not never gets that payload, so it keeps nothing for it: its cores go to the work it may run
+    expect(picker([openCpu, secureGpu], offer({ ...gpuNode, isolated: false }))?.id).toBe(openCpu.id);
+  });
 });

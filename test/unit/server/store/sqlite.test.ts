@@ -1,7 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pick } from '../../../../src/server/queue/pick.js';
+import { CANDIDATE_WINDOW, pick } from '../../../../src/server/queue/pick.js';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
 import type { Offer } from '../../../../src/server/store/store.js';
@@ -40,6 +40,16 @@ describe('SqliteStore', () => {
     const silent = await store.createPilot(registration(), 'hash-silent', T);
     expect((await store.getPilot(said.id))?.isolation).toBe('bwrap');
     expect((await store.getPilot(silent.id))?.isolation).toBeNull();
+  });
+
+  it("a group's head of work this pilot cannot run (more GPU payloads than a claim looks at) does not hide the group's plain work behind it", async () => {
+    const pilotId = await pilot();
+    const gpuWork = Array.from({ length: CANDIDATE_WINDOW + 20 }, () => ({ command: ['train'], group: 'atlas', requirements: { gpus: 1 } }));
+    await store.submitPayloads(gpuWork, T);
+    const plain = await store.submitPayload({ command: ['reco'], group: 'atlas' }, T + 1);
+    // a node without GPUs: none of the GPU payloads fit it, the plain one behind them does
+    const a = await store.claimPayload(pilotId, { ...offer, capabilities: { gpus: [] } }, pick, T + 2);
+    expect(a?.id).toBe(plain.id);
   });
 
   it('submits with defaults: one core, group default, name from the command', async () => {
