@@ -33,6 +33,7 @@ import { startOutputPump, truncationNote } from './output-pump.js';
 import { pidNamespace, pidsOfUid, signalPids } from './proc.js';
 import { applySandbox } from '../isolation/sandbox.js';
 import { ProcessWatch, TREE_MARKER, WatchedTree } from './process-watch.js';
+import type { ProcInfo } from './process-tree.js';
 
 const MIB = 1024 * 1024;
 
@@ -44,6 +45,18 @@ export function signalProcessGroup(pgid: number, signal: NodeJS.Signals): boolea
   } catch {
     return false;
   }
+}
+
+/**
+ * The members of a tree to signal one by one after its process group was
+ * signalled (`groupReached`: the group signal reached someone): only those
+ * that left the leader's group (setsid, setpgid). A member still in it has
+ * the signal from the group already, and a second one arriving while it
+ * handles the first makes it handle it twice (a shell runs its TERM trap
+ * again). Every member when the group signal reached no one. Pure.
+ */
+export function outsideGroup(members: Iterable<ProcInfo>, leader: number, groupReached: boolean): number[] {
+  return [...members].filter((p) => !groupReached || p.pgid !== leader).map((p) => p.pid);
 }
 
 /**
@@ -175,7 +188,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
       return signalPids(inside, sig) > 0;
     }
     const group = signalProcessGroup(tree.leader, sig);
-    return signalPids(tree.members.keys(), sig) > 0 || group;
+    return signalPids(outsideGroup(tree.members.values(), tree.leader, group), sig) > 0 || group;
   };
 
   return {
