@@ -4,7 +4,7 @@
  * its control characters made visible (visible.ts): a hostname or a message
  * from a pilot cannot forge rows or send the terminal escape sequences.
  */
-import { formatCoreRequest, formatRequirements, type AccountingEntry, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
+import { formatCoreRequest, formatRequirements, type AccountingEntry, type Capabilities, type PayloadHistoryEntry, type PayloadView, type PilotView } from '../../protocol/index.js';
 import { visible, visibleLines } from './visible.js';
 
 /** Lay out rows under headers, columns padded to their widest cell; control characters in cells shown as escapes. */
@@ -86,7 +86,7 @@ export function pilotTable(pilots: PilotView[], now: number): string {
       // an agent that did not say (older than isolation) isolates nothing
       p.isolation ?? 'none',
       // the relay it registered through (site/name), or - when it came directly
-      p.relay ? `${p.relay.site}/${p.relay.name}` : '-',
+      relayText(p),
       contactText(p, now),
       p.shutdownCode === null ? '-' : `${p.shutdownCode} ${p.shutdownMessage ?? ''}`.trim(),
     ]),
@@ -97,6 +97,25 @@ export function pilotTable(pilots: PilotView[], now: number): string {
 export function labelsText(labels: Record<string, string> | undefined): string {
   const list = Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
   return list.length === 0 ? '-' : list.join(',');
+}
+
+/** The relay a pilot registered through as "site/name", or "-" when it came directly. */
+export function relayText(p: PilotView): string {
+  return p.relay ? `${p.relay.site}/${p.relay.name}` : '-';
+}
+
+/** What a pilot said it is and has, in one line ("x86_64-v3 el9 site=CERN-PROD tags=cvmfs gpus=2 scratch=38000MiB"), or "-". */
+export function capabilitiesText(c: Capabilities | null | undefined): string {
+  if (!c) return '-';
+  const parts = [
+    c.arch ? `${c.arch}${c.cpuLevel ? `-v${c.cpuLevel}` : ''}` : null,
+    c.platform ?? null,
+    c.site ? `site=${c.site}` : null,
+    c.tags && c.tags.length > 0 ? `tags=${c.tags.join(',')}` : null,
+    c.gpus && c.gpus.length > 0 ? `gpus=${c.gpus.length}` : null,
+    c.scratchMb !== null && c.scratchMb !== undefined ? `scratch=${c.scratchMb}MiB` : null,
+  ].filter((x): x is string => x !== null);
+  return parts.length === 0 ? '-' : parts.join(' ');
 }
 
 /** How long ago the server last heard from the pilot: registration, heartbeat, match or reports (an older server: its heartbeat). */

@@ -1,6 +1,7 @@
 /**
  * `vmpilot-server pilot ID`: one pilot in full: what it registered with
- * (batch job or instance id, labels, isolation), the cores the server
+ * (batch job or instance id, labels, the relay it came through, isolation,
+ * capabilities), the cores the server
  * assigned to it, its last contact and its last heartbeat's figures (load,
  * CPU, memory, disk, Machine/Job Features), its state history, every
  * instruction sent to it with its acknowledgement, and its payloads. The
@@ -15,7 +16,7 @@ import { systemClock } from '../../shared/clock.js';
 import { isVmpilotError } from '../../shared/errors.js';
 import { AdminClient, type ClientOptions } from './client.js';
 import { intOption, listing } from './commands.js';
-import { contactText, duration, labelsText, payloadTable, table } from './format.js';
+import { capabilitiesText, contactText, duration, labelsText, payloadTable, relayText, table } from './format.js';
 import { visibleJson } from './visible.js';
 
 type Out = (text: string) => void;
@@ -103,8 +104,10 @@ export function pilotDetailText(d: PilotDetail, now: number): string {
       ['state', p.state],
       ['external id', p.externalId ?? '-'],
       ['labels', labelsText(p.labels)],
+      ['via', relayText(p)],
       ['version', p.version],
       ['isolation', p.isolation ?? 'none'],
+      ['capabilities', capabilitiesText(p.capabilities)],
       ['cores', `${p.coresUsed} of ${p.cores} assigned by the server${reported === null ? '' : `; ${reported} in use at the last heartbeat`}`],
       ['memory', `${p.memoryMb} MB`],
       ['registered', when(p.registeredAt)],

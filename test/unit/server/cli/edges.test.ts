@@ -61,6 +61,18 @@ describe('pilot N as text', () => {
     expect(text).toMatch(/^hs06\s+100$/m);
     expect(text).toMatch(/--- payloads ---\nnone$/);
   });
+  it('says the relay it came through and what it said it is and has, or - for a pilot that came directly and said nothing', () => {
+    const relayed: PilotView = {
+      ...pilot, relay: { name: 'login01', site: 'CC-IN2P3' },
+      capabilities: { arch: 'x86_64', cpuLevel: 3, platform: 'el9', site: 'CC-IN2P3', tags: ['cvmfs', 'infiniband'], gpus: [{ id: '0' }, { id: '1' }], scratchMb: 38000 },
+    };
+    const text = pilotDetailText({ pilot: relayed, history: [], instructions: [], payloads: [] }, now);
+    expect(text).toMatch(/^via\s+CC-IN2P3\/login01$/m);
+    expect(text).toMatch(/^capabilities\s+x86_64-v3 el9 site=CC-IN2P3 tags=cvmfs,infiniband gpus=2 scratch=38000MiB$/m);
+    const direct = pilotDetailText({ pilot, history: [], instructions: [], payloads: [] }, now);
+    expect(direct).toMatch(/^via\s+-$/m);
+    expect(direct).toMatch(/^capabilities\s+-$/m);
+  });
   it('shows a pilot with no heartbeat yet, and instructions in a few words', () => {
     const fresh = { ...pilot, lastHeartbeat: null, lastHeartbeatAt: null, coresReported: null };
     const text = pilotDetailText({ pilot: fresh, history: null, instructions: null, payloads: [] }, now);
