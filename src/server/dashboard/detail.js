@@ -1,6 +1,7 @@
 // The detail views: a payload (what it asked for and got, its times,
 // attempts and their history, how it ended, its output tail, the pilot it
-// ran on) and a pilot (its state history, instructions with their
+// ran on) and a pilot (what it registered with: labels, the relay it came
+// through, its capabilities; its state history, instructions with their
 // acknowledgements, last heartbeat figures, Machine/Job Features, payloads).
 'use strict';
 import { payloadButtons, pilotButtons } from './actions.js';
@@ -17,6 +18,25 @@ function facts(id, pairs) {
     out.push(el('dd', { title: typeof v === 'string' ? v : undefined, 'data-fact': p[0] }, [v === null || v === undefined || v === '' ? '-' : v]));
     return out;
   }, []));
+}
+
+/** "batch=slurm, site=CERN-PROD" (labels are only shown), or '-'. */
+function labelsText(labels) {
+  var keys = Object.keys(labels || {}).sort();
+  return keys.length ? keys.map(function (k) { return k + '=' + labels[k]; }).join(', ') : '-';
+}
+
+/** What a pilot said it is and has ("x86_64-v3 el9, site CERN-PROD, tags cvmfs, 2 GPUs, scratch 38000 MiB"), or '-'. */
+function capabilitiesText(c) {
+  if (!c) return '-';
+  var parts = [];
+  if (c.arch) parts.push(c.arch + (c.cpuLevel ? '-v' + c.cpuLevel : '') + (c.platform ? ' ' + c.platform : ''));
+  else if (c.platform) parts.push(c.platform);
+  if (c.site) parts.push('site ' + c.site);
+  if (c.tags && c.tags.length) parts.push('tags ' + c.tags.join(', '));
+  if (c.gpus && c.gpus.length) parts.push(c.gpus.length + (c.gpus.length === 1 ? ' GPU' : ' GPUs'));
+  if (c.scratchMb !== null && c.scratchMb !== undefined) parts.push('scratch ' + c.scratchMb + ' MiB');
+  return parts.length ? parts.join(', ') : '-';
 }
 
 function coresAsked(c) { return c.wholeNode ? 'the whole node' : c.min === c.max ? String(c.min) : c.min + ' to ' + c.max; }
@@ -133,7 +153,8 @@ export function pilotDetail(root, r) {
           el('div', { className: 'title-row' }, [el('span', { className: 'trunc-inline big', title: p.hostname, text: p.hostname }), badge(p.state), el('span', { className: 'actions' }, pilotButtons(p))]),
           facts('pilot-facts', [
             ['Version', p.version], ['Cores', p.coresUsed + ' used of ' + p.cores], ['Memory', mb(p.memoryMb)],
-            ['Isolation', p.isolation || 'none'], ['External id', p.externalId || '-'], ['Registered', when(p.registeredAt)],
+            ['Isolation', p.isolation || 'none'], ['External id', p.externalId || '-'], ['Labels', labelsText(p.labels)],
+            ['Via', p.relay ? p.relay.site + '/' + p.relay.name : '-'], ['Capabilities', capabilitiesText(p.capabilities)], ['Registered', when(p.registeredAt)],
             ['Deadline', when(p.deadline)], ['Shutdown', p.shutdownCode === null ? '-' : p.shutdownCode + ' ' + (p.shutdownMessage || '')],
           ]),
         ]),

@@ -182,6 +182,9 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     await pilotLink.click();
     await expect.poll(() => page.locator('#pilot-beat dd[data-fact="Cores"]').textContent().catch(() => null), { timeout: 15_000 }).toBe('4 used, 0 free of 4');
     expect(await page.locator('#pilot-beat-payloads tbody tr').count()).toBe(4);
+    // what it registered with: it came directly, and said what it is (its arch at least)
+    expect(await page.locator('#pilot-facts dd[data-fact="Via"]').textContent()).toBe('-');
+    expect(await page.locator('#pilot-facts dd[data-fact="Capabilities"]').textContent()).toMatch(/^(x86_64|aarch64)/);
     // a running pilot offers drain and halt
     expect(await page.locator(`.title-row button[data-pilot="${pilotId}"]`).allTextContents()).toEqual(['Drain', 'Halt']);
     await shot('pilot-detail-desktop');
