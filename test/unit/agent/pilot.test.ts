@@ -78,10 +78,12 @@ describe('Pilot', () => {
     await h.until(() => expect(h.control.openMatches).toBe(1));
     h.control.offer(fakeAssignment(1), fakeAssignment(2));
     await h.until(() => expect(h.applied('payload-started')).toHaveLength(2));
+    // the two start side by side, in either order: find each by its payload id
+    const proc = (id: number) => h.runner.started.find((p) => p.spec.env.VMPILOT_PAYLOAD_ID === String(id))!;
     h.control.instruct({ id: 8, type: 'kill-payload', payloadId: 1, reason: 'wrong input' });
-    await h.until(() => expect(h.runner.started[0]!.signals).toEqual(['SIGTERM']));
+    await h.until(() => expect(proc(1).signals).toEqual(['SIGTERM']));
     h.pilot.requestHalt(100, 'SIGTERM', 'signal');
-    await h.until(() => expect(h.runner.started[1]!.signals).toEqual(['SIGTERM']));
+    await h.until(() => expect(proc(2).signals).toEqual(['SIGTERM']));
     await h.clock.advance(5_000);
     const call = await h.halter.called;
     expect(call.exitStatus).toBe(0);
