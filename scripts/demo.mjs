@@ -7,7 +7,7 @@
 // Usage: npm run demo [-- --keep]   (--keep leaves the temporary directory)
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,10 +29,15 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-say('vmpilot demo: building…');
-execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+// --no-build: dist/ is built already (the test suite builds it once, and a rebuild would rewrite it under running tests)
+if (!process.argv.includes('--no-build')) {
+  say('vmpilot demo: building…');
+  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+}
 
 const work = mkdtempSync(path.join(tmpdir(), 'vmpilot-demo-'));
+// run as root, the agents run payloads as slot accounts, which must pass through to the agents' state dirs
+chmodSync(work, 0o711);
 const adminToken = randomBytes(18).toString('base64url');
 const pilotToken = randomBytes(18).toString('base64url');
 
@@ -142,6 +147,12 @@ for (const failed of jobs.filter((j) => j.state === 'failed')) {
   say(`\nfailed: payload ${j.id} (${j.name}), exit ${j.exitCode ?? j.signal}: ${(j.outputTail || j.message || '').replace('--- stderr ---', '').trim()}`);
 }
 
+// an agent that could not start says why in one line of its log
+for (const a of agents) {
+  if (exitStatuses[a.n - 1] === 0) continue;
+  const why = readFileSync(path.join(work, `agent${a.n}.log`), 'utf8').split('\n').filter((l) => l.startsWith('vmpilot: error:')).at(-1);
+  if (why) say(`\nagent ${a.n} exited ${exitStatuses[a.n - 1]}: ${why}`);
+}
 const unfinished = jobs.filter((j) => j.state !== 'done' && j.state !== 'failed');
 server.kill('SIGTERM');
 await new Promise((r) => server.on('exit', r));
