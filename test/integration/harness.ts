@@ -4,7 +4,7 @@
  * and files for the agents. Every process started here is stopped by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,20 @@ export function killAll(which: (child: ChildProcess) => boolean = () => true): v
     kill(child);
     children.delete(child);
   }
+}
+
+/** The processes whose command line holds `text`, from /proc (what a test left running). */
+export function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text)) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** A fresh temporary directory, removed by `cleanup()`. */

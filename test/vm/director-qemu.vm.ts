@@ -20,22 +20,8 @@ import { pickAgentFile, readManifest } from '../../src/server/delivery/manifest.
 import { agentRef } from '../../src/server/delivery/shell.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { driverContract } from '../unit/server/director/driver-contract.js';
-import { PILOT_TOKEN, admin, tempDir, waitFor } from '../integration/harness.js';
+import { PILOT_TOKEN, admin, processesWith, tempDir, waitFor } from '../integration/harness.js';
 import { snapshotDist, startServerFrom, systemScript } from '../integration/delivery/batch-harness.js';
-
-/** Processes whose command line holds `text`, from /proc. */
-function processesWith(text: string): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 driverContract(
   'qemu',

@@ -9,7 +9,7 @@
  *
  * Slurm is machine-wide: run by the lead, never beside another Slurm test.
  */
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { resourcePrefix } from '../../../src/server/director/credential.js';
@@ -21,22 +21,8 @@ import { pickAgentFile, readManifest } from '../../../src/server/delivery/manife
 import { agentRef } from '../../../src/server/delivery/shell.js';
 import { systemClock } from '../../../src/shared/clock.js';
 import { driverContract } from '../../unit/server/director/driver-contract.js';
-import { PILOT_TOKEN, admin, freePort, tempDir, waitFor } from '../harness.js';
+import { PILOT_TOKEN, admin, freePort, processesWith, tempDir, waitFor } from '../harness.js';
 import { snapshotDist, startServerFrom, systemScript } from './batch-harness.js';
-
-/** Processes whose command line holds `text`, from /proc. */
-function processesWith(text: string): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 driverContract(
   'slurm through ssh',

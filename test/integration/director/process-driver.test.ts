@@ -3,7 +3,7 @@
  * agent (dist/vmpilot.cjs) as local child processes registering with the
  * built server on 127.0.0.1, running a payload, halting when idle.
  */
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { resourcePrefix } from '../../../src/server/director/credential.js';
@@ -13,21 +13,7 @@ import type { ProcessSettings } from '../../../src/server/director/driver-settin
 import type { DriverResource } from '../../../src/server/director/ports.js';
 import { systemClock } from '../../../src/shared/clock.js';
 import { driverContract } from '../../unit/server/director/driver-contract.js';
-import { AGENT, PILOT_TOKEN, admin, startServer, tempDir, waitFor, type Server } from '../harness.js';
-
-/** Processes whose command line holds `marker`, from /proc. */
-function processesWith(marker: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(marker)) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+import { AGENT, PILOT_TOKEN, admin, processesWith, startServer, tempDir, waitFor, type Server } from '../harness.js';
 
 const tmp = tempDir('vmpilot-process-driver-');
 // the agents run as root and their payloads as slot accounts, which must pass through to their directories
