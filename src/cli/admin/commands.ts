@@ -17,7 +17,7 @@ import {
   type SubmitReply,
   type SubmitRequest,
 } from '../../protocol/index.js';
-import { parseCoreRequest } from '../../protocol/cores.js';
+import { CoreRequestError, parseCoreRequest } from '../../protocol/cores.js';
 import { paths } from '../../protocol/paths.js';
 import { systemClock } from '../../shared/clock.js';
 import { isVmpilotError } from '../../shared/errors.js';
@@ -104,9 +104,9 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     try {
       cores = parseCoreRequest(o.cores);
     } catch (err) {
+      if (!(err instanceof CoreRequestError)) throw err;
       // the parser names the value itself ('cores "0": at least 1 core'): say it once, after the flag
-      const why = (err as Error).message.replace(/^cores "[^"]*"(: | )?/, '');
-      throw usageError(`--cores "${o.cores}"${why.startsWith('is ') ? ' ' : ': '}${why}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
+      throw usageError(`--cores "${o.cores}"${err.problem}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
     }
     request.cores = cores;
   }
