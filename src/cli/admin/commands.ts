@@ -1,5 +1,5 @@
 /**
- * The admin commands: submit, jobs, job, pilots, halt, drain. Each builds a
+ * The admin commands: submit, jobs, job, pilots (halt and drain: bulk.ts). Each builds a
  * request from its options, calls the server through AdminClient and prints
  * the result on stdout (`--json` prints exactly what the API returned).
  */
@@ -7,8 +7,6 @@ import {
   RequirementError,
   normaliseRequirements,
   type CoreRequest,
-  type InstructionReply,
-  type InstructionRequest,
   type PayloadHistoryEntry,
   type PayloadView,
   type PilotView,
@@ -206,24 +204,4 @@ export async function pilots(o: ClientOptions & { json?: boolean; state?: string
   }
   const list = await listing<PilotView>(new AdminClient(o), paths.pilots, q, limitOption(o));
   out(o.json ? visibleJson(list) : pilotTable(list, systemClock.now()));
-}
-
-/** `halt` and `drain`: send the instruction, print its id. */
-export async function instruct(
-  pilot: string,
-  kind: 'halt' | 'drain',
-  o: ClientOptions & { code?: string; reason?: string },
-  out: Out = stdout,
-): Promise<void> {
-  const pilotId = intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER);
-  const body: InstructionRequest =
-    kind === 'halt'
-      ? {
-          type: 'halt',
-          ...(o.code !== undefined ? { code: intOption('--code', o.code, 100, 999) } : {}),
-          ...(o.reason !== undefined ? { reason: o.reason } : {}),
-        }
-      : { type: 'drain', ...(o.reason !== undefined ? { reason: o.reason } : {}) };
-  const reply = await new AdminClient(o).post<InstructionReply>(paths.instructions(pilotId), body);
-  out(String(reply.instruction.id));
 }
