@@ -1,4 +1,4 @@
-import type { CoreRequest } from './messages.js';
+import type { CoreRequest } from './common-messages.js';
 
 /**
  * How many cores a payload gets on a node with `freeCores` of `totalCores`
