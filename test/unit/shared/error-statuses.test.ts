@@ -1,9 +1,9 @@
 /**
  * The one table of codes and HTTP statuses (src/shared/errors.ts) and the
- * three readings of it: the server's replies, the agent's control plane and
- * the admin client. A code the server answers with must have its status in
- * the table, and both clients must read the server's reply as the server
- * meant it.
+ * readings of it: the server's replies, the agent's control plane, the admin
+ * client and the relay's own errors. A code the server answers with must
+ * have its status in the table, and both clients must read the server's
+ * reply as the server meant it.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeForReply } from '../../../src/agent/control/http-control-plane.js';
 import { httpError } from '../../../src/cli/admin/client.js';
+import { relayStatusOf } from '../../../src/relay/forward.js';
 import { clientCode, installErrorHandlers } from '../../../src/server/api/errors.js';
 import { ERROR_CODES, VmpilotError, codeForStatus, type ErrorCode, type ErrorSpec } from '../../../src/shared/errors.js';
 
@@ -86,5 +87,12 @@ describe('the server and its clients read the table alike', () => {
     expect(httpError(413, '', 'POST /').code).toBe('VMP_BAD_REQUEST');
     expect(codeForReply(413, 'VMP_BAD_REQUEST')).toBe('VMP_SERVER');
     expect(codeForReply(502, 'VMP_UNREACHABLE')).toBe('VMP_SERVER');
+  });
+
+  it.each(codes)("the relay's own error %s: a refusal keeps the server's status, a failure is 502, which the agent tries again", (code) => {
+    const status = relayStatusOf(code);
+    const server = (ERROR_CODES[code] as ErrorSpec).status ?? 500;
+    expect(status).toBe(server < 500 ? server : 502);
+    expect(codeForReply(status, code)).toBe(status < 500 ? code : 'VMP_SERVER');
   });
 });
