@@ -139,7 +139,7 @@ export class HttpControlPlane implements ControlPlane {
       try {
         const parsed = JSON.parse(text) as ErrorReply;
         if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${status})`;
-        // codes the agent acts on: reports out of order (a fault), too many requests (retry later)
+        // the agent acts on reports out of order (a fault) and too many requests (retry later): codeForReply reads them
         bodyCode = parsed.error?.code;
         if (typeof parsed.error?.appliedSeq === 'number') details.appliedSeq = parsed.error.appliedSeq;
       } catch {
