@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const out = await build({ entryPoints: [path.join(root, 'src/shared/errors.ts')], bundle: true, write: false, format: 'esm', platform: 'node' });
 const mod = await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
-const { ERROR_CODES, VmpilotError, exitStatusForError } = mod;
+const { ERROR_CODES, REPORT_REFUSALS, VmpilotError, exitStatusForError } = mod;
 const rows = Object.entries(ERROR_CODES).map(
-  ([code, text]) => `| \`${code}\` | ${exitStatusForError(new VmpilotError(code, ''))} | ${text} |`,
+  ([code, spec]) => `| \`${code}\` | ${exitStatusForError(new VmpilotError(code, ''))} | ${spec.status ?? '—'} | ${spec.meaning} |`,
 );
+const refusals = Object.entries(REPORT_REFUSALS).map(([code, text]) => `| \`${code}\` | ${text} |`);
 const doc = `# Errors and exit statuses
 
 Every error vmpilot reports has a stable code; programs branch on the code,
@@ -25,9 +26,25 @@ server's error replies carry the same codes:
 closes the output early (\`vmpilot-server --help | head -3\`) ends it quietly:
 no stack trace, and the command's own status.
 
-| code | exit status | meaning |
-|---|---|---|
+| code | exit status | HTTP status | meaning |
+|---|---|---|---|
 ${rows.join('\n')}
+
+The HTTP status is that of a server reply with the code (one table in
+src/shared/errors.ts, from which the server, the agent and the admin client
+derive theirs; — for a code no server reply carries, and a test checks
+that every code the server answers with has one); a reply without our envelope, or with a code the catalogue
+does not give that status, is read by its status: 401, 403, 404, 409 and
+429 as above, another 4xx as VMP_BAD_REQUEST (the agent: as a server
+failure, and tries again), a 5xx as VMP_SERVER.
+
+A reports reply (HTTP 200) lists each report the server did not apply in
+\`refused\` with one of these codes (docs/protocol.md); the report counts as
+delivered and changes nothing:
+
+| code | meaning |
+|---|---|
+${refusals.join('\n')}
 
 Exit status 0 is success. The agent with the halt action \`exit\` exits with a
 status derived from its shutdown code: 0 for 100 (shut down as requested), 200

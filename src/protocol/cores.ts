@@ -1,4 +1,4 @@
-import type { CoreRequest } from './messages.js';
+import type { CoreRequest } from './common-messages.js';
 
 /**
  * How many cores a payload gets on a node with `freeCores` of `totalCores`
@@ -22,19 +22,34 @@ export function minimumCores(request: CoreRequest, totalCores: number): number {
 export const ONE_CORE: CoreRequest = Object.freeze({ min: 1, max: 1, wholeNode: false });
 
 /**
+ * A core request that does not parse: `problem` is what was wrong, worded to
+ * follow the value (` is not N, …` or `: at least 1 core`), so that a caller
+ * can name the value its own way (`--cores "0": at least 1 core`) without
+ * reading the message.
+ */
+export class CoreRequestError extends RangeError {
+  constructor(
+    readonly text: string,
+    readonly problem: string,
+  ) {
+    super(`cores "${text}"${problem}`);
+  }
+}
+
+/**
  * Parse a core request as users write it: "4", "2-8", or "whole".
- * Throws a RangeError whose message says what was wrong.
+ * Throws a CoreRequestError whose message says what was wrong.
  */
 export function parseCoreRequest(text: string): CoreRequest {
   const t = text.trim();
   if (t === 'whole' || t === 'whole-node') return { min: 1, max: 1, wholeNode: true };
   const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(t);
-  if (!m) throw new RangeError(`cores "${text}" is not N, MIN-MAX or "whole"`);
+  if (!m) throw new CoreRequestError(text, ' is not N, MIN-MAX or "whole"');
   const min = Number(m[1]);
   const max = m[2] === undefined ? min : Number(m[2]);
-  if (min < 1) throw new RangeError(`cores "${text}": at least 1 core`);
-  if (max < min) throw new RangeError(`cores "${text}": MAX is smaller than MIN`);
-  if (max > 4096) throw new RangeError(`cores "${text}": at most 4096 cores`);
+  if (min < 1) throw new CoreRequestError(text, ': at least 1 core');
+  if (max < min) throw new CoreRequestError(text, ': MAX is smaller than MIN');
+  if (max > 4096) throw new CoreRequestError(text, ': at most 4096 cores');
   return { min, max, wholeNode: false };
 }
 

@@ -16,6 +16,7 @@ import { VmpilotError, describeError, isVmpilotError } from '../shared/errors.js
 import type { Logger } from '../shared/log.js';
 import type { ContentCache } from './cache.js';
 import { sendFile } from './send-file.js';
+import { relayStatusOf } from './forward.js';
 import type { Upstream } from './upstream.js';
 
 /** The manifest's name under /v1/agent/. */
@@ -43,11 +44,6 @@ export function listedFiles(text: string): { version: string; files: ListedFile[
       typeof f?.name === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name) && Number.isInteger(f.size) && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256),
   );
   return { version: m.version, files };
-}
-
-/** Statuses of the relay's own errors. */
-function statusOf(err: VmpilotError): number {
-  return ({ VMP_UNAUTHORIZED: 401, VMP_FORBIDDEN: 403, VMP_NOT_FOUND: 404, VMP_BAD_REQUEST: 400 } as Record<string, number>)[err.code] ?? 502;
 }
 
 /** Serves agent files through the cache. */
@@ -94,7 +90,7 @@ export class AgentFiles {
     } catch (err) {
       const e = isVmpilotError(err) ? err : new VmpilotError('VMP_INTERNAL', describeError(err), { cause: err });
       if (e.code === 'VMP_INTERNAL') this.log.error({ err: describeError(err), file: name }, 'agent file failed');
-      if (!res.headersSent) res.writeHead(statusOf(e), { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code: e.code, message: `relay: ${e.message}` } }));
+      if (!res.headersSent) res.writeHead(relayStatusOf(e.code), { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code: e.code, message: `relay: ${e.message}` } }));
       else res.destroy();
     }
   }

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmpilotError, describeError, isVmpilotError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ContentCache } from './cache.js';
+import { relayStatusOf } from './forward.js';
 import { sendFile } from './send-file.js';
 import { getFollowing } from './web.js';
 
@@ -52,8 +53,7 @@ export class Artifacts {
     } catch (err) {
       const e = isVmpilotError(err) ? err : new VmpilotError('VMP_INTERNAL', describeError(err), { cause: err });
       this.log.warn({ err: e.message }, 'artifact not served');
-      const status = ({ VMP_BAD_REQUEST: 400, VMP_FORBIDDEN: 403, VMP_NOT_FOUND: 404 } as Record<string, number>)[e.code] ?? 502;
-      if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code: e.code, message: `relay: ${e.message}` } }));
+      if (!res.headersSent) res.writeHead(relayStatusOf(e.code), { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code: e.code, message: `relay: ${e.message}` } }));
       else res.destroy();
     }
   }

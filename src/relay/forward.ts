@@ -10,7 +10,7 @@
  */
 import { pilotCallKind } from '../protocol/pilot-calls.js';
 import { LIMITS } from '../protocol/index.js';
-import { VmpilotError, describeError, isVmpilotError } from '../shared/errors.js';
+import { VmpilotError, describeError, httpStatusOf, isVmpilotError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Upstream } from './upstream.js';
 
@@ -38,6 +38,17 @@ export interface PilotAnswer {
   body: Buffer;
   /** The server's `retry-after` (a 429 or 503 says when to come back), passed on as it is. */
   retryAfter?: string;
+}
+
+/**
+ * The status of the relay's own error with `code`: the catalogue's
+ * (src/shared/errors.ts) for a refusal of the request (400, 403, 404, ...),
+ * 502 for everything else, which is the relay's or the server's failure and
+ * not the caller's. Pure.
+ */
+export function relayStatusOf(code: ErrorCode): number {
+  const status = httpStatusOf(code);
+  return status < 500 ? status : 502;
 }
 
 /** An error answer in the protocol's shape. Pure. */

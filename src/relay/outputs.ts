@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmpilotError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import { relayStatusOf } from './forward.js';
 import { openUrl } from './web.js';
 
 /** The route prefix of outputs at the relay. */
@@ -55,7 +56,7 @@ export class Outputs {
       const code = err instanceof VmpilotError ? err.code : 'VMP_INTERNAL';
       this.log.warn({ err: describeError(err), path: rest }, 'output not forwarded');
       if (!res.headersSent) {
-        res.writeHead(code === 'VMP_BAD_REQUEST' ? 400 : 502, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code, message: `relay: ${describeError(err)}` } }));
+        res.writeHead(relayStatusOf(code), { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code, message: `relay: ${describeError(err)}` } }));
       } else res.destroy();
     }
   }

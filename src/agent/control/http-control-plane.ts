@@ -16,7 +16,7 @@ import {
   type Report,
   type ReportsReply,
 } from '../../protocol/index.js';
-import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
+import { VmpilotError, codeForStatus, httpStatusOf, isErrorCode, type ErrorCode } from '../../shared/errors.js';
 import { transportReason } from '../../shared/transport-errors.js';
 import type { ControlPlane } from '../ports.js';
 import { HttpClient, HttpTransportError } from './http-call.js';
@@ -37,14 +37,18 @@ const CONNECTION_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-/** The VmpilotError code for an HTTP status that is not 2xx. */
-export function codeForStatus(status: number): ErrorCode {
-  if (status === 400) return 'VMP_BAD_REQUEST';
-  if (status === 401) return 'VMP_UNAUTHORIZED';
-  if (status === 403) return 'VMP_FORBIDDEN';
-  if (status === 404) return 'VMP_NOT_FOUND';
-  if (status === 409) return 'VMP_CONFLICT';
-  return 'VMP_SERVER';
+/**
+ * The VmpilotError code of an error reply with `status` and, when the body is
+ * the server's envelope, its `code`, both read from the catalogue
+ * (src/shared/errors.ts): the body's code when the catalogue gives it this
+ * status (VMP_REPORT_SEQ and VMP_CONFLICT share 409; VMP_RATE_LIMITED is
+ * 429), else the catalogue's code for the status, else VMP_SERVER: a status
+ * the agent does not know (413, 502 from a relay, a proxy's page) is server
+ * trouble, to be tried again.
+ */
+export function codeForReply(status: number, code?: unknown): ErrorCode {
+  if (isErrorCode(code) && httpStatusOf(code) === status && status < 500) return code;
+  return codeForStatus(status) ?? 'VMP_SERVER';
 }
 
 /** Options of the HTTP control plane. */
@@ -130,18 +134,18 @@ export class HttpControlPlane implements ControlPlane {
     }
     if (status < 200 || status > 299) {
       let message = `HTTP ${status} from ${url}`;
-      let code = codeForStatus(status);
+      let bodyCode: unknown;
       const details: Record<string, unknown> = { status, url };
       try {
         const parsed = JSON.parse(text) as ErrorReply;
         if (parsed.error?.message) message = `${parsed.error.message} (HTTP ${status})`;
-        // codes the agent acts on: reports out of order (a fault), too many requests (retry later)
-        if (parsed.error?.code === 'VMP_REPORT_SEQ' || parsed.error?.code === 'VMP_RATE_LIMITED') code = parsed.error.code;
+        // the agent acts on reports out of order (a fault) and too many requests (retry later): codeForReply reads them
+        bodyCode = parsed.error?.code;
         if (typeof parsed.error?.appliedSeq === 'number') details.appliedSeq = parsed.error.appliedSeq;
       } catch {
         // not JSON: keep the status line
       }
-      throw new VmpilotError(code, message, { details });
+      throw new VmpilotError(codeForReply(status, bodyCode), message, { details });
     }
     try {
       return JSON.parse(text) as T;

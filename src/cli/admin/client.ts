@@ -3,13 +3,14 @@
  * VmpilotError with a stable code: VMP_UNREACHABLE when the server cannot be
  * reached, and for an HTTP error the code of the server's error envelope
  * (VMP_UNAUTHORIZED, VMP_FORBIDDEN, VMP_NOT_FOUND, VMP_BAD_REQUEST with the
- * server's message naming the field, VMP_CONFLICT, VMP_SERVER).
+ * server's message naming the field, VMP_CONFLICT, VMP_SERVER); a reply
+ * without one gets the code the catalogue (src/shared/errors.ts) gives its status.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ErrorReply } from '../../protocol/index.js';
 import { apiUrl } from '../../protocol/paths.js';
-import { ERROR_CODES, VmpilotError, describeError, type ErrorCode } from '../../shared/errors.js';
+import { VmpilotError, codeForStatus, describeError, isErrorCode, type ErrorCode } from '../../shared/errors.js';
 import { transportReason } from '../../shared/transport-errors.js';
 
 /** Where the server is and the admin token to show it. */
@@ -127,15 +128,9 @@ export function httpError(status: number, text: string, what: string): VmpilotEr
   } catch {
     // not our envelope: keep the status line
   }
-  const known = code !== undefined && code in ERROR_CODES ? (code as ErrorCode) : undefined;
-  const byStatus: ErrorCode =
-    status === 401 ? 'VMP_UNAUTHORIZED'
-    : status === 403 ? 'VMP_FORBIDDEN'
-    : status === 404 ? 'VMP_NOT_FOUND'
-    : status === 409 ? 'VMP_CONFLICT'
-    : status >= 400 && status < 500 ? 'VMP_BAD_REQUEST'
-    : 'VMP_SERVER';
-  const final = known && known !== 'VMP_INTERNAL' ? known : byStatus;
+  // the server's own code says most (VMP_DRIVER, VMP_CONFIG); VMP_INTERNAL is a server failure to us
+  const known = isErrorCode(code) && code !== 'VMP_INTERNAL' ? code : undefined;
+  const final: ErrorCode = known ?? codeForStatus(status) ?? (status >= 400 && status < 500 ? 'VMP_BAD_REQUEST' : 'VMP_SERVER');
   const hint = final === 'VMP_UNAUTHORIZED' ? { hint: 'pass the admin token with --token T or VMPILOT_TOKEN' } : {};
   return new VmpilotError(final, `the server refused it (${status}): ${message}`, { details: { status, ...hint } });
 }

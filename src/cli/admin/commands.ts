@@ -1,5 +1,5 @@
 /**
- * The admin commands: submit, jobs, job, pilots, halt, drain. Each builds a
+ * The admin commands: submit, jobs, job, pilots (halt and drain: bulk.ts). Each builds a
  * request from its options, calls the server through AdminClient and prints
  * the result on stdout (`--json` prints exactly what the API returned).
  */
@@ -7,8 +7,6 @@ import {
   RequirementError,
   normaliseRequirements,
   type CoreRequest,
-  type InstructionReply,
-  type InstructionRequest,
   type PayloadHistoryEntry,
   type PayloadView,
   type PilotView,
@@ -17,7 +15,7 @@ import {
   type SubmitReply,
   type SubmitRequest,
 } from '../../protocol/index.js';
-import { parseCoreRequest } from '../../protocol/cores.js';
+import { CoreRequestError, parseCoreRequest } from '../../protocol/cores.js';
 import { paths } from '../../protocol/paths.js';
 import { systemClock } from '../../shared/clock.js';
 import { isVmpilotError } from '../../shared/errors.js';
@@ -104,9 +102,9 @@ export function submitRequest(command: string[], o: Omit<SubmitOptions, keyof Cl
     try {
       cores = parseCoreRequest(o.cores);
     } catch (err) {
+      if (!(err instanceof CoreRequestError)) throw err;
       // the parser names the value itself ('cores "0": at least 1 core'): say it once, after the flag
-      const why = (err as Error).message.replace(/^cores "[^"]*"(: | )?/, '');
-      throw usageError(`--cores "${o.cores}"${why.startsWith('is ') ? ' ' : ': '}${why}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
+      throw usageError(`--cores "${o.cores}"${err.problem}`, 'use N, MIN-MAX or whole, e.g. --cores 4 or --cores 2-8');
     }
     request.cores = cores;
   }
@@ -206,24 +204,4 @@ export async function pilots(o: ClientOptions & { json?: boolean; state?: string
   }
   const list = await listing<PilotView>(new AdminClient(o), paths.pilots, q, limitOption(o));
   out(o.json ? visibleJson(list) : pilotTable(list, systemClock.now()));
-}
-
-/** `halt` and `drain`: send the instruction, print its id. */
-export async function instruct(
-  pilot: string,
-  kind: 'halt' | 'drain',
-  o: ClientOptions & { code?: string; reason?: string },
-  out: Out = stdout,
-): Promise<void> {
-  const pilotId = intOption('PILOT', pilot, 1, Number.MAX_SAFE_INTEGER);
-  const body: InstructionRequest =
-    kind === 'halt'
-      ? {
-          type: 'halt',
-          ...(o.code !== undefined ? { code: intOption('--code', o.code, 100, 999) } : {}),
-          ...(o.reason !== undefined ? { reason: o.reason } : {}),
-        }
-      : { type: 'drain', ...(o.reason !== undefined ? { reason: o.reason } : {}) };
-  const reply = await new AdminClient(o).post<InstructionReply>(paths.instructions(pilotId), body);
-  out(String(reply.instruction.id));
 }

@@ -25,7 +25,6 @@ import type {
 import { routes } from '../../protocol/paths.js';
 import {
   accountingQuerySchema,
-  idParamsSchema,
   instructionSchema,
   killSchema,
   payloadsQuerySchema,
@@ -33,7 +32,8 @@ import {
   submitBatchSchema,
   submitSchema,
   usageQuerySchema,
-} from '../../protocol/schemas.js';
+} from '../../protocol/admin-schemas.js';
+import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { coresTimeline } from '../queue/usage.js';
 import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';

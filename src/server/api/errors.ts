@@ -5,21 +5,12 @@
  * not received in time, headers too large); bad input is a 4xx that names
  * the field, never a 500. Only a bug is a 500, and it is logged. A refused
  * request (401, 403, 429) closes its connection: its body is never read.
+ * The status of each code is the catalogue's (src/shared/errors.ts).
  */
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorReply } from '../../protocol/index.js';
-import { VmpilotError, type ErrorCode } from '../../shared/errors.js';
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  VMP_BAD_REQUEST: 400,
-  VMP_UNAUTHORIZED: 401,
-  VMP_FORBIDDEN: 403,
-  VMP_NOT_FOUND: 404,
-  VMP_CONFLICT: 409,
-  VMP_REPORT_SEQ: 409,
-  VMP_RATE_LIMITED: 429,
-};
+import { VmpilotError, codeForStatus, httpStatusOf, type ErrorCode } from '../../shared/errors.js';
 
 /** Statuses that refuse the caller: the connection is closed after the reply, the rest of the body left unread. */
 const REFUSED = new Set([401, 403, 429]);
@@ -76,7 +67,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
 
   app.setErrorHandler((err: FastifyError | VmpilotError, request, reply) => {
     if (err instanceof VmpilotError) {
-      const status = STATUS[err.code] ?? 500;
+      const status = httpStatusOf(err.code);
       if (status >= 500) request.log.error({ err }, 'request failed');
       const retry = err.details.retryAfterSec;
       if (typeof retry === 'number') void reply.header('retry-after', String(retry));
@@ -132,13 +123,9 @@ export function clientError(err: Error & { code?: string }, socket: Socket): voi
   socket.destroy();
 }
 
-function clientCode(status: number): ErrorCode {
-  if (status === 429) return 'VMP_RATE_LIMITED';
-  if (status === 401) return 'VMP_UNAUTHORIZED';
-  if (status === 403) return 'VMP_FORBIDDEN';
-  if (status === 404) return 'VMP_NOT_FOUND';
-  if (status === 409) return 'VMP_CONFLICT';
-  return 'VMP_BAD_REQUEST';
+/** The code of a 4xx fastify answers by itself: the catalogue's for its status, VMP_BAD_REQUEST for the rest (413, 415, ...). */
+export function clientCode(status: number): ErrorCode {
+  return codeForStatus(status) ?? 'VMP_BAD_REQUEST';
 }
 
 function clientMessage(err: FastifyError, status: number): string {

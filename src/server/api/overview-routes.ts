@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OverviewGroup, OverviewReply, PilotDetailReply } from '../../protocol/index.js';
 import { routes } from '../../protocol/paths.js';
-import { idParamsSchema } from '../../protocol/schemas.js';
+import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { RunInterval } from '../queue/usage.js';
 import type { ApiContext } from './app.js';

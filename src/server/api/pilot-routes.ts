@@ -17,7 +17,8 @@ import type {
   ReportsRequest,
 } from '../../protocol/index.js';
 import { routes } from '../../protocol/paths.js';
-import { heartbeatSchema, idParamsSchema, matchSchema, registerSchema, reportsSchema } from '../../protocol/schemas.js';
+import { heartbeatSchema, matchSchema, registerSchema, reportsSchema } from '../../protocol/pilot-schemas.js';
+import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { VmpilotError } from '../../shared/errors.js';
 import { REFUSAL } from '../store/apply-report.js';
 import { seqProblem } from '../store/report-rules.js';

@@ -26,7 +26,7 @@ function tick() {
   var mine = refresh;
   checkPending();
   mine().then(function () { if (mine === refresh) setStatus('updated ' + new Date().toLocaleTimeString('en-GB')); })
-    .catch(function (err) { if (err.message !== 'unauthorized') setStatus('update failed: ' + err.message, true); });
+    .catch(function (err) { if (err.code !== 'VMP_UNAUTHORIZED') setStatus('update failed: ' + err.message, true); });
 }
 
 /** Build the view the URL names and refresh it now. */

@@ -17,7 +17,8 @@ export function whenUnauthorized(f) { onUnauthorized = f; }
 /**
  * Call the admin API: resolves to { data, total, more } (total from
  * X-Total-Count, more when the Link header names a next page); rejects with
- * the server's error message.
+ * the server's error message and its code in `code` (VMP_UNAUTHORIZED
+ * after a 401, which also signs out).
  */
 export function api(method, path, body) {
   var headers = { authorization: 'Bearer ' + token() };
@@ -29,13 +30,20 @@ export function api(method, path, body) {
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
       if (res.status === 401) {
         onUnauthorized('The token was refused: ' + (data && data.error ? data.error.message : res.status));
-        throw new Error('unauthorized');
+        throw apiError('VMP_UNAUTHORIZED', 'unauthorized');
       }
-      if (!res.ok) throw new Error(data && data.error ? data.error.message : 'HTTP ' + res.status);
+      if (!res.ok) throw apiError(data && data.error ? data.error.code : null, data && data.error ? data.error.message : 'HTTP ' + res.status);
       var total = res.headers.get('x-total-count');
       return { data: data, total: total === null ? null : Number(total), more: /rel="?next"?/.test(res.headers.get('link') || '') };
     });
   });
+}
+
+/** An Error with the server's code (null when the reply had none), to branch on instead of its message. */
+function apiError(code, message) {
+  var e = new Error(message);
+  e.code = code;
+  return e;
 }
 
 /** An element with attributes (`text` sets its text, `title` its hover text) and children (strings become text). */

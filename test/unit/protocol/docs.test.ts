@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parseReply, parseRequest } from '../../../src/mailbox/format.js';
-import * as schemas from '../../../src/protocol/schemas.js';
+import * as adminSchemas from '../../../src/protocol/admin-schemas.js';
+import * as pilotSchemas from '../../../src/protocol/pilot-schemas.js';
+
+const schemas = { ...pilotSchemas, ...adminSchemas };
 
 /** The examples in docs/protocol.md, by the name in their `<!-- example: Name -->` marker (a name may mark several). */
 function examples(): Map<string, unknown[]> {

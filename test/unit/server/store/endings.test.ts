@@ -2,7 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { EVICTION_REASONS, type PayloadEndedReport } from '../../../../src/protocol/index.js';
-import { reportsSchema } from '../../../../src/protocol/schemas.js';
+import { reportsSchema } from '../../../../src/protocol/pilot-schemas.js';
 import { pick } from '../../../../src/server/queue/pick.js';
 import { groupUsage } from '../../../../src/server/queue/usage.js';
 import { MIGRATIONS } from '../../../../src/server/store/migrations.js';

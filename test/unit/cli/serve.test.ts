@@ -2,8 +2,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PayloadView } from '../../../../src/protocol/index.js';
-import { tempDir } from '../helpers.js';
+import type { PayloadView } from '../../../src/protocol/index.js';
+import { tempDir } from '../server/helpers.js';
 
 const BIN = path.resolve('dist/vmpilot-server.cjs');
 
