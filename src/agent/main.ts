@@ -14,7 +14,7 @@ import { processHalter } from './halt/halter.js';
 import { jobOutputsFor } from './halt/job-outputs.js';
 import { drainPaths, fileDrainFiles } from './monitor/drain-files.js';
 import { procUsage } from './monitor/usage.js';
-import { wrappedRunner } from './state/wrapped-runner.js';
+import { wrappedRunner } from './payload/wrapped-runner.js';
 import { Pilot } from './pilot.js';
 import { nodeProbe } from './probe/node-probe.js';
 import { realPilotResources } from './resources/wire.js';

@@ -20,7 +20,7 @@ import { describeError, isVmpilotError } from '../shared/errors.js';
 import { haltSequence } from './halt/halt-sequence.js';
 import { ContactTracker } from './monitor/contact.js';
 import { HeartbeatLoop } from './monitor/heartbeat-loop.js';
-import { PayloadSupervisor } from './payloads.js';
+import { PayloadSupervisor } from './payload/supervisor.js';
 import { PilotCore, type PilotDeps } from './pilot/core.js';
 import { watchDeadline } from './pilot/deadline-watch.js';
 import { HeartbeatView, refreshResources } from './pilot/heartbeat-view.js';

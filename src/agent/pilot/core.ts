@@ -15,7 +15,7 @@ import type { DrainFiles } from '../monitor/drain-files.js';
 import type { HeartbeatLoop } from '../monitor/heartbeat-loop.js';
 import { canTransition, type HaltRequest } from '../monitor/lifecycle.js';
 import type { UsageProbe } from '../monitor/usage.js';
-import type { PayloadSupervisor } from '../payloads.js';
+import type { PayloadSupervisor } from '../payload/supervisor.js';
 import type { Clock, ControlPlane, Halter, NodeProbe, NodeSnapshot, ProcessRunner, StateStore } from '../ports.js';
 import type { PilotResources } from '../resources/pilot-resources.js';
 import type { Outbox } from '../state/outbox.js';

@@ -9,7 +9,7 @@ import type { Assignment } from '../../protocol/index.js';
 import { describeError } from '../../shared/errors.js';
 import { pruneEndedDirs } from '../executor/payload-dirs.js';
 import { payloadDir } from '../executor/payload-runner.js';
-import type { EndedPayload } from '../payloads.js';
+import type { EndedPayload } from '../payload/supervisor.js';
 import type { PayloadProcess, ProcessSpec } from '../ports.js';
 import type { RecoveryTarget } from '../state/recover.js';
 import type { PilotCore } from './core.js';

@@ -13,7 +13,7 @@ import { fakeAssignment } from '../../../../src/agent/control/fake-control-plane
 import { startPayload, type PayloadContext, type PayloadResult } from '../../../../src/agent/executor/payload-runner.js';
 import { findUser, resolvePayloadUser } from '../../../../src/agent/executor/payload-user.js';
 import { createProcessRunner } from '../../../../src/agent/executor/process-runner.js';
-import { PayloadSupervisor } from '../../../../src/agent/payloads.js';
+import { PayloadSupervisor } from '../../../../src/agent/payload/supervisor.js';
 import type { Assignment } from '../../../../src/protocol/index.js';
 import { systemClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';

@@ -8,12 +8,11 @@
  * queues it again rather than failing it; the first reason to stop a payload
  * is the one it ends with.
  */
-import type { Assignment, EvictionReason, PayloadHeartbeat } from '../protocol/index.js';
-import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/log.js';
-import { describeError } from '../shared/errors.js';
-import { CANNOT_START_EXIT, collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
-import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
+import type { Assignment, EvictionReason, PayloadHeartbeat } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import { CANNOT_START_EXIT, cannotStartMessage, collectResult, startPayload, type PayloadContext, type PayloadResult } from '../executor/payload-runner.js';
+import type { PayloadProcess, ProcessRunner, ProcessSpec } from '../ports.js';
 
 /** How a payload ended, as the supervisor tells the pilot. */
 export type EndedPayload = PayloadResult & {
@@ -182,7 +181,7 @@ export class PayloadSupervisor {
       ctx = await this.context(a, h.cores);
     } catch (err) {
       // no account, no sandbox: it cannot start as it must
-      const message = `cannot start: ${describeError(err).replace(/^cannot start: /, '')}`;
+      const message = cannotStartMessage(err);
       this.log.warn({ payloadId: a.id, reason: message }, 'payload cannot start');
       this.held.delete(a.id);
       await this.hooks.ended(a, { exitCode: CANNOT_START_EXIT, signal: null, outputTail: '', message });
