@@ -4,7 +4,7 @@
  *
  *   run ─▶ restore state ─▶ resume the old identity (restart) or register   (pilot/registration.ts)
  *          ─▶ find payloads a previous run left ─▶ serving
- *          ├─ heartbeat loop   (monitor/heartbeat-loop.ts; pilot/heartbeat-view.ts; instructions: pilot/instruction-handler.ts)
+ *          ├─ heartbeat loop   (pilot/heartbeat-loop.ts; pilot/heartbeat-view.ts; instructions: pilot/instruction-handler.ts)
  *          ├─ match loop       (pilot/match-loop.ts: one open long-poll; aborted and re-asked when cores free up)
  *          ├─ deadline watch   (pilot/deadline-watch.ts: MJF shutdowntime every fraction of the grace; a move
  *          │                    rewrites the payloads' shutdowntime_job and re-asks the match)

@@ -7,8 +7,8 @@
  * contact tracker tells the outbox and the heartbeat loop the server is back.
  */
 import type { Logger } from '../../shared/log.js';
-import { ContactTracker } from '../monitor/contact.js';
-import { HeartbeatLoop } from '../monitor/heartbeat-loop.js';
+import { ContactTracker } from './contact.js';
+import { HeartbeatLoop } from './heartbeat-loop.js';
 import { PayloadBook } from '../payload/book.js';
 import { DirPruner } from '../payload/dir-pruner.js';
 import { payloadHooks, recoveryTarget } from '../payload/hooks.js';

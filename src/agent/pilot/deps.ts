@@ -2,9 +2,9 @@
 import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { JobOutputs } from '../halt/job-outputs.js';
-import type { DrainFiles } from '../monitor/drain-files.js';
+import type { DrainFiles } from '../probe/drain-files.js';
 import type { HaltRequest } from '../monitor/lifecycle.js';
-import type { UsageProbe } from '../monitor/usage.js';
+import type { UsageProbe } from '../probe/usage.js';
 import type { Clock, ControlPlane, Halter, NodeProbe, ProcessRunner, StateStore } from '../ports.js';
 import type { PilotResources } from '../resources/pilot-resources.js';
 

@@ -6,7 +6,7 @@
 import type { HeartbeatRequest, LifecycleState } from '../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { buildHeartbeat } from '../monitor/heartbeat.js';
-import { cpuUse, noUsage, type CpuTimes, type UsageProbe } from '../monitor/usage.js';
+import { cpuUse, noUsage, type CpuTimes, type UsageProbe } from '../probe/usage.js';
 import type { PayloadBook } from '../payload/book.js';
 import type { PayloadSupervisor } from '../payload/supervisor.js';
 import type { PilotResources } from '../resources/pilot-resources.js';

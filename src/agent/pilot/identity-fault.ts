@@ -18,7 +18,7 @@ import { ShutdownCode, type Report } from '../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { HeartbeatLoop } from '../monitor/heartbeat-loop.js';
+import type { HeartbeatLoop } from './heartbeat-loop.js';
 import type { HaltRequest } from '../monitor/lifecycle.js';
 import type { PayloadBook } from '../payload/book.js';
 import type { PayloadSupervisor } from '../payload/supervisor.js';

@@ -14,7 +14,7 @@ import type { PayloadSupervisor } from '../payload/supervisor.js';
 
 /** What the fence reads and acts on. */
 export interface LeaseFenceDeps {
-  /** Send time of the last call the server accepted (monitor/contact.ts). */
+  /** Send time of the last call the server accepted (pilot/contact.ts). */
   leaseFrom(): number;
   /** The lease the server gave (s), or null: no fence. */
   leaseSec(): number | null;

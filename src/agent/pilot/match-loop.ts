@@ -27,7 +27,7 @@ import type { RunningPayload } from '../matcher/backfill.js';
 import { admit, nextMatchRequest, remainingSec, reservationNow, type Admission, type MatchInputs } from '../matcher/matcher.js';
 import { freeGpus, freeScratchMb, place, type NodeNow } from '../matcher/requirements.js';
 import { waitingFromReply, type WaitingRequest } from '../matcher/starvation.js';
-import type { ContactTracker } from '../monitor/contact.js';
+import type { ContactTracker } from './contact.js';
 import type { PayloadBook } from '../payload/book.js';
 import type { PayloadSupervisor } from '../payload/supervisor.js';
 import type { PilotResources } from '../resources/pilot-resources.js';

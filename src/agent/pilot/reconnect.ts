@@ -5,7 +5,7 @@
  * their order (the outbox sends by seq), so the server's view of this pilot
  * is whole again when it hands out the next payload.
  */
-import type { ContactTracker } from '../monitor/contact.js';
+import type { ContactTracker } from './contact.js';
 import type { Outbox } from '../state/outbox.js';
 
 /**
