@@ -16,7 +16,7 @@ import { NodeResources, type ResourceView } from '../resources/node-resources.js
 import { readInventory } from './inventory.js';
 import { nodeProbe } from './node-probe.js';
 import { formatCapabilities } from './capabilities.js';
-import { formatResources } from './resources.js';
+import { formatResources } from './offered.js';
 
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
   return (await readAll(flags, false)).view;
