@@ -113,7 +113,10 @@ export class Pilot {
       // on the server as a booting pilot, not a stalled one; bootstrap once registered, so that a
       // failed step reaches the server in the final report
       startBeating();
-      failure = await deps.bootstrap();
+      const booted = await deps.bootstrap();
+      // what the steps installed is in every payload's environment from now on
+      if ('env' in booted) parts.payloadEnv.add(booted.env);
+      else failure = booted.halt;
     }
     // a start-up problem (the agent never served) is also said in one plain line on stderr
     if (failure) return agentHalt(failure, 'error');

@@ -52,7 +52,8 @@ export class PayloadSupervisor {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly stateDir: string,
-    private readonly baseEnv: Readonly<Record<string, string>>,
+    /** The base environment when a payload starts (payload/base-env.ts). */
+    private readonly baseEnv: () => Readonly<Record<string, string>>,
     private readonly graceSec: () => number,
     private readonly hooks: PayloadHooks,
     /** What each payload starts with beyond its assignment ($JOBFEATURES, user, sandbox, output cap); its `release` is called once its processes are gone. */
@@ -187,7 +188,7 @@ export class PayloadSupervisor {
       await this.hooks.ended(a, { exitCode: CANNOT_START_EXIT, signal: null, outputTail: '', message });
       return;
     }
-    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, ctx);
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv(), a, h.cores, ctx);
     if (!outcome.started) {
       this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
       this.held.delete(a.id);

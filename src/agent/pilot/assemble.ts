@@ -9,6 +9,7 @@
 import type { Logger } from '../../shared/log.js';
 import { ContactTracker } from './contact.js';
 import { HeartbeatLoop } from './heartbeat-loop.js';
+import { PayloadBaseEnv } from '../payload/base-env.js';
 import { PayloadBook } from '../payload/book.js';
 import { DirPruner } from '../payload/dir-pruner.js';
 import { payloadHooks, recoveryTarget } from '../payload/hooks.js';
@@ -70,12 +71,13 @@ export function assemble(base: PilotBase, keeper: StateKeeper) {
   const book = new PayloadBook(keeper, outbox, clock, config.stateDir);
   const session = new Session(keeper, log);
   const busyAt = (now: number) => life.busyAt(now);
+  const payloadEnv = new PayloadBaseEnv(config.payloadBaseEnv);
   const payloads = new PayloadSupervisor(
     deps.runner,
     clock,
     deps.log.child({ role: 'executor' }),
     config.stateDir,
-    config.payloadBaseEnv,
+    () => payloadEnv.get(),
     () => res.graceSec(),
     payloadHooks({ clock, book, busyAt, abortMatch: () => call.abort(), wake }),
     // the GPUs its record holds (chosen by `take` before it was accepted), with its account or sandbox
@@ -225,5 +227,5 @@ export function assemble(base: PilotBase, keeper: StateKeeper) {
     heartbeats,
     wake,
   };
-  return { contact, outbox, book, session, payloads, node, heartbeats, transition, lifecycle, pruner, match, registration, identityFault };
+  return { contact, payloadEnv, outbox, book, session, payloads, node, heartbeats, transition, lifecycle, pruner, match, registration, identityFault };
 }

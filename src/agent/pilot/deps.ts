@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/log.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { JobOutputs } from '../halt/job-outputs.js';
 import type { DrainFiles } from '../probe/drain-files.js';
-import type { HaltRequest } from '../monitor/lifecycle.js';
+import type { BootstrapEnd } from '../bootstrap/halt.js';
 import type { UsageProbe } from '../probe/usage.js';
 import type { Clock, ControlPlane, Halter, NodeProbe, ProcessRunner, StateStore } from '../ports.js';
 import type { PilotResources } from '../resources/pilot-resources.js';
@@ -28,6 +28,6 @@ export interface PilotDeps {
   features?: () => Record<string, string | number>;
   /** Resources and deadline (MJF, batch, cgroup), re-read on every heartbeat; default: config and probe only. */
   resources?: PilotResources;
-  /** The bootstrap steps (agent/bootstrap), run once registered; a halt request (code 500) when one failed. */
-  bootstrap?: () => Promise<HaltRequest | null>;
+  /** The bootstrap steps (agent/bootstrap), run once registered: the environment they add to the payloads', or a halt request (code 500) when one failed. */
+  bootstrap?: () => Promise<BootstrapEnd>;
 }

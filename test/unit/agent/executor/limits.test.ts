@@ -36,7 +36,7 @@ afterEach(async () => {
 function supervise(o: { graceSec?: number; cgroupRoot?: string | null; context?: (a: Assignment, cores: number) => PayloadContext | null } = {}) {
   const ended = new Map<number, PayloadResult & { timedOut?: boolean }>();
   const runner = createProcessRunner({ sampleMs: 100, reapMs: 3000, cgroupRoot: o.cgroupRoot === undefined ? null : o.cgroupRoot });
-  const sup = new PayloadSupervisor(runner, systemClock, silentLogger(), dir, env, () => o.graceSec ?? 1, {
+  const sup = new PayloadSupervisor(runner, systemClock, silentLogger(), dir, () => env, () => o.graceSec ?? 1, {
     started: async () => undefined,
     ended: async (a, r) => void ended.set(a.id, r),
   }, o.context);

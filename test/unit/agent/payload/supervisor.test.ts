@@ -22,7 +22,7 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 function adoptOne(clock: FakeClock, startedAgoMs: number, wallSec: number) {
   const ended: (PayloadResult & { timedOut?: boolean })[] = [];
-  const sup = new PayloadSupervisor(new FakeProcessRunner(), clock, silentLogger(), dir, {}, () => 1, {
+  const sup = new PayloadSupervisor(new FakeProcessRunner(), clock, silentLogger(), dir, () => ({}), () => 1, {
     started: async () => undefined,
     ended: async (_a, r) => void ended.push(r),
   });
