@@ -3,6 +3,21 @@
  * and one fake for tests. The pilot (src/agent/pilot.ts) is wired from these
  * and from pure decision functions; nothing else in the agent spawns
  * processes, talks HTTP, reads the clock, or halts the machine.
+ *
+ *   port            real adapter                                  fake
+ *   Clock           shared/clock.ts systemClock                   FakeClock
+ *   ControlPlane    control/http-control-plane.ts, mailbox-...    control/fake-control-plane.ts
+ *   ProcessRunner   executor/process-runner.ts (payload/wrapped-runner.ts over it)   executor/fake-process-runner.ts
+ *   CommandRunner   executor/command-runner.ts                    a function in the test
+ *   NodeProbe       probe/node-probe.ts nodeProbe                 FakeProbe
+ *   Halter          halt/halter.ts processHalter                  FakeHalter
+ *   StateStore      state/file-store.ts                           state/memory-store.ts
+ *   JobOutputs      halt/job-outputs.ts (directory or URL)        MemoryOutputs
+ *   UsageProbe      probe/usage.ts procUsage                      noUsage
+ *   DrainFiles      probe/drain-files.ts fileDrainFiles           an object in the test
+ *   FeatureFetcher  mjf/reader.ts (directory or URL)              a function in the test
+ *   ResourceSource  resources/node-resources.ts                   an object in the test
+ * Those defined next to their adapter are re-exported here.
  */
 import type {
   Assignment,
@@ -17,6 +32,38 @@ import type {
 } from '../protocol/index.js';
 
 export type { Clock } from '../shared/clock.js';
+export type { JobOutputs } from './halt/job-outputs.js';
+export type { UsageProbe } from './probe/usage.js';
+export type { DrainFiles } from './probe/drain-files.js';
+export type { FeatureFetcher } from './mjf/reader.js';
+export type { ResourceSource } from './resources/node-resources.js';
+
+/** What a command did: its exit code (null when it could not run, timed out or was killed) and stdout. */
+export interface CommandResult {
+  exitCode: number | null;
+  stdout: string;
+  /** Why it failed, when it did. */
+  error?: string;
+  /** With `tail`: the last of its stdout and stderr as they came; absent when it could not start. */
+  output?: string;
+}
+
+/** How to run a command besides its argv and time limit. */
+export interface CommandOptions {
+  /** Its working directory (default: the agent's). */
+  cwd?: string;
+  /** Its whole environment (default: the one the runner was made with). */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Keep only the tail of stdout and stderr (`output`) instead of stdout, with
+   * no cap on what it prints; it runs in its own process group, all of which
+   * is killed at the time limit (a setup command and what it started).
+   */
+  tail?: boolean;
+}
+
+/** Runs `argv` (no shell) for at most `timeoutMs`. Never throws. */
+export type CommandRunner = (argv: readonly string[], timeoutMs: number, o?: CommandOptions) => Promise<CommandResult>;
 
 /** The control plane: the companion server, over HTTP (real) or in memory (fake). */
 export interface ControlPlane {

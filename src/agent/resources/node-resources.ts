@@ -24,7 +24,7 @@ import { readCapabilitySources, type ProbedCapabilities } from '../probe/capabil
 import { offeredResources, type OfferedResources, type ResourceLayer } from '../probe/offered.js';
 import { batchAllocation, batchEndTime, type BatchAllocation } from './batch.js';
 import { readCgroupLimits, type CgroupLimits } from './cgroup.js';
-import type { CommandRunner } from './command.js';
+import type { CommandRunner } from '../ports.js';
 import { condorAllocation } from './condor.js';
 import type { SpotNotice } from './spot-notice.js';
 
