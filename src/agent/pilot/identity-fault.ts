@@ -53,9 +53,8 @@ export interface IdentityFaultDeps {
 /** Register anew after `fault`; a second fault while one is handled changes nothing. Never throws. */
 export async function abandonIdentity(d: IdentityFaultDeps, fault: OutboxFault): Promise<void> {
   const { session, outbox, log } = d;
-  if (session.identityFault !== null) return;
   const oldId = session.pilotId;
-  session.identityFault = fault.why;
+  if (!session.faultSeen(fault.why)) return;
   log.error({ pilotId: oldId, why: fault.why, appliedSeq: fault.appliedSeq, lastSeq: outbox.lastSeq }, 'another sender holds this pilot\'s credential: registering anew');
   outbox.suspend();
   d.match.abort();
@@ -73,7 +72,6 @@ export async function abandonIdentity(d: IdentityFaultDeps, fault: OutboxFault):
     session.unregistered();
     // stopped here and requeued by the server: a new identity may be handed them again, and run them
     await d.book.newIdentity(stopped);
-    session.identityFaults++;
     if (session.identityFaults > 1) await d.clock.sleep(backoffMs(session.identityFaults - 1), d.stop);
     const failure = await d.register();
     if (failure) {
@@ -86,7 +84,7 @@ export async function abandonIdentity(d: IdentityFaultDeps, fault: OutboxFault):
     log.error({ err: describeError(err) }, 'registering anew failed');
     d.life.requestHalt({ by: 'agent', code: ShutdownCode.TRANSIENT, reason: `registering anew failed: ${describeError(err)}`, eviction: 'halt' });
   } finally {
-    session.identityFault = null;
+    session.faultHandled();
     outbox.resume();
     d.heartbeats.beatNow();
     d.wake.poke();

@@ -50,12 +50,9 @@ export class Lifecycle {
   private asked: Halt | null = null;
   private drainAsked: string | null = null;
   private file: string | null = null;
-  /** When the agent started (ms epoch). */
-  bootAt = 0;
-  /** The last moment a payload was running, or boot time. */
-  lastBusyAt = 0;
-  /** The idle timeout in force (config, then `set` instructions), s. */
-  idleTimeoutSec: number;
+  private bootedAt = 0;
+  private busyUntil = 0;
+  private idleSec: number;
 
   constructor(
     private readonly log: Logger,
@@ -63,7 +60,22 @@ export class Lifecycle {
     private readonly match: MatchAbort,
     idleTimeoutSec: number,
   ) {
-    this.idleTimeoutSec = idleTimeoutSec;
+    this.idleSec = idleTimeoutSec;
+  }
+
+  /** When the agent started (ms epoch). */
+  get bootAt(): number {
+    return this.bootedAt;
+  }
+
+  /** The last moment a payload was running, or boot time. */
+  get lastBusyAt(): number {
+    return this.busyUntil;
+  }
+
+  /** The idle timeout in force (config, then `set` instructions), s. */
+  get idleTimeoutSec(): number {
+    return this.idleSec;
   }
 
   /** The lifecycle state now. */
@@ -93,12 +105,12 @@ export class Lifecycle {
 
   /** The agent booted at `now`. */
   boot(now: number): void {
-    this.bootAt = this.lastBusyAt = now;
+    this.bootedAt = this.busyUntil = now;
   }
 
   /** A payload was running until `now`. */
   busyAt(now: number): void {
-    this.lastBusyAt = now;
+    this.busyUntil = now;
   }
 
   /** Ask for a halt: it happens at once; the first one asked for stands. */
@@ -137,7 +149,7 @@ export class Lifecycle {
 
   /** A `set` instruction: the idle timeout from now on. */
   setIdleTimeout(sec: number): void {
-    this.idleTimeoutSec = sec;
+    this.idleSec = sec;
     this.wake.poke();
   }
 

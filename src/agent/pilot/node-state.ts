@@ -28,9 +28,8 @@ export interface NodeStateDeps {
 
 /** The node's cores, memory, snapshot and deadline, as last read. */
 export class NodeState {
-  totalCores = 0;
-  /** Memory limit from a source stronger than the probe (MJF, cgroup), MiB. */
-  memLimitMb: number | null = null;
+  private cores = 0;
+  private memLimit: number | null = null;
   private snapshot: NodeSnapshot | null = null;
   private until: number | null;
 
@@ -39,6 +38,16 @@ export class NodeState {
     deadline: number | null,
   ) {
     this.until = deadline;
+  }
+
+  /** The cores the pilot offers (configured, or from the resources). */
+  get totalCores(): number {
+    return this.cores;
+  }
+
+  /** Memory limit from a source stronger than the probe (MJF, cgroup), MiB; null: none. */
+  get memLimitMb(): number | null {
+    return this.memLimit;
   }
 
   /** The node's deadline (ms epoch), or null. */
@@ -55,7 +64,7 @@ export class NodeState {
   /** The first probe: the snapshot, and the cores (the configured ones win). */
   async probeFirst(configuredCores: number | null): Promise<void> {
     this.snapshot = await this.deps.probe.snapshot(this.deps.stateDir);
-    this.totalCores = configuredCores ?? this.snapshot.cores;
+    this.cores = configuredCores ?? this.snapshot.cores;
   }
 
   /** Probe again; the last snapshot stays when it fails. */
@@ -65,20 +74,20 @@ export class NodeState {
 
   /** Memory (MiB) still free for payloads: configured or limited memory minus what payloads asked for, else the probe's. */
   freeMemoryMb(): number {
-    const configured = this.deps.configuredMemoryMb ?? this.memLimitMb;
+    const configured = this.deps.configuredMemoryMb ?? this.memLimit;
     if (configured !== null) return Math.max(0, configured - this.deps.usedMemoryMb());
     return this.snapshot?.memoryMb.free ?? 0;
   }
 
   /** Re-read resources and the deadline; a moved deadline is told. */
   async refreshResources(): Promise<void> {
-    const u = await this.deps.res.refresh({ totalCores: this.totalCores, deadline: this.until }, this.deps.held()).catch((err: unknown) => {
+    const u = await this.deps.res.refresh({ totalCores: this.cores, deadline: this.until }, this.deps.held()).catch((err: unknown) => {
       this.deps.log.warn({ err: describeError(err) }, 'resources not refreshed');
       return null;
     });
     if (!u) return;
-    this.totalCores = u.totalCores;
-    this.memLimitMb = u.memoryMb.limited ? u.memoryMb.total : null;
+    this.cores = u.totalCores;
+    this.memLimit = u.memoryMb.limited ? u.memoryMb.total : null;
     this.applyDeadline(u);
   }
 

@@ -13,12 +13,9 @@ import type { StateKeeper } from '../state/state-keeper.js';
 /** The pilot's identity and what the server told it at registration. */
 export class Session {
   private known = false;
-  /** The server's bound on a held-open match (RegisterReply.matchWaitMaxSec), s. */
-  matchWaitSec = 20;
-  /** Why the pilot is registering anew (another sender holds its credential), while it does; else null. */
-  identityFault: string | null = null;
-  /** How many times this run registered anew after such a fault. */
-  identityFaults = 0;
+  private matchWait = 20;
+  private fault: string | null = null;
+  private faults = 0;
 
   constructor(
     private readonly keeper: StateKeeper,
@@ -28,6 +25,34 @@ export class Session {
   /** Whether the server knows this pilot (reports can be sent). */
   get registered(): boolean {
     return this.known;
+  }
+
+  /** The server's bound on a held-open match (RegisterReply.matchWaitMaxSec), s. */
+  get matchWaitSec(): number {
+    return this.matchWait;
+  }
+
+  /** Why the pilot is registering anew (another sender holds its credential), while it does; else null. */
+  get identityFault(): string | null {
+    return this.fault;
+  }
+
+  /** How many times this run began registering anew after such a fault. */
+  get identityFaults(): number {
+    return this.faults;
+  }
+
+  /** Another sender holds the credential: registering anew begins; false when it is under way already. */
+  faultSeen(why: string): boolean {
+    if (this.fault !== null) return false;
+    this.fault = why;
+    this.faults++;
+    return true;
+  }
+
+  /** Registering anew is over (or gave up). */
+  faultHandled(): void {
+    this.fault = null;
   }
 
   /** The pilot id now, or null. */
@@ -53,7 +78,7 @@ export class Session {
   /** Registered: keep the identity and the lease, saved. */
   async registeredAs(reply: RegisterReply): Promise<void> {
     this.known = true;
-    this.matchWaitSec = reply.matchWaitMaxSec;
+    this.matchWait = reply.matchWaitMaxSec;
     const state = this.keeper.state;
     state.pilotId = reply.pilotId;
     state.credential = reply.credential;
