@@ -6,9 +6,8 @@
  * heartbeat loop hand instructions to the handler built after them, and the
  * contact tracker tells the outbox and the heartbeat loop the server is back.
  */
+import type { LifecycleState } from '../../protocol/index.js';
 import type { Logger } from '../../shared/log.js';
-import { ContactTracker } from './contact.js';
-import { HeartbeatLoop } from './heartbeat-loop.js';
 import { PayloadBaseEnv } from '../payload/base-env.js';
 import { PayloadBook } from '../payload/book.js';
 import { DirPruner } from '../payload/dir-pruner.js';
@@ -18,14 +17,16 @@ import type { PilotResources } from '../resources/pilot-resources.js';
 import { Outbox } from '../state/outbox.js';
 import type { StateKeeper } from '../state/state-keeper.js';
 import type { Wakeup } from '../wakeup.js';
+import { ContactTracker } from './contact.js';
 import { heldPayloads } from './deadline-watch.js';
 import type { PilotDeps } from './deps.js';
+import { HeartbeatLoop } from './heartbeat-loop.js';
 import { HeartbeatView } from './heartbeat-view.js';
 import type { IdentityFaultDeps } from './identity-fault.js';
 import { InstructionHandler } from './instruction-handler.js';
 import { LeaseFence } from './lease-fence.js';
-import { transitionOf, type Lifecycle } from './lifecycle.js';
 import { LifecycleLoop } from './lifecycle-loop.js';
+import { transitionOf, type Lifecycle } from './lifecycle.js';
 import type { MatchCall } from './match-call.js';
 import { MatchLoop } from './match-loop.js';
 import { NodeState } from './node-state.js';
@@ -44,11 +45,27 @@ export interface PilotBase {
   stop: AbortSignal;
 }
 
-/** The parts of a pilot, built on its restored state. */
-export type Parts = ReturnType<typeof assemble>;
+/** The parts of a pilot, built on its restored state: what Pilot.run starts and the halt sequence stops. */
+export interface Parts {
+  outbox: Outbox;
+  /** The payloads' base environment (the bootstrap adds to it). */
+  payloadEnv: PayloadBaseEnv;
+  session: Session;
+  payloads: PayloadSupervisor;
+  node: NodeState;
+  heartbeats: HeartbeatLoop;
+  /** Move the lifecycle, beat at once and report it. */
+  transition(to: LifecycleState, reason: string): Promise<void>;
+  lifecycle: LifecycleLoop;
+  pruner: DirPruner;
+  match: MatchLoop;
+  registration: Registration;
+  /** What registering anew after an outbox fault acts on (pilot/identity-fault.ts). */
+  identityFault: IdentityFaultDeps;
+}
 
 /** Build the parts on `keeper` (the restored state). */
-export function assemble(base: PilotBase, keeper: StateKeeper) {
+export function assemble(base: PilotBase, keeper: StateKeeper): Parts {
   const { deps, log, wake, call, life, res, stop } = base;
   const { clock, config } = deps;
   const random = deps.random ?? Math.random;
@@ -227,5 +244,5 @@ export function assemble(base: PilotBase, keeper: StateKeeper) {
     heartbeats,
     wake,
   };
-  return { contact, payloadEnv, outbox, book, session, payloads, node, heartbeats, transition, lifecycle, pruner, match, registration, identityFault };
+  return { payloadEnv, outbox, session, payloads, node, heartbeats, transition, lifecycle, pruner, match, registration, identityFault };
 }
