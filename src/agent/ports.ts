@@ -17,7 +17,8 @@
  *   DrainFiles      probe/drain-files.ts fileDrainFiles           an object in the test
  *   FeatureFetcher  mjf/reader.ts (directory or URL)              a function in the test
  *   ResourceSource  resources/node-resources.ts                   an object in the test
- * Those defined next to their adapter are re-exported here.
+ * ResourceSource (what PilotResources reads: MJF, batch, cgroup layered over
+ * the probe) is declared next to it, as its types are the resources' own.
  */
 import type {
   Assignment,
@@ -32,11 +33,6 @@ import type {
 } from '../protocol/index.js';
 
 export type { Clock } from '../shared/clock.js';
-export type { JobOutputs } from './halt/job-outputs.js';
-export type { UsageProbe } from './probe/usage.js';
-export type { DrainFiles } from './probe/drain-files.js';
-export type { FeatureFetcher } from './mjf/reader.js';
-export type { ResourceSource } from './resources/node-resources.js';
 
 /** What a command did: its exit code (null when it could not run, timed out or was killed) and stdout. */
 export interface CommandResult {
@@ -213,3 +209,55 @@ export interface StateStore {
   /** Write the `shutdown_message` file ("NNN text"). */
   writeShutdownMessage(line: string): Promise<void>;
 }
+
+/** Where `heartbeat` and `shutdown_message` go besides the state directory. */
+export interface JobOutputs {
+  /** Write (replace) file `name` with `content`; throws VMP_STATE when it cannot. */
+  put(name: string, content: string): Promise<void>;
+}
+
+/** Finds a drain file. */
+export interface DrainFiles {
+  /** The first drain file that exists, or null. */
+  present(): Promise<string | null>;
+}
+
+/** Jiffies the node spent busy and in total, from the `cpu` line of /proc/stat. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** One process group's use. */
+export interface GroupUsage {
+  cpuSec: number;
+  rssMb: number;
+}
+
+/** One reading of the node and of the payload groups. */
+export interface UsageSample {
+  cpu: CpuTimes | null;
+  groups: Map<number, GroupUsage>;
+}
+
+/** Reads usage; `pgids` are the process groups of the payloads. */
+export interface UsageProbe {
+  sample(pgids: readonly number[]): Promise<UsageSample>;
+}
+
+/** What tells whether a key changed since it was read: a stat signature (directory) or HTTP validators (URL). */
+export interface FeatureValidator {
+  stat?: string;
+  etag?: string;
+  lastModified?: string;
+}
+
+/** The raw text of one key: found, unchanged since `validator`, absent (normal), or an error naming what failed. */
+export type RawFeature =
+  | { kind: 'found'; text: string; validator?: FeatureValidator }
+  | { kind: 'unchanged' }
+  | { kind: 'absent' }
+  | { kind: 'error'; problem: string };
+
+/** Fetches one key from a base (directory or URL); given the validator of the last read, it may answer 'unchanged'. */
+export type FeatureFetcher = (base: string, key: string, validator?: FeatureValidator) => Promise<RawFeature>;
