@@ -12,9 +12,9 @@ import { HttpControlPlane } from './control/http-control-plane.js';
 import { childProcessRunner } from './executor/process-runner.js';
 import { processHalter } from './halt/halter.js';
 import { jobOutputsFor } from './halt/job-outputs.js';
-import { drainPaths, fileDrainFiles } from './monitor/drain-files.js';
-import { procUsage } from './monitor/usage.js';
-import { wrappedRunner } from './state/wrapped-runner.js';
+import { drainPaths, fileDrainFiles } from './probe/drain-files.js';
+import { procUsage } from './probe/usage.js';
+import { wrappedRunner } from './payload/wrapped-runner.js';
 import { Pilot } from './pilot.js';
 import { nodeProbe } from './probe/node-probe.js';
 import { realPilotResources } from './resources/wire.js';
@@ -30,10 +30,8 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
   const control = config.server!.startsWith('file:')
     ? (await import('./control/mailbox-control-plane.js')).mailboxControlPlane({ server: config.server!, token: config.token!, clock: systemClock })
     : new HttpControlPlane({ server: config.server!, token: config.token!, ca });
-  // bootstrap steps add to every payload's environment: the executor reads this object at each start
-  const payloadBaseEnv: Record<string, string> = { ...config.payloadBaseEnv };
   const pilot = new Pilot({
-    config: Object.freeze({ ...config, payloadBaseEnv }),
+    config: Object.freeze({ ...config }),
     // loaded only when there are steps: an agent without them never loads the download and unpack code (tar)
     bootstrap:
       config.bootstrap === null
@@ -41,8 +39,8 @@ export async function runAgent(flags: Record<string, unknown>): Promise<void> {
         : async () =>
             (await import('./bootstrap/halt.js')).bootstrapHalt(
               config.bootstrap!,
-              { stateDir: config.stateDir, baseEnv: payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca, artifactsVia: config.artifactsVia },
-              payloadBaseEnv,
+              // bootstrap steps add to every payload's environment: the pilot keeps it (payload/base-env.ts)
+              { stateDir: config.stateDir, baseEnv: config.payloadBaseEnv, clock: systemClock, log: root.child({ role: 'bootstrap' }), ca, artifactsVia: config.artifactsVia },
             ),
     control,
     runner: wrappedRunner(childProcessRunner),

@@ -3,6 +3,22 @@
  * and one fake for tests. The pilot (src/agent/pilot.ts) is wired from these
  * and from pure decision functions; nothing else in the agent spawns
  * processes, talks HTTP, reads the clock, or halts the machine.
+ *
+ *   port            real adapter                                  fake
+ *   Clock           shared/clock.ts systemClock                   FakeClock
+ *   ControlPlane    control/http-control-plane.ts, mailbox-...    control/fake-control-plane.ts
+ *   ProcessRunner   executor/process-runner.ts (payload/wrapped-runner.ts over it)   executor/fake-process-runner.ts
+ *   CommandRunner   executor/command-runner.ts                    a function in the test
+ *   NodeProbe       probe/node-probe.ts nodeProbe                 FakeProbe
+ *   Halter          halt/halter.ts processHalter                  FakeHalter
+ *   StateStore      state/file-store.ts                           state/memory-store.ts
+ *   JobOutputs      halt/job-outputs.ts (directory or URL)        MemoryOutputs
+ *   UsageProbe      probe/usage.ts procUsage                      noUsage
+ *   DrainFiles      probe/drain-files.ts fileDrainFiles           an object in the test
+ *   FeatureFetcher  mjf/reader.ts (directory or URL)              a function in the test
+ *   ResourceSource  resources/node-resources.ts                   an object in the test
+ * ResourceSource (what PilotResources reads: MJF, batch, cgroup layered over
+ * the probe) is declared next to it, as its types are the resources' own.
  */
 import type {
   Assignment,
@@ -17,6 +33,33 @@ import type {
 } from '../protocol/index.js';
 
 export type { Clock } from '../shared/clock.js';
+
+/** What a command did: its exit code (null when it could not run, timed out or was killed) and stdout. */
+export interface CommandResult {
+  exitCode: number | null;
+  stdout: string;
+  /** Why it failed, when it did. */
+  error?: string;
+  /** With `tail`: the last of its stdout and stderr as they came; absent when it could not start. */
+  output?: string;
+}
+
+/** How to run a command besides its argv and time limit. */
+export interface CommandOptions {
+  /** Its working directory (default: the agent's). */
+  cwd?: string;
+  /** Its whole environment (default: the one the runner was made with). */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Keep only the tail of stdout and stderr (`output`) instead of stdout, with
+   * no cap on what it prints; it runs in its own process group, all of which
+   * is killed at the time limit (a setup command and what it started).
+   */
+  tail?: boolean;
+}
+
+/** Runs `argv` (no shell) for at most `timeoutMs`. Never throws. */
+export type CommandRunner = (argv: readonly string[], timeoutMs: number, o?: CommandOptions) => Promise<CommandResult>;
 
 /** The control plane: the companion server, over HTTP (real) or in memory (fake). */
 export interface ControlPlane {
@@ -166,3 +209,55 @@ export interface StateStore {
   /** Write the `shutdown_message` file ("NNN text"). */
   writeShutdownMessage(line: string): Promise<void>;
 }
+
+/** Where `heartbeat` and `shutdown_message` go besides the state directory. */
+export interface JobOutputs {
+  /** Write (replace) file `name` with `content`; throws VMP_STATE when it cannot. */
+  put(name: string, content: string): Promise<void>;
+}
+
+/** Finds a drain file. */
+export interface DrainFiles {
+  /** The first drain file that exists, or null. */
+  present(): Promise<string | null>;
+}
+
+/** Jiffies the node spent busy and in total, from the `cpu` line of /proc/stat. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** One process group's use. */
+export interface GroupUsage {
+  cpuSec: number;
+  rssMb: number;
+}
+
+/** One reading of the node and of the payload groups. */
+export interface UsageSample {
+  cpu: CpuTimes | null;
+  groups: Map<number, GroupUsage>;
+}
+
+/** Reads usage; `pgids` are the process groups of the payloads. */
+export interface UsageProbe {
+  sample(pgids: readonly number[]): Promise<UsageSample>;
+}
+
+/** What tells whether a key changed since it was read: a stat signature (directory) or HTTP validators (URL). */
+export interface FeatureValidator {
+  stat?: string;
+  etag?: string;
+  lastModified?: string;
+}
+
+/** The raw text of one key: found, unchanged since `validator`, absent (normal), or an error naming what failed. */
+export type RawFeature =
+  | { kind: 'found'; text: string; validator?: FeatureValidator }
+  | { kind: 'unchanged' }
+  | { kind: 'absent' }
+  | { kind: 'error'; problem: string };
+
+/** Fetches one key from a base (directory or URL); given the validator of the last read, it may answer 'unchanged'. */
+export type FeatureFetcher = (base: string, key: string, validator?: FeatureValidator) => Promise<RawFeature>;

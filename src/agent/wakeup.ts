@@ -6,6 +6,9 @@
  */
 import type { Clock } from '../shared/clock.js';
 
+/** One hour: how long a loop with nothing to wait for sleeps before it looks again. */
+export const HOUR = 3_600_000;
+
 /** A versioned wake-up signal over a Clock. */
 export class Wakeup {
   private v = 0;

@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AgentState } from '../../src/agent/ports.js';
-import { WRAPPER_SCRIPT, wrapperName } from '../../src/agent/state/wrapped-runner.js';
+import { WRAPPER_SCRIPT, wrapperName } from '../../src/agent/payload/wrapped-runner.js';
 import type { Assignment, MatchReply, RegisterReply } from '../../src/protocol/index.js';
 import { VERSION } from '../../src/protocol/version.js';
 import { PILOT_TOKEN, admin, killAll, startAgent, startServer, tempDir, waitFor } from '../integration/harness.js';

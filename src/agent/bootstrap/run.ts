@@ -17,7 +17,9 @@ import type { Logger } from '../../shared/log.js';
 import { installArtifact, type Installed } from './artifacts.js';
 import { checkNode, realNodeFacts, type NodeFacts } from './check-node.js';
 import { terminalProgress } from './download.js';
-import { runSetupCommands, shellRunner, type CommandRunner } from './setup-commands.js';
+import { systemCommandRunner } from '../executor/command-runner.js';
+import type { CommandRunner } from '../ports.js';
+import { runSetupCommands } from './setup-commands.js';
 import { readSpec, type Artifact, type BootstrapSpec } from './spec.js';
 import { StepFailed, runStep, type BootstrapOutcome, type Step } from './steps.js';
 
@@ -87,7 +89,7 @@ export function bootstrapSteps(spec: BootstrapSpec, d: BootstrapDeps) {
   };
   const setupStep: Step<Record<string, string>, { ran: number }> = {
     name: 'setup-commands',
-    run: (env) => runSetupCommands(spec.setup, { cwd: softwareDir(d.stateDir), env: { ...d.baseEnv, ...env }, timeoutSec: spec.setupTimeoutSec }, d.run ?? shellRunner),
+    run: (env) => runSetupCommands(spec.setup, { cwd: softwareDir(d.stateDir), env: { ...d.baseEnv, ...env }, timeoutSec: spec.setupTimeoutSec }, d.run ?? systemCommandRunner({})),
   };
   return { checkNodeStep, installStep, envStep, setupStep };
 }

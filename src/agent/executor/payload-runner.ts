@@ -17,7 +17,7 @@
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Assignment } from '../../protocol/index.js';
-import { describeError } from '../../shared/errors.js';
+import { describeError, isVmpilotError } from '../../shared/errors.js';
 import { writeFeatures } from '../mjf/provide.js';
 import type { PayloadProcess, ProcessExit, ProcessRunner, ProcessSpec } from '../ports.js';
 import { AGENT_FILES, ENV_FILE, envFileText, outerEnv, sandboxCommand, type SandboxSpec } from '../isolation/sandbox.js';
@@ -164,6 +164,16 @@ export async function collectResult(spec: ProcessSpec, exit: ProcessExit, messag
   };
 }
 
+/**
+ * What a payload that could not start is reported with: a VMP_SPAWN error
+ * says it already ("cannot start: …", as every thrower of that code words
+ * it); any other failure (its directory, its account) gets the prefix.
+ */
+export function cannotStartMessage(err: unknown): string {
+  const text = describeError(err);
+  return isVmpilotError(err, 'VMP_SPAWN') ? text : `cannot start: ${text}`;
+}
+
 /** A payload that started, or the result of one that could not. */
 export type StartOutcome =
   | { started: true; spec: ProcessSpec; process: PayloadProcess }
@@ -185,8 +195,7 @@ export async function startPayload(
     return { started: true, spec, process };
   } catch (err) {
     ctx?.release?.();
-    const text = describeError(err);
-    const message = text.startsWith('cannot start') ? text : `cannot start: ${text}`;
+    const message = cannotStartMessage(err);
     const tail = spec ? (await collectResult(spec, { exitCode: null, signal: null })).outputTail : '';
     return { started: false, result: { exitCode: CANNOT_START_EXIT, signal: null, outputTail: tail, message } };
   }

@@ -11,7 +11,7 @@
  *      `$JOBOUTPUTS` when given;
  *   5. the halt action (poweroff chain, exit, or a command).
  */
-import { exitStatusFor, shutdownMessage, shutdownText, type LifecycleState } from '../../protocol/index.js';
+import { exitStatusFor, shutdownMessage, shutdownText, type EvictionReason, type LifecycleState } from '../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -24,32 +24,57 @@ export const FINAL_REPORT_MS = 10_000;
 /** Extra wait beyond the grace period for payload ends to be reported. */
 const REPORT_MARGIN_MS = 10_000;
 
-/** What the halt sequence acts on (the pilot provides it). */
-export interface HaltSteps {
+/** The halt to carry out (pilot/lifecycle.ts holds it). */
+export interface HaltOrder {
+  code: number;
+  reason: string;
+  /** What the server hears stopped the payloads still running. */
+  eviction: EvictionReason;
+  /** A start-up problem: logged as an error and said in one plain line on stderr. */
+  fatal: boolean;
+}
+
+/** The lifecycle, as the sequence moves it. */
+export interface HaltLifecycle {
+  readonly state: LifecycleState;
+}
+
+/** The payloads, as the sequence stops them. */
+export interface HaltPayloads {
+  /** SIGTERM every payload now, SIGKILL after the grace period; stopped for the infrastructure's sake with `evicted`. */
+  stopAll(reason: string, graceMs: number | undefined, evicted: EvictionReason): unknown;
+  /** Settles when every payload has ended and been reported. */
+  allDone(): Promise<void>;
+}
+
+/** The last reports: null when the server does not know the pilot. */
+export interface HaltReports {
+  add(draft: ReportDraft): Promise<unknown>;
+  /** Deliver queued reports until `until`; true when all went. */
+  drain(until: number): Promise<boolean>;
+}
+
+/** What the halt sequence acts on, port by port. */
+export interface HaltPorts {
   clock: Clock;
   log: Logger;
-  store: StateStore;
-  halter: Halter;
-  outputs: JobOutputs | null;
-  action: HaltAction;
-  graceSec: number;
-  /** Whether the server knows this pilot (reports can be sent). */
-  registered: boolean;
-  state(): LifecycleState;
+  lifecycle: HaltLifecycle;
+  /** Move the lifecycle (and say so). */
   transition(to: LifecycleState, reason: string): Promise<void>;
   /** Stop asking for work. */
-  stopMatching(): void;
-  /** SIGTERM every payload now, SIGKILL after the grace period. */
-  stopPayloads(reason: string): void;
-  /** Settles when every payload has ended and been reported. */
-  payloadsDone(): Promise<void>;
-  report(draft: ReportDraft): Promise<void>;
-  /** Deliver queued reports until `until`; true when all went. */
-  deliver(until: number): Promise<boolean>;
+  match: { abort(): void };
+  payloads: HaltPayloads;
+  graceSec: number;
+  reports: HaltReports | null;
   /** Remember in the state that this pilot halted. */
-  markHalted(): Promise<void>;
+  session: { markHalted(now: number): Promise<void> };
   /** End the background loops. */
   stopLoops(): void;
+  /** Where the last words go: the state directory, and `$JOBOUTPUTS` when given. */
+  store: Pick<StateStore, 'writeShutdownMessage'>;
+  outputs: JobOutputs | null;
+  halter: Halter;
+  action: HaltAction;
 }
 
 /**
@@ -63,24 +88,27 @@ export function shutdownReportMessage(code: number, reason: string): string {
 }
 
 /**
- * Run the halt sequence; ends with the halt action, so it never returns.
- * `fatal`: a start-up problem, logged as an error and handed to the halter,
- * which says it in one plain line on stderr.
+ * Run the halt sequence for `halt`; ends with the halt action, so it never
+ * returns. A fatal halt (a start-up problem) is logged as an error and handed
+ * to the halter, which says it in one plain line on stderr.
  */
-export async function haltSequence(s: HaltSteps, code: number, reason: string, fatal = false): Promise<never> {
+export async function haltSequence(s: HaltPorts, halt: HaltOrder): Promise<never> {
   const { clock, log } = s;
-  if (s.state() !== 'halting' && s.state() !== 'halted') await s.transition('halting', reason).catch(() => undefined);
-  s.stopMatching();
-  s.stopPayloads(`halting: ${reason}`);
-  await Promise.race([s.payloadsDone(), clock.sleep(s.graceSec * 1000 + REPORT_MARGIN_MS)]);
+  const { code, reason } = halt;
+  const state = () => s.lifecycle.state;
+  if (state() !== 'halting' && state() !== 'halted') await s.transition('halting', reason).catch(() => undefined);
+  s.match.abort();
+  // stopped for the infrastructure's sake: the server queues them again (store/endings.ts)
+  s.payloads.stopAll(`halting: ${reason}`, undefined, halt.eviction);
+  await Promise.race([s.payloads.allDone(), clock.sleep(s.graceSec * 1000 + REPORT_MARGIN_MS)]);
   log.info({ code, reason }, 'halting');
   try {
-    if (s.registered) {
+    if (s.reports) {
       await s.transition('halted', reason);
-      await s.report({ type: 'shutdown', code, message: shutdownReportMessage(code, reason) });
-      await s.markHalted();
+      await s.reports.add({ type: 'shutdown', code, message: shutdownReportMessage(code, reason) });
+      await s.session.markHalted(clock.now());
       s.stopLoops();
-      const delivered = await s.deliver(clock.now() + FINAL_REPORT_MS);
+      const delivered = await s.reports.drain(clock.now() + FINAL_REPORT_MS);
       if (!delivered) log.warn('last reports not delivered');
     } else {
       await s.transition('halted', reason);
@@ -97,7 +125,7 @@ export async function haltSequence(s: HaltSteps, code: number, reason: string, f
   });
   const exitStatus = exitStatusFor(code);
   log.info({ code, reason, action: s.action.kind, exitStatus }, 'halted');
-  if (!fatal) return s.halter.halt(s.action, exitStatus);
+  if (!halt.fatal) return s.halter.halt(s.action, exitStatus);
   log.error({ code, reason, exitStatus }, 'fatal problem: halted');
   return s.halter.halt(s.action, exitStatus, `${reason} (shutdown code ${code}, exit status ${exitStatus})`);
 }

@@ -7,13 +7,10 @@
 import path from 'node:path';
 import { VmpilotError } from '../../shared/errors.js';
 import { HttpClient } from '../control/http-call.js';
+import type { JobOutputs } from '../ports.js';
 import { writeFileAtomic } from '../state/file-store.js';
 
-/** Where `heartbeat` and `shutdown_message` go besides the state directory. */
-export interface JobOutputs {
-  /** Write (replace) file `name` with `content`; throws VMP_STATE when it cannot. */
-  put(name: string, content: string): Promise<void>;
-}
+export type { JobOutputs } from '../ports.js';
 
 /** The sink for a `$JOBOUTPUTS` value (a directory or an http(s) URL), or null when unset. */
 export function jobOutputsFor(target: string | null): JobOutputs | null {

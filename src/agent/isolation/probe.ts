@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { IsolationChoice } from '../config/schema.js';
 import { createPayloadCgroup } from '../executor/memory-cgroup.js';
 import { findUser, resolvePayloadUser } from '../executor/payload-user.js';
-import type { CommandRunner } from '../resources/command.js';
+import type { CommandRunner } from '../ports.js';
 import { planIsolation, type IsolationFacts, type IsolationPlan } from './plan.js';
 import { AGENT_FILES, sandboxCommand, type SandboxSpec } from './sandbox.js';
 import { SlotAccounts } from './slots.js';

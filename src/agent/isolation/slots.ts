@@ -16,7 +16,7 @@ import path from 'node:path';
 import { VmpilotError } from '../../shared/errors.js';
 import { findUser } from '../executor/payload-user.js';
 import { pidsOfUid, readStat } from '../executor/proc.js';
-import type { CommandRunner } from '../resources/command.js';
+import type { CommandRunner } from '../ports.js';
 import type { AccountIds } from './plan.js';
 
 /** Slot account names: this prefix and the slot number. */

@@ -15,24 +15,10 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
+import type { FeatureFetcher, FeatureValidator, RawFeature } from '../ports.js';
 import { JOB_KEYS, LIVE_JOB_KEYS, LIVE_MACHINE_KEYS, MACHINE_KEYS, parseFeature, type FeatureKind } from './keys.js';
 
-/** What tells whether a key changed since it was read: a stat signature (directory) or HTTP validators (URL). */
-export interface FeatureValidator {
-  stat?: string;
-  etag?: string;
-  lastModified?: string;
-}
-
-/** The raw text of one key: found, unchanged since `validator`, absent (normal), or an error naming what failed. */
-export type RawFeature =
-  | { kind: 'found'; text: string; validator?: FeatureValidator }
-  | { kind: 'unchanged' }
-  | { kind: 'absent' }
-  | { kind: 'error'; problem: string };
-
-/** Fetches one key from a base (directory or URL); given the validator of the last read, it may answer 'unchanged'. */
-export type FeatureFetcher = (base: string, key: string, validator?: FeatureValidator) => Promise<RawFeature>;
+export type { FeatureFetcher, FeatureValidator, RawFeature } from '../ports.js';
 
 /** How long one HTTP read may take. */
 export const MJF_HTTP_TIMEOUT_MS = 3000;

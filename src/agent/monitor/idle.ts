@@ -2,7 +2,7 @@
  * When a pilot may call itself idle: only on the server's word. Pure.
  *
  * The pilot keeps the stretches of time in which the server answered its
- * calls (monitor/contact.ts): a stretch runs from the send time of the first
+ * calls (pilot/contact.ts): a stretch runs from the send time of the first
  * call answered after an outage to the latest answer, and ends at a call
  * that got no answer (refused, reset, timed out) or an answer that came late
  * (more than a few seconds past the call's bound). Time between stretches

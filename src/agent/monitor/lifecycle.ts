@@ -93,7 +93,7 @@ export interface LifecycleInputs extends LifecyclePolicy {
   lastBusyAt: number;
   /** The last successful call to the server (or boot time). */
   lastContactAt: number;
-  /** The server's answers, for the idle rule (monitor/contact.ts keeps them). */
+  /** The server's answers, for the idle rule (pilot/contact.ts keeps them). */
   idle: IdleEvidence;
   /** The reason of a drain in force, or null. */
   drainRequested: string | null;

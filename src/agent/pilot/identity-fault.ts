@@ -15,57 +15,79 @@
  * neither a persistent thief nor a broken server makes it register in a loop.
  */
 import { ShutdownCode, type Report } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
-import { backoffMs, type OutboxFault } from '../state/outbox.js';
-import { forgetIdentity } from '../state/restore.js';
-import type { PilotCore } from './core.js';
-import { registerLoop } from './registration.js';
+import type { Logger } from '../../shared/log.js';
+import type { HeartbeatLoop } from './heartbeat-loop.js';
+import type { HaltRequest } from '../monitor/lifecycle.js';
+import type { PayloadBook } from '../payload/book.js';
+import type { PayloadSupervisor } from '../payload/supervisor.js';
+import type { ControlPlane } from '../ports.js';
+import { backoffMs, type Outbox, type OutboxFault } from '../state/outbox.js';
+import type { Wakeup } from '../wakeup.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { MatchAbort } from './match-call.js';
+import type { Session } from './session.js';
+
+/** What registering anew reads and acts on. */
+export interface IdentityFaultDeps {
+  clock: Clock;
+  log: Logger;
+  /** Aborted when the pilot stops its loops. */
+  stop: AbortSignal;
+  session: Session;
+  control: Pick<ControlPlane, 'report'>;
+  outbox: Pick<Outbox, 'suspend' | 'resume' | 'add' | 'pending' | 'lastSeq'>;
+  match: MatchAbort;
+  payloads: Pick<PayloadSupervisor, 'stopAll' | 'allDone'>;
+  book: Pick<PayloadBook, 'newIdentity'>;
+  /** What the old identity listed in `holding` is forgotten (pilot/match-loop.ts). */
+  forgetHolding(): void;
+  /** Register (pilot/registration.ts); a failure to halt with, or null. */
+  register(): Promise<HaltRequest | null>;
+  life: Pick<Lifecycle, 'requestHalt' | 'state'>;
+  heartbeats: Pick<HeartbeatLoop, 'beatNow'>;
+  wake: Pick<Wakeup, 'poke'>;
+}
 
 /** Register anew after `fault`; a second fault while one is handled changes nothing. Never throws. */
-export async function abandonIdentity(p: PilotCore, fault: OutboxFault): Promise<void> {
-  if (p.identityFault !== null) return;
-  const state = p.keeper.state;
-  const oldId = state.pilotId;
-  p.identityFault = fault.why;
-  p.log.error({ pilotId: oldId, why: fault.why, appliedSeq: fault.appliedSeq, lastSeq: state.seq }, 'another sender holds this pilot\'s credential: registering anew');
-  p.outbox.suspend();
-  p.abortMatch();
+export async function abandonIdentity(d: IdentityFaultDeps, fault: OutboxFault): Promise<void> {
+  const { session, outbox, log } = d;
+  const oldId = session.pilotId;
+  if (!session.faultSeen(fault.why)) return;
+  log.error({ pilotId: oldId, why: fault.why, appliedSeq: fault.appliedSeq, lastSeq: outbox.lastSeq }, 'another sender holds this pilot\'s credential: registering anew');
+  outbox.suspend();
+  d.match.abort();
   try {
-    await tellServer(p, fault);
-    const stopped = p.payloads.stopAll(`the pilot registers anew: ${fault.why}`);
-    await p.payloads.allDone();
+    await tellServer(d, fault);
+    const stopped = d.payloads.stopAll(`the pilot registers anew: ${fault.why}`);
+    await d.payloads.allDone();
     // said, not silent: these cannot be delivered under the old identity (their seqs are taken)
-    if (state.outbox.length > 0) {
-      const types = state.outbox.map((r) => ('payloadId' in r ? `${r.type} ${r.payloadId}` : r.type));
-      p.log.warn({ pilotId: oldId, reports: types }, 'reports of the abandoned identity not delivered');
+    if (outbox.pending.length > 0) {
+      const types = outbox.pending.map((r) => ('payloadId' in r ? `${r.type} ${r.payloadId}` : r.type));
+      log.warn({ pilotId: oldId, reports: types }, 'reports of the abandoned identity not delivered');
     }
-    forgetIdentity(state);
-    // stopped here and requeued by the server: a new identity may be handed them again, and run them
-    const again = new Set(stopped);
-    state.started = state.started.filter((id) => !again.has(id));
-    for (const id of stopped) p.started.delete(id);
     // what the old identity listed in `holding` means nothing to the new one
-    p.releasing.clear();
-    p.redelivered.clear();
-    p.registered = false;
-    await p.keeper.persist();
-    p.identityFaults++;
-    if (p.identityFaults > 1) await p.deps.clock.sleep(backoffMs(p.identityFaults - 1), p.stopLoops.signal);
-    const failure = await registerLoop(p);
+    d.forgetHolding();
+    session.unregistered();
+    // stopped here and requeued by the server: a new identity may be handed them again, and run them
+    await d.book.newIdentity(stopped);
+    if (session.identityFaults > 1) await d.clock.sleep(backoffMs(session.identityFaults - 1), d.stop);
+    const failure = await d.register();
     if (failure) {
-      p.requestHalt(failure.code, failure.reason);
+      d.life.requestHalt({ by: 'agent', code: failure.code, reason: failure.reason, eviction: 'halt' });
       return;
     }
-    p.log.info({ oldPilotId: oldId, pilotId: state.pilotId, stopped }, 'registered anew');
-    await p.outbox.add({ type: 'state', state: p.lifecycle, reason: `registered anew (pilot ${oldId} abandoned: ${fault.why})` });
+    log.info({ oldPilotId: oldId, pilotId: session.pilotId, stopped }, 'registered anew');
+    await outbox.add({ type: 'state', state: d.life.state, reason: `registered anew (pilot ${oldId} abandoned: ${fault.why})` });
   } catch (err) {
-    p.log.error({ err: describeError(err) }, 'registering anew failed');
-    p.requestHalt(ShutdownCode.TRANSIENT, `registering anew failed: ${describeError(err)}`);
+    log.error({ err: describeError(err) }, 'registering anew failed');
+    d.life.requestHalt({ by: 'agent', code: ShutdownCode.TRANSIENT, reason: `registering anew failed: ${describeError(err)}`, eviction: 'halt' });
   } finally {
-    p.identityFault = null;
-    p.outbox.resume();
-    p.heartbeats.beatNow();
-    p.wake.poke();
+    session.faultHandled();
+    outbox.resume();
+    d.heartbeats.beatNow();
+    d.wake.poke();
   }
 }
 
@@ -74,14 +96,14 @@ export async function abandonIdentity(p: PilotCore, fault: OutboxFault): Promise
  * server applied, so it is applied: the old pilot halts, which makes its
  * credential worthless for new work. Best effort: the server may not answer.
  */
-async function tellServer(p: PilotCore, fault: OutboxFault): Promise<void> {
+async function tellServer(d: IdentityFaultDeps, fault: OutboxFault): Promise<void> {
   if (fault.appliedSeq === null) return;
   const report: Report = {
     seq: fault.appliedSeq + 1,
-    at: p.deps.clock.now(),
+    at: d.clock.now(),
     type: 'shutdown',
     code: ShutdownCode.TRANSIENT,
     message: `abandoned by its agent: ${fault.why}; another sender holds this pilot's credential`,
   };
-  await p.control.report([report]).catch((err: unknown) => p.log.warn({ err: describeError(err) }, 'the old pilot could not be told to halt'));
+  await d.control.report([report]).catch((err: unknown) => d.log.warn({ err: describeError(err) }, 'the old pilot could not be told to halt'));
 }

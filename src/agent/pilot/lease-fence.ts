@@ -6,38 +6,48 @@
  * (the server refuses those reports when it has requeued them, which is
  * fine), and it asks for work again once those reports are delivered.
  */
-import type { Assignment } from '../../protocol/index.js';
+import type { Assignment, Report } from '../../protocol/index.js';
+import type { Logger } from '../../shared/log.js';
 import { decideFence } from '../monitor/lease.js';
-import type { PilotCore } from './core.js';
+import type { PayloadBook } from '../payload/book.js';
+import type { PayloadSupervisor } from '../payload/supervisor.js';
+
+/** What the fence reads and acts on. */
+export interface LeaseFenceDeps {
+  /** Send time of the last call the server accepted (pilot/contact.ts). */
+  leaseFrom(): number;
+  /** The lease the server gave (s), or null: no fence. */
+  leaseSec(): number | null;
+  graceSec(): number;
+  payloads: Pick<PayloadSupervisor, 'stopAll' | 'ids' | 'activeCount'>;
+  /** Reports not yet delivered. */
+  pending(): readonly Report[];
+  book: Pick<PayloadBook, 'renewAttempt'>;
+  log: Logger;
+}
 
 /** Payloads this pilot stopped because of the lease: a later hand-out of one is a new attempt. */
 export class LeaseFence {
   private readonly fenced = new Set<number>();
 
-  constructor(private readonly p: PilotCore) {}
+  constructor(private readonly d: LeaseFenceDeps) {}
 
   /** Fence when the lease is running out; the latest moment to look again (null: no need). */
   check(now: number): number | null {
-    const p = this.p;
-    const d = decideFence({
-      now,
-      leaseFrom: p.control.leaseFrom,
-      leaseSec: p.keeper.state.leaseSec ?? null,
-      graceSec: p.res.graceSec(),
-      runningCount: p.payloads.activeCount,
-    });
-    if (d.kind === 'ok') return d.wakeAt;
+    const d = this.d;
+    const f = decideFence({ now, leaseFrom: d.leaseFrom(), leaseSec: d.leaseSec(), graceSec: d.graceSec(), runningCount: d.payloads.activeCount });
+    if (f.kind === 'ok') return f.wakeAt;
     // stopped for the lease, not their own doing: the server queues them again
-    const ids = p.payloads.stopAll(d.reason, d.graceMs, 'lease');
+    const ids = d.payloads.stopAll(f.reason, f.graceMs, 'lease');
     for (const id of ids) this.fenced.add(id);
-    p.log.warn({ payloads: ids, graceMs: d.graceMs, leaseSec: p.keeper.state.leaseSec }, 'lease running out: payloads stopped');
+    d.log.warn({ payloads: ids, graceMs: f.graceMs, leaseSec: d.leaseSec() }, 'lease running out: payloads stopped');
     return null;
   }
 
   /** True while a fenced payload's end report waits in the outbox: ask for no work until the server has it. */
   get reportsPending(): boolean {
     if (this.fenced.size === 0) return false;
-    return this.p.outbox.pending.some((r) => r.type === 'payload-ended' && this.fenced.has(r.payloadId)) || this.p.payloads.ids.some((id) => this.fenced.has(id));
+    return this.d.pending().some((r) => r.type === 'payload-ended' && this.fenced.has(r.payloadId)) || this.d.payloads.ids.some((id) => this.fenced.has(id));
   }
 
   /**
@@ -46,12 +56,11 @@ export class LeaseFence {
    * and may start. True when `a` was such a payload (it is no longer counted
    * as started).
    */
-  renew(a: Assignment): boolean {
+  async renew(a: Assignment): Promise<boolean> {
     if (!this.fenced.has(a.id) || this.reportsPending) return false;
     this.fenced.delete(a.id);
-    this.p.started.delete(a.id);
-    this.p.keeper.state.started = this.p.keeper.state.started.filter((id) => id !== a.id);
-    this.p.log.info({ payloadId: a.id }, 'fenced payload handed out again: a new attempt');
+    await this.d.book.renewAttempt(a.id);
+    this.d.log.info({ payloadId: a.id }, 'fenced payload handed out again: a new attempt');
     return true;
   }
 }

@@ -18,18 +18,24 @@
  * someone else reported under this pilot's name). A redelivery is also
  * followed by a pause, so no answer of the server can make the loop spin.
  */
-import { LIMITS, type Assignment } from '../../protocol/index.js';
+import { LIMITS, type Assignment, type Instruction, type LifecycleState } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
 import { retryDelayMs } from '../control/retry.js';
-import { payloadDir } from '../executor/payload-runner.js';
 import type { RunningPayload } from '../matcher/backfill.js';
 import { admit, nextMatchRequest, remainingSec, reservationNow, type Admission, type MatchInputs } from '../matcher/matcher.js';
 import { freeGpus, freeScratchMb, place, type NodeNow } from '../matcher/requirements.js';
-import { waitingFromReply } from '../matcher/starvation.js';
-import { HOUR, type PilotCore } from './core.js';
-import { refreshDeadline } from './deadline-watch.js';
-import { matchWaitSec } from './lifecycle-loop.js';
-import { handBackPending } from './payload-books.js';
+import { waitingFromReply, type WaitingRequest } from '../matcher/starvation.js';
+import type { ContactTracker } from './contact.js';
+import type { PayloadBook } from '../payload/book.js';
+import type { PayloadSupervisor } from '../payload/supervisor.js';
+import type { PilotResources } from '../resources/pilot-resources.js';
+import type { Outbox } from '../state/outbox.js';
+import { HOUR, type Wakeup } from '../wakeup.js';
+import type { LeaseFence } from './lease-fence.js';
+import type { MatchCall } from './match-call.js';
+import type { NodeState } from './node-state.js';
 import { reportsFirst } from './reconnect.js';
 
 /** Pause after an empty match reply, so a server that answers at once cannot make us spin. */
@@ -46,156 +52,203 @@ function remember(set: Set<number>, id: number, max: number): void {
   if (set.size > max) set.delete(set.values().next().value!);
 }
 
-/** The ids the match request lists in `holding`, each once, at most LIMITS.cores of them (the schema's bound). */
-export function holdingNow(p: PilotCore): number[] {
-  const ids = new Set<number>([...p.payloads.ids, ...p.releasing, ...p.redelivered]);
-  for (const r of p.outbox.pending) if ('payloadId' in r) ids.add(r.payloadId);
-  return [...ids].slice(0, LIMITS.cores);
+/** What the match loop reads and acts on. */
+export interface MatchLoopDeps {
+  clock: Clock;
+  log: Logger;
+  random: () => number;
+  starvationSec: number;
+  contact: Pick<ContactTracker, 'match' | 'unreachable'>;
+  call: MatchCall;
+  wake: Wakeup;
+  /** Aborted when the pilot stops its loops. */
+  stop: AbortSignal;
+  node: Pick<NodeState, 'totalCores' | 'deadline' | 'freeMemoryMb' | 'refreshDeadline' | 'reprobe'>;
+  res: Pick<PilotResources, 'graceSec' | 'capabilities' | 'gpuDevices' | 'scratchMb'>;
+  payloads: Pick<PayloadSupervisor, 'ids' | 'usedCores' | 'wallFrom' | 'accept'>;
+  book: Pick<PayloadBook, 'startedIds' | 'record' | 'records' | 'starting' | 'refused' | 'handBackPending'>;
+  fence: Pick<LeaseFence, 'reportsPending' | 'renew'>;
+  outbox: Pick<Outbox, 'add' | 'pending' | 'flushOnce'>;
+  /** Carry out the instructions of a reply; true when there was a new one. */
+  instructions(list: readonly Instruction[]): boolean;
+  /** The lifecycle state as the matcher sees it (halting once a halt was asked for). */
+  state(): LifecycleState;
+  /** How long the server may hold the next request (pilot/lifecycle-loop.ts). */
+  waitSec(): number;
+  /** True while the pilot registers anew (pilot/identity-fault.ts): nothing is asked for. */
+  registeringAnew(): boolean;
+  /** Settles when the removal of ended payloads' directories under way is over. */
+  dirsPruned(): Promise<void>;
 }
 
-/** What the match request and the admission of a payload depend on, now. */
-export function matchInputs(p: PilotCore): MatchInputs {
-  const node = nodeNow(p);
-  const running: RunningPayload[] = [];
-  for (const id of p.payloads.ids) {
-    const rec = p.keeper.state.running[String(id)];
-    // no record (not expected): its cores count as used with an unknown end, so nothing is lent against them
-    if (!rec?.assignment) continue;
-    running.push({ cores: rec.cores, wallSec: rec.assignment.wallSec, wallFrom: p.payloads.wallFrom(id), admittedAt: rec.startedAt });
-  }
-  return {
-    totalCores: p.totalCores,
-    usedCores: p.payloads.usedCores,
-    freeMemoryMb: p.freeMemoryMb(),
-    state: p.effectiveState,
-    now: p.deps.clock.now(),
-    deadline: p.deadline,
-    graceSec: p.res.graceSec(),
-    holding: holdingNow(p),
-    waitMaxSec: matchWaitSec(p),
-    largestWaiting: p.largestWaiting,
-    starvationSec: p.deps.config.starvationSec,
-    running,
-    freeGpus: node.free.gpus.map((g) => g.id),
-    freeScratchMb: node.free.scratchMb,
-  };
-}
+/** One open long-poll for work at a time, and what is done with what comes. */
+export class MatchLoop {
+  /** Payloads released (payload-released) this run: listed in `holding` so the server does not hand them straight back. */
+  private readonly releasing = new Set<number>();
+  /**
+   * Payloads the server handed out again although this pilot had started
+   * them (it has not applied their reports): listed in `holding` from then
+   * on, so that the server stops handing them back (no tight loop).
+   */
+  private readonly redelivered = new Set<number>();
+  /** The largest request the server says waits for this pilot (starvation rule). */
+  private largestWaiting: WaitingRequest | null = null;
 
-/** What the node is and has free now: GPUs no payload record holds, scratch no held payload declared. */
-export function nodeNow(p: PilotCore): NodeNow {
-  const records = Object.values(p.keeper.state.running);
-  return {
-    capabilities: p.res.capabilities(),
-    free: { gpus: freeGpus(p.res.gpuDevices(), records.map((r) => r.gpus)), scratchMb: freeScratchMb(p.res.scratchMb(), records.map((r) => r.assignment)) },
-  };
-}
+  constructor(private readonly d: MatchLoopDeps) {}
 
-/** Ask for work until the pilot stops its loops. */
-export async function matchLoop(p: PilotCore): Promise<void> {
-  const { clock, config, probe } = p.deps;
-  const random = p.deps.random ?? Math.random;
-  let failures = 0;
-  /** The reservation last logged: an operator sees why cores idle, and what they are lent to. */
-  let reserving = '';
-  while (!p.stopLoops.signal.aborted) {
-    // the remaining time asked with is the one of the deadline now
-    await refreshDeadline(p);
-    const v = p.wake.version;
-    if (p.identityFault !== null) {
-      // registering anew (pilot/identity-fault.ts): nothing to ask for until it has a new identity
-      await p.wake.wait(v, HOUR);
-      continue;
-    }
-    if (p.fence.reportsPending || handBackPending(p)) {
-      // the server must have the fenced (or, after a restart, given back) payloads' reports before it may hand them here again
-      await p.wake.wait(v, FENCE_REPORT_POLL_MS);
-      continue;
-    }
-    if (failures > 0 && !(await reportsFirst(p))) {
-      failures++;
-      await p.wake.wait(v, retryDelayMs(failures, random()));
-      continue;
-    }
-    // delivering them may have shown that another sender holds the credential: ask for nothing under it
-    if (p.identityFault !== null) continue;
-    const inputs = matchInputs(p);
-    const request = nextMatchRequest(inputs);
-    const reserved = request ? reservationNow(inputs) : null;
-    const key = reserved ? `${reserved.cores}/${reserved.loan !== null}` : '';
-    if (key !== reserving) {
-      if (reserved) p.log.info({ cores: reserved.cores, lending: reserved.loan }, 'holding cores for a reserved payload');
-      else p.log.info('reservation over');
-      reserving = key;
-    }
-    if (!request) {
-      await p.wake.wait(v, HOUR);
-      continue;
-    }
-    const abort = new AbortController();
-    p.matchAbort = abort;
-    try {
-      const reply = await p.control.match(request, abort.signal);
-      failures = 0;
-      p.largestWaiting = waitingFromReply(reply.largestWaiting, clock.now(), p.largestWaiting);
-      const fresh = p.handleInstructions(reply.instructions);
-      const taken = reply.payload ? await take(p, reply.payload) : null;
-      if ((!reply.payload && !fresh) || taken === 'duplicate') await p.wake.wait(p.wake.version, EMPTY_MATCH_PAUSE_MS);
-    } catch (err) {
-      if (abort.signal.aborted) continue;
-      failures++;
-      p.log.warn({ err: describeError(err), failures }, 'match failed');
-      await p.wake.wait(v, retryDelayMs(failures, random()));
-    } finally {
-      p.matchAbort = null;
-    }
-    p.snap = await probe.snapshot(config.stateDir).catch(() => p.snap);
+  /** A new identity: what the old one listed in `holding` means nothing to it. */
+  forgetHolding(): void {
+    this.releasing.clear();
+    this.redelivered.clear();
   }
-}
 
-/** A payload from the server: start it if it fits, report it refused if not, ignore a redelivery. Says which it did. */
-export async function take(p: PilotCore, a: Assignment): Promise<'duplicate' | 'release' | 'reject' | 'start'> {
-  const { clock, config } = p.deps;
-  p.fence.renew(a);
-  // handed out for a request made before the deadline moved: admitted by the deadline now
-  await refreshDeadline(p);
-  const secondsLeft = remainingSec(clock.now(), p.deadline, p.res.graceSec());
-  let decision: Admission = admit(a, p.totalCores, p.payloads.usedCores, p.started, p.effectiveState, secondsLeft, reservationNow(matchInputs(p)));
-  // its requirements, checked against the node now (matcher/requirements.ts), and the GPUs it gets
-  let gpus: string[] = [];
-  if (decision.kind === 'start') {
-    const placed = place(a, nodeNow(p));
-    if (placed.kind === 'release') decision = placed;
-    else gpus = placed.gpus;
+  /** The ids the match request lists in `holding`, each once, at most LIMITS.cores of them (the schema's bound). */
+  holdingNow(): number[] {
+    const ids = new Set<number>([...this.d.payloads.ids, ...this.releasing, ...this.redelivered]);
+    for (const r of this.d.outbox.pending) if ('payloadId' in r) ids.add(r.payloadId);
+    return [...ids].slice(0, LIMITS.cores);
   }
-  if (decision.kind !== 'release') p.releasing.delete(a.id);
-  if (decision.kind !== 'duplicate') p.redelivered.delete(a.id);
-  if (decision.kind === 'duplicate') {
-    if (!p.redelivered.has(a.id)) p.log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');
-    remember(p.redelivered, a.id, MAX_RELEASING);
-    return 'duplicate';
+
+  /** What the match request and the admission of a payload depend on, now. */
+  inputs(): MatchInputs {
+    const { payloads, node, book } = this.d;
+    const free = this.nodeNow().free;
+    const running: RunningPayload[] = [];
+    for (const id of payloads.ids) {
+      const rec = book.record(id);
+      // no record (not expected): its cores count as used with an unknown end, so nothing is lent against them
+      if (!rec?.assignment) continue;
+      running.push({ cores: rec.cores, wallSec: rec.assignment.wallSec, wallFrom: payloads.wallFrom(id), admittedAt: rec.startedAt });
+    }
+    return {
+      totalCores: node.totalCores,
+      usedCores: payloads.usedCores,
+      freeMemoryMb: node.freeMemoryMb(),
+      state: this.d.state(),
+      now: this.d.clock.now(),
+      deadline: node.deadline,
+      graceSec: this.d.res.graceSec(),
+      holding: this.holdingNow(),
+      waitMaxSec: this.d.waitSec(),
+      largestWaiting: this.largestWaiting,
+      starvationSec: this.d.starvationSec,
+      running,
+      freeGpus: free.gpus.map((g) => g.id),
+      freeScratchMb: free.scratchMb,
+    };
   }
-  if (decision.kind === 'release') {
-    // not started, not counted as started: the server puts it back in the queue, and may hand it here again later
-    p.log.info({ payloadId: a.id, reason: decision.message }, 'payload released');
-    // the server requeues it once the report arrives: only recent ones matter, and `holding` is bounded
-    remember(p.releasing, a.id, MAX_RELEASING);
-    await p.outbox.add({ type: 'payload-released', payloadId: a.id, reason: decision.message });
-    return 'release';
+
+  /** What the node is and has free now: GPUs no payload record holds, scratch no held payload declared. */
+  nodeNow(): NodeNow {
+    const records = this.d.book.records();
+    const { res } = this.d;
+    return {
+      capabilities: res.capabilities(),
+      free: { gpus: freeGpus(res.gpuDevices(), records.map((r) => r.gpus)), scratchMb: freeScratchMb(res.scratchMb(), records.map((r) => r.assignment)) },
+    };
   }
-  p.started.add(a.id);
-  p.keeper.state.started.push(a.id);
-  if (decision.kind === 'reject') {
-    p.log.warn({ payloadId: a.id, reason: decision.message }, 'payload refused');
-    await p.outbox.add({ type: 'payload-ended', payloadId: a.id, exitCode: null, signal: null, message: decision.message });
-    return 'reject';
+
+  /** Ask for work until the pilot stops its loops. */
+  async run(): Promise<void> {
+    const d = this.d;
+    const { clock, wake } = d;
+    let failures = 0;
+    /** The reservation last logged: an operator sees why cores idle, and what they are lent to. */
+    let reserving = '';
+    while (!d.stop.aborted) {
+      // the remaining time asked with is the one of the deadline now
+      await d.node.refreshDeadline();
+      const v = wake.version;
+      if (d.registeringAnew()) {
+        // registering anew (pilot/identity-fault.ts): nothing to ask for until it has a new identity
+        await wake.wait(v, HOUR);
+        continue;
+      }
+      if (d.fence.reportsPending || d.book.handBackPending()) {
+        // the server must have the fenced (or, after a restart, given back) payloads' reports before it may hand them here again
+        await wake.wait(v, FENCE_REPORT_POLL_MS);
+        continue;
+      }
+      if (failures > 0 && !(await reportsFirst(d.outbox, d.contact))) {
+        failures++;
+        await wake.wait(v, retryDelayMs(failures, d.random()));
+        continue;
+      }
+      // delivering them may have shown that another sender holds the credential: ask for nothing under it
+      if (d.registeringAnew()) continue;
+      const inputs = this.inputs();
+      const request = nextMatchRequest(inputs);
+      const reserved = request ? reservationNow(inputs) : null;
+      const key = reserved ? `${reserved.cores}/${reserved.loan !== null}` : '';
+      if (key !== reserving) {
+        if (reserved) d.log.info({ cores: reserved.cores, lending: reserved.loan }, 'holding cores for a reserved payload');
+        else d.log.info('reservation over');
+        reserving = key;
+      }
+      if (!request) {
+        await wake.wait(v, HOUR);
+        continue;
+      }
+      const signal = d.call.open();
+      try {
+        const reply = await d.contact.match(request, signal);
+        failures = 0;
+        this.largestWaiting = waitingFromReply(reply.largestWaiting, clock.now(), this.largestWaiting);
+        const fresh = d.instructions(reply.instructions);
+        const taken = reply.payload ? await this.take(reply.payload) : null;
+        if ((!reply.payload && !fresh) || taken === 'duplicate') await wake.wait(wake.version, EMPTY_MATCH_PAUSE_MS);
+      } catch (err) {
+        if (signal.aborted) continue;
+        failures++;
+        d.log.warn({ err: describeError(err), failures }, 'match failed');
+        await wake.wait(v, retryDelayMs(failures, d.random()));
+      } finally {
+        d.call.close(signal);
+      }
+      await d.node.reprobe();
+    }
   }
-  // the space of ended payloads being freed (a disk that one of them filled) is there for this one
-  await p.dirsPruned;
-  // On disk before it starts: a restart finds it (pid 0: starting) and never starts it again.
-  const dir = payloadDir(config.stateDir, a.id);
-  p.keeper.state.running[String(a.id)] = { pid: 0, cores: decision.cores, startedAt: clock.now(), dir, assignment: a, ...(gpus.length > 0 ? { gpus } : {}) };
-  // saved BEFORE the process is spawned: a SIGKILL in between leaves a "starting" record, never an unknown payload
-  await p.keeper.persist();
-  p.payloads.accept(a, decision.cores);
-  return 'start';
+
+  /** A payload from the server: start it if it fits, report it refused if not, ignore a redelivery. Says which it did. */
+  async take(a: Assignment): Promise<'duplicate' | 'release' | 'reject' | 'start'> {
+    const { clock, node, payloads, book, log } = this.d;
+    await this.d.fence.renew(a);
+    // handed out for a request made before the deadline moved: admitted by the deadline now
+    await node.refreshDeadline();
+    const secondsLeft = remainingSec(clock.now(), node.deadline, this.d.res.graceSec());
+    let decision: Admission = admit(a, node.totalCores, payloads.usedCores, book.startedIds, this.d.state(), secondsLeft, reservationNow(this.inputs()));
+    // its requirements, checked against the node now (matcher/requirements.ts), and the GPUs it gets
+    let gpus: string[] = [];
+    if (decision.kind === 'start') {
+      const placed = place(a, this.nodeNow());
+      if (placed.kind === 'release') decision = placed;
+      else gpus = placed.gpus;
+    }
+    if (decision.kind !== 'release') this.releasing.delete(a.id);
+    if (decision.kind !== 'duplicate') this.redelivered.delete(a.id);
+    if (decision.kind === 'duplicate') {
+      if (!this.redelivered.has(a.id)) log.warn({ payloadId: a.id, reason: decision.kind }, 'payload redelivered, not started again');
+      remember(this.redelivered, a.id, MAX_RELEASING);
+      return 'duplicate';
+    }
+    if (decision.kind === 'release') {
+      // not started, not counted as started: the server puts it back in the queue, and may hand it here again later
+      log.info({ payloadId: a.id, reason: decision.message }, 'payload released');
+      // the server requeues it once the report arrives: only recent ones matter, and `holding` is bounded
+      remember(this.releasing, a.id, MAX_RELEASING);
+      await this.d.outbox.add({ type: 'payload-released', payloadId: a.id, reason: decision.message });
+      return 'release';
+    }
+    if (decision.kind === 'reject') {
+      log.warn({ payloadId: a.id, reason: decision.message }, 'payload refused');
+      await book.refused(a, decision.message);
+      return 'reject';
+    }
+    // the space of ended payloads being freed (a disk that one of them filled) is there for this one
+    await this.d.dirsPruned();
+    // On disk before it starts: a restart finds it (pid 0: starting) and never starts it again.
+    await book.starting(a, decision.cores, gpus);
+    payloads.accept(a, decision.cores);
+    return 'start';
+  }
 }

@@ -5,7 +5,8 @@
  * their order (the outbox sends by seq), so the server's view of this pilot
  * is whole again when it hands out the next payload.
  */
-import type { PilotCore } from './core.js';
+import type { ContactTracker } from './contact.js';
+import type { Outbox } from '../state/outbox.js';
 
 /**
  * Deliver the outbox while the server answers and takes reports. False when
@@ -14,12 +15,12 @@ import type { PilotCore } from './core.js';
  * nothing more (the outbox keeps trying on its own; asking for work need
  * not wait for it).
  */
-export async function reportsFirst(p: PilotCore): Promise<boolean> {
-  while (p.outbox.pending.length > 0) {
-    const before = p.outbox.pending.length;
-    await p.outbox.flushOnce();
-    if (p.control.unreachable) return false;
-    if (p.outbox.pending.length >= before) return true;
+export async function reportsFirst(outbox: Pick<Outbox, 'pending' | 'flushOnce'>, contact: Pick<ContactTracker, 'unreachable'>): Promise<boolean> {
+  while (outbox.pending.length > 0) {
+    const before = outbox.pending.length;
+    await outbox.flushOnce();
+    if (contact.unreachable) return false;
+    if (outbox.pending.length >= before) return true;
   }
   return true;
 }

@@ -18,7 +18,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { GpuAllocation } from '../resources/gpu-allocation.js';
 import type { CpuArch } from './cpu-level.js';
 import type { GpuProbe } from './gpu-probe.js';
-import type { Sourced, ValueSource } from './resources.js';
+import type { Sourced, ValueSource } from './offered.js';
 
 /** Everything the capabilities are computed from. */
 export interface CapabilityInputs {

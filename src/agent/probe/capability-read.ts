@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { CommandRunner } from '../resources/command.js';
+import type { CommandRunner } from '../ports.js';
 import { gpuAllocation } from '../resources/gpu-allocation.js';
 import type { CapabilityInputs } from './capabilities.js';
 import { cpuArch } from './cpu-level.js';

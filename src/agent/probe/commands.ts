@@ -11,12 +11,12 @@ import { OUTER_PATH } from '../isolation/sandbox.js';
 import { createLogger } from '../../shared/log.js';
 import { loadConfigWithFile } from '../config/load.js';
 import { lastKnownFile } from '../mjf/last-known.js';
-import { execFileCommandRunner } from '../resources/command.js';
+import { systemCommandRunner } from '../executor/command-runner.js';
 import { NodeResources, type ResourceView } from '../resources/node-resources.js';
 import { readInventory } from './inventory.js';
 import { nodeProbe } from './node-probe.js';
 import { formatCapabilities } from './capabilities.js';
-import { formatResources } from './resources.js';
+import { formatResources } from './offered.js';
 
 async function readView(flags: Record<string, unknown>): Promise<ResourceView> {
   return (await readAll(flags, false)).view;
@@ -31,14 +31,14 @@ async function readAll(flags: Record<string, unknown>, isolation: boolean): Prom
     probe: nodeProbe,
     log,
     startedAt: systemClock.now(),
-    run: execFileCommandRunner(config.batchEnv),
+    run: systemCommandRunner(config.batchEnv),
     clock: systemClock,
     // read only: the file is the running agent's
     lastKnown: { file: lastKnownFile(config.stateDir), save: false },
   });
   const [view, iso] = await Promise.all([
     source.init(),
-    isolation ? probeIsolation({ choice: config.isolation, payloadUser: config.payloadUser, run: execFileCommandRunner({ PATH: OUTER_PATH }) }) : null,
+    isolation ? probeIsolation({ choice: config.isolation, payloadUser: config.payloadUser, run: systemCommandRunner({ PATH: OUTER_PATH }) }) : null,
   ]);
   return { view, isolation: iso };
 }

@@ -12,7 +12,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CommandRunner } from '../resources/command.js';
+import type { CommandRunner } from '../ports.js';
 import { NVIDIA_SMI_ARGS, nvidiaPciGpus, parseNvidiaInformation, parseNvidiaSmi, type FoundGpu } from './gpu-parse.js';
 
 /** How long nvidia-smi may take (it can be slow while the driver loads). */

@@ -4,7 +4,7 @@
  * Pure parsing; the end time that needs a command (`squeue`, `qstat`) is
  * asked through a CommandRunner.
  */
-import type { CommandRunner } from './command.js';
+import type { CommandRunner } from '../ports.js';
 import { GPU_ENV_KEYS } from './gpu-allocation.js';
 
 /** What the batch system gave this job. */

@@ -21,10 +21,10 @@ import { FeaturesReader, type FeatureFetcher, type FeaturesRead } from '../mjf/r
 import type { NodeProbe, NodeSnapshot } from '../ports.js';
 import { nodeCapabilities, type NodeCapabilities } from '../probe/capabilities.js';
 import { readCapabilitySources, type ProbedCapabilities } from '../probe/capability-read.js';
-import { offeredResources, type OfferedResources, type ResourceLayer } from '../probe/resources.js';
+import { offeredResources, type OfferedResources, type ResourceLayer } from '../probe/offered.js';
 import { batchAllocation, batchEndTime, type BatchAllocation } from './batch.js';
 import { readCgroupLimits, type CgroupLimits } from './cgroup.js';
-import type { CommandRunner } from './command.js';
+import type { CommandRunner } from '../ports.js';
 import { condorAllocation } from './condor.js';
 import type { SpotNotice } from './spot-notice.js';
 

@@ -11,7 +11,7 @@ import { probeIsolation } from '../isolation/probe.js';
 import { OUTER_PATH } from '../isolation/sandbox.js';
 import { SlotAccounts } from '../isolation/slots.js';
 import { nodeProbe } from '../probe/node-probe.js';
-import { execFileCommandRunner } from './command.js';
+import { systemCommandRunner } from '../executor/command-runner.js';
 import { mailboxSpoolOf } from '../control/mailbox-url.js';
 import { NodeResources } from './node-resources.js';
 import { PilotResources } from './pilot-resources.js';
@@ -24,7 +24,7 @@ import { SpotNotice } from './spot-notice.js';
  * or an isolation asked for that cannot be had.
  */
 export async function realIsolation(config: Readonly<AgentConfig>, log: Logger): Promise<PayloadIsolation> {
-  const run = execFileCommandRunner({ PATH: OUTER_PATH });
+  const run = systemCommandRunner({ PATH: OUTER_PATH });
   const slots = new SlotAccounts({ run });
   const { plan, mapUser } = await probeIsolation({ choice: config.isolation, payloadUser: config.payloadUser, run, slots });
   const uid = process.getuid?.() ?? -1;
@@ -53,7 +53,7 @@ export async function realPilotResources(config: Readonly<AgentConfig>, log: Log
     probe: nodeProbe,
     log: log.child({ role: 'resources' }),
     startedAt: clock.now(),
-    run: execFileCommandRunner(config.batchEnv),
+    run: systemCommandRunner(config.batchEnv),
     clock,
     lastKnown: { file: lastKnownFile(config.stateDir), save: true },
     spotNotice: config.spotNotice ? new SpotNotice(config.spotNotice, config.metadataUrl, log.child({ role: 'spot-notice' }), clock) : null,

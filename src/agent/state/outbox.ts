@@ -89,6 +89,11 @@ export class Outbox {
     return this.keeper.state.outbox;
   }
 
+  /** The last seq numbered. */
+  get lastSeq(): number {
+    return this.keeper.state.seq;
+  }
+
   /** Number, stamp and save a report, then wake the sender. Resolves once it is saved. */
   async add(draft: ReportDraft): Promise<Report> {
     const state = this.keeper.state;

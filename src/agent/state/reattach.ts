@@ -20,7 +20,7 @@ import { NO_FOLLOW } from '../executor/output-tail.js';
 import { signalProcessGroup } from '../executor/process-runner.js';
 import { listPids, readEnvironValue, readStat, signalPids } from '../executor/proc.js';
 import type { PayloadProcess, ProcessExit } from '../ports.js';
-import { wrapperName } from './wrapped-runner.js';
+import { wrapperName } from '../payload/wrapped-runner.js';
 
 /** What the previous run's files say about one payload. */
 export interface PayloadTraces {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { checkSpec } from '../../../../src/agent/bootstrap/spec.js';
-import { runSetupCommands, shellRunner } from '../../../../src/agent/bootstrap/setup-commands.js';
+import { runSetupCommands } from '../../../../src/agent/bootstrap/setup-commands.js';
+import { systemCommandRunner } from '../../../../src/agent/executor/command-runner.js';
+
+const shellRunner = systemCommandRunner({});
 import { checkNode, type NodeFacts } from '../../../../src/agent/bootstrap/check-node.js';
 
 const check = (doc: unknown) => checkSpec(doc, 'b.yaml', '/state/software', '/cache');

@@ -13,7 +13,7 @@ import { fakeAssignment } from '../../../../src/agent/control/fake-control-plane
 import { startPayload, type PayloadContext, type PayloadResult } from '../../../../src/agent/executor/payload-runner.js';
 import { findUser, resolvePayloadUser } from '../../../../src/agent/executor/payload-user.js';
 import { createProcessRunner } from '../../../../src/agent/executor/process-runner.js';
-import { PayloadSupervisor } from '../../../../src/agent/payloads.js';
+import { PayloadSupervisor } from '../../../../src/agent/payload/supervisor.js';
 import type { Assignment } from '../../../../src/protocol/index.js';
 import { systemClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
@@ -36,7 +36,7 @@ afterEach(async () => {
 function supervise(o: { graceSec?: number; cgroupRoot?: string | null; context?: (a: Assignment, cores: number) => PayloadContext | null } = {}) {
   const ended = new Map<number, PayloadResult & { timedOut?: boolean }>();
   const runner = createProcessRunner({ sampleMs: 100, reapMs: 3000, cgroupRoot: o.cgroupRoot === undefined ? null : o.cgroupRoot });
-  const sup = new PayloadSupervisor(runner, systemClock, silentLogger(), dir, env, () => o.graceSec ?? 1, {
+  const sup = new PayloadSupervisor(runner, systemClock, silentLogger(), dir, () => env, () => o.graceSec ?? 1, {
     started: async () => undefined,
     ended: async (a, r) => void ended.set(a.id, r),
   }, o.context);

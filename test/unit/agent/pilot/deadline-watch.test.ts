@@ -14,7 +14,7 @@ import { FakeProcessRunner } from '../../../../src/agent/executor/fake-process-r
 import { FakeHalter } from '../../../../src/agent/halt/halter.js';
 import { Pilot } from '../../../../src/agent/pilot.js';
 import { FakeProbe } from '../../../../src/agent/probe/node-probe.js';
-import type { CommandRunner } from '../../../../src/agent/resources/command.js';
+import type { CommandRunner } from '../../../../src/agent/ports.js';
 import { NodeResources } from '../../../../src/agent/resources/node-resources.js';
 import { PilotResources } from '../../../../src/agent/resources/pilot-resources.js';
 import { MemoryStateStore } from '../../../../src/agent/state/memory-store.js';

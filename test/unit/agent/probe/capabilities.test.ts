@@ -9,13 +9,13 @@ import { cpuArch } from '../../../../src/agent/probe/cpu-level.js';
 import { parseNvidiaSmi } from '../../../../src/agent/probe/gpu-parse.js';
 import { probeGpus } from '../../../../src/agent/probe/gpu-probe.js';
 import { platformOf } from '../../../../src/agent/probe/platform.js';
-import { execFileCommandRunner } from '../../../../src/agent/resources/command.js';
+import { systemCommandRunner } from '../../../../src/agent/executor/command-runner.js';
 import { gpuAllocation } from '../../../../src/agent/resources/gpu-allocation.js';
 import { FIXTURES } from '../../../integration/harness.js';
 
 const GPU = path.join(FIXTURES, 'gpu');
 /** The real command runner with a PATH that finds one of the fake nvidia-smi scripts (or none). */
-const runWith = (bin: string | null) => execFileCommandRunner({ PATH: [bin && path.join(GPU, bin), '/usr/bin', '/bin'].filter(Boolean).join(':') });
+const runWith = (bin: string | null) => systemCommandRunner({ PATH: [bin && path.join(GPU, bin), '/usr/bin', '/bin'].filter(Boolean).join(':') });
 
 const flags = (...names: string[]) => ['processor\t: 0', 'model name\t: Test CPU', `flags\t\t: ${names.join(' ')}`, ''].join('\n');
 const V1 = ['fpu', 'cmov', 'cx8', 'fxsr', 'mmx', 'syscall', 'sse', 'sse2', 'lm'];

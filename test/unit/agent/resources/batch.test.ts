@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchAllocation, batchEndTime, parseDuration, parseQstatHrt, parseSqueueEnd } from '../../../../src/agent/resources/batch.js';
-import { execFileCommandRunner } from '../../../../src/agent/resources/command.js';
+import { systemCommandRunner } from '../../../../src/agent/executor/command-runner.js';
 
 const fixtures = path.resolve(__dirname, '../../../fixtures/agent/batch');
 
@@ -79,22 +79,22 @@ describe('batchEndTime through real commands first on PATH', () => {
   });
 
   it('Slurm asks `squeue -h -j ID -o %e`', async () => {
-    const end = await batchEndTime((batchAllocation(await recorded('slurm.env')))!, execFileCommandRunner(env), 0);
+    const end = await batchEndTime((batchAllocation(await recorded('slurm.env')))!, systemCommandRunner(env), 0);
     expect(end).toEqual({ at: new Date(2030, 0, 2, 3, 4, 5).getTime() });
     expect((await readFile(path.join(bin, 'squeue.args'), 'utf8')).trim()).toBe('-h -j 17 -o %e');
   });
   it('a failing or hanging squeue gives no end time and a problem, within the timeout', async () => {
-    const run = execFileCommandRunner(env);
+    const run = systemCommandRunner(env);
     const bad = await batchEndTime({ system: 'slurm', jobId: '99', cores: 1, memoryMb: null, wallSec: null, problems: [] }, run, 0);
     expect(bad.at).toBeNull();
     expect(bad.problem).toContain('Invalid job id');
     const hung = await run(['squeue', '-h', '-j', '18', '-o', '%e'], 300);
     expect(hung).toMatchObject({ exitCode: null, error: 'timed out after 300 ms' });
-    const missing = await execFileCommandRunner({ PATH: '/nonexistent' })(['squeue'], 1000);
+    const missing = await systemCommandRunner({ PATH: '/nonexistent' })(['squeue'], 1000);
     expect(missing.exitCode).toBeNull();
   });
   it('Grid Engine adds h_rt from `qstat -j` to the start; PBS adds PBS_WALLTIME', async () => {
-    const run = execFileCommandRunner(env);
+    const run = systemCommandRunner(env);
     expect(await batchEndTime((batchAllocation(await recorded('sge.env')))!, run, 1_000_000)).toEqual({ at: 1_300_000 });
     expect(await batchEndTime((batchAllocation(await recorded('pbs.env')))!, run, 1_000_000)).toEqual({ at: 1_000_000 + 5_400_000 });
   });

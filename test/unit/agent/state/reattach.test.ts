@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProcessRunner } from '../../../../src/agent/executor/process-runner.js';
 import { findWrapper, killLeftovers, planReattach, readTraces } from '../../../../src/agent/state/reattach.js';
-import { wrappedRunner } from '../../../../src/agent/state/wrapped-runner.js';
+import { wrappedRunner } from '../../../../src/agent/payload/wrapped-runner.js';
 import { systemClock } from '../../../../src/shared/clock.js';
 
 let dir: string;

@@ -7,15 +7,12 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { DrainFiles } from '../ports.js';
+
+export type { DrainFiles } from '../ports.js';
 
 /** How often the drain files are looked at. */
 export const DRAIN_POLL_MS = 500;
-
-/** Finds a drain file. */
-export interface DrainFiles {
-  /** The first drain file that exists, or null. */
-  present(): Promise<string | null>;
-}
 
 /** The paths to look at for `stateDir` and the configured site-wide file. Pure. */
 export function drainPaths(stateDir: string, siteFile: string): string[] {

@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.js';
 import type { JobOutputs } from '../halt/job-outputs.js';
 import type { ControlPlane } from '../ports.js';
 import { Wakeup } from '../wakeup.js';
-import { firstBeatDelayMs, heartbeatDelayMs, heartbeatFileText } from './heartbeat.js';
+import { firstBeatDelayMs, heartbeatDelayMs, heartbeatFileText } from '../monitor/heartbeat.js';
 
 /** What the loop needs. */
 export interface HeartbeatLoopDeps {

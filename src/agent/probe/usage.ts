@@ -7,29 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { listPids, readStat } from '../executor/proc.js';
 import { CLOCK_TICKS } from '../executor/process-tree.js';
+import type { CpuTimes, GroupUsage, UsageProbe, UsageSample } from '../ports.js';
 
-/** Jiffies the node spent busy and in total, from the `cpu` line of /proc/stat. */
-export interface CpuTimes {
-  busy: number;
-  total: number;
-}
-
-/** One process group's use. */
-export interface GroupUsage {
-  cpuSec: number;
-  rssMb: number;
-}
-
-/** One reading of the node and of the payload groups. */
-export interface UsageSample {
-  cpu: CpuTimes | null;
-  groups: Map<number, GroupUsage>;
-}
-
-/** Reads usage; `pgids` are the process groups of the payloads. */
-export interface UsageProbe {
-  sample(pgids: readonly number[]): Promise<UsageSample>;
-}
+export type { CpuTimes, GroupUsage, UsageProbe, UsageSample } from '../ports.js';
 
 /** The `cpu` line of /proc/stat as busy and total jiffies, or null. Pure. */
 export function parseCpuTimes(procStat: string): CpuTimes | null {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeControlPlane, fakeAssignment } from '../../../../src/agent/control/fake-control-plane.js';
-import { ContactTracker, LATE_MS } from '../../../../src/agent/monitor/contact.js';
+import { ContactTracker, LATE_MS } from '../../../../src/agent/pilot/contact.js';
 import { idleHaltBy } from '../../../../src/agent/monitor/idle.js';
 import type { ControlPlane } from '../../../../src/agent/ports.js';
 import type { HeartbeatRequest, MatchRequest } from '../../../../src/protocol/index.js';

@@ -21,7 +21,7 @@ import type { HeartbeatRequest, MatchReply, MatchRequest, RegisterRequest, Repor
 import type { Clock } from '../../shared/clock.js';
 import { isVmpilotError } from '../../shared/errors.js';
 import type { ControlPlane } from '../ports.js';
-import type { IdleEvidence, NoWorkAnswer, Stretch } from './idle.js';
+import type { IdleEvidence, NoWorkAnswer, Stretch } from '../monitor/idle.js';
 
 /** An answer this long (ms) past its call's bound counts as the end of an outage, not as part of a stretch. */
 export const LATE_MS = 5000;

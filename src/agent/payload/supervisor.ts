@@ -8,12 +8,11 @@
  * queues it again rather than failing it; the first reason to stop a payload
  * is the one it ends with.
  */
-import type { Assignment, EvictionReason, PayloadHeartbeat } from '../protocol/index.js';
-import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/log.js';
-import { describeError } from '../shared/errors.js';
-import { CANNOT_START_EXIT, collectResult, startPayload, type PayloadContext, type PayloadResult } from './executor/payload-runner.js';
-import type { PayloadProcess, ProcessRunner, ProcessSpec } from './ports.js';
+import type { Assignment, EvictionReason, PayloadHeartbeat } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import { CANNOT_START_EXIT, cannotStartMessage, collectResult, startPayload, type PayloadContext, type PayloadResult } from '../executor/payload-runner.js';
+import type { PayloadProcess, ProcessRunner, ProcessSpec } from '../ports.js';
 
 /** How a payload ended, as the supervisor tells the pilot. */
 export type EndedPayload = PayloadResult & {
@@ -53,7 +52,8 @@ export class PayloadSupervisor {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly stateDir: string,
-    private readonly baseEnv: Readonly<Record<string, string>>,
+    /** The base environment when a payload starts (payload/base-env.ts). */
+    private readonly baseEnv: () => Readonly<Record<string, string>>,
     private readonly graceSec: () => number,
     private readonly hooks: PayloadHooks,
     /** What each payload starts with beyond its assignment ($JOBFEATURES, user, sandbox, output cap); its `release` is called once its processes are gone. */
@@ -182,13 +182,13 @@ export class PayloadSupervisor {
       ctx = await this.context(a, h.cores);
     } catch (err) {
       // no account, no sandbox: it cannot start as it must
-      const message = `cannot start: ${describeError(err).replace(/^cannot start: /, '')}`;
+      const message = cannotStartMessage(err);
       this.log.warn({ payloadId: a.id, reason: message }, 'payload cannot start');
       this.held.delete(a.id);
       await this.hooks.ended(a, { exitCode: CANNOT_START_EXIT, signal: null, outputTail: '', message });
       return;
     }
-    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv, a, h.cores, ctx);
+    const outcome = await startPayload(this.runner, this.stateDir, this.baseEnv(), a, h.cores, ctx);
     if (!outcome.started) {
       this.log.warn({ payloadId: a.id, reason: outcome.result.message }, 'payload cannot start');
       this.held.delete(a.id);

@@ -2,10 +2,10 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileCommandRunner } from '../../../../src/agent/resources/command.js';
+import { systemCommandRunner } from '../../../../src/agent/executor/command-runner.js';
 
 // Real commands (small sh scripts first on PATH), as squeue and qstat are run on a batch node.
-describe('execFileCommandRunner', () => {
+describe('systemCommandRunner', () => {
   let bin: string;
   let env: Record<string, string>;
   const script = async (name: string, body: string) => {
@@ -28,19 +28,19 @@ describe('execFileCommandRunner', () => {
   });
 
   it('gives exit 0 and stdout, arguments passed as they are (no shell)', async () => {
-    const r = await execFileCommandRunner(env)(['ok', '-o', '%e', 'a b;c'], 5000);
+    const r = await systemCommandRunner(env)(['ok', '-o', '%e', 'a b;c'], 5000);
     expect(r).toEqual({ exitCode: 0, stdout: 'args: -o %e a b;c\n' });
   });
 
   it('a failing command: its exit code, stdout and the start of stderr', async () => {
-    const r = await execFileCommandRunner(env)(['fails'], 5000);
+    const r = await systemCommandRunner(env)(['fails'], 5000);
     expect(r).toEqual({ exitCode: 3, stdout: 'partial\n', error: 'exit 3: no such job\n' });
   });
 
   it('runs with exactly the environment given, none of the agent’s', async () => {
     process.env.VMP_AGENT_ONLY = 'secret';
     try {
-      const r = await execFileCommandRunner(env)(['env-dump'], 5000);
+      const r = await systemCommandRunner(env)(['env-dump'], 5000);
       const vars = r.stdout.split('\n').filter(Boolean).map((l) => l.split('=')[0]);
       expect(vars).toContain('VMP_GIVEN');
       expect(vars).not.toContain('VMP_AGENT_ONLY');
@@ -51,26 +51,26 @@ describe('execFileCommandRunner', () => {
   });
 
   it('stdin is closed: a command that reads it gets EOF at once instead of hanging', async () => {
-    const r = await execFileCommandRunner(env)(['reads-stdin'], 10_000);
+    const r = await systemCommandRunner(env)(['reads-stdin'], 10_000);
     expect(r).toEqual({ exitCode: 0, stdout: 'done\n' });
   });
 
   it('a command past its timeout is SIGKILLed and reported timed out, with no exit code', async () => {
-    const r = await execFileCommandRunner(env)(['hangs'], 300);
+    const r = await systemCommandRunner(env)(['hangs'], 300);
     expect(r).toEqual({ exitCode: null, stdout: '', error: 'timed out after 300 ms' });
   });
 
   it('a command printing without end is stopped at the output cap', async () => {
-    const r = await execFileCommandRunner(env)(['floods'], 20_000);
+    const r = await systemCommandRunner(env)(['floods'], 20_000);
     expect(r.exitCode).toBeNull();
     expect(r.error).toMatch(/^floods printed more than \d+ bytes; stopped$/);
   });
 
   it('a command killed by a signal, a missing command, no command: no exit code and a reason', async () => {
-    expect(await execFileCommandRunner(env)(['dies'], 5000)).toEqual({ exitCode: null, stdout: '', error: 'dies was killed by SIGKILL' });
-    const missing = await execFileCommandRunner({ PATH: bin })(['squeue'], 5000);
+    expect(await systemCommandRunner(env)(['dies'], 5000)).toEqual({ exitCode: null, stdout: '', error: 'dies was killed by SIGKILL' });
+    const missing = await systemCommandRunner({ PATH: bin })(['squeue'], 5000);
     expect(missing.exitCode).toBeNull();
     expect(missing.error).toMatch(/squeue.*ENOENT/);
-    expect(await execFileCommandRunner(env)([], 5000)).toEqual({ exitCode: null, stdout: '', error: 'no command given' });
+    expect(await systemCommandRunner(env)([], 5000)).toEqual({ exitCode: null, stdout: '', error: 'no command given' });
   });
 });

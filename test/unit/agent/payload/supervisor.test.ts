@@ -7,12 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fakeAssignment } from '../../../src/agent/control/fake-control-plane.js';
-import { FakeProcess, FakeProcessRunner } from '../../../src/agent/executor/fake-process-runner.js';
-import { PayloadSupervisor } from '../../../src/agent/payloads.js';
-import type { PayloadResult } from '../../../src/agent/executor/payload-runner.js';
-import { FakeClock } from '../../../src/shared/clock.js';
-import { silentLogger } from '../../../src/shared/log.js';
+import { fakeAssignment } from '../../../../src/agent/control/fake-control-plane.js';
+import { FakeProcess, FakeProcessRunner } from '../../../../src/agent/executor/fake-process-runner.js';
+import { PayloadSupervisor } from '../../../../src/agent/payload/supervisor.js';
+import type { PayloadResult } from '../../../../src/agent/executor/payload-runner.js';
+import { FakeClock } from '../../../../src/shared/clock.js';
+import { silentLogger } from '../../../../src/shared/log.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -22,7 +22,7 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 function adoptOne(clock: FakeClock, startedAgoMs: number, wallSec: number) {
   const ended: (PayloadResult & { timedOut?: boolean })[] = [];
-  const sup = new PayloadSupervisor(new FakeProcessRunner(), clock, silentLogger(), dir, {}, () => 1, {
+  const sup = new PayloadSupervisor(new FakeProcessRunner(), clock, silentLogger(), dir, () => ({}), () => 1, {
     started: async () => undefined,
     ended: async (_a, r) => void ended.push(r),
   });

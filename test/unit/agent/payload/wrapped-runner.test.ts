@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProcessRunner } from '../../../../src/agent/executor/process-runner.js';
-import { wrappedRunner } from '../../../../src/agent/state/wrapped-runner.js';
+import { wrappedRunner } from '../../../../src/agent/payload/wrapped-runner.js';
 
 let dir: string;
 beforeEach(async () => {
