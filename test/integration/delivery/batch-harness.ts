@@ -19,7 +19,9 @@ const run = promisify(execFile);
 export async function systemScript(rel: string, timeoutMs = 240_000, args: string[] = []): Promise<Record<string, string>> {
   const file = path.join(ROOT, 'test/systems', rel);
   try {
-    const { stdout } = await run(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
+    // this test process holds what the script starts (a cluster several test files share): teardown.sh
+    // stops it only when its last live holder is done (test/systems/slurm/setup.sh)
+    const { stdout } = await run(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20, env: { ...process.env, VMPILOT_HOLDER: String(process.pid) } });
     return Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   } catch (err) {
     const e = err as { stderr?: string; message: string };

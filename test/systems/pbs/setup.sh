@@ -10,7 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${VMPILOT_PBS_DIR:-/tmp/vmpilot-pbs}
 fail() { echo "pbs setup: $*" >&2; exit 1; }
-"$here/../slurm/setup.sh" >/dev/null
+# the holder of the cluster is our caller (the test), not this script
+VMPILOT_HOLDER=${VMPILOT_HOLDER:-$PPID} "$here/../slurm/setup.sh" >/dev/null
 mkdir -p "$dir/bin" "$dir/deb"
 . "$here/../lib.sh"
 apt_install libslurm-perl libslurmdb-perl libswitch-perl

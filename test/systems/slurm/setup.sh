@@ -4,6 +4,12 @@
 # second run reuses running daemons. Installs the Debian packages when they are
 # missing and fails with the reason when it cannot. Prints "SLURM_CONF=<file>".
 # Stop with teardown.sh (by pid files).
+#
+# Several test files may use the cluster at once: each is a holder
+# (VMPILOT_HOLDER, the test process's pid; else our parent's), recorded in
+# $dir/holders/. Setup and teardown take one lock, so two never start munge or
+# the daemons at once; setup leaves alone the jobs of a live holder, and
+# teardown stops the daemons only when it was the last live holder.
 set -euo pipefail
 dir=${VMPILOT_SLURM_DIR:-/tmp/vmpilot-slurm}
 conf=$dir/slurm.conf
@@ -15,6 +21,20 @@ fail() { echo "slurm setup: $*" >&2; exit 1; }
 apt_install slurmctld slurmd slurm-client munge
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+holder=${VMPILOT_HOLDER:-$PPID}
+# the lock's descriptor is closed for the daemons (7>&-): they would hold it for ever
+exec 7>"$dir.lock"
+flock -w 600 7 || fail "timed out waiting for $dir.lock (another test's setup or teardown)"
+mkdir -p "$dir/holders"
+others=0
+for f in "$dir"/holders/*; do
+  [ -e "$f" ] || continue
+  p=${f##*/}
+  [ "$p" = "$holder" ] && continue
+  if kill -0 "$p" 2>/dev/null; then others=1; else rm -f "$f"; fi
+done
+: > "$dir/holders/$holder"
 
 mkdir -p "$dir/state" "$dir/spool" "$dir/log"
 chown slurm: "$dir/state" "$dir/log"
@@ -55,17 +75,19 @@ fi
 mkdir -p /run/munge
 chown munge: /run/munge
 if ! alive /run/munge/munged.pid; then
-  runuser -u munge -- /usr/sbin/munged || fail "munged did not start"
+  runuser -u munge -- /usr/sbin/munged 7>&- || fail "munged did not start"
 fi
 for _ in $(seq 50); do munge -n </dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 munge -n </dev/null | unmunge >/dev/null 2>&1 || fail "munge does not work (munge -n | unmunge)"
 
-alive "$dir/slurmctld.pid" || /usr/sbin/slurmctld || fail "slurmctld did not start; see $dir/log/slurmctld.log"
-alive "$dir/slurmd.pid" || /usr/sbin/slurmd -N localhost || fail "slurmd did not start; see $dir/log/slurmd.log"
+alive "$dir/slurmctld.pid" || /usr/sbin/slurmctld 7>&- || fail "slurmctld did not start; see $dir/log/slurmctld.log"
+alive "$dir/slurmd.pid" || /usr/sbin/slurmd -N localhost 7>&- || fail "slurmd did not start; see $dir/log/slurmd.log"
 state=
 for _ in $(seq 300); do
   state=$(sinfo -h -n localhost -o %t 2>/dev/null || true)
   [ "$state" = idle ] && break
+  # busy with the jobs of another test that holds the cluster: ready, and its jobs are its own
+  case $state in mix*|alloc*) [ $others = 1 ] && break ;; esac
   # a node left down or drained by an earlier run: give it back
   case $state in
     down*|drain*) scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;;
@@ -74,5 +96,5 @@ for _ in $(seq 300); do
   esac
   sleep 0.1
 done
-[ "$state" = idle ] || fail "the node is \"$state\", not idle; see $dir/log/"
+case $state in idle) ;; mix*|alloc*) [ $others = 1 ] || fail "the node is \"$state\", not idle; see $dir/log/" ;; *) fail "the node is \"$state\", not idle; see $dir/log/" ;; esac
 echo "SLURM_CONF=$conf"
