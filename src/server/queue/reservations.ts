@@ -19,7 +19,7 @@
  * The designations are soft state, kept in the server's memory: after a
  * restart they are made again as pilots ask.
  */
-import type { Candidate, Offer } from '../store/store.js';
+import type { Candidate, Offer } from './offer.js';
 import { wantsGpus } from './gpu-cores.js';
 import { fits, type PilotCapacity } from './pick.js';
 

@@ -50,11 +50,8 @@ import type {
   AccountingFilter,
   AccountingRow,
   AccountingTotal,
-  Candidate,
   CredentialOwner,
-  Offer,
   PayloadFilter,
-  Picker,
   PilotFilter,
   PilotStateChange,
   ReportOutcome,
@@ -65,6 +62,7 @@ import type {
   OverviewFigures,
   InstructionRecord,
 } from './store.js';
+import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import type { RunInterval } from '../queue/usage.js';
 
 const PILOT_SELECT = `SELECT ${PILOT_COLUMNS}, (SELECT SUM(allocated_cores) FROM payloads

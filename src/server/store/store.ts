@@ -8,9 +8,6 @@
  */
 import type {
   Assignment,
-  Capabilities,
-  CoreRequest,
-  FreeResources,
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
@@ -24,10 +21,13 @@ import type {
   RegisterRequest,
   RelayRef,
   Report,
-  Requirements,
   SubmitRequest,
 } from '../../protocol/index.js';
+import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import type { RunInterval } from '../queue/usage.js';
+
+// what the matcher sees belongs to queue/; named here too for the store's callers
+export type { Candidate, Offer, Picker } from '../queue/offer.js';
 
 /** Which payloads to list, newest first: at most `limit` (none: all), with ids below `before` (paging). */
 export interface PayloadFilter {
@@ -72,56 +72,6 @@ export interface InstructionRecord {
   ok: boolean | null;
   message: string | null;
 }
-
-/** What a pilot offers when it asks for work. */
-export interface Offer {
-  freeCores: number;
-  totalCores: number;
-  freeMemoryMb: number;
-  remainingSec: number | null;
-  /** Only a payload that gets at least this many cores (the pilot reserves cores for a large one). */
-  minCores?: number;
-  /**
-   * Backfill (the pilot lends cores held for a large one): only a payload
-   * with a wall time of at most `wallSec`, or one that fits in `spareCores`.
-   */
-  backfill?: { wallSec: number; spareCores: number };
-  /**
-   * The pilot isolates its payloads (its registration said an isolation
-   * other than `none`). Payloads of groups that require isolation go only to
-   * an offer where this is true.
-   */
-  isolated?: boolean;
-  /** What the pilot said it is and has (register, heartbeats); absent or null: nothing, so no payload with requirements fits. */
-  capabilities?: Capabilities | null;
-  /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
-  free?: FreeResources;
-}
-
-/** A queued payload as the matcher sees it. */
-export interface Candidate {
-  id: number;
-  group: string;
-  priority: number;
-  cores: CoreRequest;
-  memoryMb: number | null;
-  wallSec: number | null;
-  submittedAt: number;
-  /** What it needs of the node (docs/requirements.md); absent or null: nothing. */
-  requirements?: Requirements | null;
-}
-
-/**
- * Pure choice of the next payload for an offer: the candidate to hand out and
- * the cores it gets, or null. Passed to `claimPayload`, which runs it inside
- * its transaction.
- */
-export type Picker = (
-  candidates: Candidate[],
-  offer: Offer,
-  /** Decayed recent core-seconds per group (see `queue/usage.ts`). */
-  usage?: ReadonlyMap<string, number>,
-) => { id: number; cores: number } | null;
 
 /** Who holds a credential hash, and until when it is valid (null: no expiry). */
 export interface CredentialOwner {

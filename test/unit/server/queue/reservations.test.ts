@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { designate, type Designations } from '../../../../src/server/queue/reservations.js';
-import type { Candidate } from '../../../../src/server/store/store.js';
+import type { Candidate } from '../../../../src/server/queue/offer.js';
 
 const cand = (id: number, c: Partial<Candidate> = {}): Candidate => ({
   id,
