@@ -157,16 +157,18 @@ export interface StorePolicy {
   maxAttempts: number;
 }
 
-export interface Store {
+/** Opening, closing and the server's own settings. */
+export interface SettingsStore {
   /** Create tables or migrate them to the newest version. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-
-  // -- settings (e.g. hashed tokens generated on first start)
+  /** A setting (e.g. hashed tokens generated on first start), or null. */
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+}
 
-  // -- pilots
+/** Pilots: registration, credentials, contact, state, and the stall sweep. */
+export interface PilotStore {
   /** A new pilot, `booting`; `relay`: the relay it registered through (null: directly). */
   createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null, relay?: RelayRef | null): Promise<PilotView>;
   getPilot(id: number): Promise<PilotView | null>;
@@ -181,6 +183,8 @@ export interface Store {
   renewCredential(pilotId: number, credentialHash: string, expiresAt: number): Promise<void>;
   /** Pilots matching `filter`, newest first. */
   listPilots(filter: PilotFilter): Promise<PilotView[]>;
+  /** How many pilots match `filter` (its paging ignored). */
+  countPilots(filter: PilotFilter): Promise<number>;
   /**
    * Record a heartbeat: last contact, usage, and the state it implies. A
    * payload the pilot says it runs that is not (or no longer) its own gets a
@@ -189,8 +193,21 @@ export interface Store {
   recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void>;
   /** Record that the pilot asked for work now (also counts as contact). */
   touchPilot(pilotId: number, at: number): Promise<void>;
+  /** The pilot's last heartbeat as it sent it, or null. */
+  lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null>;
+  /** Pilot states for state changes the server itself makes (e.g. stalled). */
+  setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void>;
+  /** A pilot's state changes, oldest first. */
+  pilotHistory(pilotId: number): Promise<PilotStateChange[]>;
+  /**
+   * Mark stalled every live pilot with no contact since `cutoff`; its
+   * payloads become lost and go back to the queue (or fail, attempts used up).
+   */
+  sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
+}
 
-  // -- payloads
+/** Payloads: submit, read, the claim that hands one out, and an administrator's kill. */
+export interface PayloadStore {
   submitPayload(request: SubmitRequest, at: number): Promise<PayloadView>;
   /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
   submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
@@ -201,12 +218,6 @@ export interface Store {
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /** How many payloads match `filter` (its paging ignored). */
   countPayloads(filter: PayloadFilter): Promise<number>;
-  /** How many pilots match `filter` (its paging ignored). */
-  countPilots(filter: PilotFilter): Promise<number>;
-  /** Live cores and queue ages for the overview. */
-  overviewFigures(): Promise<OverviewFigures>;
-  /** A pilot's instructions, newest first (at most `limit`), and its last heartbeat as it sent it. */
-  pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
    * moving it queued → assigned. Returns it, or null when nothing fits.
@@ -229,28 +240,10 @@ export interface Store {
    * attempt ends, unless it exits 0. VMP_CONFLICT when it has ended.
    */
   killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null>;
+}
 
-  // -- pilots the server stops hearing from
-  /**
-   * Mark stalled every live pilot with no contact since `cutoff`; its
-   * payloads become lost and go back to the queue (or fail, attempts used up).
-   */
-  sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
-
-  // -- usage and accounting
-  /** Stretches of running since `since` (and those still running), for usage and charts. */
-  runIntervals(since: number): Promise<RunInterval[]>;
-  accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
-  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
-  accountingByGroup(): Promise<AccountingTotal[]>;
-  counts(): Promise<StoreCounts>;
-
-  // -- reports: applied once each, by (pilot, seq), in one transaction each
-  applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;
-  /** The highest seq applied for this pilot (0 when none). */
-  appliedSeq(pilotId: number): Promise<number>;
-
-  // -- instructions
+/** Instructions to pilots, and the reports pilots send: applied once each, by (pilot, seq), in one transaction each. */
+export interface InstructionStore {
   addInstruction(pilotId: number, request: InstructionRequest, at: number): Promise<Instruction>;
   /**
    * A drain for the pilot, or the drain it already has (not yet acknowledged,
@@ -260,16 +253,33 @@ export interface Store {
   drainOnce(pilotId: number, request: Extract<InstructionRequest, { type: 'drain' }>, at: number): Promise<{ instruction: Instruction; existing: boolean }>;
   /** Every instruction sent to the pilot, oldest first, with its acknowledgement. */
   instructionsOf(pilotId: number): Promise<InstructionView[]>;
-  /** The pilot's last heartbeat as it sent it, or null. */
-  lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null>;
   /** Instructions sent to this pilot that it has not reported done. */
   pendingInstructions(pilotId: number): Promise<Instruction[]>;
-
-  /** Pilot states for state changes the server itself makes (e.g. stalled). */
-  setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void>;
-  /** A pilot's state changes, oldest first. */
-  pilotHistory(pilotId: number): Promise<PilotStateChange[]>;
+  /** Apply one report (apply-report.ts decides what it does). */
+  applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;
+  /** The highest seq applied for this pilot (0 when none). */
+  appliedSeq(pilotId: number): Promise<number>;
 }
+
+/** Usage, accounting and the figures of /metrics, the overview and a pilot's detail. */
+export interface AccountingStore {
+  /** Stretches of running since `since` (and those still running), for usage and charts. */
+  runIntervals(since: number): Promise<RunInterval[]>;
+  accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
+  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
+  accountingByGroup(): Promise<AccountingTotal[]>;
+  counts(): Promise<StoreCounts>;
+  /** Live cores and queue ages for the overview. */
+  overviewFigures(): Promise<OverviewFigures>;
+  /** A pilot's instructions, newest first (at most `limit`), and its last heartbeat as it sent it. */
+  pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
+}
+
+/**
+ * The whole store, its parts by role. A part that only reads or changes its
+ * own records takes just that part (e.g. `Pick<Store, ...>` or `PilotStore`).
+ */
+export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore;
 
 /** The pilot state a lifecycle state reported by the agent implies. */
 export function pilotStateFor(lifecycle: LifecycleState): PilotState {
