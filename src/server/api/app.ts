@@ -71,7 +71,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     isolationPolicy: options.isolationPolicy ?? new Set(),
     usageHalfLifeSec: options.usageHalfLifeSec ?? 3600,
     credentialTtlSec: options.credentialTtlSec ?? 3600,
-    designations: new Map(),
     waitingCache: null,
     shares: options.shares ?? new Map(),
     defaultShare: options.defaultShare ?? 1,

@@ -8,7 +8,6 @@ import type { Logger } from '../../shared/log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Candidate, Picker } from '../queue/offer.js';
 import type { IsolationPolicy } from '../queue/pick.js';
-import type { Designations } from '../queue/reservations.js';
 import type { RelayPolicy } from '../relay-config.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator, TokenHashes } from './auth.js';
@@ -66,8 +65,6 @@ export interface ApiContext extends AppOptions {
   isolationPolicy: IsolationPolicy;
   usageHalfLifeSec: number;
   credentialTtlSec: number;
-  /** Which pilot reserves cores for which waiting large payload (queue/reservations.ts). */
-  designations: Designations;
   /** The waiting candidates the designations were last made from (or are being read), at most a second old (match.ts). */
   waitingCache: { at: number; candidates: Promise<Candidate[]> } | null;
   limits: ApiLimits;

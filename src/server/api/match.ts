@@ -18,7 +18,7 @@
  */
 import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
 import { isIsolated, isolationAllows, offerOf } from '../queue/pick.js';
-import { designate } from '../queue/reservations.js';
+import { decideDesignation } from '../queue/reservations.js';
 import type { Candidate } from '../queue/offer.js';
 import type { ApiContext } from './context.js';
 
@@ -53,7 +53,8 @@ export async function matchFor(
     // a pilot never reserves cores for a payload it may not be given
     const isolated = { isolated: isIsolated(pilot.isolation) };
     const mine = ctx.isolationPolicy.size === 0 ? candidates : candidates.filter((c) => isolationAllows(c, isolated, ctx.isolationPolicy));
-    const waiting = designate(ctx.designations, mine, pilotId, capacity, now, staleMs);
+    // in the store, so that every server process sees the same designations
+    const waiting = await store.designate((rows) => decideDesignation(rows, mine, pilotId, capacity, now, staleMs));
     // this server honours MatchRequest.backfill: the pilot may lend the cores it holds for this payload
     return { ...reply, largestWaiting: waiting && { ...waiting, backfill: true } };
   };

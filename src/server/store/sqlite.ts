@@ -4,7 +4,8 @@
  * server has acknowledged survives a restart. All SQL of the server lives in
  * this folder, one file per part of the Store (store.ts): pilots
  * (sqlite-pilots.ts), payloads (sqlite-payloads.ts), instructions and reports
- * (sqlite-instructions.ts), accounting (aggregates.ts, overview.ts); the
+ * (sqlite-instructions.ts), accounting (aggregates.ts, overview.ts),
+ * reservation designations (sqlite-reservations.ts); the
  * rules they apply are pure (apply-report.ts, endings.ts, pilot-rules.ts)
  * and their changes are written by sqlite-apply.ts.
  */
@@ -18,6 +19,7 @@ import { Sql } from './sql.js';
 import { sqliteInstructions } from './sqlite-instructions.js';
 import { sqlitePayloads } from './sqlite-payloads.js';
 import { sqlitePilots } from './sqlite-pilots.js';
+import { sqliteReservations } from './sqlite-reservations.js';
 import type { AccountingStore, SettingsStore, Store, StorePolicy } from './store.js';
 
 export { DEFAULT_HALF_LIFE_SEC } from './sqlite-payloads.js';
@@ -61,6 +63,7 @@ export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT
     ...sqlitePayloads(sql),
     ...sqliteInstructions(sql, policy),
     ...sqliteAccounting(sql),
+    ...sqliteReservations(sql),
   };
 }
 

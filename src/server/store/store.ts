@@ -24,6 +24,7 @@ import type {
   SubmitRequest,
 } from '../../protocol/index.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
+import type { Designator, Waiting } from '../queue/reservations.js';
 import type { RunInterval } from '../queue/usage.js';
 
 // what the matcher sees belongs to queue/; named here too for the store's callers
@@ -275,11 +276,21 @@ export interface AccountingStore {
   pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
 }
 
+/** Which pilot reserves cores for which waiting large payload (queue/reservations.ts): soft state, shared by server processes. */
+export interface ReservationStore {
+  /**
+   * In one transaction: read every designation, let `decide` (the pure
+   * `decideDesignation` of queue/reservations.ts) choose, apply its changes;
+   * what the pilot is told.
+   */
+  designate(decide: Designator): Promise<Waiting | null>;
+}
+
 /**
  * The whole store, its parts by role. A part that only reads or changes its
  * own records takes just that part (e.g. `Pick<Store, ...>` or `PilotStore`).
  */
-export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore;
+export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore & ReservationStore;
 
 /** The pilot state a lifecycle state reported by the agent implies. */
 export function pilotStateFor(lifecycle: LifecycleState): PilotState {

@@ -1,0 +1,30 @@
+/**
+ * The SQLite store's reservation designations (migration 9): read every
+ * row, let the pure decision (queue/reservations.ts `decideDesignation`)
+ * choose, and apply its changes, in one transaction.
+ */
+import type { DesignationRow, Designator } from '../queue/reservations.js';
+import type { Sql } from './sql.js';
+import type { ReservationStore } from './store.js';
+
+/** The reservations part of the SQLite store on `sql`. */
+export function sqliteReservations(sql: Sql): ReservationStore {
+  return {
+    async designate(decide: Designator) {
+      return sql.tx(() => {
+        const rows = sql.all<DesignationRow>('SELECT payload_id AS payloadId, pilot_id AS pilotId, seen_at AS seenAt FROM designations');
+        const { waiting, changes } = decide(rows);
+        for (const c of changes) {
+          if (c.kind === 'drop') sql.run('DELETE FROM designations WHERE payload_id = ?', c.payloadId);
+          else {
+            sql.run(
+              'INSERT INTO designations (payload_id, pilot_id, seen_at) VALUES (?, ?, ?) ON CONFLICT (payload_id) DO UPDATE SET pilot_id = excluded.pilot_id, seen_at = excluded.seen_at',
+              c.payloadId, c.pilotId, c.seenAt,
+            );
+          }
+        }
+        return waiting;
+      });
+    },
+  };
+}
