@@ -1,10 +1,15 @@
 /**
  * The server's store: the only place that holds records, and the only
- * interface the rest of the server uses to read or change them. All SQL lives
- * in the implementation (sqlite.ts, with versioned migrations); a PostgreSQL
- * store can implement the same interface. Methods are async so that a
- * networked database fits; every method that changes several rows does so in
- * one transaction, so a crash leaves either all of it or none.
+ * interface the rest of the server uses to read or change them, in parts by
+ * role (settings, pilots, payloads, instructions and reports, accounting,
+ * reservations); `Store` is all of them. What a change does is decided by
+ * pure rules (apply-report.ts, endings.ts, pilot-rules.ts, over rows, into
+ * the changes of changes.ts); an implementation reads the rows, applies the
+ * changes and holds all the SQL (sqlite.ts and its parts, with versioned
+ * migrations); a PostgreSQL store implements the same reading and applying.
+ * Methods are async so that a networked database fits; every method that
+ * changes several rows does so in one transaction, so a crash leaves either
+ * all of it or none.
  */
 import type {
   Assignment,
