@@ -11,16 +11,31 @@ import type { PayloadRow, PilotRow } from './rows.js';
 import { pilotStateFor, type StorePolicy } from './store.js';
 
 /**
+ * The payloads a heartbeat of `pilot` says it runs (not stopping) that are
+ * not (or no longer) its own: each gets a kill-payload instruction. `rows`:
+ * the payloads the beat lists, by id, as read. Pure.
+ */
+export function strangers(pilot: Pick<PilotRow, 'id'>, beat: HeartbeatRequest, rows: ReadonlyMap<number, PayloadRow | undefined>): number[] {
+  return beat.payloads
+    .filter((p) => p.state !== 'stopping')
+    .filter((p) => {
+      const row = rows.get(p.id);
+      return !(row && row.pilot_id === pilot.id && (row.state === 'assigned' || row.state === 'running'));
+    })
+    .map((p) => p.id);
+}
+
+/**
  * A heartbeat of `pilot` at `at`: its contact, usage and the state it
  * implies (a halted pilot's heartbeat is recorded but cannot revive it), and
- * a kill-payload instruction for each payload it says it runs that is not
- * (or no longer) its own, unless one is pending (`pending`: its instructions
- * not yet acknowledged). `rows`: the payloads the beat lists, by id, as read.
+ * a kill-payload instruction for each of its `strangers`, unless one is
+ * pending (`pending`: its instructions not yet acknowledged; a store needs
+ * to read them only when there are strangers). Pure.
  */
 export function effectOfHeartbeat(
   pilot: PilotRow,
   beat: HeartbeatRequest,
-  rows: ReadonlyMap<number, PayloadRow | undefined>,
+  strangerIds: readonly number[],
   pending: readonly Instruction[],
   at: number,
 ): Change[] {
@@ -28,17 +43,13 @@ export function effectOfHeartbeat(
   changes.push(...pilotStateChange(pilot, pilotStateFor(beat.state), 'heartbeat', at).changes);
   // a payload it runs that is no longer its own (e.g. requeued while it was stalled): tell it to kill it, once
   const told = [...pending];
-  for (const p of beat.payloads) {
-    if (p.state === 'stopping') continue;
-    const row = rows.get(p.id);
-    const mine = row && row.pilot_id === pilot.id && (row.state === 'assigned' || row.state === 'running');
-    if (mine) continue;
-    const reason = `payload ${p.id} is not assigned to pilot ${pilot.id}`;
-    const kill = killOnce(told, pilot.id, p.id, reason, at);
+  for (const id of strangerIds) {
+    const reason = `payload ${id} is not assigned to pilot ${pilot.id}`;
+    const kill = killOnce(told, pilot.id, id, reason, at);
     if ('existing' in kill) continue;
     changes.push(kill.add);
     // a beat that lists the payload twice still gets one instruction (the id is not read)
-    told.push({ id: 0, type: 'kill-payload', payloadId: p.id, reason });
+    told.push({ id: 0, type: 'kill-payload', payloadId: id, reason });
   }
   return changes;
 }

@@ -10,7 +10,7 @@ import { pilotStateChange } from './apply-report.js';
 import { countPilotsIn, listPilotsIn } from './listings.js';
 import { payloadRow } from './payload-ops.js';
 import { lastHeartbeatOf, pendingOf } from './pilot-records.js';
-import { effectOfHeartbeat, effectOfStall } from './pilot-rules.js';
+import { effectOfHeartbeat, effectOfStall, strangers } from './pilot-rules.js';
 import { PILOT_COLUMNS, pilotView, type PayloadRow, type PilotRow } from './rows.js';
 import { applyChanges } from './sqlite-apply.js';
 import type { Sql } from './sql.js';
@@ -91,8 +91,10 @@ export function sqlitePilots(sql: Sql, policy: StorePolicy): PilotStore {
     async recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number) {
       sql.tx(() => {
         const pilot = mustPilotRow(sql, pilotId);
-        const rows = new Map(beat.payloads.map((p) => [p.id, payloadRow(sql, p.id)]));
-        applyChanges(sql, effectOfHeartbeat(pilot, beat, rows, pendingOf(sql, pilotId), at));
+        const listed = beat.payloads.filter((p) => p.state !== 'stopping');
+        const ids = strangers(pilot, beat, new Map(listed.map((p) => [p.id, payloadRow(sql, p.id)])));
+        // its pending instructions matter only to a kill (read on every heartbeat, they would cost every heartbeat)
+        applyChanges(sql, effectOfHeartbeat(pilot, beat, ids, ids.length > 0 ? pendingOf(sql, pilotId) : [], at));
       });
     },
 

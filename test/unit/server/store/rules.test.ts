@@ -10,7 +10,7 @@ import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { REFUSAL, effectOfReport, pilotStateChange, reportNeeds } from '../../../../src/server/store/apply-report.js';
 import { movePayload, type Change } from '../../../../src/server/store/changes.js';
 import { cancelPayload, killOnce, losePayload } from '../../../../src/server/store/endings.js';
-import { drainOnce, effectOfHeartbeat, effectOfStall } from '../../../../src/server/store/pilot-rules.js';
+import { drainOnce, effectOfHeartbeat, effectOfStall, strangers } from '../../../../src/server/store/pilot-rules.js';
 import type { PayloadRow, PilotRow } from '../../../../src/server/store/rows.js';
 import { heartbeat } from '../helpers.js';
 
@@ -161,9 +161,13 @@ describe('heartbeats, stalls and drains', () => {
   it('tells a pilot once to kill a payload it runs that is not its own, even when listed twice', () => {
     const beat = heartbeat({ payloads: [{ id: 42, state: 'running', cores: 1 }, { id: 42, state: 'running', cores: 1 }, { id: 43, state: 'running', cores: 1 }] });
     const rows = new Map([[42, payload({ pilot_id: 8 })], [43, payload({ id: 43 })]]);
-    const changes = effectOfHeartbeat(pilot(), beat, rows, [], T0);
+    const ids = strangers(pilot(), beat, rows);
+    expect(ids).toEqual([42, 42]);
+    const changes = effectOfHeartbeat(pilot(), beat, ids, [], T0);
     expect(changes.filter((c) => c.kind === 'add-instruction')).toHaveLength(1);
-    expect(effectOfHeartbeat(pilot(), beat, rows, [{ id: 1, type: 'kill-payload', payloadId: 42 }], T0).filter((c) => c.kind === 'add-instruction')).toHaveLength(0);
+    expect(effectOfHeartbeat(pilot(), beat, ids, [{ id: 1, type: 'kill-payload', payloadId: 42 }], T0).filter((c) => c.kind === 'add-instruction')).toHaveLength(0);
+    // a payload it is stopping is not a stranger
+    expect(strangers(pilot(), heartbeat({ payloads: [{ id: 42, state: 'stopping', cores: 1 }] }), rows)).toEqual([]);
   });
 
   it('stalls a silent pilot and loses what it held, and leaves a halted one alone', () => {
