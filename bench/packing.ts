@@ -27,7 +27,7 @@ import { waitingFromReply, type WaitingRequest } from '../src/agent/matcher/star
 import type { Assignment, Capabilities, CoreRequest } from '../src/protocol/index.js';
 import { CANDIDATE_WINDOW, fairSharePicker, offerOf } from '../src/server/queue/pick.js';
 import { designate, type Designations } from '../src/server/queue/reservations.js';
-import type { Candidate, Offer } from '../src/server/store/store.js';
+import type { Candidate, Offer } from '../src/server/queue/offer.js';
 
 export type SizeClass = '1' | '2' | '4' | '8' | 'whole';
 

@@ -96,7 +96,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   try {
     const tokens = await resolveTokens(store, o.tokens);
     const metrics = new ServerMetrics();
-    const waiters = new Waiters(clock);
+    const notifier = new Waiters(clock);
     app = buildApp({
       store,
       clock,
@@ -112,12 +112,12 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       isolationPolicy: config.requireIsolation,
       usageHalfLifeSec: config.usageHalfLifeSec,
       metrics,
-      waiters,
+      notifier,
       limits: config.limits,
       relays: config.relays,
       ...(tls ? { https: tls } : {}),
     });
-    sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => waiters.wakeAll() });
+    sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => notifier.wakeAll() });
     try {
       await app.listen({ host: address.host, port: address.port });
     } catch (err) {

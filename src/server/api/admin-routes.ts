@@ -38,7 +38,7 @@ import { coresTimeline } from '../queue/usage.js';
 import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
-import type { ApiContext } from './app.js';
+import type { ApiContext } from './context.js';
 import { nextLink, pageOf } from './paging.js';
 import { normaliseSubmit, withWaiting } from './requirements.js';
 
@@ -65,7 +65,7 @@ const TOTAL_HEADER = 'x-total-count';
 
 /** Register the admin routes on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const { store, clock, auth, waiters } = ctx;
+  const { store, clock, auth, notifier } = ctx;
   // checked before the body is read or validated: no 400 for whoever has no token
   const adminOnly = async (request: FastifyRequest) => {
     await auth.require(request, 'administration', (c) => c.kind === 'admin');
@@ -78,7 +78,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       checkCores(request.body, 'body');
       const payload = await store.submitPayload(normaliseSubmit(request.body, 'body'), clock.now());
       request.log.info({ payloadId: payload.id, name: payload.name, group: payload.group }, 'payload submitted');
-      waiters.wakeAll();
+      notifier.wakeAll();
       const body: SubmitReply = { id: payload.id };
       return reply.code(201).send(body);
     },
@@ -170,12 +170,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
         const { instruction, existing } = await store.drainOnce(pilotId, request.body, clock.now());
         request.log.info({ pilotId, instruction, existing }, existing ? 'drain already sent' : 'instruction added');
         if (existing) return reply.code(200).send({ instruction, existing: true } satisfies InstructionReply);
-        waiters.wakePilot(pilotId);
+        notifier.wakePilot(pilotId);
         return reply.code(201).send({ instruction } satisfies InstructionReply);
       }
       const instruction = await store.addInstruction(pilotId, request.body, clock.now());
       request.log.info({ pilotId, instruction }, 'instruction added');
-      waiters.wakePilot(pilotId);
+      notifier.wakePilot(pilotId);
       const body: InstructionReply = { instruction };
       return reply.code(201).send(body);
     },
@@ -189,7 +189,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const payloads = request.body.payloads.map((p, i) => normaliseSubmit(p, `body.payloads[${i}]`));
       const ids = await store.submitPayloads(payloads, clock.now());
       request.log.info({ count: ids.length, first: ids[0], last: ids[ids.length - 1] }, 'payloads submitted');
-      waiters.wakeAll();
+      notifier.wakeAll();
       const body: SubmitBatchReply = { ids };
       return reply.code(201).send(body);
     },
@@ -211,7 +211,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const instruction = await store.killPayload(payloadId, reason, clock.now());
       if (instruction) {
         const payload = await store.getPayload(payloadId);
-        if (payload?.pilotId) waiters.wakePilot(payload.pilotId);
+        if (payload?.pilotId) notifier.wakePilot(payload.pilotId);
       }
       const payload = await store.getPayload(payloadId);
       request.log.info({ payloadId, instruction }, instruction ? 'payload kill sent' : 'payload cancelled');

@@ -8,16 +8,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { HealthReply } from '../../protocol/index.js';
 import { PROTOCOL_VERSION, routes } from '../../protocol/paths.js';
 import { VERSION } from '../../protocol/version.js';
-import type { Clock } from '../../shared/clock.js';
-import type { Logger } from '../../shared/log.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
-import { pick, type IsolationPolicy } from '../queue/pick.js';
-import type { Designations } from '../queue/reservations.js';
-import type { Candidate, Picker, Store } from '../store/store.js';
+import { pick } from '../queue/pick.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerAgentRoutes } from '../delivery/agent-routes.js';
-import { Authenticator, type TokenHashes } from './auth.js';
+import { Authenticator } from './auth.js';
+import type { ApiContext, AppOptions } from './context.js';
 import { clientError, frameworkError, installErrorHandlers } from './errors.js';
 import { DEFAULT_LIMITS, type ApiLimits } from './limits.js';
 import { LongPolls } from './long-polls.js';
@@ -27,71 +24,9 @@ import { registerPilotRoutes } from './pilot-routes.js';
 import { TokenBuckets } from './rate-limit.js';
 import { RefusalLog } from './refusal-log.js';
 import { installRelayCheck } from './relay-auth.js';
-import type { RelayPolicy } from '../relay-config.js';
 import { Waiters } from './waiters.js';
 
-/** What the API needs. */
-export interface AppOptions {
-  store: Store;
-  clock: Clock;
-  log: Logger;
-  /** sha256 hashes of the admin token and the pilot registration token. */
-  tokens: TokenHashes;
-  heartbeatIntervalSec: number;
-  /** The longest a match request is held open. */
-  matchWaitMaxSec: number;
-  /** The stall time (`--stall-after`), told to pilots at register as their lease (RegisterReply.leaseSec); absent: not told. */
-  leaseSec?: number;
-  /** Largest request body in bytes (default 1 MiB). */
-  bodyLimit?: number;
-  /** How long a pilot credential lives, in seconds; heartbeats renew it (default 3600; 0: never expires). */
-  credentialTtlSec?: number;
-  /** The queue's picker (default: every group the same share). */
-  picker?: Picker;
-  /** Groups whose payloads go only to pilots that isolate them (the picker must apply the same; default none). */
-  isolationPolicy?: IsolationPolicy;
-  /** Half-life of the recent usage fair shares compare, in seconds (default 3600). */
-  usageHalfLifeSec?: number;
-  /** The metrics to count into (default: a new set). */
-  metrics?: ServerMetrics;
-  /** The match waiters (default: new; pass them to wake matches from outside, e.g. the stall sweep). */
-  waiters?: Waiters;
-  /** PEM certificate and key: the server speaks HTTPS only. */
-  https?: { cert: Buffer; key: Buffer };
-  /** Limits on registrations, long polls and slow clients (default: DEFAULT_LIMITS). */
-  limits?: Partial<ApiLimits>;
-  /** The groups' fair shares and the share of groups not named, as the picker applies them (the overview shows the targets; default none, 1). */
-  shares?: ReadonlyMap<string, number>;
-  defaultShare?: number;
-  /** Cloud instances by endpoint and state, when a director runs (the overview shows them; default: none). */
-  instanceCounts?: () => Promise<{ endpoint: string; state: string; count: number }[]>;
-  /** Relays the server knows, and whether registrations must come through one (default: none, not required). */
-  relays?: RelayPolicy;
-}
-
-/** What the route modules share. */
-export interface ApiContext extends AppOptions {
-  auth: Authenticator;
-  waiters: Waiters;
-  metrics: ServerMetrics;
-  picker: Picker;
-  isolationPolicy: IsolationPolicy;
-  usageHalfLifeSec: number;
-  credentialTtlSec: number;
-  /** Which pilot reserves cores for which waiting large payload (queue/reservations.ts). */
-  designations: Designations;
-  /** The waiting candidates the designations were last made from, at most a second old. */
-  waitingCache: { at: number; candidates: Candidate[] } | null;
-  limits: ApiLimits;
-  /** Refusals, logged at a rate. */
-  refusals: RefusalLog;
-  /** The match requests held open, per pilot and in all. */
-  longPolls: LongPolls;
-  /** Registrations per registration token and per source address. */
-  registrations: { byToken: TokenBuckets; byAddress: TokenBuckets };
-  shares: ReadonlyMap<string, number>;
-  defaultShare: number;
-}
+export type { ApiContext, AppOptions } from './context.js';
 
 /** Build the API. Closing the app answers waiting matches (no payload) but does not close the store. */
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -118,7 +53,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
-  const waiters = options.waiters ?? new Waiters(options.clock);
+  const notifier = options.notifier ?? new Waiters(options.clock);
   const refusals = new RefusalLog(options.log, options.clock);
   const ctx: ApiContext = {
     ...options,
@@ -130,13 +65,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
       byAddress: new TokenBuckets(limits.registerBurstPerAddress, limits.registerPerSecPerAddress, options.clock),
     },
     auth: new Authenticator(options.tokens, options.store, options.clock, refusals),
-    waiters,
+    notifier,
     metrics: options.metrics ?? new ServerMetrics(),
     picker: options.picker ?? pick,
     isolationPolicy: options.isolationPolicy ?? new Set(),
     usageHalfLifeSec: options.usageHalfLifeSec ?? 3600,
     credentialTtlSec: options.credentialTtlSec ?? 3600,
-    designations: new Map(),
     waitingCache: null,
     shares: options.shares ?? new Map(),
     defaultShare: options.defaultShare ?? 1,
@@ -146,7 +80,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // the API speaks JSON only: any other body is 415
   app.removeContentTypeParser('text/plain');
   app.addHook('preClose', (done) => {
-    waiters.closeAll();
+    notifier.closeAll();
     done();
   });
 

@@ -10,7 +10,7 @@ import { routes } from '../../protocol/paths.js';
 import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { RunInterval } from '../queue/usage.js';
-import type { ApiContext } from './app.js';
+import type { ApiContext } from './context.js';
 
 /** How far back "the share each group got" looks. */
 const SHARE_WINDOW_MS = 3_600_000;

@@ -22,7 +22,7 @@ import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { VmpilotError } from '../../shared/errors.js';
 import { REFUSAL } from '../store/apply-report.js';
 import { seqProblem } from '../store/report-rules.js';
-import type { ApiContext } from './app.js';
+import type { ApiContext } from './context.js';
 import { bearerToken, newSecret, sha256Hex } from './auth.js';
 import { matchFor } from './match.js';
 import { registrationAddressKey, relayOf } from './relay-auth.js';
@@ -135,7 +135,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
         const outcome = await store.applyReport(pilotId, report, clock.now());
         if (outcome.kind === 'out-of-order') {
           // another request of this pilot got in between (an honest agent sends one at a time)
-          if (requeued) ctx.waiters.wakeAll();
+          if (requeued) ctx.notifier.wakeAll();
           throw outOfOrder(ctx, request, pilotId, outcome.appliedSeq, outcome.message);
         }
         if (outcome.kind === 'refused') {
@@ -149,7 +149,7 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
         }
       }
       // a halted pilot's unstarted payloads, or an evicted one, went back to the queue
-      if (requeued) ctx.waiters.wakeAll();
+      if (requeued) ctx.notifier.wakeAll();
       return {
         appliedSeq: await store.appliedSeq(pilotId),
         refused,

@@ -1,25 +1,17 @@
 /**
- * Wake-ups for long-polling match requests, in memory. A request takes a
- * ticket BEFORE it looks at the store, so a wake-up that comes between the
- * look and the wait is not missed: the ticket is already woken and `wait`
- * returns at once.
+ * Wake-ups for long-polling match requests, in memory: the `Notifier` port
+ * (notifier.ts) for one server process. A request takes a ticket BEFORE it
+ * looks at the store, so a wake-up that comes between the look and the wait
+ * is not missed: the ticket is already woken and `wait` returns at once.
  *
  * Woken by: `wakeAll` (a payload was queued), `wakePilot` (an instruction for
  * that pilot), `closeAll` (the server is shutting down: every wait ends and
  * new tickets start woken).
  */
 import type { Clock } from '../../shared/clock.js';
+import type { Notifier, Ticket, WaitEnd } from './notifier.js';
 
-/** Why a wait ended. */
-export type WaitEnd = 'woken' | 'timeout' | 'aborted' | 'closing';
-
-/** One request's place in line. */
-export interface Ticket {
-  /** Wait up to `ms` for a wake-up, or until `signal` aborts (the client went away). */
-  wait(ms: number, signal?: AbortSignal): Promise<WaitEnd>;
-  /** Leave the line; call when the request is answered. */
-  dispose(): void;
-}
+export type { Ticket, WaitEnd } from './notifier.js';
 
 interface Entry {
   pilotId: number;
@@ -27,8 +19,8 @@ interface Entry {
   controller: AbortController;
 }
 
-/** The set of waiting match requests. */
-export class Waiters {
+/** The set of waiting match requests, in this process. */
+export class Waiters implements Notifier {
   private readonly entries = new Set<Entry>();
   private closing = false;
 
@@ -49,7 +41,7 @@ export class Waiters {
     const entry: Entry = { pilotId, woken: this.closing, controller: new AbortController() };
     this.entries.add(entry);
     return {
-      wait: async (ms, signal) => {
+      wait: async (ms: number, signal?: AbortSignal): Promise<WaitEnd> => {
         if (signal?.aborted) return 'aborted';
         if (this.closing) return 'closing';
         if (entry.woken) return 'woken';

@@ -13,7 +13,7 @@
  * that fits is queued, nothing is kept.
  */
 import type { GpuInfo } from '../../protocol/index.js';
-import type { Candidate, Offer } from '../store/store.js';
+import type { Candidate, Offer } from './offer.js';
 
 /** True when `c` asks for GPUs. */
 export function wantsGpus(c: Candidate): boolean {

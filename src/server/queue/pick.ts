@@ -20,7 +20,7 @@
  */
 import { coresFor } from '../../protocol/cores.js';
 import { meetsRequirements, type Capabilities, type FreeResources, type IsolationMode, type MatchRequest } from '../../protocol/index.js';
-import type { Candidate, Offer, Picker } from '../store/store.js';
+import type { Candidate, Offer, Picker } from './offer.js';
 import { coresKeptForGpus, wantsGpus } from './gpu-cores.js';
 
 /**

@@ -16,15 +16,36 @@
  * it and then hold its GPUs idle for as long as that payload runs (the
  * picker keeps its cores for the same reason: gpu-cores.ts).
  *
- * The designations are soft state, kept in the server's memory: after a
- * restart they are made again as pilots ask.
+ * The designations are soft state, kept in the store (so that several
+ * server processes share them; store.ts `ReservationStore`): `decideDesignation`
+ * takes them as rows and returns the changes the store applies in the same
+ * transaction. `designate` applies the same decision to a Map, for the
+ * packing simulator. Lost designations cost nothing but a moment of
+ * reserving: they are made again as pilots ask.
  */
-import type { Candidate, Offer } from '../store/store.js';
+import type { Candidate, Offer } from './offer.js';
 import { wantsGpus } from './gpu-cores.js';
 import { fits, type PilotCapacity } from './pick.js';
 
 /** payload id → the pilot that reserves for it, and when that pilot last asked. */
 export type Designations = Map<number, { pilotId: number; seenAt: number }>;
+
+/** One designation as a store keeps it. */
+export interface DesignationRow {
+  payloadId: number;
+  pilotId: number;
+  seenAt: number;
+}
+
+/** A change to the designations: one dropped, or one made or seen again. */
+export type DesignationChange = { kind: 'drop'; payloadId: number } | ({ kind: 'set' } & DesignationRow);
+
+/**
+ * A designation decision over the rows a store read (`decideDesignation`
+ * with everything but the rows bound): what to tell the pilot, and the
+ * changes to apply.
+ */
+export type Designator = (rows: readonly DesignationRow[]) => { waiting: Waiting | null; changes: DesignationChange[] };
 
 /** What the pilot is told: the request it should reserve cores for. */
 export interface Waiting {
@@ -33,8 +54,8 @@ export interface Waiting {
 }
 
 /**
- * The payload this pilot should reserve for, updating `designations` in
- * place: drops designations of payloads no longer waiting and of pilots not
+ * The payload this pilot should reserve for, updating `designations` (in
+ * memory) in place: drops designations of payloads no longer waiting and of pilots not
  * seen for `staleMs`, keeps this pilot's own, or designates to it the largest
  * (then longest waiting) undesignated payload that fits it when empty and
  * needs more than one core.
@@ -82,6 +103,32 @@ export function designate(
   if (!best) return null;
   designations.set(best.id, { pilotId, seenAt: now });
   return describe(best);
+}
+
+/**
+ * The decision of `designate` over the designations as rows, changing
+ * nothing: what the pilot is told, and the changes that bring the rows to
+ * what `designate` would leave in its Map (a store applies them in the
+ * transaction it read the rows in). Pure.
+ */
+export function decideDesignation(
+  rows: readonly DesignationRow[],
+  candidates: readonly Candidate[],
+  pilotId: number,
+  pilot: PilotCapacity,
+  now: number,
+  staleMs: number,
+): { waiting: Waiting | null; changes: DesignationChange[] } {
+  const before = new Map(rows.map((r) => [r.payloadId, r]));
+  const after: Designations = new Map(rows.map((r) => [r.payloadId, { pilotId: r.pilotId, seenAt: r.seenAt }]));
+  const waiting = designate(after, candidates, pilotId, pilot, now, staleMs);
+  const changes: DesignationChange[] = [];
+  for (const payloadId of before.keys()) if (!after.has(payloadId)) changes.push({ kind: 'drop', payloadId });
+  for (const [payloadId, d] of after) {
+    const was = before.get(payloadId);
+    if (!was || was.pilotId !== d.pilotId || was.seenAt !== d.seenAt) changes.push({ kind: 'set', payloadId, pilotId: d.pilotId, seenAt: d.seenAt });
+  }
+  return { waiting, changes };
 }
 
 function emptyOffer(pilot: PilotCapacity): Offer {

@@ -1,27 +1,29 @@
 /**
- * Applying one pilot report to the records. The caller runs this inside one
- * transaction: the report's effect, the pilot's applied seq and the report
- * row are written together or not at all. A report with a seq at or below the
+ * What one pilot report does to the records. Pure: `effectOfReport` is a
+ * function of the pilot's row, the rows the report names (`reportNeeds` says
+ * which; the store reads them in its transaction), the time and the policy,
+ * and returns the outcome with the changes (changes.ts) the store applies in
+ * that same transaction: the report's effect, the pilot's applied seq and the
+ * report row together or not at all. A report with a seq at or below the
  * pilot's applied seq is a duplicate and changes nothing (a different report
  * under an applied seq is refused as a conflict); one beyond the applied seq
  * + 1 is out of order and changes nothing either (report-rules.ts). Times the
  * pilot reports are kept within what the server saw (`clampTime`).
  */
 import type {
-  Instruction,
   InstructionRequest,
   PayloadEndedReport,
   PayloadReleasedReport,
   PayloadStartedReport,
+  PilotState,
   Report,
   ShutdownReport,
 } from '../../protocol/index.js';
 import { isVmpilotError } from '../../shared/errors.js';
-import { movePayload, payloadRow } from './payload-ops.js';
-import type { PayloadRow, PilotRow } from './rows.js';
-import type { Sql } from './sql.js';
+import { movePayload, type Change } from './changes.js';
 import { endReported, losePayload, unassign } from './endings.js';
 import { clampTime, sameReport } from './report-rules.js';
+import type { PayloadRow, PilotRow } from './rows.js';
 import { pilotStateFor, type ReportOutcome, type StorePolicy } from './store.js';
 import { pilotTransitionAllowed } from './transitions.js';
 
@@ -41,48 +43,98 @@ export const REFUSAL = {
   seqConflict: 'VMP_REPORT_CONFLICT',
 } as const;
 
-/** What a report does: an outcome, and for a refusal perhaps an instruction to send. */
-type Effect = { kind: 'applied' } | { kind: 'refused'; code: string; message: string; kill?: InstructionRequest };
+/** What a rule decided: applied, or refused (perhaps with a kill to send), and the changes it makes. */
+export interface Effect {
+  result: { kind: 'applied' } | { kind: 'refused'; code: string; message: string; kill?: InstructionRequest };
+  changes: Change[];
+}
 
-/** Apply `report` for `pilotId` (call inside a transaction). */
-export function applyReportIn(sql: Sql, pilotId: number, report: Report, at: number, policy: StorePolicy): ReportOutcome {
-  const pilot = sql.get<PilotRow>('SELECT * FROM pilots WHERE id = ?', pilotId);
-  if (!pilot) return { kind: 'refused', code: 'VMP_NOT_FOUND', message: `no pilot ${pilotId}` };
-  if (report.seq <= pilot.applied_seq) return resent(sql, pilot, report);
-  if (report.seq > pilot.applied_seq + 1) {
-    return { kind: 'out-of-order', appliedSeq: pilot.applied_seq, message: `report seq ${report.seq} does not follow the last applied seq ${pilot.applied_seq}` };
+/** An instruction of the pilot as an acknowledgement reads it. */
+export interface InstructionAckRow {
+  id: number;
+  created_at: number;
+  done_at: number | null;
+}
+
+/** What a report needs read besides its pilot's row. */
+export interface ReportNeeds {
+  /** The report stored under its seq (it is a resend). */
+  storedReport: boolean;
+  /** The payload it names. */
+  payloadId: number | null;
+  /** Every payload the pilot holds (assigned or running), by id. */
+  held: boolean;
+  /** The pilot's instruction it acknowledges. */
+  instructionId: number | null;
+}
+
+/** The rows `reportNeeds` asked for, as read (null or absent: there is none). */
+export interface ReportReads {
+  storedBody?: string | null;
+  payload?: PayloadRow | null;
+  held?: PayloadRow[];
+  instruction?: InstructionAckRow | null;
+}
+
+/** Which rows the store must read for `report` of `pilot`. Pure. */
+export function reportNeeds(pilot: PilotRow, report: Report): ReportNeeds {
+  const none: ReportNeeds = { storedReport: false, payloadId: null, held: false, instructionId: null };
+  if (report.seq <= pilot.applied_seq) return { ...none, storedReport: true };
+  if (report.seq > pilot.applied_seq + 1) return none;
+  switch (report.type) {
+    case 'payload-started':
+    case 'payload-ended':
+    case 'payload-released':
+      return { ...none, payloadId: report.payloadId };
+    case 'instruction-done':
+      return { ...none, instructionId: report.instructionId };
+    case 'shutdown':
+      return { ...none, held: true };
+    case 'state':
+      return none;
   }
-  const effect = effectOf(sql, pilot, report, at, policy);
-  sql.run('UPDATE pilots SET applied_seq = ?, last_contact_at = ? WHERE id = ?', report.seq, at, pilotId);
-  sql.run(
-    'INSERT INTO reports (pilot_id, seq, type, at, received_at, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    pilotId,
-    report.seq,
-    report.type,
-    report.at,
-    at,
-    effect.kind === 'refused' ? `refused ${effect.code}` : 'applied',
-    JSON.stringify(report),
-  );
-  if (effect.kind !== 'refused') return effect;
-  const refused: ReportOutcome = { kind: 'refused', code: effect.code, message: effect.message };
-  if (!effect.kill) return refused;
-  const { id } = sql.run(
-    'INSERT INTO instructions (pilot_id, body, created_at) VALUES (?, ?, ?)',
-    pilotId,
-    JSON.stringify(effect.kill),
-    at,
-  );
-  return { ...refused, instruction: { id, ...effect.kill } as Instruction };
+}
+
+/** The outcome of a report for a pilot the store does not have: refused, nothing changed. */
+export function noSuchPilot(pilotId: number): ReportOutcome {
+  return { kind: 'refused', code: 'VMP_NOT_FOUND', message: `no pilot ${pilotId}` };
 }
 
 /**
- * A report under a seq already applied: the same report sent again changes
- * nothing; a different one is refused, and changes nothing either.
+ * What `report` of `pilot`, received at `at`, does: its outcome and the
+ * changes to apply. A refusal that tells the pilot to kill a payload carries
+ * an `add-instruction` change (its last); the store puts the instruction it
+ * added into the outcome. Pure.
  */
-function resent(sql: Sql, pilot: PilotRow, report: Report): ReportOutcome {
-  const stored = sql.get<{ body: string }>('SELECT body FROM reports WHERE pilot_id = ? AND seq = ?', pilot.id, report.seq);
-  if (!stored || sameReport(stored.body, report)) return { kind: 'duplicate' };
+export function effectOfReport(
+  pilot: PilotRow,
+  report: Report,
+  reads: ReportReads,
+  at: number,
+  policy: StorePolicy,
+): { outcome: ReportOutcome; changes: Change[] } {
+  if (report.seq <= pilot.applied_seq) return { outcome: resent(reads.storedBody ?? null, report), changes: [] };
+  if (report.seq > pilot.applied_seq + 1) {
+    return {
+      outcome: { kind: 'out-of-order', appliedSeq: pilot.applied_seq, message: `report seq ${report.seq} does not follow the last applied seq ${pilot.applied_seq}` },
+      changes: [],
+    };
+  }
+  const { result, changes } = effectOf(pilot, report, reads, at, policy);
+  const outcome = result.kind === 'refused' ? `refused ${result.code}` : 'applied';
+  const all: Change[] = [...changes, { kind: 'report-applied', pilotId: pilot.id, report, receivedAt: at, outcome }];
+  if (result.kind !== 'refused') return { outcome: result, changes: all };
+  if (result.kill) all.push({ kind: 'add-instruction', pilotId: pilot.id, body: result.kill, at });
+  return { outcome: { kind: 'refused', code: result.code, message: result.message }, changes: all };
+}
+
+/**
+ * A report under a seq already applied (`stored`: the one applied then, as
+ * JSON): the same report sent again changes nothing; a different one is
+ * refused, and changes nothing either.
+ */
+function resent(stored: string | null, report: Report): ReportOutcome {
+  if (!stored || sameReport(stored, report)) return { kind: 'duplicate' };
   return {
     kind: 'refused',
     code: REFUSAL.seqConflict,
@@ -90,124 +142,99 @@ function resent(sql: Sql, pilot: PilotRow, report: Report): ReportOutcome {
   };
 }
 
-function effectOf(sql: Sql, pilot: PilotRow, report: Report, at: number, policy: StorePolicy): Effect {
+const applied = (changes: Change[] = []): Effect => ({ result: { kind: 'applied' }, changes });
+const refused = (code: string, message: string, kill?: InstructionRequest): Effect => ({
+  result: kill ? { kind: 'refused', code, message, kill } : { kind: 'refused', code, message },
+  changes: [],
+});
+
+function effectOf(pilot: PilotRow, report: Report, reads: ReportReads, at: number, policy: StorePolicy): Effect {
   switch (report.type) {
     case 'payload-started':
-      return started(sql, pilot, report, at);
+      return started(pilot, report, reads.payload ?? null, at);
     case 'payload-ended':
-      return ended(sql, pilot, report, at, policy);
+      return ended(pilot, report, reads.payload ?? null, at, policy);
     case 'payload-released':
-      return released(sql, pilot, report, at);
+      return released(pilot, report, reads.payload ?? null, at);
     case 'instruction-done': {
-      // done no earlier than sent, and no later than now
-      const r = sql.run(
-        'UPDATE instructions SET done_at = MIN(MAX(?, created_at), ?), ok = ?, message = ? WHERE id = ? AND pilot_id = ? AND done_at IS NULL',
-        report.at,
-        at,
-        report.ok ? 1 : 0,
-        report.message ?? null,
-        report.instructionId,
-        pilot.id,
-      );
-      if (r.changes === 1) return { kind: 'applied' };
-      const known = sql.get('SELECT id FROM instructions WHERE id = ? AND pilot_id = ?', report.instructionId, pilot.id);
+      const known = reads.instruction ?? null;
       // reporting an instruction done twice changes nothing and is no error
-      if (known) return { kind: 'applied' };
-      return { kind: 'refused', code: REFUSAL.noInstruction, message: `no instruction ${report.instructionId} for this pilot` };
+      if (known && known.done_at !== null) return applied();
+      if (!known) return refused(REFUSAL.noInstruction, `no instruction ${report.instructionId} for this pilot`);
+      // done no earlier than sent, and no later than now
+      const doneAt = Math.min(Math.max(report.at, known.created_at), at);
+      return applied([{ kind: 'instruction-done', pilotId: pilot.id, instructionId: known.id, doneAt, ok: report.ok, message: report.message ?? null }]);
     }
     case 'state':
-      return setState(sql, pilot, pilotStateFor(report.state), report.reason, at);
+      return pilotStateChange(pilot, pilotStateFor(report.state), report.reason, at);
     case 'shutdown':
-      return shutdown(sql, pilot, report, at, policy);
+      return shutdown(pilot, report, reads.held ?? [], at, policy);
   }
 }
 
-function started(sql: Sql, pilot: PilotRow, report: PayloadStartedReport, at: number): Effect {
-  const row = payloadRow(sql, report.payloadId);
+function started(pilot: PilotRow, report: PayloadStartedReport, row: PayloadRow | null, at: number): Effect {
   const kill: InstructionRequest = {
     type: 'kill-payload',
     payloadId: report.payloadId,
     reason: 'the server did not assign this payload to this pilot',
   };
-  if (!row || row.pilot_id !== pilot.id) {
-    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot`, kill };
-  }
-  if (row.state === 'running') return { kind: 'applied' };
-  if (row.state !== 'assigned') {
-    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned`, kill };
-  }
+  if (!row || row.pilot_id !== pilot.id) return refused(REFUSAL.notYours, `payload ${report.payloadId} is not assigned to this pilot`, kill);
+  if (row.state === 'running') return applied();
+  if (row.state !== 'assigned') return refused(REFUSAL.badState, `payload ${row.id} is ${row.state}, not assigned`, kill);
   // started no earlier than it was handed out, and no later than now
   const startedAt = clampTime(report.at, row.assigned_at ?? at, at);
-  movePayload(sql, row, 'running', { started_at: startedAt }, 'started', startedAt);
-  return { kind: 'applied' };
+  return applied([movePayload(row, 'running', { started_at: startedAt }, 'started', startedAt).change]);
 }
 
-function ended(sql: Sql, pilot: PilotRow, report: PayloadEndedReport, at: number, policy: StorePolicy): Effect {
-  const row = payloadRow(sql, report.payloadId);
-  if (!row || row.pilot_id !== pilot.id) {
-    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
-  }
-  if (row.state !== 'running' && row.state !== 'assigned') {
-    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is already ${row.state}` };
-  }
+function ended(pilot: PilotRow, report: PayloadEndedReport, row: PayloadRow | null, at: number, policy: StorePolicy): Effect {
+  if (!row || row.pilot_id !== pilot.id) return refused(REFUSAL.notYours, `payload ${report.payloadId} is not assigned to this pilot`);
+  if (row.state !== 'running' && row.state !== 'assigned') return refused(REFUSAL.badState, `payload ${row.id} is already ${row.state}`);
   // ended no earlier than it started (or was handed out), and no later than now: every column it is
   // accounted in (done, failed, cancelled or evicted core-seconds, and a lost attempt's run) gets at most cores × that
   const endedAt = clampTime(report.at, row.started_at ?? row.assigned_at ?? at, at);
   // done, failed, cancelled, or evicted (then queued again while attempts are left): endings.ts
-  endReported(sql, row, report, endedAt, policy);
-  return { kind: 'applied' };
+  return applied(endReported(row, report, endedAt, policy).changes);
 }
 
 /** The pilot did not start a payload it was handed: back to the queue, no attempt counted. */
-function released(sql: Sql, pilot: PilotRow, report: PayloadReleasedReport, at: number): Effect {
-  const row = payloadRow(sql, report.payloadId);
-  if (!row || row.pilot_id !== pilot.id) {
-    return { kind: 'refused', code: REFUSAL.notYours, message: `payload ${report.payloadId} is not assigned to this pilot` };
-  }
+function released(pilot: PilotRow, report: PayloadReleasedReport, row: PayloadRow | null, at: number): Effect {
+  if (!row || row.pilot_id !== pilot.id) return refused(REFUSAL.notYours, `payload ${report.payloadId} is not assigned to this pilot`);
   if (row.state !== 'assigned' || row.started_at !== null) {
-    return { kind: 'refused', code: REFUSAL.badState, message: `payload ${row.id} is ${row.state}, not assigned and never started` };
+    return refused(REFUSAL.badState, `payload ${row.id} is ${row.state}, not assigned and never started`);
   }
   // the claim counted an attempt; a release is none
-  unassign(sql, row, `released by pilot ${pilot.id}: ${report.reason}`, clampTime(report.at, row.assigned_at ?? at, at), true);
-  return { kind: 'applied' };
+  return applied(unassign(row, `released by pilot ${pilot.id}: ${report.reason}`, clampTime(report.at, row.assigned_at ?? at, at), true).changes);
 }
 
-/** Record a pilot state change and its history row; refuse a change `transitions.ts` forbids. */
-export function setState(sql: Sql, pilot: PilotRow, to: PilotRow['state'], reason: string, at: number): Effect {
-  if (pilot.state === 'halted' && to !== 'halted') {
-    return { kind: 'refused', code: REFUSAL.halted, message: `pilot ${pilot.id} has halted; it cannot become ${to}` };
-  }
-  if (pilot.state === to) return { kind: 'applied' };
-  if (!pilotTransitionAllowed(pilot.state, to)) {
-    return { kind: 'refused', code: REFUSAL.pilotState, message: `pilot ${pilot.id} cannot go from ${pilot.state} to ${to}` };
-  }
-  sql.run('UPDATE pilots SET state = ? WHERE id = ?', to, pilot.id);
-  sql.run('INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, ?, ?, ?)', pilot.id, to, reason, at);
-  return { kind: 'applied' };
+/**
+ * A pilot state change with its history row, or nothing when the pilot is
+ * in that state already; refused when the pilot has halted or `transitions.ts`
+ * forbids the change. Pure.
+ */
+export function pilotStateChange(pilot: Pick<PilotRow, 'id' | 'state'>, to: PilotState, reason: string, at: number): Effect {
+  if (pilot.state === 'halted' && to !== 'halted') return refused(REFUSAL.halted, `pilot ${pilot.id} has halted; it cannot become ${to}`);
+  if (pilot.state === to) return applied();
+  if (!pilotTransitionAllowed(pilot.state, to)) return refused(REFUSAL.pilotState, `pilot ${pilot.id} cannot go from ${pilot.state} to ${to}`);
+  return applied([{ kind: 'pilot-state', pilotId: pilot.id, to, reason, at }]);
 }
 
-function shutdown(sql: Sql, pilot: PilotRow, report: ShutdownReport, at: number, policy: StorePolicy): Effect {
-  sql.run(
-    'UPDATE pilots SET shutdown_code = ?, shutdown_message = ?, cores_used = 0 WHERE id = ?',
-    report.code,
-    report.message,
-    pilot.id,
-  );
-  setState(sql, pilot, 'halted', `shutdown ${report.code}: ${report.message}`, at);
-  const held = sql.all<PayloadRow>(
-    "SELECT * FROM payloads WHERE pilot_id = ? AND state IN ('assigned', 'running') ORDER BY id",
-    pilot.id,
-  );
+/**
+ * The pilot halted (`held`: the payloads it held): its code and message, its
+ * state, and each payload back in the queue (not started) or lost with it.
+ */
+function shutdown(pilot: PilotRow, report: ShutdownReport, held: readonly PayloadRow[], at: number, policy: StorePolicy): Effect {
+  const changes: Change[] = [{ kind: 'pilot-shutdown', pilotId: pilot.id, code: report.code, message: report.message }];
+  changes.push(...pilotStateChange(pilot, 'halted', `shutdown ${report.code}: ${report.message}`, at).changes);
   for (const row of held) {
     try {
-      if (row.state === 'assigned') {
-        unassign(sql, row, 'pilot halted before it started', at, false);
-      } else {
-        losePayload(sql, row, `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`, at, policy);
-      }
+      const ending =
+        row.state === 'assigned'
+          ? unassign(row, 'pilot halted before it started', at, false)
+          : losePayload(row, `pilot ${pilot.id} halted while it ran (shutdown ${report.code})`, at, policy);
+      changes.push(...ending.changes);
     } catch (err) {
       if (!isVmpilotError(err, 'VMP_CONFLICT')) throw err;
     }
   }
-  return { kind: 'applied' };
+  return applied(changes);
 }

@@ -313,6 +313,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payloads_group_queue_required ON payloads(state, grp, priority DESC, id) WHERE requirements IS NOT NULL;
     `,
   },
+  {
+    version: 9,
+    description: 'reservation designations: which pilot reserves cores for which waiting payload (soft state, shared by server processes)',
+    sql: `
+      CREATE TABLE designations (
+        payload_id INTEGER PRIMARY KEY,
+        pilot_id INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

@@ -1,10 +1,13 @@
 /**
  * What the store keeps about one pilot beyond its row, for `vmpilot-server
  * pilot N`: every instruction sent to it with its acknowledgement, and its
- * last heartbeat as it came; and the one rule that keeps `drain` idempotent.
- * SQL over the store's connection (sqlite.ts calls these inside its methods).
+ * last heartbeat as it came; the instructions it has not acknowledged, and
+ * its drains as the rule that keeps `drain` idempotent (pilot-rules.ts)
+ * reads them. SQL over the store's connection (the sqlite-*.ts parts call
+ * these inside their methods).
  */
-import type { HeartbeatRequest, Instruction, InstructionRequest, InstructionView, PilotState } from '../../protocol/index.js';
+import type { HeartbeatRequest, Instruction, InstructionView } from '../../protocol/index.js';
+import type { DrainRecord } from './pilot-rules.js';
 import type { Sql } from './sql.js';
 
 interface InstructionRecordRow {
@@ -37,29 +40,17 @@ export function lastHeartbeatOf(sql: Sql, pilotId: number): HeartbeatRequest | n
   return row?.b ? (JSON.parse(row.b) as HeartbeatRequest) : null;
 }
 
-/** Pilot states in which a drain the pilot acknowledged still holds (a drain is kept until the halt). */
-const DRAINED: readonly PilotState[] = ['draining', 'halting', 'halted'];
+/** The instructions sent to `pilotId` that it has not acknowledged, oldest first. */
+export function pendingOf(sql: Sql, pilotId: number): Instruction[] {
+  return sql
+    .all<{ id: number; body: string }>('SELECT id, body FROM instructions WHERE pilot_id = ? AND done_at IS NULL ORDER BY id', pilotId)
+    .map((r) => ({ id: r.id, ...(JSON.parse(r.body) as object) }) as Instruction);
+}
 
-/**
- * A drain instruction for `pilotId`, unless it already has one that holds:
- * one not yet acknowledged, or one it acknowledged and is still draining
- * after. Then that one is returned and nothing is added (`existing`), as a
- * repeated kill of a payload is answered with its first instruction. A pilot
- * that serves again after an acknowledged drain (its agent restarted without
- * its state) gets a new one. Run inside the caller's transaction.
- */
-export function drainOnceIn(
-  sql: Sql,
-  pilotId: number,
-  request: Extract<InstructionRequest, { type: 'drain' }>,
-  state: PilotState,
-  at: number,
-): { instruction: Instruction; existing: boolean } {
-  const drains = sql
+/** The drain instructions sent to `pilotId`, newest first, with their acknowledgements (pilot-rules.ts `drainOnce` reads them). */
+export function drainsOf(sql: Sql, pilotId: number): DrainRecord[] {
+  return sql
     .all<InstructionRecordRow>('SELECT id, body, created_at, done_at, ok, message FROM instructions WHERE pilot_id = ? ORDER BY id DESC', pilotId)
-    .filter((r) => (JSON.parse(r.body) as { type?: string }).type === 'drain');
-  const holding = drains.find((r) => r.done_at === null || (r.ok === 1 && DRAINED.includes(state)));
-  if (holding) return { instruction: view(holding).instruction, existing: true };
-  const { id } = sql.run('INSERT INTO instructions (pilot_id, body, created_at) VALUES (?, ?, ?)', pilotId, JSON.stringify(request), at);
-  return { instruction: { id, ...request }, existing: false };
+    .filter((r) => (JSON.parse(r.body) as { type?: string }).type === 'drain')
+    .map((r) => ({ instruction: view(r).instruction, doneAt: r.done_at, ok: r.ok === null ? null : r.ok === 1 }));
 }

@@ -12,7 +12,7 @@ import type {
   PilotView,
   Requirements,
 } from '../../protocol/index.js';
-import type { Candidate } from './store.js';
+import type { Candidate } from '../queue/offer.js';
 
 /** A row of `payloads`. */
 export interface PayloadRow {

@@ -1,16 +1,18 @@
 /**
  * The server's store: the only place that holds records, and the only
- * interface the rest of the server uses to read or change them. All SQL lives
- * in the implementation (sqlite.ts, with versioned migrations); a PostgreSQL
- * store can implement the same interface. Methods are async so that a
- * networked database fits; every method that changes several rows does so in
- * one transaction, so a crash leaves either all of it or none.
+ * interface the rest of the server uses to read or change them, in parts by
+ * role (settings, pilots, payloads, instructions and reports, accounting,
+ * reservations); `Store` is all of them. What a change does is decided by
+ * pure rules (apply-report.ts, endings.ts, pilot-rules.ts, over rows, into
+ * the changes of changes.ts); an implementation reads the rows, applies the
+ * changes and holds all the SQL (sqlite.ts and its parts, with versioned
+ * migrations); a PostgreSQL store implements the same reading and applying.
+ * Methods are async so that a networked database fits; every method that
+ * changes several rows does so in one transaction, so a crash leaves either
+ * all of it or none.
  */
 import type {
   Assignment,
-  Capabilities,
-  CoreRequest,
-  FreeResources,
   HeartbeatRequest,
   Instruction,
   InstructionRequest,
@@ -24,10 +26,14 @@ import type {
   RegisterRequest,
   RelayRef,
   Report,
-  Requirements,
   SubmitRequest,
 } from '../../protocol/index.js';
+import type { Candidate, Offer, Picker } from '../queue/offer.js';
+import type { Designator, Waiting } from '../queue/reservations.js';
 import type { RunInterval } from '../queue/usage.js';
+
+// what the matcher sees belongs to queue/; named here too for the store's callers
+export type { Candidate, Offer, Picker } from '../queue/offer.js';
 
 /** Which payloads to list, newest first: at most `limit` (none: all), with ids below `before` (paging). */
 export interface PayloadFilter {
@@ -72,56 +78,6 @@ export interface InstructionRecord {
   ok: boolean | null;
   message: string | null;
 }
-
-/** What a pilot offers when it asks for work. */
-export interface Offer {
-  freeCores: number;
-  totalCores: number;
-  freeMemoryMb: number;
-  remainingSec: number | null;
-  /** Only a payload that gets at least this many cores (the pilot reserves cores for a large one). */
-  minCores?: number;
-  /**
-   * Backfill (the pilot lends cores held for a large one): only a payload
-   * with a wall time of at most `wallSec`, or one that fits in `spareCores`.
-   */
-  backfill?: { wallSec: number; spareCores: number };
-  /**
-   * The pilot isolates its payloads (its registration said an isolation
-   * other than `none`). Payloads of groups that require isolation go only to
-   * an offer where this is true.
-   */
-  isolated?: boolean;
-  /** What the pilot said it is and has (register, heartbeats); absent or null: nothing, so no payload with requirements fits. */
-  capabilities?: Capabilities | null;
-  /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
-  free?: FreeResources;
-}
-
-/** A queued payload as the matcher sees it. */
-export interface Candidate {
-  id: number;
-  group: string;
-  priority: number;
-  cores: CoreRequest;
-  memoryMb: number | null;
-  wallSec: number | null;
-  submittedAt: number;
-  /** What it needs of the node (docs/requirements.md); absent or null: nothing. */
-  requirements?: Requirements | null;
-}
-
-/**
- * Pure choice of the next payload for an offer: the candidate to hand out and
- * the cores it gets, or null. Passed to `claimPayload`, which runs it inside
- * its transaction.
- */
-export type Picker = (
-  candidates: Candidate[],
-  offer: Offer,
-  /** Decayed recent core-seconds per group (see `queue/usage.ts`). */
-  usage?: ReadonlyMap<string, number>,
-) => { id: number; cores: number } | null;
 
 /** Who holds a credential hash, and until when it is valid (null: no expiry). */
 export interface CredentialOwner {
@@ -207,16 +163,18 @@ export interface StorePolicy {
   maxAttempts: number;
 }
 
-export interface Store {
+/** Opening, closing and the server's own settings. */
+export interface SettingsStore {
   /** Create tables or migrate them to the newest version. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-
-  // -- settings (e.g. hashed tokens generated on first start)
+  /** A setting (e.g. hashed tokens generated on first start), or null. */
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+}
 
-  // -- pilots
+/** Pilots: registration, credentials, contact, state, and the stall sweep. */
+export interface PilotStore {
   /** A new pilot, `booting`; `relay`: the relay it registered through (null: directly). */
   createPilot(request: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt?: number | null, relay?: RelayRef | null): Promise<PilotView>;
   getPilot(id: number): Promise<PilotView | null>;
@@ -231,6 +189,8 @@ export interface Store {
   renewCredential(pilotId: number, credentialHash: string, expiresAt: number): Promise<void>;
   /** Pilots matching `filter`, newest first. */
   listPilots(filter: PilotFilter): Promise<PilotView[]>;
+  /** How many pilots match `filter` (its paging ignored). */
+  countPilots(filter: PilotFilter): Promise<number>;
   /**
    * Record a heartbeat: last contact, usage, and the state it implies. A
    * payload the pilot says it runs that is not (or no longer) its own gets a
@@ -239,8 +199,21 @@ export interface Store {
   recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number): Promise<void>;
   /** Record that the pilot asked for work now (also counts as contact). */
   touchPilot(pilotId: number, at: number): Promise<void>;
+  /** The pilot's last heartbeat as it sent it, or null. */
+  lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null>;
+  /** Pilot states for state changes the server itself makes (e.g. stalled). */
+  setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void>;
+  /** A pilot's state changes, oldest first. */
+  pilotHistory(pilotId: number): Promise<PilotStateChange[]>;
+  /**
+   * Mark stalled every live pilot with no contact since `cutoff`; its
+   * payloads become lost and go back to the queue (or fail, attempts used up).
+   */
+  sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
+}
 
-  // -- payloads
+/** Payloads: submit, read, the claim that hands one out, and an administrator's kill. */
+export interface PayloadStore {
   submitPayload(request: SubmitRequest, at: number): Promise<PayloadView>;
   /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
   submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
@@ -251,12 +224,6 @@ export interface Store {
   listPayloads(filter: PayloadFilter): Promise<PayloadView[]>;
   /** How many payloads match `filter` (its paging ignored). */
   countPayloads(filter: PayloadFilter): Promise<number>;
-  /** How many pilots match `filter` (its paging ignored). */
-  countPilots(filter: PilotFilter): Promise<number>;
-  /** Live cores and queue ages for the overview. */
-  overviewFigures(): Promise<OverviewFigures>;
-  /** A pilot's instructions, newest first (at most `limit`), and its last heartbeat as it sent it. */
-  pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
   /**
    * In one transaction: hand this pilot one queued payload chosen by `pick`,
    * moving it queued → assigned. Returns it, or null when nothing fits.
@@ -279,28 +246,10 @@ export interface Store {
    * attempt ends, unless it exits 0. VMP_CONFLICT when it has ended.
    */
   killPayload(payloadId: number, reason: string, at: number): Promise<Instruction | null>;
+}
 
-  // -- pilots the server stops hearing from
-  /**
-   * Mark stalled every live pilot with no contact since `cutoff`; its
-   * payloads become lost and go back to the queue (or fail, attempts used up).
-   */
-  sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
-
-  // -- usage and accounting
-  /** Stretches of running since `since` (and those still running), for usage and charts. */
-  runIntervals(since: number): Promise<RunInterval[]>;
-  accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
-  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
-  accountingByGroup(): Promise<AccountingTotal[]>;
-  counts(): Promise<StoreCounts>;
-
-  // -- reports: applied once each, by (pilot, seq), in one transaction each
-  applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;
-  /** The highest seq applied for this pilot (0 when none). */
-  appliedSeq(pilotId: number): Promise<number>;
-
-  // -- instructions
+/** Instructions to pilots, and the reports pilots send: applied once each, by (pilot, seq), in one transaction each. */
+export interface InstructionStore {
   addInstruction(pilotId: number, request: InstructionRequest, at: number): Promise<Instruction>;
   /**
    * A drain for the pilot, or the drain it already has (not yet acknowledged,
@@ -310,16 +259,43 @@ export interface Store {
   drainOnce(pilotId: number, request: Extract<InstructionRequest, { type: 'drain' }>, at: number): Promise<{ instruction: Instruction; existing: boolean }>;
   /** Every instruction sent to the pilot, oldest first, with its acknowledgement. */
   instructionsOf(pilotId: number): Promise<InstructionView[]>;
-  /** The pilot's last heartbeat as it sent it, or null. */
-  lastHeartbeat(pilotId: number): Promise<HeartbeatRequest | null>;
   /** Instructions sent to this pilot that it has not reported done. */
   pendingInstructions(pilotId: number): Promise<Instruction[]>;
-
-  /** Pilot states for state changes the server itself makes (e.g. stalled). */
-  setPilotState(pilotId: number, state: PilotState, reason: string, at: number): Promise<void>;
-  /** A pilot's state changes, oldest first. */
-  pilotHistory(pilotId: number): Promise<PilotStateChange[]>;
+  /** Apply one report (apply-report.ts decides what it does). */
+  applyReport(pilotId: number, report: Report, at: number): Promise<ReportOutcome>;
+  /** The highest seq applied for this pilot (0 when none). */
+  appliedSeq(pilotId: number): Promise<number>;
 }
+
+/** Usage, accounting and the figures of /metrics, the overview and a pilot's detail. */
+export interface AccountingStore {
+  /** Stretches of running since `since` (and those still running), for usage and charts. */
+  runIntervals(since: number): Promise<RunInterval[]>;
+  accounting(filter: AccountingFilter): Promise<AccountingRow[]>;
+  /** Accounting totals per group since the start, one row per group (cheap: kept as records change). */
+  accountingByGroup(): Promise<AccountingTotal[]>;
+  counts(): Promise<StoreCounts>;
+  /** Live cores and queue ages for the overview. */
+  overviewFigures(): Promise<OverviewFigures>;
+  /** A pilot's instructions, newest first (at most `limit`), and its last heartbeat as it sent it. */
+  pilotDetail(pilotId: number, limit: number): Promise<{ instructions: InstructionRecord[]; lastHeartbeat: { at: number; beat: HeartbeatRequest } | null }>;
+}
+
+/** Which pilot reserves cores for which waiting large payload (queue/reservations.ts): soft state, shared by server processes. */
+export interface ReservationStore {
+  /**
+   * In one transaction: read every designation, let `decide` (the pure
+   * `decideDesignation` of queue/reservations.ts) choose, apply its changes;
+   * what the pilot is told.
+   */
+  designate(decide: Designator): Promise<Waiting | null>;
+}
+
+/**
+ * The whole store, its parts by role. A part that only reads or changes its
+ * own records takes just that part (e.g. `Pick<Store, ...>` or `PilotStore`).
+ */
+export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore & ReservationStore;
 
 /** The pilot state a lifecycle state reported by the agent implies. */
 export function pilotStateFor(lifecycle: LifecycleState): PilotState {

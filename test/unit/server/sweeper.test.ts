@@ -104,7 +104,7 @@ describe('stall sweep', () => {
       tokens: { adminHash: sha256Hex('a'), pilotHash: sha256Hex('p') },
       heartbeatIntervalSec: 60,
       matchWaitMaxSec: 0,
-      waiters: new Waiters(tmpClock),
+      notifier: new Waiters(tmpClock),
     });
     const reg = (await app.inject({ method: 'POST', url: paths.register, headers: { authorization: 'Bearer p' }, payload: registration() })).json();
     const me = { authorization: `Bearer ${reg.credential}` };

@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MatchReply } from '../../../../src/protocol/index.js';
 import { paths } from '../../../../src/protocol/paths.js';
+import type { Store } from '../../../../src/server/store/store.js';
 import { matchRequest } from '../helpers.js';
 import { ADMIN, bearer, harness, until, type Harness } from './harness.js';
 
@@ -133,6 +134,48 @@ describe('match long poll', () => {
     // another pilot still gets it
     const other = await h.register('other');
     expect((await ask(other.pilotId, other.credential, 0)).json<MatchReply>().payload?.id).toBe(id);
+  });
+
+  it('hands a payload claimed after its client went away to the pilot\'s next request, once (a store that answers late)', async () => {
+    await h.close();
+    // the claim completes only when the test says: as a networked store may answer after the client left
+    let inner: Store | undefined;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let claims = 0;
+    const late = new Proxy({} as Store, {
+      get: (_t, key: keyof Store) =>
+        key === 'claimPayload'
+          ? async (...args: Parameters<Store['claimPayload']>) => {
+              const claimed = await inner!.claimPayload(...args);
+              if (claimed && claims++ === 0) await gate;
+              return claimed;
+            }
+          : inner![key],
+    });
+    h = await harness(20, { store: late });
+    inner = h.store;
+    const reg = await h.register();
+    const id = await h.submit({ command: ['x'] });
+    const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const client = new AbortController();
+    const pending = request(`${address}${paths.match(reg.pilotId)}`, {
+      method: 'POST',
+      headers: { ...bearer(reg.credential), 'content-type': 'application/json' },
+      body: JSON.stringify(matchRequest({ waitSec: 20 })),
+      signal: client.signal,
+    }).catch((err: unknown) => err);
+    await until(() => claims === 1, 'the claim is under way', 1_000_000);
+    client.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    const open = () => new Promise<number>((r) => h.app.server.getConnections((_e, n) => r(n)));
+    for (let i = 0; i < 1_000_000 && (await open()) > 0; i++) await new Promise((r) => setImmediate(r));
+    expect(await open()).toBe(0);
+    release();
+    // assigned, one attempt: the reply is lost, the payload is not
+    const next = (await ask(reg.pilotId, reg.credential, 0)).json<MatchReply>();
+    expect(next.payload?.id).toBe(id);
+    expect(await h.store.getPayload(id)).toMatchObject({ state: 'assigned', pilotId: reg.pilotId, attempts: 1 });
   });
 
   it('gives a payload to one of two waiting pilots only', async () => {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fairSharePicker, shareRatios } from '../../../../src/server/queue/pick.js';
 import { coresTimeline, decayedCoreSec, groupUsage } from '../../../../src/server/queue/usage.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
-import type { Candidate, Offer } from '../../../../src/server/store/store.js';
+import type { Candidate, Offer } from '../../../../src/server/queue/offer.js';
 import { registration, tempDir } from '../helpers.js';
 
 const offer = (o: Partial<Offer> = {}): Offer => ({ freeCores: 4, totalCores: 4, freeMemoryMb: 8000, remainingSec: null, ...o });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { coresFor } from '../../../../src/protocol/cores.js';
 import { fairSharePicker, isolationAllows, offerOf, pick } from '../../../../src/server/queue/pick.js';
-import type { Candidate, Offer } from '../../../../src/server/store/store.js';
+import type { Candidate, Offer } from '../../../../src/server/queue/offer.js';
 
 const offer = (o: Partial<Offer> = {}): Offer => ({
   freeCores: 4,

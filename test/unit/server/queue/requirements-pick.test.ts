@@ -4,7 +4,7 @@ import { meetsRequirements, type Capabilities, type GpuInfo, type Requirements }
 import { coresKeptForGpus } from '../../../../src/server/queue/gpu-cores.js';
 import { fairSharePicker, fits, offerOf, pick, queueOrder } from '../../../../src/server/queue/pick.js';
 import { designate, type Designations } from '../../../../src/server/queue/reservations.js';
-import type { Candidate, Offer } from '../../../../src/server/store/store.js';
+import type { Candidate, Offer } from '../../../../src/server/queue/offer.js';
 import { matchRequest } from '../helpers.js';
 
 const gpus = (n: number, memoryMb = 16000): GpuInfo[] => Array.from({ length: n }, (_, i) => ({ id: String(i), model: 'T4', memoryMb }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { designate, type Designations } from '../../../../src/server/queue/reservations.js';
-import type { Candidate } from '../../../../src/server/store/store.js';
+import { decideDesignation, designate, type Designations } from '../../../../src/server/queue/reservations.js';
+import type { Candidate } from '../../../../src/server/queue/offer.js';
 
 const cand = (id: number, c: Partial<Candidate> = {}): Candidate => ({
   id,
@@ -59,3 +59,28 @@ describe('designate: each large waiting payload reserved by one pilot only', () 
     expect(designate(d, [big], 2, eight, STALE + 1, STALE)).toEqual({ cores: 8, waitingSec: (STALE + 1) / 1000 });
   });
 });
+
+describe('decideDesignation: the same decision over rows, as changes', () => {
+  it('changes nothing it is given and returns what brings the rows to the decision', () => {
+    const rows = Object.freeze([
+      Object.freeze({ payloadId: 1, pilotId: 1, seenAt: 0 }),
+      Object.freeze({ payloadId: 2, pilotId: 2, seenAt: 0 }),
+    ]);
+    // payload 1 left the queue; pilot 2 keeps payload 2; pilot 3 gets payload 3, the largest left
+    const queue = [cand(2, { cores: cores(4) }), cand(3, { cores: cores(8) })];
+    expect(decideDesignation(rows, queue, 2, eight, 1000, STALE)).toEqual({
+      waiting: { cores: 4, waitingSec: 1 },
+      changes: [{ kind: 'drop', payloadId: 1 }, { kind: 'set', payloadId: 2, pilotId: 2, seenAt: 1000 }],
+    });
+    expect(decideDesignation(rows, queue, 3, eight, 1000, STALE).changes).toEqual([
+      { kind: 'drop', payloadId: 1 },
+      { kind: 'set', payloadId: 3, pilotId: 3, seenAt: 1000 },
+    ]);
+    expect(rows).toHaveLength(2);
+  });
+
+  it('changes nothing when nothing is waiting and nothing is designated', () => {
+    expect(decideDesignation([], [cand(1)], 1, eight, 0, STALE)).toEqual({ waiting: null, changes: [] });
+  });
+});
+

@@ -8,7 +8,7 @@ import { groupUsage } from '../../../../src/server/queue/usage.js';
 import { MIGRATIONS } from '../../../../src/server/store/migrations.js';
 import { afterInterruption, reportedOutcome } from '../../../../src/server/store/outcomes.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
-import type { Offer } from '../../../../src/server/store/store.js';
+import type { Offer } from '../../../../src/server/queue/offer.js';
 import { registration, tempDir } from '../helpers.js';
 
 const T = 1_700_000_000_000;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pick } from '../../../../src/server/queue/pick.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
-import type { Offer } from '../../../../src/server/store/store.js';
+import type { Offer } from '../../../../src/server/queue/offer.js';
 import { heartbeat, registration, tempDir } from '../helpers.js';
 
 const T = 1_700_000_000_000;

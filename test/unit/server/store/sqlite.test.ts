@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CANDIDATE_WINDOW, pick } from '../../../../src/server/queue/pick.js';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
-import type { Offer } from '../../../../src/server/store/store.js';
+import type { Offer } from '../../../../src/server/queue/offer.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { heartbeat, registration, tempDir } from '../helpers.js';
 
