@@ -9,12 +9,15 @@ export function registerRelayCommand(program: Command): void {
     .description('On a login node: carry the pilot protocol between agents on compute nodes (HTTP, or mailboxes on a shared filesystem) and the server, and serve them the agent from a cache.')
     .option('--server <url>', 'the vmpilot server the relay forwards to')
     .option('--listen <host:port>', 'listen for agents here (they run with --server http://HOST:PORT)')
+    .option('--tls-cert <pem>', 'speak HTTPS to the agents with this certificate (chain); they trust it with vmpilot run --ca-file')
+    .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--spool <dir>', 'move the mailboxes in this directory (agents run with --server file:///DIR/NAME)')
     .option('--ca-file <pem>', "CA certificate that signed the server's TLS certificate")
     .option('--relay-token-file <file>', "file holding this relay's own token (env VMPILOT_RELAY_TOKEN_FILE, or the token in VMPILOT_RELAY_TOKEN); see vmpilot-server relay-token")
     // refused with a clear message (relay/options.ts): a token on a command line is visible to every process on the node
     .addOption(new Option('--relay-token <token>').hideHelp())
     .option('--cache-dir <dir>', 'where agent files and artifacts are kept (default $XDG_CACHE_HOME/vmpilot-relay, else ~/.cache/vmpilot-relay)')
+    .option('--cache-max-mb <n>', 'keep the cache under this size, removing the least recently used files first (default 4096)')
     .option('--outputs <url>', 'forward PUT /outputs/PATH (agents: --job-outputs http://HOST:PORT/outputs/...) to URL/PATH')
     .option('--artifacts-from <prefix>', 'fetch bootstrap artifacts (agents: vmpilot run --artifacts-via http://HOST:PORT) only from URLs under this prefix (repeatable; default: none)', collect)
     .option('--connections <n>', 'connections to the server for short calls (default 16)')
@@ -38,12 +41,14 @@ other account may write: run it as the account the pilot jobs run as. One
 relay per spool (DIR/.relay.lock); one killed and started again answers
 what it had taken "interrupted", and the agents ask again.
 
-Prints "vmpilot relay listening on http://HOST:PORT" and/or "vmpilot relay
+Prints "vmpilot relay listening on http://HOST:PORT" (https:// with
+--tls-cert) and/or "vmpilot relay
 moving mailboxes in DIR" when ready; logs go to stderr. SIGTERM stops it.
 docs/hpc.md shows who connects to whom and a Slurm example.
 
 Examples:
   vmpilot relay --listen 0.0.0.0:8081 --server https://pilots.example.org --relay-token-file /etc/vmpilot/relay.token
+  vmpilot relay --listen 10.1.0.5:8443 --tls-cert /etc/vmpilot/relay.pem --tls-key /etc/vmpilot/relay.key --server https://pilots.example.org
   vmpilot relay --spool /shared/vmpilot --server https://pilots.example.org --relay-token-file ~/.vmpilot/relay.token
   vmpilot relay --listen 10.1.0.5:8081 --server https://pilots.example.org --outputs https://se.example.org/vmpilot/ \\
     --artifacts-from https://software.example.org/releases/`,

@@ -6,10 +6,16 @@
  * login node's disk to every compute node. Requests for a file being fetched
  * wait for that one fetch (single flight); a failed or wrong fetch is kept
  * by no one and tried again by the next request.
+ *
+ * The cache stays under its bound (`--cache-max-mb`): after each fetch, the
+ * files used least recently (a file's mtime is moved to now each time it is
+ * asked for) go until the rest fits. The file just fetched always stays,
+ * and a compute node still reading a removed file reads it to the end (its
+ * open descriptor keeps the bytes); the next ask fetches it again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,16 +40,46 @@ export class ContentCache {
   constructor(
     readonly dir: string,
     private readonly log: Logger,
+    /** The bound on the files kept, in bytes. */
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
-  /** The path of the cached file with this sha256, or null when it is not there. */
+  /** The path of the cached file with this sha256 (marked as just used), or null when it is not there. */
   async has(sha256: string): Promise<string | null> {
     const file = path.join(this.dir, sha256);
     try {
-      return (await stat(file)).isFile() ? file : null;
+      if (!(await stat(file)).isFile()) return null;
+      const now = new Date();
+      await utimes(file, now, now).catch(() => undefined);
+      return file;
     } catch {
       return null;
     }
+  }
+
+  /**
+   * Remove the least recently used files until the rest is within the
+   * bound, never `keep`. Returns the sha256s removed.
+   */
+  async prune(keep: string | null): Promise<string[]> {
+    if (!Number.isFinite(this.maxBytes)) return [];
+    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => SHA256.test(n));
+    const files: { name: string; size: number; used: number }[] = [];
+    for (const name of names) {
+      const st = await stat(path.join(this.dir, name)).catch(() => null);
+      if (st?.isFile()) files.push({ name, size: st.size, used: st.mtimeMs });
+    }
+    let total = files.reduce((sum, f) => sum + f.size, 0);
+    const removed: string[] = [];
+    for (const f of files.sort((a, b) => a.used - b.used)) {
+      if (total <= this.maxBytes) break;
+      if (f.name === keep) continue;
+      await unlink(path.join(this.dir, f.name)).catch(() => undefined);
+      total -= f.size;
+      removed.push(f.name);
+    }
+    if (removed.length > 0) this.log.info({ removed, bytesKept: total, maxBytes: this.maxBytes }, 'cache pruned: least recently used files removed');
+    return removed;
   }
 
   /**
@@ -93,6 +129,7 @@ export class ContentCache {
     }
     await rename(part, final);
     this.log.info({ from, sha256, bytes, ms: Math.round(performance.now() - t0) }, 'fetched into the cache');
+    await this.prune(sha256);
     return final;
   }
 }

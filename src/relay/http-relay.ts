@@ -9,12 +9,18 @@
  *   PUT  /outputs/<path>        → `--outputs URL` (outputs.ts)
  *
  * Anything else is 404, admin routes included. A request body is at most
- * 1 MiB, as at the server. When an agent goes away (it aborted a match to
+ * 1 MiB, as at the server, and must arrive within 30 s (408 and the
+ * connection closed otherwise: a client trickling a body holds nothing for
+ * long); headers within 30 s. With a certificate (`--tls-cert`) it speaks
+ * HTTPS, so that agents' tokens do not cross the site network in clear.
+ * When an agent goes away (it aborted a match to
  * ask again with more cores), the relay drops the server request too, so the
  * server's long poll ends as it would without a relay.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { RELAY_ARTIFACT_PATH } from '../protocol/relay.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { describeError } from '../shared/errors.js';
 import type { AgentFiles } from './agent-files.js';
@@ -24,6 +30,8 @@ import { OUTPUTS_PREFIX, type Outputs } from './outputs.js';
 
 /** The largest request body the relay takes (the server's limit). */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** How long a request body may take to arrive. */
+export const BODY_TIMEOUT_MS = 30_000;
 
 /** What the HTTP side serves. */
 export interface HttpRelayParts {
@@ -33,17 +41,26 @@ export interface HttpRelayParts {
   /** Null: no `--outputs`, PUT /outputs/ is refused. */
   outputs: Outputs | null;
   log: Logger;
+  /** PEM certificate (chain) and key: HTTPS. Absent: HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** For the body timeout (default the system clock). */
+  clock?: Clock;
+  /** How long a body may take (default BODY_TIMEOUT_MS; tests shorten it). */
+  bodyTimeoutMs?: number;
 }
 
-/** The node http server of the relay (not listening yet). */
+/** The node http (or https) server of the relay (not listening yet). */
 export function httpRelay(parts: HttpRelayParts): http.Server {
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(parts, req, res).catch((err: unknown) => {
       parts.log.error({ err: describeError(err), url: req.url }, 'request failed');
       if (!res.headersSent) send(res, errorAnswer(500, 'VMP_INTERNAL', 'relay: internal error; see the relay log'));
       else res.destroy();
     });
-  });
+  };
+  const server: http.Server = parts.tls ? https.createServer({ cert: parts.tls.cert, key: parts.tls.key }, handler) : http.createServer(handler);
+  // a TLS handshake that does not finish is a connection held for nothing
+  if (parts.tls) (server as https.Server).on('tlsClientError', (err, socket) => socket.destroy(err));
   // longer than any client's idle keep-alive, so a reused connection is not closed under it
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 30_000;
@@ -76,8 +93,14 @@ async function handle(parts: HttpRelayParts, req: http.IncomingMessage, res: htt
     return parts.outputs.put(req, res, p.slice(OUTPUTS_PREFIX.length));
   }
   if (method !== 'GET' && method !== 'POST') return send(res, errorAnswer(404, 'VMP_NOT_FOUND', `no route ${method} ${p} at the relay`));
-  const body = method === 'POST' ? await readBody(req) : null;
+  const bodyTimeoutMs = parts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const body = method === 'POST' ? await readBody(req, bodyTimeoutMs, parts.clock ?? systemClock) : null;
   if (body === 'too large') return send(res, errorAnswer(413, 'VMP_BAD_REQUEST', `request body is too large (more than ${MAX_BODY_BYTES} bytes)`));
+  if (body === 'too slow') {
+    res.setHeader('connection', 'close');
+    send(res, errorAnswer(408, 'VMP_BAD_REQUEST', `the request body did not arrive within ${bodyTimeoutMs / 1000} s: send it promptly`));
+    return void res.on('finish', () => req.socket.destroy());
+  }
   if (body === 'gone') return;
   const gone = new AbortController();
   const onClose = () => {
@@ -102,18 +125,25 @@ async function handle(parts: HttpRelayParts, req: http.IncomingMessage, res: htt
   }
 }
 
-/** The request's body, at most MAX_BODY_BYTES; 'too large' beyond, 'gone' when the client went away. */
-function readBody(req: http.IncomingMessage): Promise<Buffer | 'too large' | 'gone'> {
+/** The request's body, at most MAX_BODY_BYTES within `timeoutMs`; 'too large' beyond, 'too slow' after, 'gone' when the client went away. */
+function readBody(req: http.IncomingMessage, timeoutMs: number, clock: Clock): Promise<Buffer | 'too large' | 'too slow' | 'gone'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const done = (v: Buffer | 'too large' | 'gone') => {
+    const done = (v: Buffer | 'too large' | 'too slow' | 'gone') => {
       if (!settled) {
         settled = true;
+        timer.abort();
         resolve(v);
       }
     };
+    const timer = new AbortController();
+    void clock.sleep(timeoutMs, timer.signal).then(() => {
+      if (settled) return;
+      req.pause();
+      done('too slow');
+    });
     req.on('data', (d: Buffer) => {
       size += d.length;
       if (size > MAX_BODY_BYTES) {

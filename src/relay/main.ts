@@ -6,7 +6,7 @@
  * connections with its own relay token, and keeps the agent files and
  * bootstrap artifacts it passes on in a cache.
  *
- * stdout contract: `vmpilot relay listening on http://HOST:PORT` (the real
+ * stdout contract: `vmpilot relay listening on http(s)://HOST:PORT` (the real
  * port when 0 was asked) and/or `vmpilot relay moving mailboxes in DIR`,
  * once each, when it is ready. Logs go to stderr. SIGTERM or SIGINT stops
  * it: it stops listening, drops the long polls it holds (agents ask again),
@@ -32,7 +32,7 @@ export async function runRelay(flags: Record<string, unknown>, write = (line: st
   const log = createLogger({ level: o.logLevel, base: { role: 'relay' } });
   const upstream = new Upstream({ server: o.server.href, ca: o.ca, relayToken: o.relayToken, callSockets: o.callSockets, pollSockets: o.pollSockets });
   const forwarder = new PilotForwarder(upstream, log);
-  const cache = new ContentCache(o.cacheDir, log.child({ part: 'cache' }));
+  const cache = new ContentCache(o.cacheDir, log.child({ part: 'cache' }), o.cacheMaxBytes);
   const stop = new AbortController();
   const stopped = untilSignal(stop);
   const server = o.listen
@@ -42,6 +42,7 @@ export async function runRelay(flags: Record<string, unknown>, write = (line: st
         artifacts: new Artifacts(cache, o.artifactsFrom, o.ca, log),
         outputs: o.outputs ? new Outputs(o.outputs, o.ca, log) : null,
         log,
+        ...(o.tls ? { tls: o.tls } : {}),
       })
     : null;
   const spool = o.spool ? new Spool({ dir: o.spool, forwarder, clock: systemClock, log, pollMs: o.pollMs }) : null;
@@ -61,9 +62,9 @@ export async function runRelay(flags: Record<string, unknown>, write = (line: st
         server.listen(port, host, resolve);
       });
       const real = (server.address() as AddressInfo).port;
-      write(`vmpilot relay listening on http://${host.includes(':') ? `[${host}]` : host}:${real}`);
+      write(`vmpilot relay listening on ${o.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${real}`);
     }
-    log.info({ server: o.server.origin, listen: o.listen, spool: o.spool, cacheDir: o.cacheDir, relayToken: o.relayToken !== null, outputs: o.outputs?.origin ?? null }, 'relay started');
+    log.info({ server: o.server.origin, listen: o.listen, tls: o.tls !== null, cacheMaxMb: o.cacheMaxBytes / 1048576, spool: o.spool, cacheDir: o.cacheDir, relayToken: o.relayToken !== null, outputs: o.outputs?.origin ?? null }, 'relay started');
     const signal = await stopped;
     log.info({ signal }, 'stopping');
   } finally {

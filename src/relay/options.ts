@@ -13,6 +13,10 @@ import { VmpilotError, describeError } from '../shared/errors.js';
 export interface RelayOptions {
   server: URL;
   listen: { host: string; port: number } | null;
+  /** `--tls-cert` and `--tls-key`: the listener speaks HTTPS. */
+  tls: { cert: Buffer; key: Buffer } | null;
+  /** `--cache-max-mb`, in bytes: the cache is pruned, least recently used first, beyond it. */
+  cacheMaxBytes: number;
   spool: string | null;
   ca: Buffer | undefined;
   relayToken: string | null;
@@ -72,6 +76,11 @@ export function relayOptions(flags: Record<string, unknown>, env: Record<string,
   const listen = typeof flags.listen === 'string' ? parseHostPort('--listen', flags.listen) : null;
   const spool = typeof flags.spool === 'string' ? path.resolve(flags.spool) : null;
   if (!listen && !spool) throw new VmpilotError('VMP_USAGE', 'give --listen HOST:PORT (agents reach the relay over HTTP), --spool DIR (mailboxes on a shared filesystem), or both');
+  if ((typeof flags.tlsCert === 'string') !== (typeof flags.tlsKey === 'string')) {
+    throw new VmpilotError('VMP_USAGE', `${typeof flags.tlsCert === 'string' ? '--tls-key' : '--tls-cert'} is missing: --tls-cert and --tls-key go together (the certificate chain and its private key, PEM)`);
+  }
+  if (typeof flags.tlsCert === 'string' && !listen) throw new VmpilotError('VMP_USAGE', '--tls-cert is for the --listen side: give --listen HOST:PORT too');
+  const tls = typeof flags.tlsCert === 'string' ? { cert: readText('--tls-cert', flags.tlsCert), key: readText('--tls-key', flags.tlsKey as string) } : null;
   const tokenFile = (flags.relayTokenFile as string | undefined) ?? env.VMPILOT_RELAY_TOKEN_FILE;
   let relayToken = env.VMPILOT_RELAY_TOKEN?.trim() || null;
   if (tokenFile) {
@@ -85,6 +94,8 @@ export function relayOptions(flags: Record<string, unknown>, env: Record<string,
   return {
     server,
     listen,
+    tls,
+    cacheMaxBytes: int('--cache-max-mb', flags.cacheMaxMb, 4096, 1, 10_000_000) * 1024 * 1024,
     spool,
     ca: typeof flags.caFile === 'string' ? readText('--ca-file', flags.caFile) : undefined,
     relayToken,

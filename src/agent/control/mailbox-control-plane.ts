@@ -7,7 +7,10 @@
  * carries them (src/mailbox/format.ts has the files).
  *
  * A call writes its request (temp name, then renamed) and looks for its
- * reply every `pollMs`. A request no relay has taken after `takeTimeoutMs` is
+ * reply every `pollMs` at first, then less often the longer it waits (a
+ * tenth of the wait so far, at most `pollMaxMs`: mailbox-url.ts
+ * replyPause), so that idle agents' held matches do not keep the shared
+ * filesystem busy. A request no relay has taken after `takeTimeoutMs` is
  * withdrawn and the call fails as a refused connection does; an aborted or
  * timed-out call withdraws its request, or, when a relay already took it,
  * leaves a cancel file (the relay then drops the long poll it holds). Each
@@ -21,7 +24,7 @@ import { names, parseReply, requestId, type MailboxRequest } from '../../mailbox
 import { mailboxPaths, makeMailbox, namesIn, readIfThere, removeIfThere, writeMessage } from '../../mailbox/files.js';
 import { HttpTransportError, type HttpAnswer, type HttpCall } from './http-call.js';
 import { HttpControlPlane } from './http-control-plane.js';
-import { DEFAULT_POLL_MS, parseMailboxUrl } from './mailbox-url.js';
+import { DEFAULT_POLL_MAX_MS, DEFAULT_POLL_MS, parseMailboxUrl, replyPause } from './mailbox-url.js';
 
 /** A request no relay took in this long fails as a refused connection (ms). */
 export const TAKE_TIMEOUT_MS = 10_000;
@@ -33,6 +36,8 @@ export interface MailboxTransportOptions {
   dir: string;
   clock: Clock;
   pollMs?: number;
+  /** The longest pause between looks for a reply (default DEFAULT_POLL_MAX_MS, at least pollMs). */
+  pollMaxMs?: number;
   takeTimeoutMs?: number;
   /** Part of every request id (default: this process's). */
   pid?: number;
@@ -128,7 +133,9 @@ export class MailboxTransport {
         await this.withdraw(id);
         throw new HttpTransportError(`no answer in ${c.timeoutMs} ms`, 'ETIMEDOUT');
       }
-      await clock.sleep(Math.min(this.o.pollMs ?? DEFAULT_POLL_MS, Math.max(1, giveUpAt - t)), c.signal);
+      const pollMs = this.o.pollMs ?? DEFAULT_POLL_MS;
+      const pause = replyPause(t - now, pollMs, Math.max(pollMs, this.o.pollMaxMs ?? DEFAULT_POLL_MAX_MS));
+      await clock.sleep(Math.min(pause, Math.max(1, giveUpAt - t)), c.signal);
     }
   }
 
@@ -168,5 +175,5 @@ export function mailboxControlPlane(o: { server: string; token: string; clock: C
   if (typeof m === 'string') throw new Error(`not a mailbox URL: ${o.server}`);
   const base = new URL(o.server);
   base.search = '';
-  return new HttpControlPlane({ server: base.href, token: o.token, transport: new MailboxTransport({ dir: m.dir, clock: o.clock, pollMs: m.pollMs }) });
+  return new HttpControlPlane({ server: base.href, token: o.token, transport: new MailboxTransport({ dir: m.dir, clock: o.clock, pollMs: m.pollMs, pollMaxMs: m.pollMaxMs }) });
 }

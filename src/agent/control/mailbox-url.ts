@@ -6,20 +6,35 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** How often an agent looks for its reply (ms), unless the URL says `?poll-ms=N`. */
+/** How often an agent looks for its reply at first (ms), unless the URL says `?poll-ms=N`. */
 export const DEFAULT_POLL_MS = 100;
-/** A mailbox URL, parsed: the mailbox directory and the poll interval. */
+/** The longest pause between two looks while a reply is long in coming (ms), unless `?poll-max-ms=N`. */
+export const DEFAULT_POLL_MAX_MS = 1_000;
+/** A mailbox URL, parsed: the mailbox directory and the poll intervals. */
 export interface MailboxUrl {
   dir: string;
   pollMs: number;
+  pollMaxMs: number;
 }
 
 /**
- * Parse `file:///DIR/NAME[?poll-ms=N]`; a string saying what was expected
- * when it is not one. Pure.
+ * The pause before the next look for a reply that has been awaited for
+ * `waitedMs`: a tenth of that, at least `pollMs`, at most `pollMaxMs`. A
+ * short call is answered at the first looks; a match the relay holds open
+ * for 20 s costs about 40 looks into the shared filesystem instead of 200,
+ * and its answer is seen at most a tenth of its wait late (and at most
+ * `pollMaxMs`). Pure.
+ */
+export function replyPause(waitedMs: number, pollMs: number, pollMaxMs: number): number {
+  return Math.min(pollMaxMs, Math.max(pollMs, Math.floor(waitedMs / 10)));
+}
+
+/**
+ * Parse `file:///DIR/NAME[?poll-ms=N][&poll-max-ms=M]`; a string saying
+ * what was expected when it is not one. Pure.
  */
 export function parseMailboxUrl(text: string): MailboxUrl | string {
-  const expected = 'a mailbox URL file:///DIR/NAME (an absolute path on a shared filesystem), optionally ?poll-ms=10..60000';
+  const expected = 'a mailbox URL file:///DIR/NAME (an absolute path on a shared filesystem), optionally ?poll-ms=10..60000&poll-max-ms=10..60000 (at least poll-ms)';
   let u: URL;
   try {
     u = new URL(text);
@@ -28,13 +43,16 @@ export function parseMailboxUrl(text: string): MailboxUrl | string {
   }
   if (u.protocol !== 'file:' || (u.host !== '' && u.host !== 'localhost') || u.hash) return expected;
   let pollMs = DEFAULT_POLL_MS;
+  let pollMaxMs: number | null = null;
   for (const [key, value] of u.searchParams) {
-    if (key !== 'poll-ms' || !/^\d+$/.test(value) || Number(value) < 10 || Number(value) > 60_000) return expected;
-    pollMs = Number(value);
+    if ((key !== 'poll-ms' && key !== 'poll-max-ms') || !/^\d+$/.test(value) || Number(value) < 10 || Number(value) > 60_000) return expected;
+    if (key === 'poll-ms') pollMs = Number(value);
+    else pollMaxMs = Number(value);
   }
+  if (pollMaxMs !== null && pollMaxMs < pollMs) return expected;
   const dir = fileURLToPath(new URL(u.pathname, 'file:///'));
   if (dir === '/' || dir.split('/').includes('..')) return expected;
-  return { dir: dir.replace(/\/+$/, ''), pollMs };
+  return { dir: dir.replace(/\/+$/, ''), pollMs, pollMaxMs: pollMaxMs ?? Math.max(pollMs, DEFAULT_POLL_MAX_MS) };
 }
 
 /** The mailbox directory of a server URL, or null when it is not a mailbox URL. */

@@ -279,7 +279,13 @@ export function decide(input: DecisionInput): Decision {
         startsCores += n * x.cores;
         return n;
       };
-      for (const j of pending) if (room.freeCores > 0 && remaining[j]!.count > 0 && served(best.e, remaining[j]!.group)) unnote(j, fill(remaining[j]!));
+      for (const j of pending) {
+        if (room.freeCores <= 0) break;
+        if (remaining[j]!.count > 0 && served(best.e, remaining[j]!.group)) unnote(j, fill(remaining[j]!));
+      }
+      // met ones go (only here, where a machine took some: filtering at every item made a queue of
+      // unmet work quadratic, 179 s a cycle for 100k queued payloads that could not start)
+      pending = pending.filter((j) => remaining[j]!.count > 0);
       const n = fill(d);
       planned.push(room);
       starts.push(room.start);
@@ -304,7 +310,6 @@ export function decide(input: DecisionInput): Decision {
         else if (b) note(e, b[0], b[1], n);
       });
     }
-    pending = pending.filter((j) => remaining[j]!.count > 0);
     if (d.count > 0) pending.push(i);
   }
 

@@ -50,6 +50,26 @@ export interface SshSettings {
   options: readonly string[];
   /** How long the shared connection outlives its last use. */
   controlPersistSec: number;
+  /**
+   * Reverse mode: a tunnel (`ssh -R`) the driver keeps open beside its
+   * commands, so that a relay on a login node that cannot open connections
+   * to the server reaches it through `listen` there. Null: no tunnel.
+   */
+  reverse: ReverseTunnelSettings | null;
+}
+
+/** A host and port. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** `ssh.reverse`: where the tunnel listens on the login node, and where it leads on the server's host. */
+export interface ReverseTunnelSettings {
+  /** On the login node (default host 127.0.0.1: only local processes, the relay, can use it). */
+  listen: HostPort;
+  /** The server's own listening address, as the server's host reaches it. */
+  to: HostPort;
 }
 
 /** `slurm`, `pbs`, `sge`: the batch script of `vmpilot-server batch-script`, submitted with sbatch or qsub. */
@@ -124,7 +144,7 @@ function processFrom(value: unknown, at: At): ProcessSettings {
 }
 
 function sshFrom(value: unknown, at: At): SshSettings {
-  const s = mapping(value, at, ['host', 'user', 'port', 'key', 'options', 'controlPersistSec'], false);
+  const s = mapping(value, at, ['host', 'user', 'port', 'key', 'options', 'controlPersistSec', 'reverse'], false);
   return Object.freeze({
     host: str(s.host, under(at, 'host'), HOST, 'a host name or address'),
     user: optStr(s.user, under(at, 'user'), /^[a-z_][a-z0-9_.-]{0,31}$/, 'a user name'),
@@ -132,7 +152,28 @@ function sshFrom(value: unknown, at: At): SshSettings {
     key: optStr(s.key, under(at, 'key'), ABSOLUTE_PATH, ABSOLUTE_PATH_TEXT),
     options: Object.freeze(strList(s.options, under(at, 'options'), SSH_OPTION, 'ssh options as Key=Value (no spaces or quotes)')),
     controlPersistSec: int(s.controlPersistSec, under(at, 'controlPersistSec'), 1, 86400, 600),
+    reverse: s.reverse === undefined || s.reverse === null ? null : reverseFrom(s.reverse, under(at, 'reverse')),
   });
+}
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9][A-Za-z0-9.-]{0,252})):([0-9]{1,5})$/;
+
+/** `HOST:PORT` (an IPv6 address in brackets) at `at`. */
+function hostPort(value: unknown, at: At, fallbackHost: string | null): HostPort {
+  const text = typeof value === 'number' && fallbackHost !== null ? `${fallbackHost}:${value}` : value;
+  const m = typeof text === 'string' ? HOST_PORT.exec(text) : null;
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    throw badConfig(at, `must be HOST:PORT (a port from 1 to 65535${fallbackHost === null ? '' : `, or a port alone for ${fallbackHost}`}), e.g. 127.0.0.1:8443`);
+  }
+  return Object.freeze({ host: m[1] ?? m[2]!, port });
+}
+
+function reverseFrom(value: unknown, at: At): ReverseTunnelSettings {
+  const r = mapping(value, at, ['listen', 'to'], false);
+  if (r.listen === undefined) throw badConfig(under(at, 'listen'), 'is missing: the port (or HOST:PORT) the tunnel opens on the login node, where the relay finds the server');
+  if (r.to === undefined) throw badConfig(under(at, 'to'), "is missing: the server's own listening address (HOST:PORT), where the tunnel leads");
+  return Object.freeze({ listen: hostPort(r.listen, under(at, 'listen'), '127.0.0.1'), to: hostPort(r.to, under(at, 'to'), null) });
 }
 
 function batchFrom(kind: BatchKind, value: unknown, at: At): BatchSettings {

@@ -41,6 +41,9 @@ export function usageHorizonMs(halfLifeSec: number): number {
 /**
  * Running cores per group in buckets of `stepSec` from `from` to `to` (ms),
  * for the dashboard's chart: the average cores each group ran in each bucket.
+ * The last bucket, when `to` ends it early, is averaged over the part that
+ * has passed: 4 cores running for all of it read 4, not 4 × its share of a
+ * whole step.
  */
 export function coresTimeline(
   intervals: Iterable<RunInterval>,
@@ -59,7 +62,8 @@ export function coresTimeline(
     for (let i = Math.floor((s - from) / step); i < n && from + i * step < e; i++) {
       const bs = from + i * step;
       const overlap = Math.min(e, bs + step) - Math.max(s, bs);
-      if (overlap > 0) row[i] = (row[i] ?? 0) + (r.cores * overlap) / step;
+      const length = Math.min(bs + step, to) - bs;
+      if (overlap > 0) row[i] = (row[i] ?? 0) + (r.cores * overlap) / length;
     }
   }
   return { from, stepSec, groups };

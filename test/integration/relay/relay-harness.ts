@@ -35,7 +35,7 @@ export async function startRelay(args: string[], options: SpawnOptions & { agent
     let moving = false;
     createInterface({ input: child.stdout! }).on('line', (line) => {
       out += `${line}\n`;
-      const m = /^vmpilot relay listening on (http:\/\/\S+)$/.exec(line);
+      const m = /^vmpilot relay listening on (https?:\/\/\S+)$/.exec(line);
       if (m) listening = m[1]!;
       if (line.startsWith('vmpilot relay moving mailboxes in ')) moving = true;
       if ((!wantListen || listening) && (!wantSpool || moving)) resolve(listening);

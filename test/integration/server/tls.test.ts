@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, fetch } from 'undici';
@@ -6,18 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import type { PayloadView, PilotView } from '../../../src/protocol/index.js';
 import { sha256Hex } from '../../../src/server/api/auth.js';
+import { makeCertificates } from '../certs.js';
 import { ADMIN_TOKEN, SERVER, killAll, runCommand, startAgent, startServer, tempDir, waitFor, type Server } from '../harness.js';
-
-/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl. */
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
-  const f = (name: string) => path.join(dir, name);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=vmpilot test CA');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf'));
-  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
-}
 
 describe('the server over TLS, with short-lived pilot credentials', () => {
   const tmp = tempDir();

@@ -63,6 +63,33 @@ describe('the relay cache', () => {
     expect(cache.fetches).toBe(4);
   });
 
+  it('stays within its bound: the least recently used files go, the one just fetched stays, a removed one is fetched again', async () => {
+    const file = (n: number) => Buffer.alloc(1024 * 1024, n);
+    const shaOf = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const [a, b, c] = [file(1), file(2), file(3)];
+    let fetches = 0;
+    const from = (data: Buffer) => async () => {
+      fetches++;
+      return { stream: Readable.from([data]), from: 'http://server/x' };
+    };
+    const bounded = new ContentCache(path.join(tmp.dir, 'bounded'), silentLogger(), 2.5 * 1024 * 1024);
+    await bounded.get(shaOf(a), a.length, from(a));
+    await bounded.get(shaOf(b), b.length, from(b));
+    // a is asked for again: b is now the least recently used
+    await bounded.get(shaOf(a), a.length, from(a));
+    expect(fetches).toBe(2);
+    await bounded.get(shaOf(c), c.length, from(c));
+    expect(readdirSync(bounded.dir).sort()).toEqual([shaOf(a), shaOf(c)].sort());
+    await bounded.get(shaOf(b), b.length, from(b));
+    expect(fetches).toBe(4);
+    expect(readdirSync(bounded.dir)).toContain(shaOf(b));
+    expect(readdirSync(bounded.dir)).toHaveLength(2);
+    // a single file larger than the bound is still kept (and served) when it is the one just fetched
+    const big = Buffer.alloc(3 * 1024 * 1024, 9);
+    expect(readFileSync(await bounded.get(shaOf(big), big.length, from(big))).equals(big)).toBe(true);
+    expect(readdirSync(bounded.dir)).toEqual([shaOf(big)]);
+  });
+
   it('refuses a name that is not a sha256 (no path out of the cache)', async () => {
     await expect(cache.get('../../etc/passwd', null, async () => ({ stream: Readable.from([]), from: 'x' }))).rejects.toMatchObject({ code: 'VMP_BAD_REQUEST' });
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { downloadUrl, installArtifact } from '../../../src/agent/bootstrap/artifacts.js';
@@ -63,7 +63,7 @@ describe('the relay over HTTP', () => {
   const artifact = Buffer.from('#!/bin/sh\necho the software\n'.repeat(1000));
   const artifactSha = createHash('sha256').update(artifact).digest('hex');
 
-  const start = async (relayToken: string | null = RELAY_TOKEN, callSockets?: number) => {
+  const start = async (relayToken: string | null = RELAY_TOKEN, callSockets?: number, bodyTimeoutMs?: number) => {
     const { forwarder, upstream } = forwarderTo(server.url, relayToken, callSockets ? { callSockets } : {});
     closeUpstream = () => upstream.close();
     const cache = new ContentCache(path.join(tmp.dir, 'cache'), silentLogger());
@@ -73,6 +73,7 @@ describe('the relay over HTTP', () => {
       artifacts: new Artifacts(cache, [`${site.url}/releases/`], undefined, silentLogger()),
       outputs: new Outputs(new URL(`${site.url}/vo/outputs/`), undefined, silentLogger()),
       log: silentLogger(),
+      ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
     });
     relayUrl = await listen(relay);
   };
@@ -165,6 +166,23 @@ describe('the relay over HTTP', () => {
     expect(r.status).toBe(413);
     expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/request body is too large \(more than 1048576 bytes\)/);
     // refused at the relay: the wide-area link never carried it
+    expect(server.connections()).toBe(before);
+    expect(await server.store.listPilots({})).toEqual([]);
+  });
+
+  it('answers a body that does not arrive in time 408 and closes the connection; nothing reaches the server', async () => {
+    await start(RELAY_TOKEN, undefined, 300);
+    const before = server.connections();
+    const { port } = new URL(relayUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // the headers promise 100 bytes; 10 come, then nothing
+    socket.write(`POST /v1/register HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer ${PILOT}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"hostname`);
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toMatch(/the request body did not arrive within 0\.3 s/);
     expect(server.connections()).toBe(before);
     expect(await server.store.listPilots({})).toEqual([]);
   });

@@ -11,7 +11,7 @@ describe('vmpilot relay options', () => {
     const file = path.join(tmp.dir, 'relay.token');
     writeFileSync(file, 'relay-token-0123456789abcdef\n');
     const o = relayOptions({ server: 'https://pilots.example.org', listen: '0.0.0.0:8081', relayTokenFile: file }, { HOME: '/home/pilot' });
-    expect(o).toMatchObject({ listen: { host: '0.0.0.0', port: 8081 }, spool: null, relayToken: 'relay-token-0123456789abcdef', cacheDir: '/home/pilot/.cache/vmpilot-relay', callSockets: 16, pollSockets: 1024, pollMs: 200, outputs: null });
+    expect(o).toMatchObject({ listen: { host: '0.0.0.0', port: 8081 }, spool: null, relayToken: 'relay-token-0123456789abcdef', cacheDir: '/home/pilot/.cache/vmpilot-relay', callSockets: 16, pollSockets: 1024, pollMs: 200, outputs: null, tls: null, cacheMaxBytes: 4096 * 1024 * 1024 });
     expect(relayOptions({ server: 'http://s:1', spool: '/shared/vmpilot' }, { VMPILOT_RELAY_TOKEN: 'from-env-0123456789', XDG_CACHE_HOME: '/scratch/c' })).toMatchObject({ spool: '/shared/vmpilot', relayToken: 'from-env-0123456789', cacheDir: '/scratch/c/vmpilot-relay' });
     tmp.remove();
   });
@@ -28,6 +28,11 @@ describe('vmpilot relay options', () => {
     expect(o({ pollMs: '5' })).toThrow(/--poll-ms "5": expected a whole number from 10 to 60000/);
     expect(o({ outputs: 'se.example.org' })).toThrow(/--outputs "se\.example\.org"/);
     expect(o({ artifactsFrom: ['file:///etc/'] })).toThrow(/--artifacts-from "file:\/\/\/etc\/"/);
+    expect(o({ tlsCert: '/etc/vmpilot/relay.pem' })).toThrow(/--tls-key is missing: --tls-cert and --tls-key go together/);
+    expect(o({ tlsKey: '/etc/vmpilot/relay.key' })).toThrow(/--tls-cert is missing/);
+    expect(o({ tlsCert: '/nonexistent/relay.pem', tlsKey: '/nonexistent/relay.key' })).toThrow(/--tls-cert \/nonexistent\/relay\.pem cannot be read/);
+    expect(() => relayOptions({ server: 'http://s:1', spool: '/shared', tlsCert: '/a', tlsKey: '/b' }, {})).toThrow(/--tls-cert is for the --listen side/);
+    expect(o({ cacheMaxMb: '0' })).toThrow(/--cache-max-mb "0": expected a whole number from 1 to/);
   });
 
   it('one relay per spool: a lock is held while its relay lives, and taken over once it is gone', () => {

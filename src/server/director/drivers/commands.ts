@@ -5,7 +5,8 @@
  * ControlPath in a private directory and ControlPersist), so a cycle's
  * squeue and sbatch cost one handshake between them, not one each;
  * `close()` ends that connection (`ssh -O exit`) so no ssh process is left
- * behind.
+ * behind. With `ssh.reverse` set, the runner also keeps the endpoint's
+ * reverse tunnel (ssh-tunnel.ts) from its first command until `close()`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { VmpilotError } from '../../../shared/errors.js';
 import { shq } from '../../delivery/shell.js';
+import { type Clock, systemClock } from '../../../shared/clock.js';
+import type { Logger } from '../../../shared/log.js';
 import type { SshSettings } from '../driver-settings.js';
+import { ReverseTunnel, sshLoginArgs, type TunnelState } from './ssh-tunnel.js';
 
 /** What a command did. */
 export interface CommandResult {
@@ -72,14 +76,18 @@ export class LocalCommands implements CommandRunner {
 export class SshCommands implements CommandRunner {
   readonly where: string;
   private controlDir: Promise<string> | null = null;
+  private readonly tunnel: ReverseTunnel | null;
 
   constructor(
     private readonly ssh: SshSettings,
     private readonly env: Readonly<Record<string, string>> = {},
     /** The ssh client (a test gives a stand-in that runs the remote command here). */
     private readonly binary = 'ssh',
+    /** For the reverse tunnel's pauses and its log lines. */
+    tunnelDeps: { clock: Clock; log: Logger | null } = { clock: systemClock, log: null },
   ) {
     this.where = `${ssh.user ? `${ssh.user}@` : ''}${ssh.host}`;
+    this.tunnel = ssh.reverse ? new ReverseTunnel(ssh, ssh.reverse, tunnelDeps.clock, tunnelDeps.log, binary) : null;
   }
 
   /** The ssh arguments before the remote command. */
@@ -93,15 +101,14 @@ export class SshCommands implements CommandRunner {
       '-o', `ControlPath=${dir}/%C`,
       '-o', `ControlPersist=${s.controlPersistSec}`,
       '-o', 'ServerAliveInterval=30',
-      '-p', String(s.port),
-      ...(s.key ? ['-i', s.key, '-o', 'IdentitiesOnly=yes'] : []),
-      ...(s.user ? ['-l', s.user] : []),
-      ...s.options.flatMap((o) => ['-o', o]),
+      ...sshLoginArgs(s),
       s.host,
     ];
   }
 
   async run(argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+    // reverse mode: the tunnel is kept from the endpoint's first command on (the director lists every cycle)
+    this.tunnel?.start();
     const envs = Object.entries(this.env).map(([k, v]) => `${k}=${shq(v)}`);
     const remote = [...(envs.length > 0 ? ['env', ...envs] : []), ...argv.map(shq)].join(' ');
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -119,7 +126,13 @@ export class SshCommands implements CommandRunner {
     return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr };
   }
 
+  /** The reverse tunnel's state, or null when this endpoint has none. */
+  tunnelState(): TunnelState | null {
+    return this.tunnel?.state() ?? null;
+  }
+
   async close(): Promise<void> {
+    await this.tunnel?.close();
     if (!this.controlDir) return;
     const dir = await this.controlDir;
     this.controlDir = null;
@@ -130,6 +143,10 @@ export class SshCommands implements CommandRunner {
 }
 
 /** The runner of an endpoint: ssh when it has a login node, else this host. */
-export function commandRunner(ssh: SshSettings | null, env: Readonly<Record<string, string>>): CommandRunner {
-  return ssh ? new SshCommands(ssh, env) : new LocalCommands(env);
+export function commandRunner(
+  ssh: SshSettings | null,
+  env: Readonly<Record<string, string>>,
+  tunnelDeps?: { clock: Clock; log: Logger | null },
+): CommandRunner {
+  return ssh ? new SshCommands(ssh, env, 'ssh', tunnelDeps) : new LocalCommands(env);
 }

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { Clock } from '../../../shared/clock.js';
+import type { Logger } from '../../../shared/log.js';
 import { VmpilotError } from '../../../shared/errors.js';
 import type { AgentRef } from '../../delivery/shell.js';
 import { resourcePrefix } from '../credential.js';
@@ -30,6 +31,8 @@ export interface DriverDeps {
   node: string;
   /** The environment local agents start with (no secrets of the server). */
   baseEnv: Readonly<Record<string, string>>;
+  /** Where drivers log what they keep running (a reverse tunnel). */
+  log?: Logger;
 }
 
 /** The driver of `endpoint`. */
@@ -44,7 +47,7 @@ export function driverFor(endpoint: EndpointConfig, deps: DriverDeps): Driver {
     case 'slurm':
     case 'pbs':
     case 'sge':
-      return new BatchDriver({ settings: s, prefix, agent: deps.agentFile(s.agent), commands: commandRunner(s.ssh, s.env), clock: deps.clock });
+      return new BatchDriver({ settings: s, prefix, agent: deps.agentFile(s.agent), commands: commandRunner(s.ssh, s.env, { clock: deps.clock, log: deps.log?.child({ endpoint: endpoint.name }) ?? null }), clock: deps.clock });
     case 'ec2':
       return new Ec2Driver({ settings: s, prefix, directorId: deps.directorId, endpoint: endpoint.name, shapes: endpoint.shapes, agent: deps.agentFile('executable'), clock: deps.clock });
     case 'openstack':

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../src/agent/config/load.js';
 import { MailboxTransport } from '../../../../src/agent/control/mailbox-control-plane.js';
-import { mailboxDirOf, parseMailboxUrl } from '../../../../src/agent/control/mailbox-url.js';
+import { mailboxDirOf, parseMailboxUrl, replyPause } from '../../../../src/agent/control/mailbox-url.js';
 import { names, parseRequest } from '../../../../src/mailbox/format.js';
 import { makeMailbox } from '../../../../src/mailbox/files.js';
 import { systemClock } from '../../../../src/shared/clock.js';
@@ -19,12 +19,19 @@ const until = async (what: string, check: () => boolean, ms = 10_000) => {
 
 describe('mailbox URLs', () => {
   it('a mailbox is file:///DIR/NAME, with an optional poll interval', () => {
-    expect(parseMailboxUrl('file:///shared/vmpilot/job-42')).toEqual({ dir: '/shared/vmpilot/job-42', pollMs: 100 });
-    expect(parseMailboxUrl('file:///shared/vmpilot/job-42/?poll-ms=500')).toEqual({ dir: '/shared/vmpilot/job-42', pollMs: 500 });
-    expect(parseMailboxUrl('file://localhost/shared/x')).toEqual({ dir: '/shared/x', pollMs: 100 });
-    for (const bad of ['file://otherhost/shared/x', 'file:///', 'file:///x?poll-ms=1', 'file:///x?poll=100', 'file:///x#frag']) expect(typeof parseMailboxUrl(bad), bad).toBe('string');
+    expect(parseMailboxUrl('file:///shared/vmpilot/job-42')).toEqual({ dir: '/shared/vmpilot/job-42', pollMs: 100, pollMaxMs: 1000 });
+    expect(parseMailboxUrl('file:///shared/vmpilot/job-42/?poll-ms=500')).toEqual({ dir: '/shared/vmpilot/job-42', pollMs: 500, pollMaxMs: 1000 });
+    expect(parseMailboxUrl('file:///shared/x?poll-ms=50&poll-max-ms=5000')).toEqual({ dir: '/shared/x', pollMs: 50, pollMaxMs: 5000 });
+    expect(parseMailboxUrl('file:///shared/x?poll-ms=2000')).toEqual({ dir: '/shared/x', pollMs: 2000, pollMaxMs: 2000 });
+    expect(parseMailboxUrl('file://localhost/shared/x')).toEqual({ dir: '/shared/x', pollMs: 100, pollMaxMs: 1000 });
+    for (const bad of ['file://otherhost/shared/x', 'file:///', 'file:///x?poll-ms=1', 'file:///x?poll=100', 'file:///x#frag', 'file:///x?poll-ms=500&poll-max-ms=100']) expect(typeof parseMailboxUrl(bad), bad).toBe('string');
     expect(mailboxDirOf('https://pilots.example.org')).toBeNull();
     expect(mailboxDirOf('file:///shared/vmpilot/job-42')).toBe('/shared/vmpilot/job-42');
+  });
+
+  it('looks for a reply less often the longer it waits: a tenth of the wait, between poll-ms and poll-max-ms', () => {
+    expect([0, 500, 1_000, 2_000, 5_000, 10_000, 60_000].map((w) => replyPause(w, 100, 1_000))).toEqual([100, 100, 100, 200, 500, 1_000, 1_000]);
+    expect(replyPause(60_000, 100, 100)).toBe(100);
   });
 
   it('refuses a state directory inside the spool, which the relay would take for a mailbox', () => {
@@ -113,6 +120,21 @@ describe('the agent end of a mailbox', () => {
     expect(readdirSync(path.join(dir, 'in'))).toEqual([]);
     answer(take());
     expect((await third).status).toBe(200);
+  });
+
+  it('a held call looks into the mailbox less and less often, and still sees its late answer', async () => {
+    let looks = 0;
+    const counting = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => (looks++, systemClock.sleep(ms, signal)) };
+    const t = new MailboxTransport({ dir, clock: counting, pollMs: 5, pollMaxMs: 50, takeTimeoutMs: 60_000 });
+    const call = t.call({ method: 'POST', url: 'file:///v1/pilots/1/match', headers: { authorization: 'Bearer pc_x' }, body: '{}', timeoutMs: 30_000 });
+    await until('the request', () => readdirSync(path.join(dir, 'out')).some((n) => n.endsWith('.req')));
+    const id = take();
+    // the relay holds the match at the server for 2 s (400 looks at a steady 5 ms), then answers
+    const t0 = Date.now();
+    while (Date.now() - t0 < 2_000) await new Promise((r) => setTimeout(r, 50));
+    answer(id);
+    expect(await call).toEqual({ status: 200, text: '{"ok":true}' });
+    expect(looks).toBeLessThan(120);
   });
 
   it('a call nobody answers in time fails as a timeout and takes back its request', async () => {

@@ -132,7 +132,7 @@ describe('the sge and pbs drivers', () => {
 describe('commands through ssh', () => {
   const tmp = tempDir();
   afterAll(() => tmp.remove());
-  const ssh: SshSettings = { host: 'login.example.org', user: 'pilot', port: 2222, key: '/etc/vmpilot/id_ed25519', options: ['StrictHostKeyChecking=yes'], controlPersistSec: 60 };
+  const ssh: SshSettings = { host: 'login.example.org', user: 'pilot', port: 2222, key: '/etc/vmpilot/id_ed25519', options: ['StrictHostKeyChecking=yes'], controlPersistSec: 60, reverse: null };
 
   it('share one connection, pass every argument through the remote shell intact, and set the endpoint\'s environment', async () => {
     const record = path.join(tmp.dir, 'ssh.log');

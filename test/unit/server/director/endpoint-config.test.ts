@@ -44,7 +44,9 @@ describe('endpoints in serve --config', () => {
     expect(laptop!.shapes[0]).toEqual({ name: 'small', cores: 2, memoryMb: 2000, lifetimeSec: 7 * 86400, costPerHour: 0, price: null, maxCostPerHour: null });
     expect(quotaFor(laptop!, 'atlas')).toEqual({ maxInstances: null, maxCores: 6 });
     expect(quotaFor(laptop!, 'cms')).toEqual({ maxInstances: null, maxCores: null });
-    expect(hpc!.driver).toMatchObject({ kind: 'slurm', queue: 'debug', agent: 'executable', drainBeforeSec: 300, ssh: { host: 'login.example.org', port: 22, user: 'pilot', controlPersistSec: 600 } });
+    expect(hpc!.driver).toMatchObject({ kind: 'slurm', queue: 'debug', agent: 'executable', drainBeforeSec: 300, ssh: { host: 'login.example.org', port: 22, user: 'pilot', controlPersistSec: 600, reverse: null } });
+    const [rev] = endpointsFrom({ r: { driver: 'pbs', pbs: { ssh: { host: 'login', reverse: { listen: 18443, to: '[::1]:8443' } } }, shapes: { s: { cores: 1, memoryMb: 100 } } } }, 'f');
+    expect(rev!.driver).toMatchObject({ ssh: { reverse: { listen: { host: '127.0.0.1', port: 18443 }, to: { host: '::1', port: 8443 } } } });
     // defaults: 10 instances, cores = instances × the largest shape, a tenth of the limit per cycle
     expect(hpc!.limits).toEqual({ instances: 10, cores: 80, startsPerCycle: 1 });
     expect(quotaFor(hpc!, 'anyone')).toEqual({ maxInstances: null, maxCores: null });
@@ -73,6 +75,12 @@ describe('endpoints in serve --config', () => {
     expect(configError({ a: { ...minimal, slurm: { queue: 'x' } } })).toBe('server.yaml: endpoints.a.slurm is set but the driver is process: put the driver\'s settings under endpoints.a.process');
     expect(configError({ a: { ...minimal, shapes: { s: { cores: 1, memoryMb: 100, costPerHour: 1, price: { file: '/p.json' } } } } })).toMatch(/endpoints\.a\.shapes\.s\.price and costPerHour exclude each other/);
     expect(configError({ a: { driver: 'slurm', slurm: { ssh: { host: 'login; rm -rf /' } }, shapes: { s: { cores: 1, memoryMb: 100 } } } })).toBe('server.yaml: endpoints.a.slurm.ssh.host is "login; rm -rf /"; expected a host name or address');
+    const reverse = (r: unknown) => configError({ a: { driver: 'slurm', slurm: { ssh: { host: 'login', reverse: r } }, shapes: { s: { cores: 1, memoryMb: 100 } } } });
+    expect(reverse({ to: '127.0.0.1:8443' })).toMatch(/^server\.yaml: endpoints\.a\.slurm\.ssh\.reverse\.listen is missing: the port/);
+    expect(reverse({ listen: 18443 })).toMatch(/endpoints\.a\.slurm\.ssh\.reverse\.to is missing: the server's own listening address/);
+    expect(reverse({ listen: 18443, to: 8443 })).toMatch(/endpoints\.a\.slurm\.ssh\.reverse\.to must be HOST:PORT \(a port from 1 to 65535\), e\.g\. 127\.0\.0\.1:8443/);
+    expect(reverse({ listen: '0.0.0.0:99999', to: '127.0.0.1:8443' })).toMatch(/reverse\.listen must be HOST:PORT/);
+    expect(reverse({ listen: 1, to: 'x:1', via: 2 })).toMatch(/reverse\.via is not a known key/);
     expect(configError({ a: { driver: 'slurm', slurm: { env: { SLURM_CONF: '$(reboot)' } }, shapes: { s: { cores: 1, memoryMb: 100 } } } })).toMatch(/endpoints\.a\.slurm\.env\.SLURM_CONF is "\$\(reboot\)"; expected a one-line value/);
     expect(configError({ a: { driver: 'slurm', slurm: { sgePe: 'smp' }, shapes: { s: { cores: 1, memoryMb: 100 } } } })).toBe('server.yaml: endpoints.a.slurm.sgePe is for the sge driver only, not slurm');
     expect(configError({ a: { driver: 'sge', shapes: { s: { cores: 1, memoryMb: 100, lifetimeSec: 60 } } } })).toBe('server.yaml: endpoints.a.shapes.s lifetimeSec is 60; a batch job needs at least 120');

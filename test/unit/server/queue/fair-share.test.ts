@@ -39,6 +39,15 @@ describe('decayed usage', () => {
     const t = coresTimeline(intervals, 0, 120_000, 30);
     expect(t.groups).toEqual({ a: [2, 2, 0, 0], b: [0, 1, 1, 1] });
   });
+
+  it('averages the last, unfinished bucket over the part that has passed', () => {
+    // 4 cores started 10 s ago, 10 s into a 30 s bucket: the chart reads 4 now, not 4 × 10/30
+    const t = coresTimeline([{ group: 'a', cores: 4, startedAt: 60_000, endedAt: null }], 0, 70_000, 30);
+    expect(t.groups.a).toEqual([0, 0, 4]);
+    // half of the passed part: 2
+    const half = coresTimeline([{ group: 'a', cores: 4, startedAt: 65_000, endedAt: null }], 0, 70_000, 30);
+    expect(half.groups.a).toEqual([0, 0, 2]);
+  });
 });
 
 describe('fair-share picker', () => {
