@@ -20,10 +20,20 @@ export interface Counters {
 
 /** Why no shape of this endpoint can be started for `group` at all now, or null. */
 export function endpointBlock(ep: EndpointState, c: Counters, group: string): readonly [NotMoreReason, string] | null {
+  return endpointWideBlock(ep, c) ?? groupBlock(ep, c, group);
+}
+
+/** Why nothing of this endpoint can be started for anyone now (disabled, its limits), or null. */
+export function endpointWideBlock(ep: EndpointState, c: Counters): readonly [NotMoreReason, string] | null {
   const l = ep.config.limits;
   if (!ep.enabled) return ['disabled', 'disabled by an operator'];
   if (c.instances >= l.instances) return ['limit', `instances: ${c.instances} of ${l.instances}`];
   if (c.starts >= l.startsPerCycle) return ['limit', `startsPerCycle: ${l.startsPerCycle} started this cycle`];
+  return null;
+}
+
+/** Why nothing of this endpoint can be started for `group` by its quota, or null. */
+export function groupBlock(ep: EndpointState, c: Counters, group: string): readonly [NotMoreReason, string] | null {
   const q = quotaFor(ep.config, group)!;
   const g = c.byGroup.get(group) ?? { instances: 0, cores: 0 };
   if (q.maxInstances !== null && g.instances >= q.maxInstances) return ['quota', `${group}: maxInstances ${q.maxInstances}`];

@@ -30,7 +30,7 @@ import { type DemandItem, demandTotals } from './demand.js';
 import { type EndpointConfig, type ShapeConfig, maxLifeSec, quotaFor } from './endpoint-config.js';
 import { type FailureMemory, offeringKey } from './failure-memory.js';
 import { NO_STATS, type OfferingCost, type OfferingStats, compareCost, usefulCost } from './offerings.js';
-import { endpointBlock, noFitDetail, offeringBlock } from './allowed.js';
+import { endpointWideBlock, groupBlock, noFitDetail, offeringBlock } from './allowed.js';
 import { type Room, coresUsed, placeOnSupply, shapeFits, take, unitsThatFit } from './placement.js';
 import type { Supply, SupplyCount } from './supply.js';
 
@@ -158,15 +158,35 @@ export function decide(input: DecisionInput): Decision {
     else ctr[e]!.reasons.set(k, { reason, detail, payloads });
     return k;
   };
-  // the reasons that held back the rest of an item, taken back when a later machine takes some of it
-  const heldBack = new Map<number, { e: number; k: string }[]>();
+  // a reason met again and again (an endpoint at its limit, for every item of a long queue): its key
+  // is made once, and the reason is counted without building strings for each item
+  const keys = new WeakMap<readonly [NotMoreReason, string], string>();
+  const noteBlock = (e: number, b: readonly [NotMoreReason, string], payloads: number) => {
+    let k = keys.get(b);
+    if (k === undefined) keys.set(b, (k = `${b[0]}\0${b[1]}`));
+    const r = ctr[e]!.reasons.get(k);
+    if (r) r.payloads += payloads;
+    else ctr[e]!.reasons.set(k, { reason: b[0], detail: b[1], payloads });
+  };
+  // why no machine of an endpoint may start for anyone, kept until its counters change
+  const wide = endpoints.map(() => ({ instances: -1, starts: -1, why: null as readonly [NotMoreReason, string] | null }));
+  const wideBlock = (e: number) => {
+    const c = ctr[e]!;
+    const w = wide[e]!;
+    if (w.instances !== c.instances || w.starts !== c.starts) Object.assign(w, { instances: c.instances, starts: c.starts, why: endpointWideBlock(endpoints[e]!, c) });
+    return w.why;
+  };
+  // the reasons that held back the rest of an item (by endpoint), taken back when a later machine takes some of it
+  const heldBack = new Map<number, (readonly [NotMoreReason, string] | null)[]>();
   const unnote = (j: number, n: number) => {
-    for (const { e, k } of heldBack.get(j) ?? []) {
+    (heldBack.get(j) ?? []).forEach((b, e) => {
+      if (!b) return;
+      const k = keys.get(b) ?? `${b[0]}\0${b[1]}`;
       const r = ctr[e]!.reasons.get(k);
-      if (!r) continue;
+      if (!r) return;
       r.payloads -= Math.min(n, r.payloads);
       if (r.payloads === 0) ctr[e]!.reasons.delete(k);
-    }
+    });
   };
   const served = (e: number, group: string) => quotaFor(endpoints[e]!.config, group) !== null;
 
@@ -181,13 +201,26 @@ export function decide(input: DecisionInput): Decision {
 
   // items considered earlier that are still (partly) unmet, in order
   let pending: number[] = [];
+  // once every endpoint is at a limit for anyone (it stays so: counters only grow), the rest of the
+  // queue can go only onto machines already planned; what is left of it is counted per group and
+  // noted once per endpoint at the end, not item by item (a long queue at its limits: 100k payloads)
+  let closed = false;
+  const late = new Map<string, { payloads: number; cores: number; unmet: number }>();
   for (let i = 0; i < remaining.length; i++) {
     const d = remaining[i]!;
     if (d.count === 0) continue;
-    for (let e = 0; e < endpoints.length; e++) {
-      if (!served(e, d.group)) continue;
-      ctr[e]!.demandPayloads += d.count;
-      ctr[e]!.demandCores += d.count * d.cores;
+    closed ||= endpoints.every((_, e) => wideBlock(e) !== null);
+    if (closed) {
+      const g = late.get(d.group) ?? { payloads: 0, cores: 0, unmet: 0 };
+      g.payloads += d.count;
+      g.cores += d.count * d.cores;
+      late.set(d.group, g);
+    } else {
+      for (let e = 0; e < endpoints.length; e++) {
+        if (!served(e, d.group)) continue;
+        ctr[e]!.demandPayloads += d.count;
+        ctr[e]!.demandCores += d.count * d.cores;
+      }
     }
     // onto machines already planned
     for (const p of planned) {
@@ -204,6 +237,10 @@ export function decide(input: DecisionInput): Decision {
       }
       if (d.count === 0) break;
     }
+    if (closed) {
+      late.get(d.group)!.unmet += d.count;
+      continue;
+    }
     // onto new machines, cheapest first, while any is allowed
     while (d.count > 0) {
       const blocked: (readonly [NotMoreReason, string] | null)[] = [];
@@ -214,7 +251,7 @@ export function decide(input: DecisionInput): Decision {
           blocked.push(null);
           continue;
         }
-        const why = endpointBlock(ep, ctr[e]!, d.group);
+        const why = wideBlock(e) ?? groupBlock(ep, ctr[e]!, d.group);
         if (why) {
           blocked.push(why);
           continue;
@@ -238,9 +275,8 @@ export function decide(input: DecisionInput): Decision {
         blocked.push(fitted ? first : ['no-fitting-shape', noFitDetail(d)]);
       }
       if (allowed.length === 0) {
-        const held: { e: number; k: string }[] = [];
-        blocked.forEach((b, e) => b && held.push({ e, k: note(e, b[0], b[1], d.count) }));
-        heldBack.set(i, held);
+        blocked.forEach((b, e) => b && noteBlock(e, b, d.count));
+        heldBack.set(i, blocked);
         break;
       }
       allowed.sort((a, b) => compareCost(a.cost, b.cost) || a.e - b.e || a.s - b.s);
@@ -307,10 +343,18 @@ export function decide(input: DecisionInput): Decision {
       blocked.forEach((b, e) => {
         if (e === best.e) return;
         if (cheaper.has(e)) note(e, 'cheaper-elsewhere', `${ep.config.name}/${best.shape.name} is cheaper per useful core-hour`, n);
-        else if (b) note(e, b[0], b[1], n);
+        else if (b) noteBlock(e, b, n);
       });
     }
     if (d.count > 0) pending.push(i);
+  }
+  for (const [group, g] of late) {
+    for (let e = 0; e < endpoints.length; e++) {
+      if (!served(e, group)) continue;
+      ctr[e]!.demandPayloads += g.payloads;
+      ctr[e]!.demandCores += g.cores;
+      if (g.unmet > 0) noteBlock(e, wideBlock(e)!, g.unmet);
+    }
   }
 
   const records: EndpointDecision[] = endpoints.map((ep, e) => {
