@@ -26,18 +26,8 @@ import { Director, type CycleRecord } from '../src/server/director/loop.js';
 import { MemoryDirectorStore } from '../src/server/director/memory-store.js';
 import { FakeClock } from '../src/shared/clock.js';
 import { silentLogger } from '../src/shared/log.js';
+import { rng } from './seeded.js';
 
-/** A small seeded generator (mulberry32), so that every rule sees the same trace. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeDirector(endpoints: readonly EndpointConfig[], store: MemoryDirectorStore, cloud: FakeCloud, clock: FakeClock, everyMs: number): Director {
   let n = 0;

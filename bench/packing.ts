@@ -28,6 +28,7 @@ import type { Assignment, Capabilities, CoreRequest } from '../src/protocol/inde
 import { CANDIDATE_WINDOW, fairSharePicker, offerOf } from '../src/server/queue/pick.js';
 import { designate, type Designations } from '../src/server/queue/reservations.js';
 import type { Candidate, Offer } from '../src/server/queue/offer.js';
+import { rng } from './seeded.js';
 
 export type SizeClass = '1' | '2' | '4' | '8' | 'whole';
 
@@ -54,17 +55,6 @@ interface Node {
   freeGpus: string[];
 }
 
-/** A small seeded generator (mulberry32), so every policy sees the same trace. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REQUEST: Record<SizeClass, CoreRequest> = {
   '1': { min: 1, max: 1, wholeNode: false },

@@ -5,17 +5,8 @@
  * with the plan it drew.
  */
 
-/** A generator of numbers in [0, 1) from `seed` (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A generator of numbers in [0, 1) from `seed` (mulberry32; the benchmarks' own, bench/seeded.ts). */
+export { rng as seeded } from '../../bench/seeded.js';
 
 /** The seed to use: `VMPILOT_FAULT_SEED` when set, else `fallback`. */
 export function faultSeed(fallback: number): number {
