@@ -48,7 +48,8 @@ async function watch(pid) {
 }
 
 async function measure(server, api, label, payloads, extra = []) {
-  for (let i = 0; i < payloads; i++) await api('POST', '/v1/payloads', { command: ['sleep', String(windowSec + settleSec + 60)], group: 'idle' });
+  // requeue: false: when the agent is stopped they end, and the next agent on this server starts idle
+  for (let i = 0; i < payloads; i++) await api('POST', '/v1/payloads', { command: ['sleep', String(windowSec + settleSec + 60)], group: 'idle', requeue: false });
   const agent = startAgent(server.url, tok, { stateDir: path.join(tmp.dir, `agent-${label}-${payloads}`), cores: 16, extra });
   await agent.registered;
   await waitFor(`${payloads} payloads running`, async () => (await api('GET', '/v1/payloads?state=running')).length === payloads);

@@ -41,7 +41,8 @@ const busyServer = await startServer(path.join(tmp.dir, 'busy.db'), tok, ['--hea
 const busyApi = admin(busyServer.url, tok.admin);
 for (let i = 0; i < Math.max(3, Math.round(runs / 4)); i++) {
   const known = await newestId(busyApi);
-  const { id } = await busyApi('POST', '/v1/payloads', { command: ['sleep', '600'], group: 'bench' });
+  // not queued again when the halt stops it (an evicted payload is, by default): the next round's payload would wait behind it
+  const { id } = await busyApi('POST', '/v1/payloads', { command: ['sleep', '600'], group: 'bench', requeue: false });
   const agent = startAgent(busyServer.url, tok, { stateDir: path.join(tmp.dir, `b${i}`), cores: 1, extra: ['--grace', String(graceSec)] });
   await waitFor('the payload to run', async () => (await busyApi('GET', `/v1/payloads/${id}`)).state === 'running');
   const pilot = await newerThan(busyApi, known);
