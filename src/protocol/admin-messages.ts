@@ -89,7 +89,7 @@ export interface AccountingEntry {
   evictedCoreSec?: number;
 }
 
-/** GET /v1/usage?minutes=&stepSec=: average running cores per group in each step. */
+/** GET /v1/usage?minutes=&stepSec=: average running cores per group in each step; the last value is the cores running now. */
 export interface UsageTimeline {
   /** Start of the first step (ms epoch). */
   from: number;

@@ -40,10 +40,11 @@ export function usageHorizonMs(halfLifeSec: number): number {
 
 /**
  * Running cores per group in buckets of `stepSec` from `from` to `to` (ms),
- * for the dashboard's chart: the average cores each group ran in each bucket.
- * The last bucket, when `to` ends it early, is averaged over the part that
- * has passed: 4 cores running for all of it read 4, not 4 × its share of a
- * whole step.
+ * for the dashboard's chart: the average cores each group ran in each bucket,
+ * except the last point, which the chart labels "now": the cores running at
+ * `to`. An average there would lag behind what runs (4 cores started 3 s
+ * into a 30 s bucket read 0.4), so the chart after a start, a burst or a
+ * halt would show something other than what the totals beside it say.
  */
 export function coresTimeline(
   intervals: Iterable<RunInterval>,
@@ -59,12 +60,13 @@ export function coresTimeline(
     const e = Math.min(r.endedAt ?? to, to);
     if (e <= s) continue;
     const row = (groups[r.group] ??= new Array<number>(n).fill(0));
-    for (let i = Math.floor((s - from) / step); i < n && from + i * step < e; i++) {
+    for (let i = Math.floor((s - from) / step); i < n - 1 && from + i * step < e; i++) {
       const bs = from + i * step;
       const overlap = Math.min(e, bs + step) - Math.max(s, bs);
-      const length = Math.min(bs + step, to) - bs;
-      if (overlap > 0) row[i] = (row[i] ?? 0) + (r.cores * overlap) / length;
+      if (overlap > 0) row[i] = (row[i] ?? 0) + (r.cores * overlap) / step;
     }
+    // still running at `to`: the "now" point
+    if (r.endedAt === null && r.startedAt <= to) row[n - 1] = (row[n - 1] ?? 0) + r.cores;
   }
   return { from, stepSec, groups };
 }

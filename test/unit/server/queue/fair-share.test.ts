@@ -40,13 +40,13 @@ describe('decayed usage', () => {
     expect(t.groups).toEqual({ a: [2, 2, 0, 0], b: [0, 1, 1, 1] });
   });
 
-  it('averages the last, unfinished bucket over the part that has passed', () => {
-    // 4 cores started 10 s ago, 10 s into a 30 s bucket: the chart reads 4 now, not 4 × 10/30
-    const t = coresTimeline([{ group: 'a', cores: 4, startedAt: 60_000, endedAt: null }], 0, 70_000, 30);
+  it('its last point is what runs now, not an average that lags behind it', () => {
+    // 4 cores started 3 s before `to`, in a 30 s bucket: the chart reads 4 at "now" (an average read 0.4)
+    const t = coresTimeline([{ group: 'a', cores: 4, startedAt: 87_000, endedAt: null }], 0, 90_000, 30);
     expect(t.groups.a).toEqual([0, 0, 4]);
-    // half of the passed part: 2
-    const half = coresTimeline([{ group: 'a', cores: 4, startedAt: 65_000, endedAt: null }], 0, 70_000, 30);
-    expect(half.groups.a).toEqual([0, 0, 2]);
+    // one that ran most of the last bucket and ended: nothing runs now; earlier buckets keep their averages
+    const ended = coresTimeline([{ group: 'a', cores: 4, startedAt: 45_000, endedAt: 85_000 }], 0, 90_000, 30);
+    expect(ended.groups.a).toEqual([0, 2, 0]);
   });
 });
 
