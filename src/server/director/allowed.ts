@@ -18,11 +18,6 @@ export interface Counters {
   byGroup: Map<string, LiveCount>;
 }
 
-/** Why no shape of this endpoint can be started for `group` at all now, or null. */
-export function endpointBlock(ep: EndpointState, c: Counters, group: string): readonly [NotMoreReason, string] | null {
-  return endpointWideBlock(ep, c) ?? groupBlock(ep, c, group);
-}
-
 /** Why nothing of this endpoint can be started for anyone now (disabled, its limits), or null. */
 export function endpointWideBlock(ep: EndpointState, c: Counters): readonly [NotMoreReason, string] | null {
   const l = ep.config.limits;

@@ -151,19 +151,16 @@ export function decide(input: DecisionInput): Decision {
     started: new Map<string, { instances: number; cores: number; payloads: number }>(),
     reasons: new Map<string, ReasonCount>(),
   }));
-  const note = (e: number, reason: NotMoreReason, detail: string, payloads: number) => {
-    const k = `${reason}\0${detail}`;
-    const r = ctr[e]!.reasons.get(k);
-    if (r) r.payloads += payloads;
-    else ctr[e]!.reasons.set(k, { reason, detail, payloads });
-    return k;
-  };
-  // a reason met again and again (an endpoint at its limit, for every item of a long queue): its key
-  // is made once, and the reason is counted without building strings for each item
+  // a reason's key, made once for a reason met again and again (an endpoint at its limit, for every
+  // item of a long queue), so that counting it builds no string per item
   const keys = new WeakMap<readonly [NotMoreReason, string], string>();
-  const noteBlock = (e: number, b: readonly [NotMoreReason, string], payloads: number) => {
+  const keyOf = (b: readonly [NotMoreReason, string]) => {
     let k = keys.get(b);
     if (k === undefined) keys.set(b, (k = `${b[0]}\0${b[1]}`));
+    return k;
+  };
+  const note = (e: number, b: readonly [NotMoreReason, string], payloads: number) => {
+    const k = keyOf(b);
     const r = ctr[e]!.reasons.get(k);
     if (r) r.payloads += payloads;
     else ctr[e]!.reasons.set(k, { reason: b[0], detail: b[1], payloads });
@@ -181,7 +178,7 @@ export function decide(input: DecisionInput): Decision {
   const unnote = (j: number, n: number) => {
     (heldBack.get(j) ?? []).forEach((b, e) => {
       if (!b) return;
-      const k = keys.get(b) ?? `${b[0]}\0${b[1]}`;
+      const k = keyOf(b);
       const r = ctr[e]!.reasons.get(k);
       if (!r) return;
       r.payloads -= Math.min(n, r.payloads);
@@ -233,7 +230,7 @@ export function decide(input: DecisionInput): Decision {
       startsPayloads += n;
       startsCores += n * d.cores;
       for (let e = 0; e < endpoints.length; e++) {
-        if (e !== p.endpointIndex && served(e, d.group)) note(e, 'cheaper-elsewhere', `taken by machines started on ${p.start.endpoint}`, n);
+        if (e !== p.endpointIndex && served(e, d.group)) note(e, ['cheaper-elsewhere', `taken by machines started on ${p.start.endpoint}`], n);
       }
       if (d.count === 0) break;
     }
@@ -275,7 +272,7 @@ export function decide(input: DecisionInput): Decision {
         blocked.push(fitted ? first : ['no-fitting-shape', noFitDetail(d)]);
       }
       if (allowed.length === 0) {
-        blocked.forEach((b, e) => b && noteBlock(e, b, d.count));
+        blocked.forEach((b, e) => b && note(e, b, d.count));
         heldBack.set(i, blocked);
         break;
       }
@@ -342,8 +339,8 @@ export function decide(input: DecisionInput): Decision {
       const cheaper = new Set(allowed.map((o) => o.e));
       blocked.forEach((b, e) => {
         if (e === best.e) return;
-        if (cheaper.has(e)) note(e, 'cheaper-elsewhere', `${ep.config.name}/${best.shape.name} is cheaper per useful core-hour`, n);
-        else if (b) noteBlock(e, b, n);
+        if (cheaper.has(e)) note(e, ['cheaper-elsewhere', `${ep.config.name}/${best.shape.name} is cheaper per useful core-hour`], n);
+        else if (b) note(e, b, n);
       });
     }
     if (d.count > 0) pending.push(i);
@@ -353,7 +350,7 @@ export function decide(input: DecisionInput): Decision {
       if (!served(e, group)) continue;
       ctr[e]!.demandPayloads += g.payloads;
       ctr[e]!.demandCores += g.cores;
-      if (g.unmet > 0) noteBlock(e, wideBlock(e)!, g.unmet);
+      if (g.unmet > 0) note(e, wideBlock(e)!, g.unmet);
     }
   }
 
