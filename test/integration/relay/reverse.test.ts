@@ -18,21 +18,13 @@ import { systemClock } from '../../../src/shared/clock.js';
 import type { SshSettings } from '../../../src/server/director/driver-settings.js';
 import { SshCommands } from '../../../src/server/director/drivers/commands.js';
 import { auditServer, logged } from '../../faults/audit.js';
+import { alive } from '../../unit/agent/executor/alive.js';
 import { systemScript } from '../delivery/batch-harness.js';
 import { AGENT, PILOT_TOKEN, admin, freePort, kill, killAll, startServer, tempDir, waitFor } from '../harness.js';
 import { computeNode, connects, netnsMissing, type ComputeNode } from './netns.js';
 import { startRelay, type Relay } from './relay-harness.js';
 
 const RELAY_TOKEN = 'relay-token-of-the-reverse-login-node';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('relay in reverse mode: the server reaches the login node, never the other way', () => {
   const tmp = tempDir('vmpilot-reverse-');
