@@ -85,7 +85,7 @@ export async function cycleCost(o: { queued: number; endpoints: number; instance
       const shape = ep.shapes[i % ep.shapes.length]!;
       const key = `${resourcePrefix('bench', ep.name)}live${k}`;
       const credential = `vmpi_live-${k}`;
-      const rec = await store.createInstance({ key, endpoint: ep.name, shape: shape.name, cores: shape.cores, memoryMb: shape.memoryMb, forGroup: groups[k % groups.length]!, requirementClass: '', credentialHash: credentialHash(credential), costPerHour: shape.costPerHour, manual: false }, clock.now());
+      const rec = await store.createInstance({ key, endpoint: ep.name, shape: shape.name, cores: shape.cores, memoryMb: shape.memoryMb, forGroup: groups[k % groups.length]!, requirementClass: '', groups: null, credentialHash: credentialHash(credential), costPerHour: shape.costPerHour, manual: false }, clock.now());
       const res = cloud.add(key, { key, shape: shape.name, cores: shape.cores, memoryMb: shape.memoryMb, lifetimeSec: 86_400, bootstrap: { serverUrl: 'http://127.0.0.1:9', credential, idleTimeoutSec: 300, graceSec: 30, lifetimeSec: 86_400 } });
       await store.updateInstance(rec.id, { state: 'starting', reason: 'created', driverId: res.id }, clock.now());
       store.registerPilot(credential, { cores: shape.cores, coresUsed: shape.cores, registeredAt: clock.now() });

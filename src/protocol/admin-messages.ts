@@ -241,6 +241,10 @@ export interface PilotView {
   relay?: RelayRef | null;
   /** What it said it is and has (register, then each heartbeat); null: it said nothing. */
   capabilities?: Capabilities | null;
+  /** The director instance it registered as (with that instance's one-time credential); null: registered with the shared token. */
+  instanceId?: number | null;
+  /** The only groups whose payloads it is given (its instance's endpoint serves these); null: any group. */
+  groups?: readonly string[] | null;
 }
 
 /** POST /v1/pilots/:pilotId/instructions reply. */

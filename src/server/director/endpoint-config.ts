@@ -269,6 +269,15 @@ function backoffFrom(value: unknown, at: At): BackoffConfig {
   return Object.freeze({ baseSec, maxSec, fizzleSec: int(b.fizzleSec, under(at, 'fizzleSec'), 0, DAY, BACKOFF_DEFAULTS.fizzleSec) });
 }
 
+/**
+ * The groups an instance of `endpoint` may serve: the names its `groups`
+ * lists, or null (any group) when it lists none or has `'*'`.
+ */
+export function servedGroups(endpoint: EndpointConfig): readonly string[] | null {
+  if (endpoint.groups === null || endpoint.groups.has('*')) return null;
+  return Object.freeze([...endpoint.groups.keys()]);
+}
+
 /** The quota of `group` on `endpoint`: null when it is not served there; no limits when groups is null. */
 export function quotaFor(endpoint: EndpointConfig, group: string): GroupQuota | null {
   if (endpoint.groups === null) return { maxInstances: null, maxCores: null };

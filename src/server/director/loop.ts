@@ -25,7 +25,7 @@ import type { Logger } from '../../shared/log.js';
 import { type Secrets, credentialHash, randomSecrets, resourcePrefix } from './credential.js';
 import { type Decision, type EndpointState, type LiveCount, type PlannedStart, decide } from './decide.js';
 import { type DemandPolicy, demandFrom } from './demand.js';
-import { type EndpointConfig, maxLifeSec } from './endpoint-config.js';
+import { type EndpointConfig, maxLifeSec, servedGroups } from './endpoint-config.js';
 import { type FailureMemory, offeringKey, recordFailure, recordSuccess } from './failure-memory.js';
 import { isLive } from './instance-states.js';
 import { NO_STATS, type OfferingStats, withBootSample, withEndSample } from './offerings.js';
@@ -110,6 +110,61 @@ export class Director {
         if (this.wake.signal.aborted) this.wake = new AbortController();
       }
     })();
+  }
+
+  /**
+   * Start `count` instances of `shapeName` (default: the endpoint's first
+   * shape) on `endpoint` whatever the demand (`instances start`, an endpoint
+   * test): recorded `requested` and `manual` at once; the next cycle (poked
+   * now) makes them at the driver under their keys, and they are discarded
+   * by the same rules as the rest. `groups` narrows what their pilots may
+   * serve (default: the endpoint's groups). Refused, with nothing recorded,
+   * for an unknown endpoint or shape (VMP_NOT_FOUND), a disabled endpoint or
+   * one past its instance or core limit (VMP_CONFLICT, naming the limit).
+   */
+  async startByHand(endpoint: string, o: { shape?: string; count?: number; groups?: readonly string[] } = {}): Promise<InstanceRecord[]> {
+    const ep = this.byName.get(endpoint);
+    if (!ep) throw new VmpilotError('VMP_NOT_FOUND', `no endpoint "${endpoint}"; configured: ${[...this.byName.keys()].join(', ') || 'none'}`);
+    const shape = o.shape === undefined ? ep.shapes[0] : ep.shapes.find((s) => s.name === o.shape);
+    if (!shape) throw new VmpilotError('VMP_NOT_FOUND', `endpoint ${endpoint} has no shape "${o.shape}"; it has ${ep.shapes.map((s) => s.name).join(', ')}`);
+    const count = o.count ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > 1000) throw new VmpilotError('VMP_BAD_REQUEST', `count must be a whole number from 1 to 1000, not ${count}`);
+    const disabled = await this.o.store.disabledEndpoints();
+    if (!ep.enabled || disabled.has(ep.name)) throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint} is disabled: enable it first (vmpilot-server endpoint enable ${endpoint})`);
+    if (!this.o.drivers.has(ep.name)) throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint} has no driver in this server`);
+    const live = (await this.o.store.liveInstances()).filter((i) => i.endpoint === ep.name && isLive(i.state));
+    const cores = live.reduce((n, i) => n + i.cores, 0);
+    if (live.length + count > ep.limits.instances) {
+      throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint}: limits.instances is ${ep.limits.instances} and ${live.length} are live; ${count} more would pass it`);
+    }
+    if (cores + count * shape.cores > ep.limits.cores) {
+      throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint}: limits.cores is ${ep.limits.cores} and ${cores} are live; ${count} × ${shape.cores} more would pass it`);
+    }
+    const at = this.o.clock.now();
+    const out: InstanceRecord[] = [];
+    for (let n = 0; n < count; n++) {
+      out.push(
+        await this.o.store.createInstance(
+          {
+            key: this.secrets.key(resourcePrefix(this.o.directorId, ep.name)),
+            endpoint: ep.name,
+            shape: shape.name,
+            cores: shape.cores,
+            memoryMb: shape.memoryMb,
+            forGroup: null,
+            requirementClass: '',
+            groups: o.groups ? Object.freeze([...o.groups]) : servedGroups(ep),
+            // a fresh credential is made when the cycle issues the create; this hash is nobody's
+            credentialHash: credentialHash(this.secrets.credential()),
+            costPerHour: shape.price === null ? shape.costPerHour : ((await this.o.prices?.prices([ep]))?.get(offeringKey(ep.name, shape.name)) ?? shape.costPerHour),
+            manual: true,
+          },
+          at,
+        ),
+      );
+    }
+    this.poke();
+    return out;
   }
 
   /** Cycle soon (work was submitted). */
@@ -303,6 +358,7 @@ export class Director {
       memoryMb: s.memoryMb,
       forGroup: s.forGroup,
       requirementClass: s.requirementClass,
+      groups: servedGroups(ep),
       credentialHash: credentialHash(credential),
       costPerHour: s.costPerHour,
       manual: false,

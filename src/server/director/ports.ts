@@ -30,6 +30,12 @@ export interface InstanceRecord {
   /** The group whose demand it was started for (null: started by hand). */
   forGroup: string | null;
   requirementClass: string;
+  /**
+   * The groups its pilot may serve (its endpoint's groups when it was
+   * recorded; null: any group). Registration gives them to the pilot, and
+   * matching hands that pilot only payloads of these groups.
+   */
+  groups: readonly string[] | null;
   state: InstanceState;
   /** Why it is in its state (the last change's reason). */
   reason: string;
@@ -56,7 +62,7 @@ export interface InstanceRecord {
 }
 
 /** A new instance, before it has an id. */
-export type NewInstance = Pick<InstanceRecord, 'key' | 'endpoint' | 'shape' | 'cores' | 'memoryMb' | 'forGroup' | 'requirementClass' | 'credentialHash' | 'costPerHour' | 'manual'>;
+export type NewInstance = Pick<InstanceRecord, 'key' | 'endpoint' | 'shape' | 'cores' | 'memoryMb' | 'forGroup' | 'requirementClass' | 'groups' | 'credentialHash' | 'costPerHour' | 'manual'>;
 
 /** A change to an instance: its new state and why, and the facts learnt with it. */
 export interface InstanceChange {

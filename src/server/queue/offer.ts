@@ -28,6 +28,8 @@ export interface Offer {
   capabilities?: Capabilities | null;
   /** Its GPUs free now and scratch not promised (MatchRequest.freeGpus, freeScratchMb); absent: none free. */
   free?: FreeResources;
+  /** Only payloads of these groups (a director instance's pilot serves its endpoint's groups); absent or null: any group. */
+  groups?: readonly string[] | null;
 }
 
 /** A queued payload as the matcher sees it. */

@@ -16,6 +16,7 @@ import { accountingByGroupIn, accountingIn, countsIn, runIntervalsIn } from './a
 import { migrate } from './migrations.js';
 import { overviewFiguresIn, pilotDetailIn } from './overview.js';
 import { Sql } from './sql.js';
+import { sqliteInstances } from './sqlite-instances.js';
 import { sqliteInstructions } from './sqlite-instructions.js';
 import { sqlitePayloads } from './sqlite-payloads.js';
 import { sqlitePilots } from './sqlite-pilots.js';
@@ -64,6 +65,7 @@ export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT
     ...sqliteInstructions(sql, policy),
     ...sqliteAccounting(sql),
     ...sqliteReservations(sql),
+    ...sqliteInstances(sql),
   };
 }
 

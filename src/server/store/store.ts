@@ -28,6 +28,9 @@ import type {
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
+import type { InstanceState } from '../director/instance-states.js';
+import type { CycleRecord } from '../director/loop.js';
+import type { DirectorStore, InstanceRecord } from '../director/ports.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import type { Designator, Waiting } from '../queue/reservations.js';
 import type { RunInterval } from '../queue/usage.js';
@@ -291,11 +294,71 @@ export interface ReservationStore {
   designate(decide: Designator): Promise<Waiting | null>;
 }
 
+/** Which instances to list, newest first: in any of `states` (none: all, deleted included), of `endpoint`, at most `limit`, ids below `before`. */
+export interface InstanceFilter {
+  states?: readonly InstanceState[];
+  endpoint?: string;
+  limit?: number;
+  before?: number;
+}
+
+/** One entry of an instance's history. */
+export interface InstanceHistoryEntry {
+  state: InstanceState;
+  reason: string;
+  at: number;
+}
+
+/** What a pilot registering with an instance's one-time credential became. */
+export interface InstanceRegistration {
+  pilot: PilotView;
+  instance: InstanceRecord;
+}
+
+/**
+ * The director's records (docs/director.md): instances with their history,
+ * failure memory, offering stats, the last cycle's record and the endpoints
+ * an operator disabled; and what the API reads of them. The loop's part is
+ * DirectorStore (director/ports.ts).
+ */
+export interface InstanceStore extends DirectorStore {
+  /** Instances matching `filter`, newest first. */
+  listInstances(filter: InstanceFilter): Promise<InstanceRecord[]>;
+  getInstance(id: number): Promise<InstanceRecord | null>;
+  /** An instance's state changes, oldest first (empty when there is no such instance). */
+  instanceHistory(id: number): Promise<InstanceHistoryEntry[]>;
+  /** The last cycle's record (`director status`), or null before the first. */
+  lastCycle(): Promise<CycleRecord | null>;
+  /** Disable (true) or enable an endpoint by name; kept across restarts. */
+  setEndpointDisabled(name: string, disabled: boolean, at: number): Promise<void>;
+  /**
+   * The instance whose one-time credential hashes to `hash`, while that
+   * credential may still be used: its instance is requested, starting or
+   * booting, and no pilot registered with it. Null otherwise.
+   */
+  instanceByCredential(hash: string): Promise<InstanceRecord | null>;
+  /**
+   * In one transaction: create the pilot (as createPilot does; it may serve
+   * only the instance's `groups`) and tie it to the instance whose
+   * credential hashes to `instanceCredentialHash` (its `pilotId`), which
+   * spends the credential. Null, with nothing changed, when the credential is
+   * nobody's, was spent, or its instance is no longer coming.
+   */
+  registerInstancePilot(
+    instanceCredentialHash: string,
+    request: RegisterRequest,
+    pilotCredentialHash: string,
+    at: number,
+    credentialExpiresAt?: number | null,
+    relay?: RelayRef | null,
+  ): Promise<InstanceRegistration | null>;
+}
+
 /**
  * The whole store, its parts by role. A part that only reads or changes its
  * own records takes just that part (e.g. `Pick<Store, ...>` or `PilotStore`).
  */
-export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore & ReservationStore;
+export type Store = SettingsStore & PilotStore & PayloadStore & InstructionStore & AccountingStore & ReservationStore & InstanceStore;
 
 /** The pilot state a lifecycle state reported by the agent implies. */
 export function pilotStateFor(lifecycle: LifecycleState): PilotState {

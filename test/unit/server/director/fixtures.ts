@@ -51,6 +51,7 @@ export function instance(id: number, o: Partial<InstanceRecord> = {}): InstanceR
     memoryMb: 8000,
     forGroup: 'g',
     requirementClass: '',
+    groups: null,
     state: 'requested',
     reason: 'decided',
     driverId: null,
