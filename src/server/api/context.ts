@@ -5,6 +5,8 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
+import type { Director } from '../director/loop.js';
+import type { EndpointConfig } from '../director/endpoint-config.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Candidate, Picker } from '../queue/offer.js';
 import type { IsolationPolicy } from '../queue/pick.js';
@@ -54,6 +56,10 @@ export interface AppOptions {
   instanceCounts?: () => Promise<{ endpoint: string; state: string; count: number }[]>;
   /** Relays the server knows, and whether registrations must come through one (default: none, not required). */
   relays?: RelayPolicy;
+  /** The director, when `endpoints:` are configured (none: no director; the director routes say so). */
+  director?: Director | null;
+  /** The configured endpoints (default: none). */
+  endpoints?: readonly EndpointConfig[];
 }
 
 /** What the route modules share. */

@@ -94,6 +94,21 @@ export class Director {
     this.everyMs = o.everyMs ?? 5000;
   }
 
+  /** The endpoints it directs, in the order configured. */
+  get endpoints(): readonly EndpointConfig[] {
+    return this.o.endpoints;
+  }
+
+  /** This director's id (in every resource's tag). */
+  get directorId(): string {
+    return this.o.directorId;
+  }
+
+  /** The driver of `endpoint`, or undefined when it has none. */
+  driverOf(endpoint: string): Driver | undefined {
+    return this.o.drivers.get(endpoint);
+  }
+
   /** One cycle now (or the one under way). */
   cycle(): Promise<CycleRecord> {
     this.running ??= this.runCycle().finally(() => (this.running = null));
