@@ -6,7 +6,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 const collectAny = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** The --server and --token options every admin command takes. */
-function withClientOptions(cmd: Command): Command {
+export function withClientOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL').env('VMPILOT_SERVER').default('http://127.0.0.1:8080'))
     .addOption(new Option('--token <token>', 'the admin token').env('VMPILOT_TOKEN'))
@@ -64,6 +64,7 @@ Example:
     .action(async (o: Record<string, string | undefined>) => {
       const { serve } = await import('../server/serve.js');
       const { intOption } = await import('./admin/commands.js');
+      const { agentBaseEnv } = await import('../server/director/wiring.js');
       await serve({
         listen: o.listen ?? '127.0.0.1:8080',
         db: o.db ?? '',
@@ -75,6 +76,8 @@ Example:
         tlsCert: o.tlsCert,
         tlsKey: o.tlsKey,
         stallAfterSec: o.stallAfter === undefined ? undefined : intOption('--stall-after', o.stallAfter, 1, 30 * 86400),
+        // the director's local agents get PATH, HOME and LANG only: none of the server's secrets
+        agentEnv: agentBaseEnv(process.env),
       });
     });
 

@@ -176,3 +176,57 @@ export const pilotsQuerySchema = {
     offset: { type: 'string', pattern: '^[0-9]{1,7}$' },
   },
 } as const;
+
+/** An endpoint's name in a path or a body (docs/director.md: a-z, 0-9 and -, up to 24, starting with a letter). */
+const endpointName = { type: 'string', minLength: 1, maxLength: 24, pattern: '^[a-z][a-z0-9-]*$' } as const;
+
+/** Path parameters of POST /v1/endpoints/:name/disable and /enable. */
+export const endpointParamsSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: endpointName },
+} as const;
+
+/** Path parameters of GET /v1/instances/:instanceId. */
+export const instanceParamsSchema = {
+  type: 'object',
+  required: ['instanceId'],
+  additionalProperties: false,
+  properties: { instanceId: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } },
+} as const;
+
+/** A `state` filter: one, comma-separated, or repeated; the route names the valid states when one is not. */
+const instanceStates = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+/** Query string of GET /v1/instances: states, endpoint, and the page. */
+export const instancesQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { anyOf: [instanceStates, { type: 'array', minItems: 1, maxItems: 7, items: instanceStates }] },
+    endpoint: endpointName,
+    limit: pageLimit,
+    cursor: idText,
+  },
+} as const;
+
+/** POST /v1/instances: start instances by hand. */
+export const startInstancesSchema = {
+  type: 'object',
+  required: ['endpoint'],
+  additionalProperties: false,
+  properties: {
+    endpoint: endpointName,
+    shape: { type: 'string', minLength: 1, maxLength: 32 },
+    count: int(1, 1000),
+  },
+} as const;
+
+/** POST /v1/instances/stop: drain, then discard these instances. */
+export const stopInstancesSchema = {
+  type: 'object',
+  required: ['ids'],
+  additionalProperties: false,
+  properties: { ids: { type: 'array', minItems: 1, maxItems: 1000, items: id } },
+} as const;

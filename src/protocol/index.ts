@@ -2,6 +2,7 @@
 export * from './common-messages.js';
 export * from './pilot-messages.js';
 export * from './admin-messages.js';
+export * from './director-messages.js';
 export * from './paths.js';
 export * from './shutdown-codes.js';
 export * from './cores.js';

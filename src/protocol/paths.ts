@@ -26,6 +26,14 @@ export const paths = {
   payloadHistory: (payloadId: number | string) => `/v1/payloads/${payloadId}/history`,
   accounting: '/v1/accounting',
   usage: '/v1/usage',
+  // the director (docs/director.md)
+  endpoints: '/v1/endpoints',
+  endpointDisable: (name: string) => `/v1/endpoints/${encodeURIComponent(name)}/disable`,
+  endpointEnable: (name: string) => `/v1/endpoints/${encodeURIComponent(name)}/enable`,
+  instances: '/v1/instances',
+  instance: (instanceId: number | string) => `/v1/instances/${instanceId}`,
+  instancesStop: '/v1/instances/stop',
+  director: '/v1/director',
   /** Prometheus text format, outside /v1: not part of the protocol's versioning. */
   metrics: '/metrics',
   // agent files (registration or admin token): agent-manifest.json, the files it lists, <file>.sha256
@@ -52,6 +60,13 @@ export const routes = {
   payloadHistory: '/v1/payloads/:payloadId/history',
   accounting: '/v1/accounting',
   usage: '/v1/usage',
+  endpoints: paths.endpoints,
+  endpointDisable: '/v1/endpoints/:name/disable',
+  endpointEnable: '/v1/endpoints/:name/enable',
+  instances: paths.instances,
+  instance: '/v1/instances/:instanceId',
+  instancesStop: paths.instancesStop,
+  director: paths.director,
   metrics: '/metrics',
 } as const;
 

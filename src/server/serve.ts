@@ -7,7 +7,8 @@
  * `vmpilot-server listening on http://HOST:PORT` (`https://` with
  * --tls-cert/--tls-key; the real port when 0 was asked); then, only for
  * tokens generated now, `admin token: T` and `pilot token: T`. Logs go to
- * stderr as pino JSON.
+ * stderr as pino JSON. With `endpoints:` in --config the director runs
+ * (director/wiring.ts): started after listening, closed first on a signal.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,8 @@ import { LIMITS } from '../protocol/index.js';
 import { buildApp } from './api/app.js';
 import { Waiters } from './api/waiters.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, type ServerConfig } from './config.js';
+import { instanceCounts, localServerUrl, makeDirector } from './director/wiring.js';
+import type { Director } from './director/loop.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { fairSharePicker } from './queue/pick.js';
 import { openSqliteStore } from './store/sqlite.js';
@@ -39,6 +42,8 @@ export interface ServeOptions {
   tlsKey?: string | undefined;
   /** Overrides the file's stallAfterSec. */
   stallAfterSec?: number | undefined;
+  /** The environment the director's local agents start with (director/wiring.ts agentBaseEnv; default: a PATH only). */
+  agentEnv?: Readonly<Record<string, string>>;
 }
 
 /** The TLS material, read from the files; throws VMP_USAGE/VMP_CONFIG naming the flag. */
@@ -93,10 +98,14 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts });
   let app: ReturnType<typeof buildApp> | undefined;
   let sweeper: Sweeper | undefined;
+  let director: Director | null = null;
   try {
     const tokens = await resolveTokens(store, o.tokens);
     const metrics = new ServerMetrics();
     const notifier = new Waiters(clock);
+    // with endpoints: the director (director/wiring.ts), started once the server listens and its URL is known
+    let url = '';
+    director = await makeDirector({ store, clock, log, config, serverUrl: () => localServerUrl(url), baseEnv: o.agentEnv ?? { PATH: '/usr/local/bin:/usr/bin:/bin' } });
     app = buildApp({
       store,
       clock,
@@ -115,6 +124,9 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       notifier,
       limits: config.limits,
       relays: config.relays,
+      director,
+      endpoints: config.endpoints,
+      ...(director ? { instanceCounts: () => instanceCounts(store) } : {}),
       ...(tls ? { https: tls } : {}),
     });
     sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => notifier.wakeAll() });
@@ -125,15 +137,19 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     }
     const port = (app.server.address() as AddressInfo).port;
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-    write(`vmpilot-server listening on ${tls ? 'https' : 'http'}://${host}:${port}`);
+    url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+    write(`vmpilot-server listening on ${url}`);
     if (tokens.generated.admin) write(`admin token: ${tokens.generated.admin}`);
     if (tokens.generated.pilot) write(`pilot token: ${tokens.generated.pilot}`);
     sweeper.start();
+    director?.start();
     const shares = Object.fromEntries(config.shares);
     log.info({ host: address.host, port, db: o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {
+    // drivers closed, machines keep running: the next start reconciles them
+    await director?.close();
     await sweeper?.close();
     await app?.close();
     await store.close();

@@ -79,6 +79,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const payload = await store.submitPayload(normaliseSubmit(request.body, 'body'), clock.now());
       request.log.info({ payloadId: payload.id, name: payload.name, group: payload.group }, 'payload submitted');
       notifier.wakeAll();
+      ctx.director?.poke(); // the director looks at the queue now, not at its next cycle
       const body: SubmitReply = { id: payload.id };
       return reply.code(201).send(body);
     },
@@ -190,6 +191,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const ids = await store.submitPayloads(payloads, clock.now());
       request.log.info({ count: ids.length, first: ids[0], last: ids[ids.length - 1] }, 'payloads submitted');
       notifier.wakeAll();
+      ctx.director?.poke();
       const body: SubmitBatchReply = { ids };
       return reply.code(201).send(body);
     },

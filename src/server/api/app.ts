@@ -13,6 +13,7 @@ import { ServerMetrics } from '../metrics/server-metrics.js';
 import { pick } from '../queue/pick.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerAgentRoutes } from '../delivery/agent-routes.js';
+import { registerDirectorRoutes } from './director-routes.js';
 import { Authenticator } from './auth.js';
 import type { ApiContext, AppOptions } from './context.js';
 import { clientError, frameworkError, installErrorHandlers } from './errors.js';
@@ -103,6 +104,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get(routes.health, async (): Promise<HealthReply> => ({ ok: true, version: VERSION, protocol: PROTOCOL_VERSION }));
   registerPilotRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDirectorRoutes(app, ctx); // endpoints, instances, director status (docs/director.md)
   registerOverviewRoutes(app, ctx);
   registerDashboard(app);
   registerAgentRoutes(app, ctx); // GET /v1/agent/<file>: the agent binary, bundle and manifest (issue 5)

@@ -30,8 +30,10 @@ import { type FailureMemory, offeringKey, recordFailure, recordSuccess } from '.
 import { isLive } from './instance-states.js';
 import { NO_STATS, type OfferingStats, withBootSample, withEndSample } from './offerings.js';
 import type { CreateRequest, DirectorStore, Driver, DriverResource, InstanceRecord } from './ports.js';
+import type { StopResult } from '../../protocol/index.js';
 import type { PriceSource } from './prices.js';
 import { type Learnt, type Step, reconcile } from './reconcile.js';
+import { STOPPED_REASON, stopResultOf, stopStepFor } from './stop.js';
 import { supplyFrom } from './supply.js';
 
 /** One thing a cycle did, for its record. */
@@ -63,8 +65,12 @@ export interface DirectorOptions {
   drivers: ReadonlyMap<string, Driver>;
   /** This director's id, in every resource's tag (credential.ts resourcePrefix). */
   directorId: string;
-  /** The server's URL as machines reach it, for endpoints that do not set their own. */
-  serverUrl: string;
+  /**
+   * The server's URL as machines reach it, for endpoints that do not set
+   * their own; a function when it is known only once the server listens
+   * (asked at each create).
+   */
+  serverUrl: string | (() => string);
   demandPolicy: DemandPolicy;
   prices?: PriceSource;
   secrets?: Secrets;
@@ -102,6 +108,11 @@ export class Director {
   /** This director's id (in every resource's tag). */
   get directorId(): string {
     return this.o.directorId;
+  }
+
+  /** True from `start()` until `close()`: the loop cycles. */
+  get runs(): boolean {
+    return this.loop !== null && !this.stop.signal.aborted;
   }
 
   /** The driver of `endpoint`, or undefined when it has none. */
@@ -180,6 +191,43 @@ export class Director {
     }
     this.poke();
     return out;
+  }
+
+  /**
+   * Stop instances by hand (`instances stop ID…`): drain, then discard, by
+   * the per-state rule of stop.ts. A registered instance's pilot is asked to
+   * drain and its `drainAt` set (the reconcile deletes it once the pilot
+   * halts, or terminates it the drain grace later); one not yet registered
+   * is marked failed and deleted next cycle; an ended or unknown one is
+   * reported as such. One result per id, in order; `drained`: the pilots
+   * asked to drain (to wake). Pokes the loop.
+   */
+  async stopByHand(ids: readonly number[]): Promise<{ results: StopResult[]; drained: number[] }> {
+    const { store, clock } = this.o;
+    const results: StopResult[] = [];
+    const drained: number[] = [];
+    for (const id of ids) {
+      const before = await store.getInstance(id);
+      const step = stopStepFor(before);
+      try {
+        if (step.kind === 'drain') {
+          await store.drainPilot(step.pilotId, STOPPED_REASON, clock.now());
+          await store.updateInstance(id, { state: 'registered', reason: `draining: ${STOPPED_REASON}`, drainAt: clock.now() }, clock.now());
+          drained.push(step.pilotId);
+        } else if (step.kind === 'fail') {
+          await store.updateInstance(id, { state: 'failed', reason: STOPPED_REASON }, clock.now());
+        }
+        results.push(stopResultOf(id, before, step));
+      } catch (err) {
+        // a cycle moved it meanwhile (its pilot halted, it failed): say what it is now
+        if (!(err instanceof VmpilotError && err.code === 'VMP_CONFLICT')) throw err;
+        const now = await store.getInstance(id);
+        results.push(stopResultOf(id, now, stopStepFor(now).kind === 'none' ? stopStepFor(now) : { kind: 'none', outcome: 'already-ended' }));
+      }
+    }
+    this.o.log.info({ ids, results: results.map((r) => `${r.id}:${r.outcome}`) }, 'instances stopped by an operator');
+    this.poke();
+    return { results, drained };
   }
 
   /** Cycle soon (work was submitted). */
@@ -353,7 +401,7 @@ export class Director {
       memoryMb: i.memoryMb,
       lifetimeSec: life,
       bootstrap: {
-        serverUrl: ep.serverUrl ?? this.o.serverUrl,
+        serverUrl: ep.serverUrl ?? (typeof this.o.serverUrl === 'function' ? this.o.serverUrl() : this.o.serverUrl),
         credential,
         idleTimeoutSec: ep.timeouts.idleSec,
         graceSec: ep.timeouts.payloadGraceSec,

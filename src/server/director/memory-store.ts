@@ -51,6 +51,11 @@ export class MemoryDirectorStore implements DirectorStore {
     return [...this.instances.values()].filter((i) => i.state !== 'deleted').map((i) => ({ ...i }));
   }
 
+  async getInstance(id: number): Promise<InstanceRecord | null> {
+    const i = this.instances.get(id);
+    return i ? { ...i } : null;
+  }
+
   async createInstance(draft: NewInstance, at: number): Promise<InstanceRecord> {
     if ([...this.instances.values()].some((i) => i.key === draft.key)) throw new VmpilotError('VMP_CONFLICT', `an instance with key ${draft.key} exists`);
     const rec: InstanceRecord = {

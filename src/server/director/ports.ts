@@ -103,6 +103,8 @@ export interface DirectorStore {
   pilots(): Promise<PilotSummary[]>;
   /** Instances that are not deleted. */
   liveInstances(): Promise<InstanceRecord[]>;
+  /** One instance, deleted ones too, or null. */
+  getInstance(id: number): Promise<InstanceRecord | null>;
   /** Record a new instance in state `requested`; its key is unique (VMP_CONFLICT when it is not). */
   createInstance(draft: NewInstance, at: number): Promise<InstanceRecord>;
   /** Change an instance; VMP_CONFLICT when the state change is not allowed (instance-states.ts). */
