@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../protocol/version.js';
+import { registerDirectorCommands } from './director-commands.js';
 import { registerRelayTokenCommand } from './relay-token-command.js';
 import { registerServerCommands } from './server-commands.js';
 import { runMain } from './run-main.js';
@@ -24,5 +25,6 @@ Examples:
 );
 
 registerServerCommands(program);
+registerDirectorCommands(program); // endpoints, endpoint, instances, instance, director (docs/director.md)
 registerRelayTokenCommand(program);
 void runMain(program, process.argv);
