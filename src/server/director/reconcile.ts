@@ -188,7 +188,9 @@ function instanceSteps(
     if (cur.drainAt === null && since(cur.startedAt) >= life) {
       steps.push({ kind: 'drain', instance: cur, pilotId: pilot.id, reason: `maximum lifetime of ${life} s reached` });
     } else if (cur.drainAt !== null && (now - cur.drainAt) / 1000 >= ep.timeouts.drainGraceSec) {
-      return fail(`maximum lifetime: drained ${ep.timeouts.drainGraceSec} s ago and still not halted`, null);
+      // the drain's own reason (maximum lifetime, or an operator's `instances stop`) says why it was asked
+      const why = cur.reason.startsWith('draining: ') ? cur.reason.slice('draining: '.length) : 'maximum lifetime';
+      return fail(`${why}: drained ${ep.timeouts.drainGraceSec} s ago and still not halted`, null);
     }
     return;
   }
