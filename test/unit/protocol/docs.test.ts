@@ -25,6 +25,8 @@ const requestSchemas: Record<string, object> = {
   InstructionRequest: schemas.instructionSchema,
   SubmitBatchRequest: schemas.submitBatchSchema,
   KillRequest: schemas.killSchema,
+  StartInstancesRequest: schemas.startInstancesSchema,
+  StopInstancesRequest: schemas.stopInstancesSchema,
 };
 
 const replies = [
@@ -47,6 +49,13 @@ const replies = [
   'InstructionView',
   'OverviewReply',
   'PilotDetailReply',
+  'EndpointView',
+  'EndpointSwitchReply',
+  'InstanceView',
+  'InstanceDetailReply',
+  'StartInstancesReply',
+  'StopInstancesReply',
+  'DirectorStatusReply',
 ];
 
 describe('docs/protocol.md', () => {
