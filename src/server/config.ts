@@ -14,6 +14,7 @@
  * maxAttempts: 3          # a payload lost this many times fails
  * credentialTtlSec: 3600  # pilot credentials live this long; heartbeats renew them
  * endpoints: { … }        # where the director starts machines: director/endpoint-config.ts, docs/director.md
+ * directorCycleSec: 5     # the director's cycle (it also cycles soon after each submit)
  * limits:                 # what one caller may use up (api/limits.ts; 0: no limit for a rate or cap)
  *   labelBytes: 4096                 # a registration's labels, in bytes of JSON
  *   capabilityBytes: 16384           # a node's capabilities (register, heartbeat), in bytes of JSON
@@ -48,6 +49,8 @@ export interface ServerConfig {
   readonly credentialTtlSec: number;
   /** Where the director may start machines, in the order written (none: no director). */
   readonly endpoints: readonly EndpointConfig[];
+  /** Seconds between the director's cycles (it also cycles soon after each submit). */
+  readonly directorCycleSec: number;
   /** What one caller may use up (api/limits.ts). */
   readonly limits: ApiLimits;
   /** Relays the server knows (by their token's sha256), and whether registrations must come through one. */
@@ -64,6 +67,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = Object.freeze({
   maxAttempts: 3,
   credentialTtlSec: 3600,
   endpoints: Object.freeze([]),
+  directorCycleSec: 5,
   relays: NO_RELAYS,
 });
 
@@ -73,6 +77,7 @@ const NUMBERS = {
   stallAfterSec: [1, 30 * 86400],
   maxAttempts: [1, 100],
   credentialTtlSec: [0, 365 * 86400],
+  directorCycleSec: [1, 86400],
 } as const;
 
 const bad = (where: string, message: string) => new VmpilotError('VMP_CONFIG', `${where}: ${message}`);

@@ -77,7 +77,7 @@ export interface DirectorWiring {
   store: InstanceStore & Pick<SettingsStore, 'getSetting' | 'setSetting'>;
   clock: Clock;
   log: Logger;
-  config: Pick<ServerConfig, 'endpoints' | 'shares' | 'defaultShare'>;
+  config: Pick<ServerConfig, 'endpoints' | 'shares' | 'defaultShare'> & Partial<Pick<ServerConfig, 'directorCycleSec'>>;
   /** The server's URL as local machines reach it, once it listens. */
   serverUrl: () => string;
   /** The environment local agents start with (agentBaseEnv). */
@@ -86,8 +86,6 @@ export interface DirectorWiring {
   node?: string;
   /** Where the built agent files are (default: beside the server bundle). */
   agentDir?: string;
-  /** Time between cycles (default 5 s). */
-  everyMs?: number;
 }
 
 /** The director of the configured endpoints, not started; null when there are none. */
@@ -128,7 +126,7 @@ export async function makeDirector(w: DirectorWiring): Promise<Director | null> 
     serverUrl: w.serverUrl,
     demandPolicy: demandPolicyOf(w.config),
     prices: new DriverPrices(drivers, new FilePrices(w.clock, w.log)),
-    ...(w.everyMs === undefined ? {} : { everyMs: w.everyMs }),
+    ...(w.config.directorCycleSec === undefined ? {} : { everyMs: w.config.directorCycleSec * 1000 }),
   });
 }
 

@@ -27,6 +27,12 @@ describe('server config file', () => {
     expect(() => serverConfigFrom({ groups: { atlas: { share: 1, requireIsolation: 'yes' } } })).toThrow(/groups\.atlas\.requireIsolation is "yes"; expected true or false/);
   });
 
+  it("takes the director's cycle time, 5 s unless told, and names a bad one", () => {
+    expect(DEFAULT_SERVER_CONFIG.directorCycleSec).toBe(5);
+    expect(serverConfigFrom({ directorCycleSec: 30 }).directorCycleSec).toBe(30);
+    expect(() => serverConfigFrom({ directorCycleSec: 0 }, 'f.yaml')).toThrow('f.yaml: directorCycleSec is 0; expected a number from 1 to 86400');
+  });
+
   it('keeps the groups that require isolation', () => {
     const c = serverConfigFrom({ groups: { atlas: { share: 70, requireIsolation: true }, cms: { share: 30, requireIsolation: false }, lhcb: 5 } });
     expect([...c.requireIsolation]).toEqual(['atlas']);
