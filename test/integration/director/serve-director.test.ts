@@ -14,7 +14,17 @@ const tmp = tempDir('vmpilot-serve-director-');
 // the agents run as root and their payloads as slot accounts, which must pass through to their directories
 chmodSync(tmp.dir, 0o711);
 afterAll(() => tmp.cleanup());
-afterEach(() => killAll());
+afterEach(() => {
+  killAll();
+  // agents the director started are not the harness's children: a failed test must not leave them running
+  for (const pid of processesWith(tmp.dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+});
 
 /** A config file with `quick` (idle 3 s, at most 2 instances) and `steady` (idle 300 s) process endpoints. */
 function config(name: string, extra = ''): string {
