@@ -9,9 +9,12 @@ import { endpoint } from '../director/fixtures.js';
 import { ADMIN, PILOT, bearer, harness, type Harness } from './harness.js';
 
 let h: Harness | null = null;
+let base: Harness | null = null;
 afterEach(async () => {
   await h?.close();
+  await base?.close();
   h = null;
+  base = null;
 });
 
 describe('director routes without endpoints', () => {
@@ -51,7 +54,7 @@ describe('director routes without endpoints', () => {
 describe('director routes with a director on the SQLite store', () => {
   async function withDirector() {
     const endpoints = [endpoint('laptop', { limits: { instances: 2 } }), endpoint('hpc')];
-    const base = await harness(0);
+    base = await harness(0);
     const cloud = new FakeCloud(base.clock);
     const director = new Director({
       store: base.store,
@@ -63,9 +66,8 @@ describe('director routes with a director on the SQLite store', () => {
       serverUrl: () => 'http://127.0.0.1:9',
       demandPolicy: { shares: new Map(), defaultShare: 1, defaultWallSec: 3600 },
     });
-    await base.app.close();
     h = await harness(0, { store: base.store, clock: base.clock, director, endpoints });
-    return { director, cloud };
+    return { director, cloud, store: base.store };
   }
   const call = (method: 'GET' | 'POST', url: string, payload?: object) => h!.app.inject({ method, url, headers: bearer(ADMIN), ...(payload ? { payload } : {}) });
 
@@ -104,11 +106,11 @@ describe('director routes with a director on the SQLite store', () => {
   });
 
   it('disables and enables an endpoint (kept in the store), and lists it with its live instances', async () => {
-    const { director } = await withDirector();
+    const { director, store } = await withDirector();
     await call('POST', paths.instances, { endpoint: 'hpc' });
     const off = await call('POST', paths.endpointDisable('hpc'));
     expect(off.json()).toEqual({ name: 'hpc', enabled: false, disabledByOperator: true });
-    expect([...(await h!.store.disabledEndpoints())]).toEqual(['hpc']);
+    expect([...(await store.disabledEndpoints())]).toEqual(['hpc']);
     const refused = await call('POST', paths.instances, { endpoint: 'hpc' });
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error.message).toContain('endpoint hpc is disabled');
@@ -119,7 +121,7 @@ describe('director routes with a director on the SQLite store', () => {
     ]);
     expect((await call('POST', paths.endpointDisable('nowhere'))).statusCode).toBe(404);
     await call('POST', paths.endpointEnable('hpc'));
-    expect((await h!.store.disabledEndpoints()).size).toBe(0);
+    expect((await store.disabledEndpoints()).size).toBe(0);
     await director.close();
   });
 });
