@@ -156,7 +156,9 @@ describe('the director in serve', () => {
       return i.state === 'deleted' && i;
     }, LONG);
     expect(deleted.drainAt).not.toBeNull();
-    expect(deleted.history.map((h) => h.reason)).toContain('draining: stopped by an operator');
+    // its pilot was sent the drain, acknowledged it, and halted
+    const sent = await api.call<{ instruction: { type: string; reason?: string }; doneAt: number | null }[]>('GET', `/v1/pilots/${registered.pilotId}/instructions`);
+    expect(sent.body).toEqual([expect.objectContaining({ instruction: expect.objectContaining({ type: 'drain', reason: 'stopped by an operator' }), doneAt: expect.any(Number) })]);
     expect(deleted.pilot).toEqual({ id: registered.pilotId, state: 'halted' });
     expect(nothingRuns(deleted)).toBe(true);
 
@@ -165,7 +167,6 @@ describe('the director in serve', () => {
     expect(again.code).toBe(3);
     expect(again.stdout).toBe(`${id}: already-ended: instance ${id} has already ended (deleted: ${deleted.reason})\n999: unknown: no instance 999\n`);
     expect(again.stderr).toContain('no instance 999');
-    void api;
     await server.stop();
   }, 180_000);
 
