@@ -446,6 +446,12 @@ export class Director {
       return null;
     } catch (err) {
       const why = describeError(err);
+      // stopped by an operator while its create was under way: not the offering's failure; the next cycle removes what it made, by its key
+      const now = await this.o.store.getInstance(rec.id).catch(() => null);
+      if (now?.state === 'failed' && now.reason === STOPPED_REASON) {
+        actions.push({ kind, endpoint: ep.name, instanceId: rec.id, detail: `${detail}: ${STOPPED_REASON} while it was being created`, error: null });
+        return null;
+      }
       actions.push({ kind, endpoint: ep.name, instanceId: rec.id, detail, error: why });
       this.o.log.warn({ endpoint: ep.name, instance: rec.id, err: why }, 'create failed');
       await this.o.store.updateInstance(rec.id, { state: 'failed', reason: `create failed: ${why}` }, this.o.clock.now()).catch(() => undefined);

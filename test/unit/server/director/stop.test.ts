@@ -134,3 +134,37 @@ describe('Director.stopByHand', () => {
     expect(w.store.history.get(a!.id)!.map((h) => h.reason)).toContain('stopped by an operator: drained 120 s ago and still not halted');
   });
 });
+
+describe('a stop while the create is under way', () => {
+  it('is not taken for a failure of the offering, and what the create made is removed by its key', async () => {
+    const clock = new FakeClock(T0);
+    const store = new MemoryDirectorStore();
+    const cloud = new FakeCloud(clock);
+    const director = new Director({
+      store,
+      clock,
+      log: silentLogger(),
+      endpoints: [endpoint('a')],
+      drivers: new Map([['a', new FakeDriver(cloud, resourcePrefix('test', 'a'))]]),
+      directorId: 'test',
+      serverUrl: 'http://127.0.0.1:9',
+      demandPolicy: { shares: new Map(), defaultShare: 1, defaultWallSec: 3600 },
+      driverCallMs: 1000,
+    });
+    const [a] = await director.startByHand('a');
+    cloud.hangAfterEffect = true; // the machine is made, the answer never comes
+    const cycle = director.cycle();
+    for (let i = 0; i < 20 && cloud.resources.size === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(cloud.resources.size).toBe(1);
+    expect((await director.stopByHand([a!.id])).results[0]!.outcome).toBe('stopping');
+    await clock.advance(1000);
+    const record = await cycle;
+    expect(record.actions.find((x) => x.instanceId === a!.id)).toMatchObject({ kind: 'create-again', error: null, detail: expect.stringContaining('stopped by an operator while it was being created') });
+    expect(store.memory.size).toBe(0); // no backoff
+    expect((await store.getInstance(a!.id))!.reason).toBe(STOPPED_REASON);
+    cloud.hangAfterEffect = false;
+    await director.cycle();
+    expect((await store.getInstance(a!.id))!.state).toBe('deleted');
+    expect(cloud.resources.size).toBe(0);
+  });
+});
