@@ -3,16 +3,14 @@
  * disable|enable NAME`, `instances` (and `instances start|stop`), `instance
  * ID`, `director status`. Options are declared here; actions load lazily.
  * `endpoint` is a command of subcommands, so more (e.g. `endpoint test`)
- * slot in beside disable and enable: `endpointCommand(program)` finds it.
+ * slot in beside disable and enable, whichever registers first making it.
  */
 import type { Command } from 'commander';
 import { withClientOptions } from './server-commands.js';
 
-/** The `endpoint` command of `program` (registerDirectorCommands made it), for subcommands registered elsewhere. */
-export function endpointCommand(program: Command): Command {
-  const found = program.commands.find((c) => c.name() === 'endpoint');
-  if (!found) throw new Error('registerDirectorCommands must run first: there is no endpoint command');
-  return found;
+/** The `endpoint` command of `program`, made when it is not there yet (whichever registers first makes it). */
+function endpointCommand(program: Command): Command {
+  return program.commands.find((c) => c.name() === 'endpoint') ?? program.command('endpoint').description("Act on one of the director's endpoints (serve --config endpoints:).");
 }
 
 /** Register the director's commands on `program`. */
@@ -36,7 +34,7 @@ Example:
       await endpoints(o);
     });
 
-  const endpoint = program.command('endpoint').description('Act on one endpoint: disable, enable.');
+  const endpoint = endpointCommand(program);
   endpoint.addHelpText('after', '\nExamples:\n  vmpilot-server endpoint disable hpc\n  vmpilot-server endpoint enable hpc');
   withClientOptions(endpoint.command('disable'))
     .description('Start nothing more on an endpoint (kept across restarts); its live instances run on and are discarded as usual.')

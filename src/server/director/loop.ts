@@ -33,7 +33,8 @@ import type { CreateRequest, DirectorStore, Driver, DriverResource, InstanceReco
 import type { StopResult } from '../../protocol/index.js';
 import type { PriceSource } from './prices.js';
 import { type Learnt, type Step, reconcile } from './reconcile.js';
-import { STOPPED_REASON, stopResultOf, stopStepFor } from './stop.js';
+import { type HandDeps, type StartOptions, startByHand, stopByHand } from './by-hand.js';
+import { STOPPED_REASON } from './stop.js';
 import { supplyFrom } from './supply.js';
 
 /** One thing a cycle did, for its record. */
@@ -139,95 +140,28 @@ export class Director {
   }
 
   /**
-   * Start `count` instances of `shapeName` (default: the endpoint's first
-   * shape) on `endpoint` whatever the demand (`instances start`, an endpoint
-   * test): recorded `requested` and `manual` at once; the next cycle (poked
-   * now) makes them at the driver under their keys, and they are discarded
-   * by the same rules as the rest. `groups` narrows what their pilots may
-   * serve (default: the endpoint's groups). Refused, with nothing recorded,
-   * for an unknown endpoint or shape (VMP_NOT_FOUND), a disabled endpoint or
-   * one past its instance or core limit (VMP_CONFLICT, naming the limit).
+   * Start instances whatever the demand (`instances start`, an endpoint
+   * test): by-hand.ts `startByHand`, then cycle soon to create them.
    */
-  async startByHand(endpoint: string, o: { shape?: string; count?: number; groups?: readonly string[] } = {}): Promise<InstanceRecord[]> {
-    const ep = this.byName.get(endpoint);
-    if (!ep) throw new VmpilotError('VMP_NOT_FOUND', `no endpoint "${endpoint}"; configured: ${[...this.byName.keys()].join(', ') || 'none'}`);
-    const shape = o.shape === undefined ? ep.shapes[0] : ep.shapes.find((s) => s.name === o.shape);
-    if (!shape) throw new VmpilotError('VMP_NOT_FOUND', `endpoint ${endpoint} has no shape "${o.shape}"; it has ${ep.shapes.map((s) => s.name).join(', ')}`);
-    const count = o.count ?? 1;
-    if (!Number.isInteger(count) || count < 1 || count > 1000) throw new VmpilotError('VMP_BAD_REQUEST', `count must be a whole number from 1 to 1000, not ${count}`);
-    const disabled = await this.o.store.disabledEndpoints();
-    if (!ep.enabled || disabled.has(ep.name)) throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint} is disabled: enable it first (vmpilot-server endpoint enable ${endpoint})`);
-    if (!this.o.drivers.has(ep.name)) throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint} has no driver in this server`);
-    const live = (await this.o.store.liveInstances()).filter((i) => i.endpoint === ep.name && isLive(i.state));
-    const cores = live.reduce((n, i) => n + i.cores, 0);
-    if (live.length + count > ep.limits.instances) {
-      throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint}: limits.instances is ${ep.limits.instances} and ${live.length} are live; ${count} more would pass it`);
-    }
-    if (cores + count * shape.cores > ep.limits.cores) {
-      throw new VmpilotError('VMP_CONFLICT', `endpoint ${endpoint}: limits.cores is ${ep.limits.cores} and ${cores} are live; ${count} × ${shape.cores} more would pass it`);
-    }
-    const at = this.o.clock.now();
-    const out: InstanceRecord[] = [];
-    for (let n = 0; n < count; n++) {
-      out.push(
-        await this.o.store.createInstance(
-          {
-            key: this.secrets.key(resourcePrefix(this.o.directorId, ep.name)),
-            endpoint: ep.name,
-            shape: shape.name,
-            cores: shape.cores,
-            memoryMb: shape.memoryMb,
-            forGroup: null,
-            requirementClass: '',
-            groups: o.groups ? Object.freeze([...o.groups]) : servedGroups(ep),
-            // a fresh credential is made when the cycle issues the create; this hash is nobody's
-            credentialHash: credentialHash(this.secrets.credential()),
-            costPerHour: shape.price === null ? shape.costPerHour : ((await this.o.prices?.prices([ep]))?.get(offeringKey(ep.name, shape.name)) ?? shape.costPerHour),
-            manual: true,
-          },
-          at,
-        ),
-      );
-    }
+  async startByHand(endpoint: string, o: StartOptions = {}): Promise<InstanceRecord[]> {
+    const out = await startByHand(this.handDeps(), endpoint, o);
     this.poke();
     return out;
   }
 
   /**
-   * Stop instances by hand (`instances stop ID…`): drain, then discard, by
-   * the per-state rule of stop.ts. A registered instance's pilot is asked to
-   * drain and its `drainAt` set (the reconcile deletes it once the pilot
-   * halts, or terminates it the drain grace later); one not yet registered
-   * is marked failed and deleted next cycle; an ended or unknown one is
-   * reported as such. One result per id, in order; `drained`: the pilots
-   * asked to drain (to wake). Pokes the loop.
+   * Stop instances by hand (`instances stop ID…`): drain, then discard
+   * (by-hand.ts `stopByHand`, the rule of stop.ts); cycle soon.
    */
   async stopByHand(ids: readonly number[]): Promise<{ results: StopResult[]; drained: number[] }> {
-    const { store, clock } = this.o;
-    const results: StopResult[] = [];
-    const drained: number[] = [];
-    for (const id of ids) {
-      const before = await store.getInstance(id);
-      const step = stopStepFor(before);
-      try {
-        if (step.kind === 'drain') {
-          await store.drainPilot(step.pilotId, STOPPED_REASON, clock.now());
-          await store.updateInstance(id, { state: 'registered', reason: `draining: ${STOPPED_REASON}`, drainAt: clock.now() }, clock.now());
-          drained.push(step.pilotId);
-        } else if (step.kind === 'fail') {
-          await store.updateInstance(id, { state: 'failed', reason: STOPPED_REASON }, clock.now());
-        }
-        results.push(stopResultOf(id, before, step));
-      } catch (err) {
-        // a cycle moved it meanwhile (its pilot halted, it failed): say what it is now
-        if (!(err instanceof VmpilotError && err.code === 'VMP_CONFLICT')) throw err;
-        const now = await store.getInstance(id);
-        results.push(stopResultOf(id, now, stopStepFor(now).kind === 'none' ? stopStepFor(now) : { kind: 'none', outcome: 'already-ended' }));
-      }
-    }
-    this.o.log.info({ ids, results: results.map((r) => `${r.id}:${r.outcome}`) }, 'instances stopped by an operator');
+    const out = await stopByHand(this.handDeps(), ids);
     this.poke();
-    return { results, drained };
+    return out;
+  }
+
+  private handDeps(): HandDeps {
+    const { store, clock, log, directorId, drivers, prices } = this.o;
+    return { store, clock, log, directorId, drivers, byName: this.byName, secrets: this.secrets, ...(prices ? { prices } : {}) };
   }
 
   /** Cycle soon (work was submitted). */
