@@ -45,6 +45,15 @@ function queuedCandidates(sql: Sql): PayloadRow[] {
   return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
+/**
+ * Each group's decayed usage at `at` (core-seconds, half-life
+ * `halfLifeSec`): what the picker weighs shares against, for a claim and for
+ * the director's demand alike.
+ */
+export function usageAt(sql: Sql, at: number, halfLifeSec: number): Map<string, number> {
+  return groupUsage(runIntervalsIn(sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
+}
+
 /** Insert one queued payload and its history row (inside the caller's transaction); its id. */
 function insertPayload(sql: Sql, r: SubmitRequest, at: number): number {
   const cores = r.cores ?? ONE_CORE;
@@ -96,7 +105,7 @@ export function sqlitePayloads(sql: Sql): PayloadStore {
       return sql.tx(() => {
         const rows = queuedCandidates(sql);
         if (rows.length === 0) return null;
-        const usage = groupUsage(runIntervalsIn(sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
+        const usage = usageAt(sql, at, halfLifeSec);
         const choice = pick(rows.map(candidate), offer, usage);
         if (!choice) return null;
         const row = rows.find((r) => r.id === choice.id);
