@@ -199,6 +199,18 @@ describe('SQLite InstanceStore', () => {
       expect(plain.groups).toBeUndefined();
     }));
 
+  it('a claim for a pilot restricted to some groups never sees another group’s payload, whatever the picker', () =>
+    withFile(async ({ store }) => {
+      const s = store();
+      const p = await s.createPilot(registration(), 'p1', T);
+      const [cms, atlas] = await s.submitPayloads([{ command: ['x'], group: 'cms', priority: 9 }, { command: ['x'], group: 'atlas' }], T);
+      // a picker that takes the first candidate it is shown, groups or not
+      const first = (candidates: { id: number }[]) => (candidates[0] ? { id: candidates[0].id, cores: 1 } : null);
+      expect(await s.claimPayload(p.id, { ...offer, groups: ['atlas'] }, first, T)).toMatchObject({ id: atlas });
+      expect(await s.claimPayload(p.id, { ...offer, groups: ['atlas'] }, first, T)).toBeNull();
+      expect(await s.claimPayload(p.id, offer, first, T)).toMatchObject({ id: cms });
+    }));
+
   it('runs the director loop: queued work starts an instance, its pilot registers with the credential, halts, and the instance is deleted', () =>
     withFile(async ({ clock, store }) => {
       const s = store();
