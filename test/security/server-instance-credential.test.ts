@@ -130,6 +130,19 @@ describe('security: an instance credential registers one pilot, tied to its inst
     expect((await w.store.getInstance(failed.id))?.pilotId).toBeNull();
   });
 
+  it('two registrations sent at once with one credential make one pilot; the other is 401', async () => {
+    const w = await world();
+    const credential = randomSecrets.credential();
+    const inst = await w.store.createInstance(draft('vmp-t-laptop-r', credential, ['atlas']), 1);
+    const both = await Promise.all([1, 2].map((i) => w.call('POST', paths.register, credential, registration({ hostname: `vm-${i}` }))));
+    expect(both.map((r) => r.status).sort()).toEqual([201, 401]);
+    const loser = both.find((r) => r.status === 401)!;
+    expect((await errorOf(loser)).message).toMatch(/already used, or its instance is gone/);
+    const winner = (await both.find((r) => r.status === 201)!.json()) as RegisterReply;
+    expect(await w.store.countPilots({})).toBe(1);
+    expect((await w.store.getInstance(inst.id))?.pilotId).toBe(winner.pilotId);
+  });
+
   it('is rate limited by address like the shared token', async () => {
     const w = await world({ registerBurstPerAddress: 1, registerPerSecPerAddress: 0.001 });
     expect((await w.call('POST', paths.register, PILOT, registration())).status).toBe(201);
