@@ -28,7 +28,7 @@ export function registerServerCommands(program: Command): void {
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
     .option('--match-wait-max <sec>', 'longest a match request is held open', '20')
     .option('--log-level <level>', 'log level: trace, debug, info, warn, error', 'info')
-    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec, limits, endpoints')
+    .option('--config <file>', 'YAML: groups (share, requireIsolation), usageHalfLifeSec, stallAfterSec, maxAttempts, credentialTtlSec, limits, endpoints, directorCycleSec')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain)')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--stall-after <sec>', 'a pilot silent this long becomes stalled (default 600, or the config file)')
@@ -39,6 +39,11 @@ Prints "vmpilot-server listening on http://HOST:PORT" (https:// with TLS)
 first, then any token it generated ("admin token: T", "pilot token: T"),
 once. Logs go to stderr. The dashboard is at / (sign in with the admin
 token); Prometheus metrics at /metrics (admin token as bearer).
+
+With "endpoints:" in --config (docs/director.md) the server runs the
+director: every directorCycleSec (5) and soon after each submit it starts
+machines for queued work and discards them when idle; see "endpoints",
+"instances" and "director status".
 
 In --config, "groups: { atlas: { share: 70, requireIsolation: true } }"
 gives atlas's payloads only to pilots that isolate them (their registration

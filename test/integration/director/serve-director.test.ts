@@ -217,6 +217,8 @@ describe('the director in serve', () => {
     expect(await get<InstanceView[]>('/v1/instances')).toEqual([]);
     const help = await runCommand([SERVER, 'instances', 'start', '--help']);
     expect(help.stdout).toMatch(/Example:\n {2}vmpilot-server instances start --endpoint/);
-    await server.stop();
+    // SIGTERM: the director is closed with the rest, and the server ends cleanly
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+    expect(server.stderr()).toContain('"msg":"stopped"');
   }, 60_000);
 });
