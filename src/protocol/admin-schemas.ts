@@ -176,3 +176,21 @@ export const pilotsQuerySchema = {
     offset: { type: 'string', pattern: '^[0-9]{1,7}$' },
   },
 } as const;
+
+/** Body of POST /v1/endpoints/:name/test. */
+export const endpointTestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    shape: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[a-z0-9][a-z0-9._-]*$' },
+    timeoutSec: { type: 'integer', minimum: 1, maximum: 86400 },
+  },
+} as const;
+
+/** Path parameters of the endpoint routes: an endpoint name as endpoint-config.ts allows it. */
+export const endpointParamsSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: { type: 'string', minLength: 1, maxLength: 24, pattern: '^[a-z][a-z0-9-]*$' } },
+} as const;

@@ -26,6 +26,8 @@ export const paths = {
   payloadHistory: (payloadId: number | string) => `/v1/payloads/${payloadId}/history`,
   accounting: '/v1/accounting',
   usage: '/v1/usage',
+  /** Start one instance of an endpoint end to end; NDJSON, a line per stage (admin). */
+  endpointTest: (name: string) => `/v1/endpoints/${encodeURIComponent(name)}/test`,
   /** Prometheus text format, outside /v1: not part of the protocol's versioning. */
   metrics: '/metrics',
   // agent files (registration or admin token): agent-manifest.json, the files it lists, <file>.sha256
@@ -52,6 +54,7 @@ export const routes = {
   payloadHistory: '/v1/payloads/:payloadId/history',
   accounting: '/v1/accounting',
   usage: '/v1/usage',
+  endpointTest: '/v1/endpoints/:name/test',
   metrics: '/metrics',
 } as const;
 
