@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../protocol/version.js';
+import { registerEndpointTestCommand } from './admin/endpoint-command.js';
 import { registerRelayTokenCommand } from './relay-token-command.js';
 import { registerServerCommands } from './server-commands.js';
 import { runMain } from './run-main.js';
@@ -25,4 +26,5 @@ Examples:
 
 registerServerCommands(program);
 registerRelayTokenCommand(program);
+registerEndpointTestCommand(program); // endpoint test NAME
 void runMain(program, process.argv);

@@ -39,6 +39,8 @@ export interface EndpointTestDeps {
   randomHex?: () => string;
   /** Between two looks at the store (default 250 ms). */
   pollMs?: number;
+  /** Aborted: the server is stopping; waiting ends at once (cleanup still marks and drains, without waiting). */
+  signal?: AbortSignal;
 }
 
 /** What to test. */
@@ -148,7 +150,7 @@ class EndpointTest {
     const driver = this.d.director.driverOf(this.ep!.name)!;
     const sec = Math.min(this.bound('credentials'), this.left());
     const stop = new AbortController();
-    const late = this.clock.sleep(sec * 1000, stop.signal).then(() => null);
+    const late = this.clock.sleep(sec * 1000, this.d.signal ? AbortSignal.any([stop.signal, this.d.signal]) : stop.signal).then(() => null);
     try {
       const listed = await Promise.race([driver.list(), late]);
       if (listed === null) return { ok: false, detail: `the driver did not answer a listing within ${fmtSec(sec)}` };
@@ -253,12 +255,13 @@ class EndpointTest {
       last = await read();
       const v = judge(last);
       if (v) return v;
+      if (this.d.signal?.aborted) return { ok: false, detail: `the server is stopping: ${waiting(last)}` };
       const now = this.clock.now();
       if (now >= end) {
         const why = end === own ? `timed out after ${fmtSec(sec)}` : `the test's timeout (${fmtSec(this.o.timeoutSec!)}) passed`;
         return { ok: false, detail: `${why}: ${waiting(last)}` };
       }
-      await this.clock.sleep(Math.min(this.pollMs, end - now));
+      await this.clock.sleep(Math.min(this.pollMs, end - now), this.d.signal);
     }
   }
 

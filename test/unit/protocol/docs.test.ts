@@ -25,6 +25,7 @@ const requestSchemas: Record<string, object> = {
   InstructionRequest: schemas.instructionSchema,
   SubmitBatchRequest: schemas.submitBatchSchema,
   KillRequest: schemas.killSchema,
+  EndpointTestRequest: schemas.endpointTestSchema,
 };
 
 const replies = [
@@ -47,6 +48,8 @@ const replies = [
   'InstructionView',
   'OverviewReply',
   'PilotDetailReply',
+  'EndpointTestStage',
+  'EndpointTestDone',
 ];
 
 describe('docs/protocol.md', () => {
