@@ -102,7 +102,7 @@ class EndpointTest {
       (await this.stage('config', () => this.config())) &&
       (await this.stage('credentials', () => this.credentials())) &&
       (await this.stage('create', () => this.create())) &&
-      (await this.stage('booting', () => this.untilInstance('booting', (i) => (BOOTED.has(i.state) || i.pilotId !== null ? `the driver says ${i.driverId} runs` : null), 'the driver to say it runs'))) &&
+      (await this.stage('booting', () => this.untilInstance('booting', (i) => (i.bootedAt !== null || BOOTED.has(i.state) || i.pilotId !== null ? `the driver says ${i.driverId} runs` : null), 'the driver to say it runs'))) &&
       (await this.stage('registered', () => this.untilInstance('registered', (i) => (i.pilotId !== null ? `pilot ${i.pilotId} registered as instance ${i.id}` : null), 'a pilot to register'))) &&
       (await this.stage('probe', () => this.probe())) &&
       (await this.stage('halted', () => this.halted())) &&
