@@ -179,8 +179,8 @@ class EndpointTest {
       if (!v.p) return { ok: false, detail: `the probe payload ${p.id} vanished from the store` };
       if (PAYLOAD_ENDED.has(v.p.state)) {
         const out = v.p.outputTail ?? '';
-        if (v.p.pilotId !== v.i.pilotId) return { ok: false, detail: `the probe payload ${p.id} ran on pilot ${v.p.pilotId}, not on the instance's pilot ${v.i.pilotId}` };
         if (v.p.state !== 'done' || v.p.exitCode !== 0) return { ok: false, detail: `the probe payload ${p.id} ended ${v.p.state}${v.p.exitCode === null ? '' : ` with exit code ${v.p.exitCode}`}${v.p.message ? `: ${v.p.message}` : ''}` };
+        if (v.p.pilotId !== v.i.pilotId) return { ok: false, detail: `the probe payload ${p.id} ran on pilot ${v.p.pilotId}, not on the instance's pilot ${v.i.pilotId}` };
         if (!out.includes(marker)) return { ok: false, detail: `the probe payload ${p.id} exited 0 but its output does not hold the marker "${marker}" (output: ${JSON.stringify(out.slice(-200))})` };
         return { ok: true, detail: `payload ${p.id} ran on pilot ${v.p.pilotId}: exit 0, marker in its output` };
       }
