@@ -133,8 +133,9 @@ describe('endpoint test through the CLI', () => {
     const report = JSON.parse(r.stdout) as { ok: boolean; stages: { stage: string; ok: boolean; detail: string; hints?: string[] }[] };
     expect(report.ok).toBe(false);
     const failed = report.stages.find((s) => !s.ok)!;
-    expect(failed.stage).toBe('registered');
-    expect(failed.detail).toMatch(/its machine ended before its pilot registered \(agent exited 1\)/);
+    // the agent's node exits at once: the machine ended before its pilot registered, seen while starting or booting
+    expect(['booting', 'registered']).toContain(failed.stage);
+    expect(failed.detail).toMatch(/ended before its pilot registered \(agent exited 1\)/);
     expect(failed.hints!.join('\n')).toContain('agent.log');
     expect(report.stages.at(-1)).toMatchObject({ stage: 'deleted', ok: true, detail: expect.stringMatching(/^cleanup: instance \d+ deleted/) });
     await nothingLeft('broken');
