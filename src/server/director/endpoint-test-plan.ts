@@ -124,7 +124,7 @@ export function hintsFor(stage: EndpointTestStageName, ep: EndpointConfig, key: 
     case 'booting':
       switch (d.kind) {
         case 'process':
-          return [`the agent's log: ${d.workDir}/${name}/agent.log`, `timeouts.bootSec (${ep.timeouts.bootSec} s)`];
+          return [`the agent's log ${d.workDir}/${name}/agent.log (removed with the instance: start the agent by hand, ${d.node ?? 'node'} ${d.agent ?? 'dist/vmpilot.cjs'} --version, to see it fail)`, `timeouts.bootSec (${ep.timeouts.bootSec} s)`];
         case 'qemu':
           return [`the VM's files under ${d.workDir}/${name}/`, `KVM (accel ${d.accel}): under TCG a VM boots much slower; timeouts.bootSec (${ep.timeouts.bootSec} s)`];
         case 'ec2':
@@ -143,7 +143,7 @@ export function hintsFor(stage: EndpointTestStageName, ep: EndpointConfig, key: 
         'a firewall or security group between the machine and the server\'s port; the server\'s TLS certificate and the CA the machine trusts',
         "the agent download (GET /v1/agent/...) from the machine",
         d.kind === 'process'
-          ? `the agent's log: ${d.workDir}/${name}/agent.log`
+          ? `the agent's log ${d.workDir}/${name}/agent.log (removed with the instance: start the agent by hand, ${d.node ?? 'node'} ${d.agent ?? 'dist/vmpilot.cjs'} --version, to see it fail)`
           : d.kind === 'qemu'
             ? `the VM's console log under ${d.workDir}/${name}/`
             : batch

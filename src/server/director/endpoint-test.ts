@@ -119,6 +119,10 @@ class EndpointTest {
     } catch (err) {
       v = { ok: false, detail: describeError(err) };
     }
+    if (!v.ok && name !== 'deleted' && this.instance?.driverId) {
+      const said = await this.driverSays(this.instance.driverId);
+      if (said) v = { ok: false, detail: `${v.detail}; ${said}` };
+    }
     this.emit({
       stage: name,
       ok: v.ok,
@@ -127,6 +131,26 @@ class EndpointTest {
       ...(v.ok ? {} : { hints: this.ep ? hintsFor(name, this.ep, this.instance?.key ?? null) : hintsConfigOnly() }),
     });
     return v.ok;
+  }
+
+  /**
+   * What the driver says of the resource now (its state and detail: a
+   * cloud's status reason, an exit status), within 10 s; null when it has no
+   * such resource (the director deleted it already: its reason says why).
+   */
+  private async driverSays(id: string): Promise<string | null> {
+    const driver = this.d.director.driverOf(this.ep!.name);
+    if (!driver) return 'no driver to ask';
+    const stop = new AbortController();
+    try {
+      const r = await Promise.race([driver.describe(id), this.clock.sleep(10_000, stop.signal).then(() => 'late' as const)]);
+      if (r === 'late') return `the driver did not describe ${id} within 10 s`;
+      return r ? `the driver says ${id} is ${r.state}${r.detail ? ` (${r.detail})` : ''}` : null;
+    } catch (err) {
+      return `describing ${id} failed: ${describeError(err)}`;
+    } finally {
+      stop.abort();
+    }
   }
 
   private bound(stage: EndpointTestStageName): number {

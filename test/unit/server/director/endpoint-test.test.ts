@@ -211,6 +211,8 @@ describe('endpoint test', () => {
     const { stages } = await runIt(w, { timeoutSec: 20 });
     expect(stages.map((s) => [s.stage, s.ok])).toEqual([['config', true], ['credentials', true], ['create', true], ['booting', false], ['deleted', true]]);
     expect(stages[3]!.detail).toMatch(/the test's timeout \(20 s\) passed: waiting for the driver to say it runs; instance 1 is starting: created fake-1/);
+    // the machine is still there when the test gives up: what its driver says of it is in the detail
+    expect(stages[3]!.detail).toMatch(/; the driver says fake-1 is pending$/);
     expect(w.store.history.get(1)!.map((h) => h.state)).toEqual(['requested', 'starting', 'failed', 'deleted']);
     expect(w.store.instances.get(1)!.reason).toBe('endpoint test: stopped: a stage failed');
   });
