@@ -20,17 +20,19 @@ afterEach(async () => {
 });
 
 /** An app with a director over a fake cloud (one endpoint, "a"), on a real SQLite file and a fake clock. */
-async function withDirector(): Promise<Harness> {
+async function withDirector(): Promise<Harness & { cloud: FakeCloud; director: Director }> {
   const ep = endpoint('a');
   const tmp = tempDir();
   const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
   const clock = new FakeClock();
+  const cloud = new FakeCloud(clock);
   const director = new Director({
     store,
     clock,
     log: silentLogger(),
     endpoints: [ep],
-    drivers: new Map([['a', new FakeDriver(new FakeCloud(clock), resourcePrefix('t', 'a'))]]),
+    drivers: new Map([['a', new FakeDriver(cloud, resourcePrefix('t', 'a'))]]),
+    everyMs: 1000,
     directorId: 't',
     serverUrl: 'http://127.0.0.1:9',
     demandPolicy: { shares: new Map(), defaultShare: 1, defaultWallSec: 3600 },
@@ -41,12 +43,15 @@ async function withDirector(): Promise<Harness> {
     app,
     store,
     clock,
+    cloud,
+    director,
     close: async () => {
+      await director.close();
       await app.close();
       await store.close();
       tmp.remove();
     },
-  } as unknown as Harness;
+  } as unknown as Harness & { cloud: FakeCloud; director: Director };
 }
 
 describe('POST /v1/endpoints/:name/test', () => {
@@ -75,5 +80,42 @@ describe('POST /v1/endpoints/:name/test', () => {
     expect(bad.json().error.message).toContain('timeoutSec');
     const extra = await h.app.inject({ method: 'POST', url: paths.endpointTest('a'), headers: bearer(ADMIN), payload: { shapes: 'x' } });
     expect(extra.statusCode).toBe(400);
+  });
+
+  it('streams NDJSON, a line per stage as it ends, then the last line: a listing that fails stops at credentials', async () => {
+    const w = await withDirector();
+    h = w;
+    w.cloud.failList = true;
+    const r = await w.app.inject({ method: 'POST', url: paths.endpointTest('a'), headers: bearer(ADMIN), payload: {} });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^application\/x-ndjson/);
+    const lines = r.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toMatchObject([
+      { stage: 'config', ok: true },
+      { stage: 'credentials', ok: false, detail: 'fake cloud: listing failed', hints: [expect.stringContaining('workDir')] },
+      { done: true, ok: false, instanceId: null },
+    ]);
+  });
+
+  it('a create the driver refuses: the create line carries its words, the instance on the real store is failed, then deleted', async () => {
+    const w = await withDirector();
+    h = w;
+    w.cloud.failCreates = ['quota exceeded for instances: requested 1, used 10 of 10'];
+    w.director.start();
+    const reply = w.app.inject({ method: 'POST', url: paths.endpointTest('a'), headers: bearer(ADMIN), payload: { timeoutSec: 600 } });
+    let done = false;
+    void reply.then(() => (done = true));
+    for (let i = 0; i < 2000 && !done; i++) {
+      await w.clock.advance(250);
+      for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    }
+    const r = await reply;
+    const lines = r.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.stage ?? 'done')).toEqual(['config', 'credentials', 'create', 'deleted', 'done']);
+    expect(lines[2]).toMatchObject({ ok: false, detail: expect.stringContaining('quota exceeded for instances: requested 1, used 10 of 10') });
+    expect(lines[3]).toMatchObject({ ok: true, detail: expect.stringMatching(/^cleanup: instance \d+ deleted/) });
+    const id = lines[4]!.instanceId as number;
+    expect((await w.store.getInstance(id))!.state).toBe('deleted');
+    expect((await w.store.instanceHistory(id)).map((e) => e.state)).toEqual(['requested', 'failed', 'deleted']);
   });
 });
