@@ -1,6 +1,7 @@
 /**
- * Who is calling: the admin, a pilot-to-be (registration token) or a
- * registered pilot (its own credential). Secrets are stored only as sha256
+ * Who is calling: the admin, a pilot-to-be (the shared registration token,
+ * or a director instance's one-time credential) or a registered pilot (its
+ * own credential). Secrets are stored only as sha256
  * hashes and compared in constant time. A missing or unknown token is 401;
  * a known token on a route it may not use is 403.
  */
@@ -8,8 +9,14 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { VmpilotError } from '../../shared/errors.js';
+import { CREDENTIAL_PREFIX } from '../director/credential.js';
 import type { Store } from '../store/store.js';
 import type { RefusalLog } from './refusal-log.js';
+
+/** What a caller with an instance credential that is no longer valid is told. */
+export const SPENT_INSTANCE_CREDENTIAL =
+  'the instance credential was already used, or its instance is gone (failed, halted or deleted): it registers one pilot, once; ' +
+  'start a new instance (`vmpilot-server instances start`, or let the director start one), or register with the shared registration token';
 
 /** The sha256 of a secret, hex: what is stored instead of the secret. */
 export function sha256Hex(secret: string): string {
@@ -38,8 +45,11 @@ export interface TokenHashes {
 export type Caller =
   | { kind: 'admin' }
   | { kind: 'registrar' }
+  /** A machine the director started, with its one-time credential (`vmpi_…`), before its pilot registered. */
+  | { kind: 'instance'; instanceId: number }
   | { kind: 'pilot'; pilotId: number }
-  | { kind: 'unknown'; expired?: boolean };
+  /** `expired`: a pilot credential past its expiry; `spentInstance`: an instance credential no longer valid. */
+  | { kind: 'unknown'; expired?: boolean; spentInstance?: boolean };
 
 /** The bearer token of a request, or null. */
 export function bearerToken(request: FastifyRequest): string | null {
@@ -67,8 +77,15 @@ export class Authenticator {
   async identify(token: string): Promise<Caller> {
     if (matchesHash(token, this.tokens.adminHash)) return { kind: 'admin' };
     if (matchesHash(token, this.tokens.pilotHash)) return { kind: 'registrar' };
+    const instanceLike = token.startsWith(CREDENTIAL_PREFIX);
+    if (instanceLike) {
+      // valid only while its instance is coming and no pilot registered with it (store.ts instanceByCredential)
+      const instance = await this.store.instanceByCredential(sha256Hex(token));
+      if (instance) return { kind: 'instance', instanceId: instance.id };
+    }
+    // (a pilot credential is random base64url: it may, once in a billion, start with the prefix too)
     const owner = await this.store.credentialOwner(sha256Hex(token));
-    if (!owner) return { kind: 'unknown' };
+    if (!owner) return instanceLike ? { kind: 'unknown', spentInstance: true } : { kind: 'unknown' };
     if (owner.expiresAt !== null && owner.expiresAt <= this.clock.now()) return { kind: 'unknown', expired: true };
     return { kind: 'pilot', pilotId: owner.pilotId };
   }
@@ -94,10 +111,12 @@ export class Authenticator {
     const warn = (message: string, f: Record<string, unknown>) => (this.refusals ? this.refusals.warn(message, f) : request.log.warn(f, message));
     if (caller.kind === 'unknown' || !forbidKnown) {
       const expired = caller.kind === 'unknown' && caller.expired === true;
-      warn('authentication failed', { ...fields, ...(expired ? { expired } : {}) });
+      const spent = caller.kind === 'unknown' && caller.spentInstance === true;
+      warn('authentication failed', { ...fields, ...(expired ? { expired } : {}), ...(spent ? { instanceCredential: 'spent or unknown' } : {}) });
       const message =
         token === null ? `${what} needs a bearer token`
         : expired ? `the pilot credential has expired; register again`
+        : spent ? SPENT_INSTANCE_CREDENTIAL
         : `the token is not valid for ${what}`;
       throw new VmpilotError('VMP_UNAUTHORIZED', message);
     }

@@ -17,7 +17,7 @@
  * request gets it again (step 2), or the stall sweep requeues it.
  */
 import type { MatchReply, MatchRequest, PilotState } from '../../protocol/index.js';
-import { isIsolated, isolationAllows, offerOf } from '../queue/pick.js';
+import { groupAllows, isIsolated, isolationAllows, offerOf } from '../queue/pick.js';
 import { decideDesignation } from '../queue/reservations.js';
 import type { Candidate } from '../queue/offer.js';
 import type { ApiContext } from './context.js';
@@ -52,7 +52,11 @@ export async function matchFor(
     const candidates = await waitingView(ctx, now);
     // a pilot never reserves cores for a payload it may not be given
     const isolated = { isolated: isIsolated(pilot.isolation) };
-    const mine = ctx.isolationPolicy.size === 0 ? candidates : candidates.filter((c) => isolationAllows(c, isolated, ctx.isolationPolicy));
+    const groups = pilot.groups ?? null;
+    // nor for a payload of a group it does not serve (a director instance's pilot serves its endpoint's groups)
+    const mine =
+      ctx.isolationPolicy.size === 0 && !groups ? candidates
+      : candidates.filter((c) => isolationAllows(c, isolated, ctx.isolationPolicy) && groupAllows(c, { groups }));
     // in the store, so that every server process sees the same designations
     const waiting = await store.designate((rows) => decideDesignation(rows, mine, pilotId, capacity, now, staleMs));
     // this server honours MatchRequest.backfill: the pilot may lend the cores it holds for this payload
@@ -74,7 +78,7 @@ export async function matchFor(
       if (replaced.aborted) return answer({ payload: null, instructions: [] });
       if (pilot && !NO_NEW_WORK.includes(pilot.state) && !notifier.isClosing) {
         const now = clock.now();
-        const offer = { ...offerOf(body, now - receivedAt, pilot.capabilities ?? null), isolated: isIsolated(pilot.isolation) };
+        const offer = { ...offerOf(body, now - receivedAt, pilot.capabilities ?? null), isolated: isIsolated(pilot.isolation), groups: pilot.groups ?? null };
         const claimed = await store.claimPayload(pilotId, offer, ctx.picker, now, ctx.usageHalfLifeSec);
         if (claimed && signal.aborted) {
           // the client left while the claim ran: assigned and not started, it is handed to the pilot's next request (step 2)

@@ -1,5 +1,7 @@
 /**
- * Routes a pilot calls: register (registration token), then heartbeat, match
+ * Routes a pilot calls: register (the registration token, or a director
+ * instance's one-time credential, which ties the pilot to its instance and
+ * its groups), then heartbeat, match
  * and reports (its own credential, for its own id only). A pilot is not
  * trusted to be well-behaved: registrations are rate-limited (per token and
  * per address) and their labels bounded, its reports must follow its applied
@@ -11,6 +13,7 @@ import type {
   HeartbeatReply,
   HeartbeatRequest,
   MatchRequest,
+  PilotView,
   RegisterReply,
   RegisterRequest,
   ReportsReply,
@@ -23,7 +26,7 @@ import { VmpilotError } from '../../shared/errors.js';
 import { REFUSAL } from '../store/apply-report.js';
 import { seqProblem } from '../store/report-rules.js';
 import type { ApiContext } from './context.js';
-import { bearerToken, newSecret, sha256Hex } from './auth.js';
+import { SPENT_INSTANCE_CREDENTIAL, bearerToken, newSecret, sha256Hex, type Caller } from './auth.js';
 import { matchFor } from './match.js';
 import { registrationAddressKey, relayOf } from './relay-auth.js';
 
@@ -40,9 +43,12 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     await auth.require(request, `pilot ${pilotId}`, (c) => c.kind === 'pilot' && c.pilotId === pilotId, true);
   };
   // the token first (no 429 for whoever has none), then the rate, still before the body is read
+  // the shared registration token, or a director instance's one-time credential (then the pilot is that instance's)
+  const registrars = new WeakMap<FastifyRequest, Caller>();
   const registrar = async (request: FastifyRequest) => {
-    await auth.require(request, 'registration', (c) => c.kind === 'registrar');
+    const caller = await auth.require(request, 'registration', (c) => c.kind === 'registrar' || c.kind === 'instance');
     limitRegistrations(ctx, request);
+    registrars.set(request, caller);
   };
   const pilotOf = (request: FastifyRequest<{ Params: PilotParams }>): number => Number(request.params.pilotId);
 
@@ -54,8 +60,23 @@ export function registerPilotRoutes(app: FastifyInstance, ctx: ApiContext): void
     checkCapabilities(ctx, request.body.capabilities);
     const credential = newSecret();
     const expiresAt = ctx.credentialTtlSec > 0 ? clock.now() + ctx.credentialTtlSec * 1000 : null;
-    const pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
-    request.log.info({ pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip, ...(pilot.relay ? { relay: pilot.relay } : {}) }, 'pilot registered');
+    const caller = registrars.get(request);
+    let pilot: PilotView;
+    if (caller?.kind === 'instance') {
+      // one transaction: the pilot is the instance's (its groups), and the credential is spent; a second use finds it spent
+      const reg = await store.registerInstancePilot(sha256Hex(bearerToken(request) ?? ''), request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
+      if (!reg) {
+        ctx.refusals.warn('authentication failed', { ip: request.ip, route: request.routeOptions.url, caller: 'instance', instanceCredential: 'spent meanwhile' });
+        throw new VmpilotError('VMP_UNAUTHORIZED', SPENT_INSTANCE_CREDENTIAL);
+      }
+      pilot = reg.pilot;
+    } else {
+      pilot = await store.createPilot(request.body, sha256Hex(credential), clock.now(), expiresAt, relayOf(request));
+    }
+    request.log.info(
+      { pilotId: pilot.id, hostname: pilot.hostname, ip: request.ip, ...(pilot.relay ? { relay: pilot.relay } : {}), ...(pilot.instanceId ? { instanceId: pilot.instanceId, groups: pilot.groups } : {}) },
+      'pilot registered',
+    );
     const body: RegisterReply = {
       pilotId: pilot.id,
       credential,

@@ -35,13 +35,21 @@ export function normaliseSubmit(request: SubmitRequest, where: string): SubmitRe
 /**
  * The payload's view with `waiting` set when it is queued: why no live
  * pilot can run it, or null. A payload of a group in `isolation` counts
- * only pilots that isolate their payloads.
+ * only pilots that isolate their payloads; a pilot restricted to some groups
+ * (a director instance's) counts only for those.
  */
 export async function withWaiting(store: Store, view: PayloadView, isolation: IsolationPolicy = new Set()): Promise<PayloadView> {
   if (view.state !== 'queued') return view;
   // oldest first, as the reason lists them (listings come newest first)
   const pilots = (await store.listPilots({ states: TAKING_WORK })).reverse();
-  const runners = pilots.map((p) => ({ label: `pilot ${p.id}`, cores: p.cores, memoryMb: p.memoryMb, capabilities: p.capabilities, isolated: isIsolated(p.isolation) }));
+  const runners = pilots.map((p) => ({
+    label: `pilot ${p.id}`,
+    cores: p.cores,
+    memoryMb: p.memoryMb,
+    capabilities: p.capabilities,
+    isolated: isIsolated(p.isolation),
+    groups: p.groups ?? null,
+  }));
   const requiresIsolation = !isolationAllows(view, { isolated: false }, isolation);
   return { ...view, waiting: waitingReason({ ...view, requiresIsolation }, runners) };
 }

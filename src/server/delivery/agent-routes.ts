@@ -2,9 +2,11 @@
  * `GET /v1/agent/agent-manifest.json`, `GET /v1/agent/<file>` and
  * `GET /v1/agent/<file>.sha256`: the server hands out the agent it was built
  * with, so a VM or batch job needs nothing but curl (or Node.js) and the
- * registration token. Only files the manifest lists are served; a `Range:
- * bytes=N-` request resumes a download (206). The registration token or the
- * admin token is required, like every other call.
+ * registration token (or its instance's one-time credential, while unspent:
+ * the machine downloads the agent before its pilot registers). Only files the
+ * manifest lists are served; a `Range: bytes=N-` request resumes a download
+ * (206). The registration token, an unspent instance credential or the admin
+ * token is required, like every other call.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -31,7 +33,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
 /** Register the agent file routes; `dir` holds the files and agent-manifest.json (default: beside the server bundle). */
 export function registerAgentRoutes(app: FastifyInstance, ctx: { auth: Authenticator }, dir: string = defaultAgentDir()): void {
   const allowed = async (request: FastifyRequest) => {
-    await ctx.auth.require(request, 'the agent files', (c) => c.kind === 'registrar' || c.kind === 'admin');
+    await ctx.auth.require(request, 'the agent files', (c) => c.kind === 'registrar' || c.kind === 'instance' || c.kind === 'admin');
   };
 
   app.get<{ Params: { file: string } }>(AGENT_ROUTE, { onRequest: allowed }, async (request, reply) => {

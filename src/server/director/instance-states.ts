@@ -21,6 +21,7 @@
  * before the driver was asked whether its machine runs; a director restarted
  * between the create and its record finds the resource already running).
  */
+import type { InstanceChange, InstanceRecord } from './ports.js';
 
 /** The states of an instance. */
 export const INSTANCE_STATES = ['requested', 'starting', 'booting', 'registered', 'halted', 'failed', 'deleted'] as const;
@@ -48,4 +49,38 @@ export function isLive(state: InstanceState): boolean {
 /** True for states in which the machine is coming but its pilot has not registered: its cores are supply. */
 export function isComing(state: InstanceState): boolean {
   return state === 'requested' || state === 'starting' || state === 'booting';
+}
+
+/** What one change does to an instance: the record after it, and the history entry when its state changed. */
+export interface InstanceChangeEffect {
+  next: InstanceRecord;
+  history: { state: InstanceState; reason: string; at: number } | null;
+}
+
+/**
+ * The record after `change` at `at`, or the reason it is refused (not an
+ * allowed transition). The timestamps of a step are set the first time it is
+ * reached (booting sets startedAt too; deleted sets endedAt too). Pure: every
+ * store applies changes through it, so they cannot drift apart.
+ */
+export function applyInstanceChange(cur: InstanceRecord, change: InstanceChange, at: number): InstanceChangeEffect | { refused: string } {
+  if (!instanceTransitionAllowed(cur.state, change.state)) return { refused: `instance ${cur.id} cannot go from ${cur.state} to ${change.state}` };
+  const next: InstanceRecord = { ...cur, state: change.state, reason: change.reason };
+  if (change.driverId !== undefined) next.driverId = change.driverId;
+  if (change.pilotId !== undefined) next.pilotId = change.pilotId;
+  if (change.credentialHash !== undefined) next.credentialHash = change.credentialHash;
+  if (change.drainAt !== undefined) next.drainAt = change.drainAt;
+  if (change.state === cur.state) return { next, history: null };
+  if (change.state === 'starting') next.startedAt ??= at;
+  if (change.state === 'booting') {
+    next.startedAt ??= at;
+    next.bootedAt ??= at;
+  }
+  if (change.state === 'registered') next.registeredAt ??= at;
+  if (change.state === 'halted' || change.state === 'failed') next.endedAt ??= at;
+  if (change.state === 'deleted') {
+    next.endedAt ??= at;
+    next.deletedAt = at;
+  }
+  return { next, history: { state: change.state, reason: change.reason, at } };
 }

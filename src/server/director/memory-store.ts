@@ -10,7 +10,7 @@ import { VmpilotError } from '../../shared/errors.js';
 import { credentialHash } from './credential.js';
 import type { QueuedWork } from './demand.js';
 import type { FailureMemory } from './failure-memory.js';
-import { instanceTransitionAllowed, type InstanceState } from './instance-states.js';
+import { applyInstanceChange, type InstanceState } from './instance-states.js';
 import type { CycleRecord } from './loop.js';
 import type { OfferingStats } from './offerings.js';
 import type { DirectorStore, InstanceChange, InstanceRecord, NewInstance, PilotSummary } from './ports.js';
@@ -76,28 +76,10 @@ export class MemoryDirectorStore implements DirectorStore {
   async updateInstance(id: number, change: InstanceChange, at: number): Promise<InstanceRecord> {
     const cur = this.instances.get(id);
     if (!cur) throw new VmpilotError('VMP_NOT_FOUND', `no instance ${id}`);
-    if (!instanceTransitionAllowed(cur.state, change.state)) {
-      throw new VmpilotError('VMP_CONFLICT', `instance ${id} cannot go from ${cur.state} to ${change.state}`);
-    }
-    const next: InstanceRecord = { ...cur, state: change.state, reason: change.reason };
-    if (change.driverId !== undefined) next.driverId = change.driverId;
-    if (change.pilotId !== undefined) next.pilotId = change.pilotId;
-    if (change.credentialHash !== undefined) next.credentialHash = change.credentialHash;
-    if (change.drainAt !== undefined) next.drainAt = change.drainAt;
-    if (change.state !== cur.state) {
-      if (change.state === 'starting') next.startedAt ??= at;
-      if (change.state === 'booting') {
-        next.startedAt ??= at;
-        next.bootedAt ??= at;
-      }
-      if (change.state === 'registered') next.registeredAt ??= at;
-      if (change.state === 'halted' || change.state === 'failed') next.endedAt ??= at;
-      if (change.state === 'deleted') {
-        next.endedAt ??= at;
-        next.deletedAt = at;
-      }
-      this.history.get(id)!.push({ state: change.state, reason: change.reason, at });
-    }
+    const effect = applyInstanceChange(cur, change, at);
+    if ('refused' in effect) throw new VmpilotError('VMP_CONFLICT', effect.refused);
+    const { next } = effect;
+    if (effect.history) this.history.get(id)!.push(effect.history);
     this.instances.set(id, next);
     return { ...next };
   }
@@ -128,6 +110,37 @@ export class MemoryDirectorStore implements DirectorStore {
 
   async saveCycle(record: CycleRecord): Promise<void> {
     this.cycles.push(record);
+  }
+
+  /** The last cycle's record, or null before the first. */
+  async lastCycle(): Promise<CycleRecord | null> {
+    return this.cycles[this.cycles.length - 1] ?? null;
+  }
+
+  /** Disable (true) or enable an endpoint by name. */
+  async setEndpointDisabled(name: string, disabled: boolean, _at: number): Promise<void> {
+    if (disabled) this.disabled.add(name);
+    else this.disabled.delete(name);
+  }
+
+  /** Instances in any of `states` (none: all), of `endpoint`, ids below `before`, at most `limit`, newest first. */
+  async listInstances(f: { states?: readonly InstanceState[]; endpoint?: string; limit?: number; before?: number }): Promise<InstanceRecord[]> {
+    const all = [...this.instances.values()]
+      .filter((i) => (!f.states || f.states.length === 0 || f.states.includes(i.state)) && (f.endpoint === undefined || i.endpoint === f.endpoint))
+      .filter((i) => f.before === undefined || i.id < f.before)
+      .sort((a, b) => b.id - a.id);
+    return all.slice(0, f.limit ?? all.length).map((i) => ({ ...i }));
+  }
+
+  /** One instance, or null. */
+  async getInstance(id: number): Promise<InstanceRecord | null> {
+    const i = this.instances.get(id);
+    return i ? { ...i } : null;
+  }
+
+  /** An instance's state changes, oldest first. */
+  async instanceHistory(id: number): Promise<InstanceHistoryEntry[]> {
+    return [...(this.history.get(id) ?? [])];
   }
 
   /**

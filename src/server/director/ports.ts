@@ -4,8 +4,10 @@
  * Everything else in director/ is pure or an adapter of one of these; the
  * loop gets a Clock and a Logger from shared/ as the rest of the server does.
  *
- * The SQLite store implements DirectorStore once the store takes its next
- * shape; until then `memory-store.ts` does, for the loop's tests.
+ * The SQLite store implements DirectorStore (store/sqlite-instances.ts and
+ * sqlite-director-state.ts, as part of its InstanceStore); `memory-store.ts`
+ * does too, for the loop's tests, and one contract suite runs on both
+ * (test/unit/server/director/store-contract.ts).
  */
 import type { PilotState } from '../../protocol/index.js';
 import type { CycleRecord } from './loop.js';

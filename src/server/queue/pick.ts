@@ -48,6 +48,11 @@ export function isolationAllows(c: Pick<Candidate, 'group'>, offer: Pick<Offer, 
   return offer.isolated === true || !policy.has(c.group);
 }
 
+/** True when `c` may go to the pilot of `offer`: the offer names no groups, or names `c`'s. Pure. */
+export function groupAllows(c: Pick<Candidate, 'group'>, offer: Pick<Offer, 'groups'>): boolean {
+  return !offer.groups || offer.groups.includes(c.group);
+}
+
 /** True when the pilot's capabilities, free GPUs and scratch meet `c`'s requirements (none: always). */
 function requirementsFit(c: Candidate, offer: Offer): boolean {
   if (!c.requirements) return true;
@@ -131,7 +136,8 @@ export interface PickerOptions {
  * A fair-share picker for these shares; groups not named get `defaultShare`.
  * Payloads of the groups in `isolation` go only to offers of pilots that
  * isolate their payloads (nor do a GPU node's cores wait for such GPU work
- * on a pilot that does not).
+ * on a pilot that does not); an offer that names its groups gets payloads
+ * of those only (nor do its GPU cores wait for another group's work).
  */
 export function fairSharePicker(
   shares: Shares = new Map(),
@@ -144,7 +150,7 @@ export function fairSharePicker(
     const ratios = shareRatios(new Set(candidates.map((c) => c.group)), usage, shares, defaultShare);
     const ratio = (g: string) => ratios.get(g) ?? Number.POSITIVE_INFINITY;
     const ordered = [...candidates].sort((a, b) => ratio(a.group) - ratio(b.group) || queueOrder(a, b));
-    const allowed = ordered.filter((c) => isolationAllows(c, offer, isolation));
+    const allowed = ordered.filter((c) => isolationAllows(c, offer, isolation) && groupAllows(c, offer));
     const kept = keepGpuCores ? coresKeptForGpus(allowed, offer, (c, o) => fits(c, o) !== null) : 0;
     const cpuOffer = kept > 0 ? { ...offer, freeCores: offer.freeCores - kept } : offer;
     for (const c of allowed) {

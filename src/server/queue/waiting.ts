@@ -22,6 +22,8 @@ export interface Runner {
   capabilities: Capabilities | null | undefined;
   /** It isolates its payloads (its registration said an isolation other than `none`). */
   isolated?: boolean;
+  /** It runs only payloads of these groups (a director instance's pilot); absent or null: any group. */
+  groups?: readonly string[] | null;
 }
 
 /** What a payload needs of a runner. */
@@ -31,6 +33,8 @@ export interface Need {
   requirements?: Requirements | null;
   /** Its group requires isolation (`groups.G.requireIsolation`): only a pilot that isolates may run it. */
   requiresIsolation?: boolean;
+  /** Its group: a runner restricted to other groups cannot run it. */
+  group?: string;
 }
 
 /** A need a runner does not meet: a requirement (requirement-match.ts) or its cores or memory. */
@@ -49,6 +53,9 @@ export function lacks(need: Need, runner: Runner): Lack[] {
     out.push({ key: 'memoryMb', wants: `${need.memoryMb} MB of memory`, has: `${runner.memoryMb} MB` });
   }
   if (need.requiresIsolation && runner.isolated !== true) out.push({ key: 'isolation', wants: 'payload isolation', has: 'isolation none' });
+  if (need.group !== undefined && runner.groups && !runner.groups.includes(need.group)) {
+    out.push({ key: 'group', wants: `group ${need.group}`, has: `groups ${runner.groups.join(', ')}` });
+  }
   return out;
 }
 

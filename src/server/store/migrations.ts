@@ -324,6 +324,64 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    description:
+      "the director's records: instances with their state history, its own state as JSON (failure memory, offering stats, the last cycle), disabled endpoints; a pilot's instance and the groups it may serve",
+    sql: `
+      CREATE TABLE instances (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        key               TEXT    NOT NULL UNIQUE,
+        endpoint          TEXT    NOT NULL,
+        shape             TEXT    NOT NULL,
+        cores             INTEGER NOT NULL,
+        memory_mb         INTEGER NOT NULL,
+        for_group         TEXT,
+        requirement_class TEXT    NOT NULL,
+        -- JSON array of the groups its pilot may serve; NULL: any group
+        groups            TEXT,
+        state             TEXT    NOT NULL,
+        reason            TEXT    NOT NULL,
+        driver_id         TEXT,
+        credential_hash   TEXT    NOT NULL,
+        -- the pilot that registered with its credential (no foreign key: the director names what it saw)
+        pilot_id          INTEGER,
+        cost_per_hour     REAL    NOT NULL,
+        manual            INTEGER NOT NULL,
+        requested_at      INTEGER NOT NULL,
+        started_at        INTEGER,
+        booted_at         INTEGER,
+        registered_at     INTEGER,
+        drain_at          INTEGER,
+        ended_at          INTEGER,
+        deleted_at        INTEGER
+      );
+      CREATE INDEX instances_credential ON instances(credential_hash);
+      CREATE INDEX instances_state_id ON instances(state, id);
+      CREATE INDEX instances_endpoint_id ON instances(endpoint, id);
+      CREATE INDEX instances_pilot ON instances(pilot_id);
+      CREATE TABLE instance_history (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_id INTEGER NOT NULL REFERENCES instances(id),
+        state       TEXT    NOT NULL,
+        reason      TEXT    NOT NULL,
+        at          INTEGER NOT NULL
+      );
+      CREATE INDEX instance_history_instance ON instance_history(instance_id, id);
+      -- failure memory, offering stats, the last cycle's record: one JSON value each
+      CREATE TABLE director_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE disabled_endpoints (
+        name TEXT PRIMARY KEY,
+        at   INTEGER NOT NULL
+      );
+      ALTER TABLE pilots ADD COLUMN instance_id INTEGER;
+      -- JSON array of the groups it may serve; NULL: any group
+      ALTER TABLE pilots ADD COLUMN groups TEXT;
+    `,
+  },
 ];
 
 /**

@@ -94,7 +94,7 @@ export type PayloadListRow = Omit<PayloadRow, 'env' | 'output_tail'> & { output_
  * (limits.labelBytes, 4096 bytes of JSON by default).
  */
 export const PILOT_COLUMNS = `p.id, p.hostname, p.version, p.state, p.cores, p.cores_used, p.memory_mb, p.external_id, p.labels, p.registered_at,
-  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation, p.relay_name, p.relay_site, p.capabilities`;
+  p.last_contact_at, p.last_heartbeat_at, p.deadline, p.applied_seq, p.shutdown_code, p.shutdown_message, p.isolation, p.relay_name, p.relay_site, p.capabilities, p.instance_id, p.groups`;
 
 /** A row of `pilots`, with `cores_busy` computed from its payloads. */
 export interface PilotRow {
@@ -121,6 +121,10 @@ export interface PilotRow {
   relay_site: string | null;
   /** JSON of its Capabilities, or NULL when it declared none. */
   capabilities?: string | null;
+  /** The director's instance it registered as (its one-time credential), or NULL. */
+  instance_id?: number | null;
+  /** JSON array of the only groups it may serve, or NULL: any group. */
+  groups?: string | null;
 }
 
 /** A row of `instructions`. */
@@ -218,7 +222,14 @@ export function pilotView(row: PilotRow): PilotView {
     isolation: (row.isolation as IsolationMode | null) ?? null,
     relay: row.relay_name ? { name: row.relay_name, site: row.relay_site ?? '' } : null,
     ...(row.capabilities ? { capabilities: pilotCapabilities(row) } : {}),
+    // an instance's pilot says which instance and which groups; other pilots say nothing (any group)
+    ...(row.instance_id != null ? { instanceId: row.instance_id, groups: pilotGroups(row) } : {}),
   };
+}
+
+/** The only groups a pilot may serve, or null: any group. */
+export function pilotGroups(row: Pick<PilotRow, 'groups'>): string[] | null {
+  return row.groups ? (JSON.parse(row.groups) as string[]) : null;
 }
 
 /** The labels column: a JSON object of strings ({} when it is not one). */

@@ -32,17 +32,28 @@ export const DEFAULT_HALF_LIFE_SEC = 3600;
  * them: two index ranges per group (payloads_group_queue_plain, _required),
  * so a claim costs the same with 20 or 20,000 payloads queued, and a group's
  * head of GPU (or site) work that this pilot cannot run does not hide the
- * group's plain work behind it.
+ * group's plain work behind it. `only`: of these groups alone (null: all).
  */
-function queuedCandidates(sql: Sql): PayloadRow[] {
+function queuedCandidates(sql: Sql, only: readonly string[] | null = null): PayloadRow[] {
   // the groups with work queued, from the counts the triggers keep (DISTINCT over the queue read every queued row)
-  const groups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
+  const queuedGroups = sql.all<{ grp: string }>(`SELECT grp FROM payload_counts WHERE state = 'queued' AND n > 0`);
+  // a pilot restricted to some groups is never shown another group's work, whatever picker is configured
+  const groups = only ? queuedGroups.filter(({ grp }) => only.includes(grp)) : queuedGroups;
   const rows = groups.flatMap(({ grp }) =>
     ['requirements IS NULL', 'requirements IS NOT NULL'].flatMap((which) =>
       sql.all<PayloadRow>(`SELECT * FROM payloads WHERE state = 'queued' AND grp = ? AND ${which} ORDER BY priority DESC, id LIMIT ?`, grp, CANDIDATE_WINDOW),
     ),
   );
   return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+}
+
+/**
+ * Each group's decayed usage at `at` (core-seconds, half-life
+ * `halfLifeSec`): what the picker weighs shares against, for a claim and for
+ * the director's demand alike.
+ */
+export function usageAt(sql: Sql, at: number, halfLifeSec: number): Map<string, number> {
+  return groupUsage(runIntervalsIn(sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
 }
 
 /** Insert one queued payload and its history row (inside the caller's transaction); its id. */
@@ -94,9 +105,9 @@ export function sqlitePayloads(sql: Sql): PayloadStore {
 
     async claimPayload(pilotId: number, offer: Offer, pick: Picker, at: number, halfLifeSec = DEFAULT_HALF_LIFE_SEC): Promise<Assignment | null> {
       return sql.tx(() => {
-        const rows = queuedCandidates(sql);
+        const rows = queuedCandidates(sql, offer.groups ?? null);
         if (rows.length === 0) return null;
-        const usage = groupUsage(runIntervalsIn(sql, at - usageHorizonMs(halfLifeSec)), at, halfLifeSec);
+        const usage = usageAt(sql, at, halfLifeSec);
         const choice = pick(rows.map(candidate), offer, usage);
         if (!choice) return null;
         const row = rows.find((r) => r.id === choice.id);

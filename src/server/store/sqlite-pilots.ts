@@ -34,26 +34,55 @@ export function heldBy(sql: Sql, pilotId: number): PayloadRow[] {
   return sql.all<PayloadRow>("SELECT * FROM payloads WHERE pilot_id = ? AND state IN ('assigned', 'running') ORDER BY id", pilotId);
 }
 
+/** The director's instance a new pilot registered as, and the only groups it may serve (null: any). */
+export interface PilotInstance {
+  instanceId: number;
+  groups: readonly string[] | null;
+}
+
+/**
+ * Insert a new `booting` pilot and its first history row (inside the
+ * caller's transaction); its id. `instance`: it registered with that
+ * instance's one-time credential.
+ */
+export function insertPilot(
+  sql: Sql,
+  r: RegisterRequest,
+  credentialHash: string,
+  at: number,
+  credentialExpiresAt: number | null,
+  relay: RelayRef | null,
+  instance: PilotInstance | null,
+): number {
+  const { id } = sql.run(
+    `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
+       credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site, capabilities,
+       instance_id, groups)
+       VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
+    JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null, relay?.name ?? null, relay?.site ?? null,
+    r.capabilities ? JSON.stringify(r.capabilities) : null,
+    instance?.instanceId ?? null, instance?.groups ? JSON.stringify(instance.groups) : null,
+  );
+  sql.run(
+    "INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', ?, ?)",
+    id, instance ? `registered as instance ${instance.instanceId}` : 'registered', at,
+  );
+  return id;
+}
+
+/** A pilot's view by id (with the cores its payloads use), or null. */
+export function pilotViewOf(sql: Sql, id: number): PilotView | null {
+  const row = sql.get<PilotRow>(`${PILOT_SELECT} WHERE p.id = ?`, id);
+  return row ? pilotView(row) : null;
+}
+
 /** The pilots part of the SQLite store on `sql`. */
 export function sqlitePilots(sql: Sql, policy: StorePolicy): PilotStore {
-  const getPilot = async (id: number): Promise<PilotView | null> => {
-    const row = sql.get<PilotRow>(`${PILOT_SELECT} WHERE p.id = ?`, id);
-    return row ? pilotView(row) : null;
-  };
+  const getPilot = async (id: number): Promise<PilotView | null> => pilotViewOf(sql, id);
   return {
     async createPilot(r: RegisterRequest, credentialHash: string, at: number, credentialExpiresAt: number | null = null, relay: RelayRef | null = null) {
-      const id = sql.tx(() => {
-        const { id } = sql.run(
-          `INSERT INTO pilots (hostname, version, state, cores, memory_mb, disk_mb, external_id, deadline, labels,
-             credential_hash, credential_expires_at, registered_at, last_contact_at, isolation, relay_name, relay_site, capabilities)
-             VALUES (?, ?, 'booting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          r.hostname, r.version, r.cores, r.memoryMb, r.diskMb ?? null, r.externalId ?? null, r.deadline ?? null,
-          JSON.stringify(r.labels ?? {}), credentialHash, credentialExpiresAt, at, at, r.isolation ?? null, relay?.name ?? null, relay?.site ?? null,
-          r.capabilities ? JSON.stringify(r.capabilities) : null,
-        );
-        sql.run("INSERT INTO pilot_states (pilot_id, state, reason, at) VALUES (?, 'booting', 'registered', ?)", id, at);
-        return id;
-      });
+      const id = sql.tx(() => insertPilot(sql, r, credentialHash, at, credentialExpiresAt, relay, null));
       const p = await getPilot(id);
       if (!p) throw new VmpilotError('VMP_NOT_FOUND', `no pilot ${id}`);
       return p;

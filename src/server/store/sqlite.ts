@@ -5,7 +5,8 @@
  * this folder, one file per part of the Store (store.ts): pilots
  * (sqlite-pilots.ts), payloads (sqlite-payloads.ts), instructions and reports
  * (sqlite-instructions.ts), accounting (aggregates.ts, overview.ts),
- * reservation designations (sqlite-reservations.ts); the
+ * reservation designations (sqlite-reservations.ts), the director's instances
+ * and state (sqlite-instances.ts, sqlite-director-state.ts); the
  * rules they apply are pure (apply-report.ts, endings.ts, pilot-rules.ts)
  * and their changes are written by sqlite-apply.ts.
  */
@@ -16,7 +17,7 @@ import { accountingByGroupIn, accountingIn, countsIn, runIntervalsIn } from './a
 import { migrate } from './migrations.js';
 import { overviewFiguresIn, pilotDetailIn } from './overview.js';
 import { Sql } from './sql.js';
-import { sqliteInstances } from './sqlite-instances.js';
+import { sqliteInstances } from './sqlite-director-state.js';
 import { sqliteInstructions } from './sqlite-instructions.js';
 import { sqlitePayloads } from './sqlite-payloads.js';
 import { sqlitePilots } from './sqlite-pilots.js';
@@ -65,7 +66,7 @@ export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT
     ...sqliteInstructions(sql, policy),
     ...sqliteAccounting(sql),
     ...sqliteReservations(sql),
-    ...sqliteInstances(sql),
+    ...sqliteInstances(sql, policy),
   };
 }
 

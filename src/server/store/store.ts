@@ -28,6 +28,7 @@ import type {
   Report,
   SubmitRequest,
 } from '../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
 import type { InstanceState } from '../director/instance-states.js';
 import type { CycleRecord } from '../director/loop.js';
 import type { DirectorStore, InstanceRecord } from '../director/ports.js';
@@ -164,6 +165,10 @@ export interface PilotStateChange {
 export interface StorePolicy {
   /** How many times a payload may be handed out before a loss fails it (default 3). */
   maxAttempts: number;
+  /** The half-life of recent usage the director's demand weighs shares with (default DEFAULT_HALF_LIFE_SEC; the same as the matcher's). */
+  usageHalfLifeSec?: number;
+  /** The time the director's demand is read at (default the system clock). */
+  clock?: Clock;
 }
 
 /** Opening, closing and the server's own settings. */

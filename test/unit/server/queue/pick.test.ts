@@ -206,3 +206,14 @@ describe('groups that require isolation', () => {
     expect(picker([openCpu, secureGpu], offer({ ...gpuNode, isolated: false }))?.id).toBe(openCpu.id);
   });
 });
+
+describe('an offer that names its groups (a director instance’s pilot)', () => {
+  it('gets payloads of those groups only, however urgent another group’s are; an offer that names none gets any', () => {
+    const cms = cand({ group: 'cms', priority: 10 });
+    const atlas = cand({ group: 'atlas' });
+    expect(pick([cms, atlas], offer({ groups: ['atlas'] }))?.id).toBe(atlas.id);
+    expect(pick([cms], offer({ groups: ['atlas'] }))).toBeNull();
+    expect(pick([cms, atlas], offer({ groups: null }))?.id).toBe(cms.id);
+    expect(pick([cms, atlas], offer({}))?.id).toBe(cms.id);
+  });
+});

@@ -61,6 +61,39 @@ describe('schema migrations', () => {
     }
   });
 
+  it("bring a database written at version 9 to the director's tables: instances, their history, its state, disabled endpoints, a pilot's instance and groups", async () => {
+    const tmp = tempDir();
+    try {
+      const file = path.join(tmp.dir, 'server.db');
+      const old = new Database(file);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 9)) old.exec(m.sql);
+      old.pragma('user_version = 9');
+      old.exec(`INSERT INTO pilots (id, hostname, version, state, cores, memory_mb, credential_hash, registered_at) VALUES (1, 'cn0001', '0.1.0', 'running', 4, 1, 'x', ${T})`);
+      expect(migrate(old)).toEqual(MIGRATIONS.filter((m) => m.version > 9).map((m) => m.version));
+      expect(columns(old, 'pilots')).toEqual(expect.arrayContaining(['instance_id', 'groups']));
+      expect(columns(old, 'instances')).toEqual(expect.arrayContaining(['key', 'groups', 'credential_hash', 'pilot_id', 'manual', 'drain_at', 'deleted_at']));
+      expect(columns(old, 'instance_history')).toEqual(['id', 'instance_id', 'state', 'reason', 'at']);
+      expect(columns(old, 'director_state')).toEqual(['key', 'value']);
+      expect(columns(old, 'disabled_endpoints')).toEqual(['name', 'at']);
+      const indexes = (old.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances'").all() as { name: string }[]).map((r) => r.name);
+      expect(indexes).toEqual(expect.arrayContaining(['instances_credential']));
+      old.close();
+
+      const store = openSqliteStore(file);
+      // the pilot of before serves any group and is nobody's instance
+      const before = await store.getPilot(1);
+      expect(before).toMatchObject({ hostname: 'cn0001' });
+      expect(before?.instanceId).toBeUndefined();
+      expect(before?.groups).toBeUndefined();
+      await store.createInstance({ key: 'k', endpoint: 'a', shape: 's', cores: 1, memoryMb: 1, forGroup: null, requirementClass: '', groups: ['atlas'], credentialHash: 'h', costPerHour: 0, manual: true }, T);
+      await expect(store.createInstance({ key: 'k', endpoint: 'a', shape: 's', cores: 1, memoryMb: 1, forGroup: null, requirementClass: '', groups: null, credentialHash: 'h2', costPerHour: 0, manual: true }, T)).rejects.toMatchObject({ code: 'VMP_CONFLICT' });
+      expect((await store.liveInstances()).map((i) => i.groups)).toEqual([['atlas']]);
+      await store.close();
+    } finally {
+      tmp.remove();
+    }
+  });
+
   it('refuse a database of a newer vmpilot', () => {
     const db = new Database(':memory:');
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
