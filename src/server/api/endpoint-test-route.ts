@@ -40,7 +40,8 @@ export function registerEndpointTestRoute(app: FastifyInstance, ctx: ApiContext)
         throw new VmpilotError('VMP_NOT_FOUND', `no endpoint "${name}"; configured: ${director.endpoints.map((e) => e.name).join(', ') || 'none'}`);
       }
       // the stages wait for minutes without a byte: the socket's idle timeout must not cut the answer
-      request.raw.socket.setTimeout(0);
+      // (an injected request has a socket of its own kind, without timeouts)
+      if (typeof request.raw.socket?.setTimeout === 'function') request.raw.socket.setTimeout(0);
       const out = new PassThrough();
       const write = (line: unknown) => {
         if (!out.writableEnded) out.write(`${JSON.stringify(line)}\n`);

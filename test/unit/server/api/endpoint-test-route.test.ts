@@ -87,7 +87,7 @@ describe('POST /v1/endpoints/:name/test', () => {
     h = w;
     w.cloud.failList = true;
     const r = await w.app.inject({ method: 'POST', url: paths.endpointTest('a'), headers: bearer(ADMIN), payload: {} });
-    expect(r.statusCode).toBe(200);
+    expect(r.statusCode, r.body).toBe(200);
     expect(r.headers['content-type']).toMatch(/^application\/x-ndjson/);
     const lines = r.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toMatchObject([

@@ -13,22 +13,12 @@ import { endpoint } from './fixtures.js';
 
 /**
  * The director's memory store, with the parts of the server's store the
- * test uses: instances by id with their history, and payloads the test
- * plays the pilot for (the machine side is played by `tick`).
+ * test uses beyond it: payloads the test plays the pilot for (the machine side is played by `tick`).
  */
 class TestStore extends MemoryDirectorStore implements EndpointTestStore {
   readonly payloads = new Map<number, PayloadView>();
   readonly killed: number[] = [];
   private nextPayload = 1;
-
-  async getInstance(id: number) {
-    const i = this.instances.get(id);
-    return i ? { ...i } : null;
-  }
-
-  async instanceHistory(id: number) {
-    return [...(this.history.get(id) ?? [])];
-  }
 
   async submitPayload(r: SubmitRequest, at: number): Promise<PayloadView> {
     const p: PayloadView = {
