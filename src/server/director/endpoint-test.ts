@@ -167,7 +167,7 @@ class EndpointTest {
     if (!ep.enabled) return { ok: false, detail: `endpoint ${ep.name} is disabled in the configuration (enabled: false)` };
     if ((await store.disabledEndpoints()).has(ep.name)) return { ok: false, detail: `endpoint ${ep.name} was disabled by an operator` };
     if (!director.driverOf(ep.name)) return { ok: false, detail: `endpoint ${ep.name} has no driver in this server` };
-    return { ok: true, detail: `${ep.name}: driver ${ep.driver.kind}, shape ${shape.name} (${shape.cores} cores, ${shape.memoryMb} MB)` };
+    return { ok: true, detail: `${ep.name}: driver ${ep.driver.kind}, shape ${shape.name} (${shape.cores} core${shape.cores === 1 ? '' : 's'}, ${shape.memoryMb} MB)` };
   }
 
   private async credentials(): Promise<Verdict> {
