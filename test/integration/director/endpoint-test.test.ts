@@ -7,7 +7,7 @@
  * stage fails with the reason; the instance is cleaned up). No agent
  * process and no undeleted instance is left.
  */
-import { chmodSync, readdirSync } from 'node:fs';
+import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -28,6 +28,9 @@ const tmp = tempDir('vmpilot-endpoint-test-');
 chmodSync(tmp.dir, 0o711);
 const workDir = path.join(tmp.dir, 'instances');
 const missingAgent = path.join(tmp.dir, 'no-such-agent.cjs');
+// an "agent" that says nothing for longer than the server's idle socket timeout (matchWaitMaxSec + 60 s), then fails
+const slowAgent = path.join(tmp.dir, 'slow-agent.cjs');
+writeFileSync(slowAgent, 'setTimeout(() => process.exit(1), 70_000);\n');
 
 let store: SqliteStore;
 let app: FastifyInstance;
@@ -43,6 +46,7 @@ beforeAll(async () => {
     {
       laptop: { driver: 'process', process: { workDir }, shapes, timeouts },
       broken: { driver: 'process', process: { workDir, agent: missingAgent }, shapes, timeouts },
+      slow: { driver: 'process', process: { workDir, agent: slowAgent }, shapes, timeouts: { ...timeouts, registrationSec: 120 } },
     },
     'test.yaml',
   );
@@ -65,6 +69,7 @@ beforeAll(async () => {
     drivers: new Map([
       ['laptop', driver('laptop', AGENT)],
       ['broken', driver('broken', missingAgent)],
+      ['slow', driver('slow', slowAgent)],
     ]),
     directorId: 't',
     serverUrl: url,
@@ -144,6 +149,15 @@ describe('endpoint test through the CLI', () => {
   it('an endpoint that is not configured: exit 3 with the server\'s VMP_NOT_FOUND', async () => {
     const r = await cli('nowhere');
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('no endpoint "nowhere"; configured: laptop, broken');
+    expect(r.stderr).toContain('no endpoint "nowhere"; configured: laptop, broken, slow');
   }, 60_000);
+
+  it('a stage silent for longer than the server\'s idle socket timeout: the answer is not cut, the stage fails with its reason', async () => {
+    // matchWaitMaxSec 5: the server's sockets idle out after 65 s; the slow agent ends after 70 s
+    const r = await cli('slow');
+    expect(r.stderr).toMatch(/^vmpilot-server: error: endpoint slow failed at stage registered: its machine ended before its pilot registered \(agent exited 1\)/);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/✗ registered +(6[5-9]|[7-9]\d)\.\d s/);
+    await nothingLeft('slow');
+  }, 180_000);
 });
