@@ -4,7 +4,8 @@ import { VmpilotError, describeError, exitStatusForError } from '../shared/error
 /**
  * Run a commander program and turn failures into one clear line on stderr
  * and a stable exit status: 2 usage or config, 3 the server said no or could
- * not be reached, 4 local environment, 1 anything else. A stack trace is
+ * not be reached, 4 local environment, 5 a check that ran and
+ * failed (endpoint test), 1 anything else. A stack trace is
  * printed only for internal errors, or with VMPILOT_DEBUG=1.
  */
 export async function runMain(program: Command, argv: string[]): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../protocol/version.js';
+import { registerEndpointTestCommand } from './admin/endpoint-command.js';
 import { registerDirectorCommands } from './director-commands.js';
 import { registerRelayTokenCommand } from './relay-token-command.js';
 import { registerServerCommands } from './server-commands.js';
@@ -27,4 +28,5 @@ Examples:
 registerServerCommands(program);
 registerDirectorCommands(program); // endpoints, endpoint, instances, instance, director (docs/director.md)
 registerRelayTokenCommand(program);
+registerEndpointTestCommand(program); // endpoint test NAME
 void runMain(program, process.argv);

@@ -267,3 +267,41 @@ export interface InstructionView {
   ok: boolean | null;
   message: string | null;
 }
+
+/** The stages of an endpoint test (`vmpilot-server endpoint test NAME`), in order. */
+export type EndpointTestStageName = 'config' | 'credentials' | 'create' | 'booting' | 'registered' | 'probe' | 'halted' | 'deleted';
+
+/** POST /v1/endpoints/:name/test, with the admin token (added in v1). */
+export interface EndpointTestRequest {
+  /** The endpoint's shape to start (default: its first). */
+  shape?: string;
+  /** The whole test at most this long, cleanup apart (default: the sum of the stages' own bounds). */
+  timeoutSec?: number;
+}
+
+/** One line of the NDJSON reply of POST /v1/endpoints/:name/test: a stage that passed or failed. */
+export interface EndpointTestStage {
+  stage: EndpointTestStageName;
+  ok: boolean;
+  /** How long the stage took. */
+  ms: number;
+  /** What it found: the driver's id, the pilot, the probe's payload; or why it failed (the instance's reason, the driver's words, a timeout). */
+  detail: string;
+  /** What to check, when it failed. */
+  hints?: string[];
+}
+
+/** The last line of the NDJSON reply of POST /v1/endpoints/:name/test. */
+export interface EndpointTestDone {
+  done: true;
+  /** True when every stage passed. */
+  ok: boolean;
+  totalMs: number;
+  /** The instance the test started (null: it failed before one was recorded). */
+  instanceId?: number | null;
+  /** The group made for this test only (its pilot served nothing else). */
+  probeGroup?: string;
+}
+
+/** One line of the NDJSON reply of POST /v1/endpoints/:name/test. */
+export type EndpointTestLine = EndpointTestStage | EndpointTestDone;

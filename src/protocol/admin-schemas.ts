@@ -180,7 +180,17 @@ export const pilotsQuerySchema = {
 /** An endpoint's name in a path or a body (docs/director.md: a-z, 0-9 and -, up to 24, starting with a letter). */
 const endpointName = { type: 'string', minLength: 1, maxLength: 24, pattern: '^[a-z][a-z0-9-]*$' } as const;
 
-/** Path parameters of POST /v1/endpoints/:name/disable and /enable. */
+/** Body of POST /v1/endpoints/:name/test. */
+export const endpointTestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    shape: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[a-z0-9][a-z0-9._-]*$' },
+    timeoutSec: { type: 'integer', minimum: 1, maximum: 86400 },
+  },
+} as const;
+
+/** Path parameters of the endpoint routes (disable, enable, test): an endpoint name as endpoint-config.ts allows it. */
 export const endpointParamsSchema = {
   type: 'object',
   required: ['name'],

@@ -34,6 +34,8 @@ export const paths = {
   instance: (instanceId: number | string) => `/v1/instances/${instanceId}`,
   instancesStop: '/v1/instances/stop',
   director: '/v1/director',
+  /** Start one instance of an endpoint end to end; NDJSON, a line per stage (admin). */
+  endpointTest: (name: string) => `/v1/endpoints/${encodeURIComponent(name)}/test`,
   /** Prometheus text format, outside /v1: not part of the protocol's versioning. */
   metrics: '/metrics',
   // agent files (registration or admin token): agent-manifest.json, the files it lists, <file>.sha256
@@ -67,6 +69,7 @@ export const routes = {
   instance: '/v1/instances/:instanceId',
   instancesStop: paths.instancesStop,
   director: paths.director,
+  endpointTest: '/v1/endpoints/:name/test',
   metrics: '/metrics',
 } as const;
 

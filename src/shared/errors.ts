@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   VMP_PROBE: { exit: 4, meaning: 'The node could not be probed.' },
   VMP_HALT: { exit: 4, meaning: 'The halt action failed.' },
   VMP_DRIVER: { exit: 4, meaning: "An endpoint's driver failed to create, list or remove a machine; the message carries the driver's own words." },
+  // a check that ran and found a failure (exit status 5)
+  VMP_ENDPOINT_TEST: { exit: 5, meaning: 'An endpoint test (`endpoint test NAME`) ran and a stage failed; its output says which, why, and what to check.' },
   // bugs
   VMP_INTERNAL: { exit: 1, status: 500, meaning: 'An internal error: please report it with the log.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -74,6 +74,57 @@ export class AdminClient {
     return (await this.call<T>('POST', path, body)).body;
   }
 
+  /**
+   * POST a JSON body whose reply is NDJSON sent as it happens: `onLine` gets
+   * each line, parsed, as it arrives. The reply may be silent for minutes
+   * between lines: only `timeoutMs` in all bounds it.
+   */
+  async postLines(path: string, body: unknown, onLine: (line: unknown) => void, timeoutMs: number): Promise<void> {
+    const url = apiUrl(this.base, path);
+    let res;
+    try {
+      res = await request(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+        headersTimeout: 30_000,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      const why = transportReason(err, this.base, '--ca-file CA.pem (or VMPILOT_CA_FILE)');
+      throw new VmpilotError('VMP_UNREACHABLE', `cannot reach the server at ${this.base.origin}: ${why.reason}`, {
+        cause: err,
+        details: { hint: why.hint ?? 'check --server (or VMPILOT_SERVER) and that the server is running' },
+      });
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw httpError(res.statusCode, await res.body.text(), `POST ${url.pathname}`);
+    let rest = '';
+    const take = (line: string) => {
+      if (line.trim() === '') return;
+      try {
+        onLine(JSON.parse(line));
+      } catch (err) {
+        if (err instanceof SyntaxError) throw new VmpilotError('VMP_SERVER', `the server answered POST ${url.pathname} with a line that is not JSON`);
+        throw err;
+      }
+    };
+    try {
+      for await (const chunk of res.body) {
+        rest += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          take(rest.slice(0, nl));
+          rest = rest.slice(nl + 1);
+        }
+      }
+    } catch (err) {
+      if (err instanceof VmpilotError) throw err;
+      throw new VmpilotError('VMP_UNREACHABLE', `the server's answer to POST ${url.pathname} was cut off: ${describeError(err)}`, { cause: err });
+    }
+    take(rest);
+  }
+
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ body: T; link: string | null }> {
     // the base's own path stays: a server behind a proxy at http://host/api is called at http://host/api/v1/...;
     // so does a Link header's next page, which the server names by its own path (/v1/pilots?before=…)

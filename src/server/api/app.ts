@@ -20,6 +20,7 @@ import { clientError, frameworkError, installErrorHandlers } from './errors.js';
 import { DEFAULT_LIMITS, type ApiLimits } from './limits.js';
 import { LongPolls } from './long-polls.js';
 import { registerEtags } from './etag.js';
+import { registerEndpointTestRoute } from './endpoint-test-route.js';
 import { registerOverviewRoutes } from './overview-routes.js';
 import { registerPilotRoutes } from './pilot-routes.js';
 import { TokenBuckets } from './rate-limit.js';
@@ -106,6 +107,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerAdminRoutes(app, ctx);
   registerDirectorRoutes(app, ctx); // endpoints, instances, director status (docs/director.md)
   registerOverviewRoutes(app, ctx);
+  registerEndpointTestRoute(app, ctx); // POST /v1/endpoints/:name/test (NDJSON, a line per stage)
   registerDashboard(app);
   registerAgentRoutes(app, ctx); // GET /v1/agent/<file>: the agent binary, bundle and manifest (issue 5)
   return app;

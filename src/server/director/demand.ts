@@ -23,6 +23,7 @@
  */
 import { formatRequirements, noRequirements, type CoreRequest, type Requirements } from '../../protocol/index.js';
 import { queueOrder } from '../queue/pick.js';
+import { PROBE_GROUP_PREFIX } from './endpoint-test-plan.js';
 
 /** The requirement class of a payload that asks only for cores, memory and time. */
 export const DEFAULT_CLASS = '';
@@ -84,6 +85,8 @@ const sameNeed = (a: Run, b: Run) =>
 export function demandFrom(queued: Iterable<QueuedWork>, usage: ReadonlyMap<string, number>, policy: DemandPolicy): DemandItem[] {
   const byGroup = new Map<string, QueuedWork[]>();
   for (const q of queued) {
+    // an endpoint test's probe runs on the test's own instance: it is no reason to start another machine
+    if (q.group.startsWith(PROBE_GROUP_PREFIX)) continue;
     const list = byGroup.get(q.group);
     if (list) list.push(q);
     else byGroup.set(q.group, [q]);

@@ -27,6 +27,7 @@ const requestSchemas: Record<string, object> = {
   KillRequest: schemas.killSchema,
   StartInstancesRequest: schemas.startInstancesSchema,
   StopInstancesRequest: schemas.stopInstancesSchema,
+  EndpointTestRequest: schemas.endpointTestSchema,
 };
 
 const replies = [
@@ -56,6 +57,8 @@ const replies = [
   'StartInstancesReply',
   'StopInstancesReply',
   'DirectorStatusReply',
+  'EndpointTestStage',
+  'EndpointTestDone',
 ];
 
 describe('docs/protocol.md', () => {

@@ -34,6 +34,11 @@ describe('demand', () => {
     expect(d.map((i) => [i.requirementClass, i.count])).toEqual([['', 1], ['arch=x86_64-v3 gpus=1', 2], ['site=CERN', 1], ['', 1]]);
   });
 
+  it("an endpoint test's probe payload is no demand: the test's own instance runs it, no other machine is started for it", () => {
+    const d = demandFrom([q('vmpilot-probe-0123abcd'), q('a'), q('vmpilot-probe-0123abcd', 2)], new Map(), policy());
+    expect(d.map((i) => [i.group, i.count])).toEqual([['a', 1]]);
+  });
+
   it('a core range needs its minimum; a whole-node payload a whole machine', () => {
     const d = demandFrom([q('a', 1, { cores: { min: 2, max: 8, wholeNode: false } }), q('a', 1, { cores: { min: 1, max: 1, wholeNode: true } })], new Map(), policy());
     expect(d.map((i) => [i.cores, i.wholeNode])).toEqual([[2, false], [1, true]]);
