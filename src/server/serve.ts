@@ -95,7 +95,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   const tls = readTls(o);
   const stallAfterSec = o.stallAfterSec ?? config.stallAfterSec;
   const log = createServerLogger({ level: o.logLevel, base: { role: 'server' } });
-  const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts });
+  const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts, usageHalfLifeSec: config.usageHalfLifeSec, clock });
   let app: ReturnType<typeof buildApp> | undefined;
   let sweeper: Sweeper | undefined;
   let director: Director | null = null;
