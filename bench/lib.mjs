@@ -41,8 +41,9 @@ export const tokens = () => ({ admin: randomBytes(16).toString('hex'), pilot: ra
 export async function startServer(db, tok, extra = [], bundle = SERVER) {
   const child = spawn(
     process.execPath,
-    [bundle, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', tok.admin, '--pilot-token', tok.pilot, '--log-level', 'warn', ...extra],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    [bundle, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--log-level', 'warn', ...extra],
+    // the tokens in the environment, never on a command line (where `ps` shows them)
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, VMPILOT_ADMIN_TOKEN: tok.admin, VMPILOT_PILOT_TOKEN: tok.pilot } },
   );
   children.add(child);
   const url = await new Promise((resolve, reject) => {
