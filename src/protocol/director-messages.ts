@@ -250,4 +250,10 @@ export interface DirectorStatusReply {
   endpoints: string[];
   /** The last cycle's record, or null before the first. */
   lastCycle: CycleView | null;
+  /**
+   * Another server's director holds the lease (one director at a time on
+   * one database): this one stands by, and `lastCycle` is that one's. Absent
+   * or null: this one directs (added with the lease).
+   */
+  standby?: { holder: string; until: number } | null;
 }

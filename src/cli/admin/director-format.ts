@@ -127,6 +127,7 @@ export function switchText(r: EndpointSwitchReply): string {
 export function directorStatusText(s: DirectorStatusReply, now: number): string {
   if (s.directorId === null) return 'no director: no endpoints are configured in serve --config (docs/director.md)';
   const out = [`director ${s.directorId}: ${s.running ? 'running' : 'not running'}, a cycle every ${s.everySec ?? '-'} s and after each submit`];
+  if (s.standby) out.push(`standing by: the director of ${visible(s.standby.holder)} holds the lease until ${when(s.standby.until)} (one director at a time on one database); the last cycle below is its`);
   const c = s.lastCycle;
   if (!c) return [...out, 'no cycle yet'].join('\n');
   const d = c.decision;

@@ -126,6 +126,6 @@ export function registerDirectorRoutes(app: FastifyInstance, ctx: ApiContext): v
   app.get(routes.director, { onRequest: adminOnly }, async (): Promise<DirectorStatusReply> => {
     if (endpoints.length === 0 || !director) return { directorId: null, running: false, everySec: null, endpoints: [], lastCycle: null };
     const lastCycle: CycleView | null = await store.lastCycle();
-    return { directorId: director.directorId, running: director.runs, everySec: director.everyMs / 1000, endpoints: endpoints.map((e) => e.name), lastCycle };
+    return { directorId: director.directorId, running: director.runs, everySec: director.everyMs / 1000, endpoints: endpoints.map((e) => e.name), lastCycle, standby: director.standby };
   });
 }

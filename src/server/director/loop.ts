@@ -19,6 +19,7 @@
  * cycle's actions, and tried again next cycle (deletes), or fails its
  * instance and backs its offering off (creates).
  */
+import { hostname } from 'node:os';
 import type { Clock } from '../../shared/clock.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -29,7 +30,7 @@ import { type EndpointConfig, maxLifeSec, servedGroups } from './endpoint-config
 import { type FailureMemory, offeringKey, recordFailure, recordSuccess } from './failure-memory.js';
 import { isLive } from './instance-states.js';
 import { NO_STATS, type OfferingStats, withBootSample, withEndSample } from './offerings.js';
-import type { CreateRequest, DirectorStore, Driver, DriverResource, InstanceRecord } from './ports.js';
+import type { CreateRequest, DirectorLease, DirectorStore, Driver, DriverResource, InstanceRecord } from './ports.js';
 import type { StopResult } from '../../protocol/index.js';
 import type { PriceSource } from './prices.js';
 import { type Learnt, type Step, reconcile } from './reconcile.js';
@@ -54,6 +55,8 @@ export interface CycleRecord {
   actions: CycleAction[];
   /** Live instances of endpoints no longer configured (left alone). */
   unmanaged: number[];
+  /** Set when another server's director held the lease: this one did nothing (its decision is empty). */
+  standby?: DirectorLease;
 }
 
 /** What the director needs. */
@@ -81,6 +84,17 @@ export interface DirectorOptions {
   queueLimit?: number;
   /** A driver call that takes longer fails (default 300 s), so that one hung call cannot stop the loop. */
   driverCallMs?: number;
+  /**
+   * This server, as the holder of the director's lease (one director at a
+   * time on one database; default: the host's name and the server's URL, so
+   * that a server restarted where it ran takes its own lease back at once). A
+   * director whose lease another holds does nothing but try again each cycle;
+   * it takes over once the holder's lease ran out (it stopped renewing) or
+   * was given back (the holder closed).
+   */
+  holder?: string;
+  /** How long a lease lasts unless renewed (default: the longer of 30 s and three cycles). */
+  leaseMs?: number;
 }
 
 /** The director: cycles until closed. */
@@ -94,11 +108,31 @@ export class Director {
   private readonly byName: ReadonlyMap<string, EndpointConfig>;
   private readonly secrets: Secrets;
   readonly everyMs: number;
+  private holderName: string | undefined;
+  private readonly leaseMs: number;
+  private lease: DirectorLease | null = null;
 
   constructor(private readonly o: DirectorOptions) {
     this.byName = new Map(o.endpoints.map((e) => [e.name, e]));
     this.secrets = o.secrets ?? randomSecrets;
     this.everyMs = o.everyMs ?? 5000;
+    this.holderName = o.holder;
+    this.leaseMs = o.leaseMs ?? Math.max(30_000, 3 * this.everyMs);
+  }
+
+  /** This director's name as a lease holder (known once the server listens). */
+  get holder(): string {
+    this.holderName ??= `${hostname()} ${this.serverUrl()}`;
+    return this.holderName;
+  }
+
+  private serverUrl(): string {
+    return typeof this.o.serverUrl === 'function' ? this.o.serverUrl() : this.o.serverUrl;
+  }
+
+  /** Who held the lease at the last cycle, when it was another server (this one stands by); null when this one directs or has not cycled. */
+  get standby(): DirectorLease | null {
+    return this.lease !== null && this.lease.holder !== this.holder ? { ...this.lease } : null;
   }
 
   /** The endpoints it directs, in the order configured. */
@@ -174,11 +208,24 @@ export class Director {
     this.stop.abort();
     await this.loop;
     await this.running?.catch(() => undefined);
+    // give the lease back, so that another server's director takes over at its next cycle
+    if (this.lease?.holder === this.holder) {
+      const now = this.o.clock.now();
+      await this.o.store.holdLease(this.holder, now, now).catch(() => undefined);
+    }
     await Promise.all([...this.o.drivers.values()].map((d) => d.close().catch(() => undefined)));
   }
 
   private async runCycle(): Promise<CycleRecord> {
     const { store, clock } = this.o;
+    const leaseAt = clock.now();
+    const was = this.lease;
+    this.lease = await store.holdLease(this.holder, leaseAt + this.leaseMs, leaseAt);
+    if (this.lease.holder !== this.holder) {
+      if (was?.holder !== this.lease.holder) this.o.log.warn({ holder: this.lease.holder, until: this.lease.until }, "another server's director holds the lease: this one stands by");
+      return { at: leaseAt, decision: decide({ now: leaseAt, demand: [], supply: supplyFrom([], [], () => 0, leaseAt), endpoints: [], failures: new Map(), prices: new Map(), stats: new Map() }), actions: [], unmanaged: [], standby: { ...this.lease } };
+    }
+    if (was !== null && was.holder !== this.holder) this.o.log.info({ was: was.holder }, 'this director holds the lease now');
     const actions: CycleAction[] = [];
     let memory = await store.failureMemory();
     let stats = await store.offeringStats();
@@ -226,9 +273,12 @@ export class Director {
       stats,
     });
 
-    // 4: start, endpoints side by side, each one's in turn
+    // 4: start, endpoints side by side, each one's in turn; only while the lease is still this
+    // director's (the reconcile's driver calls may have outlasted it, and another may have taken over)
+    const renewAt = clock.now();
+    this.lease = await store.holdLease(this.holder, renewAt + this.leaseMs, renewAt);
     const perEndpoint = new Map<string, PlannedStart[]>();
-    for (const s of decision.starts) perEndpoint.set(s.endpoint, [...(perEndpoint.get(s.endpoint) ?? []), s]);
+    if (this.lease.holder === this.holder) for (const s of decision.starts) perEndpoint.set(s.endpoint, [...(perEndpoint.get(s.endpoint) ?? []), s]);
     const failed: Learnt[] = [];
     await Promise.all(
       [...perEndpoint].map(async ([name, list]) => {
@@ -335,7 +385,7 @@ export class Director {
       memoryMb: i.memoryMb,
       lifetimeSec: life,
       bootstrap: {
-        serverUrl: ep.serverUrl ?? (typeof this.o.serverUrl === 'function' ? this.o.serverUrl() : this.o.serverUrl),
+        serverUrl: ep.serverUrl ?? this.serverUrl(),
         credential,
         idleTimeoutSec: ep.timeouts.idleSec,
         graceSec: ep.timeouts.payloadGraceSec,

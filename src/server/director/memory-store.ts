@@ -13,7 +13,7 @@ import type { FailureMemory } from './failure-memory.js';
 import { applyInstanceChange, type InstanceState } from './instance-states.js';
 import type { CycleRecord } from './loop.js';
 import type { OfferingStats } from './offerings.js';
-import type { DirectorStore, InstanceChange, InstanceRecord, NewInstance, PilotSummary } from './ports.js';
+import type { DirectorLease, DirectorStore, InstanceChange, InstanceRecord, NewInstance, PilotSummary } from './ports.js';
 
 /** One entry of an instance's history. */
 export interface InstanceHistoryEntry {
@@ -110,6 +110,13 @@ export class MemoryDirectorStore implements DirectorStore {
 
   async saveCycle(record: CycleRecord): Promise<void> {
     this.cycles.push(record);
+  }
+
+  lease: DirectorLease | null = null;
+
+  async holdLease(holder: string, until: number, now: number): Promise<DirectorLease> {
+    if (this.lease === null || this.lease.until <= now || this.lease.holder === holder) this.lease = { holder, until };
+    return { ...this.lease };
   }
 
   /** The last cycle's record, or null before the first. */

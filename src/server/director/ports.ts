@@ -121,6 +121,19 @@ export interface DirectorStore {
   saveOfferingStats(stats: ReadonlyMap<string, OfferingStats>): Promise<void>;
   /** Keep the last cycle's record (`director status`). */
   saveCycle(record: CycleRecord): Promise<void>;
+  /**
+   * One director at a time on one database: in one transaction, make
+   * `holder` the director until `until` when nobody holds the lease, its
+   * holder's time ran out (`until` <= `now`), or `holder` holds it already;
+   * otherwise change nothing. Returns who holds it afterwards.
+   */
+  holdLease(holder: string, until: number, now: number): Promise<DirectorLease>;
+}
+
+/** Which server's director may act, and until when (ms) unless it renews. */
+export interface DirectorLease {
+  holder: string;
+  until: number;
 }
 
 /** What a machine is to run: its pilot's bootstrap. */

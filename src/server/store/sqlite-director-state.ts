@@ -13,7 +13,7 @@ import type { QueuedWork } from '../director/demand.js';
 import type { FailureEntry, FailureMemory } from '../director/failure-memory.js';
 import type { CycleRecord } from '../director/loop.js';
 import type { OfferingStats } from '../director/offerings.js';
-import type { PilotSummary } from '../director/ports.js';
+import type { DirectorLease, PilotSummary } from '../director/ports.js';
 import type { PilotState } from '../../protocol/index.js';
 import { candidate, type PayloadRow } from './rows.js';
 import { sqliteInstructions } from './sqlite-instructions.js';
@@ -26,6 +26,7 @@ import type { InstanceStore, StorePolicy } from './store.js';
 const FAILURES = 'failure-memory';
 const STATS = 'offering-stats';
 const LAST_CYCLE = 'last-cycle';
+const LEASE = 'lease';
 
 /** A map's entries, sorted by key: its stable JSON form. */
 function mapJson<V>(map: ReadonlyMap<string, V>): string {
@@ -146,6 +147,17 @@ export function sqliteInstances(sql: Sql, policy: StorePolicy): InstanceStore {
 
     async saveCycle(record: CycleRecord) {
       saveState(LAST_CYCLE, JSON.stringify(record));
+    },
+
+    async holdLease(holder: string, until: number, now: number): Promise<DirectorLease> {
+      return sql.tx(() => {
+        const text = state(LEASE);
+        const cur = text === undefined ? null : (JSON.parse(text) as DirectorLease);
+        if (cur !== null && cur.until > now && cur.holder !== holder) return cur;
+        const next = { holder, until };
+        saveState(LEASE, JSON.stringify(next));
+        return next;
+      });
     },
 
     async lastCycle() {

@@ -161,6 +161,12 @@ describe('director status', () => {
     expect(text).toContain('  delete laptop #2: failed FAILED: VMP_DRIVER: kill: no such process');
   });
 
+  it("standing by: says whose director holds the lease, and until when", () => {
+    const text = directorStatusText({ ...status, standby: { holder: 'host-b http://10.1.1.2:8443', until: T0 + 30_000 } }, T0);
+    expect(text.split('\n')[1]).toMatch(/^standing by: the director of host-b http:\/\/10\.1\.1\.2:8443 holds the lease until .+ \(one director at a time on one database\)/);
+    expect(directorStatusText({ ...status, standby: null }, T0)).not.toContain('standing by');
+  });
+
   it('without a director, and before the first cycle', () => {
     expect(directorStatusText({ directorId: null, running: false, everySec: null, endpoints: [], lastCycle: null }, T0)).toBe('no director: no endpoints are configured in serve --config (docs/director.md)');
     expect(directorStatusText({ ...status, lastCycle: null }, T0)).toMatch(/\nno cycle yet$/);

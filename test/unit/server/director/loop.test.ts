@@ -20,8 +20,9 @@ function world(endpoints: EndpointConfig[] = [endpoint('a', { limits: { instance
   const store = new MemoryDirectorStore();
   const cloud = new FakeCloud(clock);
   let n = 0;
-  const make = () =>
+  const make = (holder?: string) =>
     new Director({
+      ...(holder === undefined ? {} : { holder }),
       store,
       clock,
       log: silentLogger(),
@@ -255,5 +256,38 @@ describe('director loop', () => {
     await w.director.close();
     await w.clock.advance(w.director.everyMs * 3);
     expect(w.store.cycles).toHaveLength(3);
+  });
+
+  it('one director at a time on one store: the second stands by until the first gives its lease back or stops renewing it', async () => {
+    const w = world();
+    const a = w.restart('server-a');
+    const b = w.restart('server-b');
+    w.store.queued = work(6);
+    expect((await a.cycle()).decision.starts).toHaveLength(2);
+    const idle = await b.cycle();
+    // b did nothing: no second pair of machines for the same queue (the race of two directors on one queue)
+    expect(idle.standby).toMatchObject({ holder: 'server-a' });
+    expect(idle.actions).toEqual([]);
+    expect(w.cloud.resources.size).toBe(2);
+    expect(b.standby?.holder).toBe('server-a');
+    expect(w.store.cycles).toHaveLength(1);
+
+    // a crashes (no close): b takes over once a's lease has run out, and adopts what a started
+    await w.clock.advance(29_000);
+    expect((await b.cycle()).standby?.holder).toBe('server-a');
+    await w.clock.advance(2_000);
+    const taken = await b.cycle();
+    expect(taken.standby).toBeUndefined();
+    expect(b.standby).toBeNull();
+    expect(taken.decision.starts).toEqual([]);
+    expect(w.cloud.resources.size).toBe(2);
+
+    // b closes: the lease is given back, and a third takes over at its first cycle
+    await b.close();
+    const c = w.restart('server-c');
+    w.store.queued = work(20);
+    const next = await c.cycle();
+    expect(next.standby).toBeUndefined();
+    expect(next.decision.starts.length).toBeGreaterThan(0);
   });
 });

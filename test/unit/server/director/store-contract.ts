@@ -3,7 +3,7 @@
  * run on the in-memory store (store-memory.test.ts) and the SQLite store
  * (store-sqlite.test.ts): instances with validated changes and history,
  * live and deleted, failure memory and offering stats that round-trip (Maps
- * included), the last cycle, disabled endpoints.
+ * included), the last cycle, disabled endpoints, the director's lease.
  */
 import { describe, expect, it } from 'vitest';
 import type { FailureMemory } from '../../../../src/server/director/failure-memory.js';
@@ -188,6 +188,20 @@ export function directorStoreContract(name: string, make: () => Promise<Contract
         await s.setEndpointDisabled('hpc', false, T + 2);
         await s.setEndpointDisabled('never', false, T + 2);
         expect([...(await s.disabledEndpoints())]).toEqual(['cloud']);
+      }),
+    );
+
+    it(
+      "the director's lease: taken when free, renewed by its holder, refused to another until it runs out or is given back",
+      withStore(async (s) => {
+        expect(await s.holdLease('a', T + 30_000, T)).toEqual({ holder: 'a', until: T + 30_000 });
+        expect(await s.holdLease('b', T + 31_000, T + 1000)).toEqual({ holder: 'a', until: T + 30_000 });
+        expect(await s.holdLease('a', T + 35_000, T + 5000)).toEqual({ holder: 'a', until: T + 35_000 });
+        // a stopped renewing: b takes it once a's time is up
+        expect(await s.holdLease('b', T + 70_000, T + 35_000)).toEqual({ holder: 'b', until: T + 70_000 });
+        // b gives it back (until = now): a takes it at once
+        expect(await s.holdLease('b', T + 40_000, T + 40_000)).toEqual({ holder: 'b', until: T + 40_000 });
+        expect(await s.holdLease('a', T + 80_000, T + 40_000)).toEqual({ holder: 'a', until: T + 80_000 });
       }),
     );
   });
