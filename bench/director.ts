@@ -26,6 +26,7 @@ import { Director, type CycleRecord } from '../src/server/director/loop.js';
 import { MemoryDirectorStore } from '../src/server/director/memory-store.js';
 import { FakeClock } from '../src/shared/clock.js';
 import { silentLogger } from '../src/shared/log.js';
+import { queueOrder } from '../src/server/queue/pick.js';
 import { rng } from './seeded.js';
 
 
@@ -96,7 +97,8 @@ export async function cycleCost(o: { queued: number; endpoints: number; instance
   await clock.advance(5000);
   // busy pilots, and the big queue the timed cycles read
   for (const p of store.pilotsById.values()) store.setPilot(p.id, { coresUsed: p.cores, memoryUsedMb: p.memoryMb, lastContactAt: clock.now(), payloadsRun: 3 });
-  store.queued = work(o.queued);
+  // in the queue's order, as the SQLite store reads it (ORDER BY priority, then submission)
+  store.queued = work(o.queued).sort(queueOrder);
   const times: number[] = [];
   let last: CycleRecord | null = null;
   for (let c = 0; c < o.cycles; c++) {

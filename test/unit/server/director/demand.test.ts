@@ -88,4 +88,18 @@ describe('demand', () => {
       ),
     );
   });
+
+  it("reads a queue in the queue's order in one pass, and one out of order the same as if sorted first", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ group: fc.constantFrom('a', 'b', 'c'), cores: fc.constantFrom(1, 2, 4), priority: fc.constantFrom(0, 0, 5), at: fc.integer({ min: 0, max: 50 }) }), { maxLength: 60 }),
+        (rows) => {
+          const queued = rows.map((r, i) => q(r.group, r.cores, { id: i + 1, priority: r.priority, submittedAt: r.at }));
+          const sorted = [...queued].sort((x, y) => y.priority - x.priority || x.submittedAt - y.submittedAt || x.id - y.id);
+          const p = policy({ a: 3, b: 2, c: 1 });
+          expect(demandFrom(queued, new Map(), p)).toEqual(demandFrom(sorted, new Map(), p));
+        },
+      ),
+    );
+  });
 });
