@@ -48,6 +48,7 @@ describe('the director in serve on QEMU', () => {
         return '(no serial log)';
       }
     };
+    let passed = false;
     try {
       const first = await waitFor('the first cycle', async () => (await get<DirectorStatusReply>('/v1/director')).lastCycle ?? undefined, 60_000);
       expect(first.decision.demand.payloads).toBe(0);
@@ -96,10 +97,20 @@ describe('the director in serve on QEMU', () => {
       expect((await get<InstanceView[]>('/v1/instances')).map((i) => i.id)).toEqual([made.id]);
       expect(processesWith(workDir)).toEqual([]);
       expect(readdirSync(workDir)).not.toContain(made.key);
+      passed = true;
     } finally {
       await server.stop();
-      expect(processesWith(workDir)).toEqual([]);
+      // QEMU is daemonized and outlives the server: a failed test must not leave its VM running
+      const left = processesWith(workDir);
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
       tmp.cleanup();
+      if (passed) expect(left).toEqual([]);
     }
   }, 1_200_000);
 });

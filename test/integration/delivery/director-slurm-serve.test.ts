@@ -115,8 +115,13 @@ describe('the director in serve on Slurm through ssh', () => {
       const states = new Map(squeue.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|') as [string, string]));
       for (const i of deleted) expect(['COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', undefined]).toContain(states.get(i.driverId!));
     } finally {
-      await check.close();
+      // a failed test must not leave its jobs in the shared Slurm: cancel what the director had submitted
+      const keys = new Set((await get<InstanceView[]>('/v1/instances').catch(() => [])).map((i) => i.key));
       await server.stop();
+      const left = await check.run(['squeue', '-h', '-o', '%i|%j']);
+      const mine = left.stdout.split('\n').filter((l) => keys.has(l.split('|')[1] ?? '')).map((l) => l.split('|')[0]!);
+      if (mine.length > 0) await check.run(['scancel', ...mine]);
+      await check.close();
       await systemScript('sshd/teardown.sh');
       await systemScript('slurm/teardown.sh');
       tmp.cleanup();
