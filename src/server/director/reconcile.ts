@@ -33,6 +33,14 @@ import type { DriverResource, InstanceChange, InstanceRecord, PilotSummary } fro
 /** A resource is not called vanished within this long of its create: listings may lag. */
 export const LIST_GRACE_SEC = 60;
 
+/**
+ * A pilot says it halted (a state report) just before its shutdown report:
+ * its instance waits this long for the shutdown code (or for its machine to
+ * end) before it is deleted, so the machine is not removed under the report
+ * and its end is not judged a fizzle for want of a code.
+ */
+export const SHUTDOWN_REPORT_GRACE_SEC = 30;
+
 /** What reconciling looks at. */
 export interface ReconcileInput {
   now: number;
@@ -168,6 +176,7 @@ function instanceSteps(
     if (!pilot) return;
     if (pilot.state === 'halted') {
       const code = pilot.shutdownCode;
+      if (code === null && r?.state !== 'ended' && (now - (pilot.haltedAt ?? now)) / 1000 < SHUTDOWN_REPORT_GRACE_SEC) return;
       mark({ state: 'halted', reason: `pilot ${pilot.id} halted${code === null ? '' : ` with shutdown code ${code}`}` });
       const verdict = judgeEnd({ startedAt: cur.startedAt ?? cur.requestedAt, endedAt: pilot.haltedAt ?? now, shutdownCode: code, payloadsRun: pilot.payloadsRun }, ep.backoff);
       learnt.push({ key, kind: 'end', noWork: verdict.noWork });

@@ -89,9 +89,12 @@ export function snapshotDist(dir: string): { server: string; manifest: string } 
   return { server: path.join(dist, 'vmpilot-server.cjs'), manifest: path.join(dist, 'agent-manifest.json') };
 }
 
-/** Start `vmpilot-server serve` from `bin` on 127.0.0.1:0; stop() sends SIGTERM to its PID and waits. */
-export async function startServerFrom(bin: string, db: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN], {
+/**
+ * Start `vmpilot-server serve` from `bin` on `listen` (default 127.0.0.1:0), with `extra` arguments
+ * (e.g. `--config FILE`); stop() sends SIGTERM to its PID and waits.
+ */
+export async function startServerFrom(bin: string, db: string, listen = '127.0.0.1:0', extra: string[] = []): Promise<{ url: string; stop: () => Promise<void>; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--listen', listen, '--db', db, '--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -106,6 +109,7 @@ export async function startServerFrom(bin: string, db: string): Promise<{ url: s
   });
   return {
     url,
+    stderr: () => err,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

@@ -84,6 +84,17 @@ describe('reconcile: discarding', () => {
     expect(fizzled.learnt.map((l) => l.kind)).toEqual(['end', 'failure']);
   });
 
+  it('waits for the shutdown report of a pilot that said it halted, until its machine ends or the grace is over', () => {
+    const saidHalted = [pilot(5, { state: 'halted', shutdownCode: null, payloadsRun: 1, haltedAt: sec(30) })];
+    // the VM is still powering off and the shutdown report is on its way: not deleted under it, not judged
+    const early = run([reg], { listed, now: sec(40), pilots: saidHalted });
+    expect(early.steps).toEqual([]);
+    expect(early.learnt).toEqual([]);
+    const ended = run([reg], { listed: [res(reg.key, { id: 'd1', state: 'ended' })], now: sec(40), pilots: saidHalted });
+    expect(kinds(ended.steps)).toEqual(['mark halted', 'remove']);
+    expect(kinds(run([reg], { listed, now: sec(60), pilots: saidHalted }).steps)).toEqual(['mark halted', 'remove']);
+  });
+
   it('terminates an instance whose pilot stalled past the grace', () => {
     expect(run([reg], { listed, now: sec(300), pilots: [pilot(5, { state: 'stalled', stalledAt: T0 })] }).steps).toEqual([]);
     const r = run([reg], { listed, now: sec(301), pilots: [pilot(5, { state: 'stalled', stalledAt: T0 })] });
