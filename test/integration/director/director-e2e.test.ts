@@ -1,0 +1,179 @@
+/**
+ * The director end to end with real processes: the built server started with
+ * `serve --config` holding `process` endpoints (its tokens in its
+ * environment), whose director starts the built agent as local processes that
+ * register with their instances' one-time credentials; work submitted over
+ * HTTP as a user does. Agents run with `--isolation none` (extraArgs): the
+ * payloads here are sleeps, and slot accounts would only slow this 2-core
+ * machine down.
+ */
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { CoreRequest, DirectorStatusReply, EndpointView, InstanceView, PayloadView, PilotView, SubmitRequest } from '../../../src/protocol/index.js';
+import { ADMIN_TOKEN, SERVER, admin, freePort, killAll, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
+
+const tmp = tempDir('vmpilot-director-e2e-');
+chmodSync(tmp.dir, 0o711);
+afterAll(() => tmp.cleanup());
+afterEach(() => {
+  killAll();
+  // agents the director started are not the harness's children: a failed test must not leave them running
+  for (const pid of processesWith(tmp.dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+});
+
+const LONG = 60_000;
+
+/** Write `name.yaml` (a top-level `directorCycleSec: 1` before `body`) and return its path. */
+function config(name: string, body: string): string {
+  const file = path.join(tmp.dir, `${name}.yaml`);
+  writeFileSync(file, `directorCycleSec: 1\n${body}`);
+  return file;
+}
+
+/** The built server on `db` with `--config file`, its tokens in its environment. */
+function serve(db: string, file: string, listen?: string): Promise<Server> {
+  return startServer(db, ['--config', file, '--log-level', 'warn'], { tokensInEnv: true, ...(listen ? { listen } : {}) });
+}
+
+function clients(server: Server) {
+  const api = admin(server.url);
+  const get = async <T>(route: string) => {
+    const r = await api.call<T>('GET', route);
+    if (r.status !== 200) throw new Error(`GET ${route} → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const batch = async (payloads: SubmitRequest[]) => {
+    const r = await api.call<{ ids: number[] }>('POST', '/v1/payloads/batch', { payloads });
+    if (r.status !== 201) throw new Error(`batch → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.ids;
+  };
+  // the admin CLI as a user runs it: server and token in its environment
+  const cli = (...args: string[]) => runCommand([SERVER, ...args], { VMPILOT_SERVER: server.url, VMPILOT_TOKEN: ADMIN_TOKEN });
+  return { api, get, batch, cli, instances: () => get<InstanceView[]>('/v1/instances') };
+}
+
+const cores = (min: number, max = min, wholeNode = false): CoreRequest => ({ min, max, wholeNode });
+const sleep = (sec: number) => ['sleep', String(sec)];
+const dirs = (workDir: string) => (existsSync(workDir) ? readdirSync(workDir) : []);
+const marker = (key: string) => `vmpilot-instance-${key}`;
+
+/** Every payload done, in one attempt: it ran once (one `running` in its history) and was never queued again. */
+async function doneOnce(api: ReturnType<typeof admin>, ids: number[]): Promise<PayloadView[]> {
+  await waitFor(`${ids.length} payloads to be done`, async () => {
+    for (const id of ids) if ((await api.job(id)).state !== 'done') return false;
+    return true;
+  }, LONG);
+  const jobs: PayloadView[] = [];
+  for (const id of ids) {
+    const job = await api.job(id);
+    expect(job.attempts, `payload ${id}`).toBe(1);
+    const ran = (await api.history(id)).filter((h) => h.state === 'running');
+    expect(ran.length, `payload ${id} runs: ${JSON.stringify(ran)}`).toBe(1);
+    jobs.push(job);
+  }
+  return jobs;
+}
+
+/** At the end: every instance deleted, nothing of any left in `workDirs`, no agent of any running. */
+async function nothingLeft(list: () => Promise<InstanceView[]>, workDirs: string[]): Promise<InstanceView[]> {
+  const all = await waitFor('every instance to be deleted', async () => {
+    const is = await list();
+    return is.length > 0 && is.every((i) => i.state === 'deleted') && is;
+  }, LONG);
+  for (const w of workDirs) await waitFor(`${w} to hold no instance directory`, () => dirs(w).length === 0, LONG);
+  for (const i of all) {
+    await waitFor(`no process of instance ${i.id} (${i.key})`, () => processesWith(marker(i.key)).length === 0 && processesWith(i.key).length === 0, LONG);
+  }
+  return all;
+}
+
+/** Sample while the test runs, every 100 ms, until `stop()`. */
+function sampler(sample: () => Promise<void> | void) {
+  let running = true;
+  const errors: unknown[] = [];
+  const done = (async () => {
+    while (running) {
+      try {
+        await sample();
+      } catch (err) {
+        errors.push(err);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    errors,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+describe('the director end to end (process driver)', () => {
+  it('30 payloads of mixed sizes and groups from an empty system: each done once, never more instances than the limit, all deleted, nothing left', async () => {
+    const work = path.join(tmp.dir, 'mixed-instances');
+    const file = config(
+      'mixed',
+      `groups: { atlas: { share: 50 }, cms: { share: 30 }, lhcb: { share: 20 } }
+endpoints:
+  pool:
+    driver: process
+    process: { workDir: ${work}, extraArgs: [--isolation, none] }
+    shapes:
+      quad: { cores: 4, memoryMb: 2000 }
+    limits: { instances: 3, cores: 40, startsPerCycle: 3 }   # cores high: the instance limit is the one that binds
+    timeouts: { idleSec: 2, payloadGraceSec: 2 }
+`,
+    );
+    const server = await serve(path.join(tmp.dir, 'mixed.db'), file);
+    const c = clients(server);
+    const kinds = [cores(1), cores(2), cores(1, 3), cores(1), cores(2), cores(1, 1, true)];
+    const groups = ['atlas', 'cms', 'lhcb'];
+    const payloads: SubmitRequest[] = Array.from({ length: 30 }, (_, n) => ({
+      command: sleep(0.2 + (n % 4) * 0.2),
+      cores: kinds[n % kinds.length]!,
+      group: groups[n % groups.length]!,
+      name: `mixed-${n}`,
+    }));
+
+    let maxLive = 0;
+    const seen = new Set<number>();
+    const watch = sampler(async () => {
+      const is = await c.instances();
+      const live = is.filter((i) => i.state !== 'deleted').length;
+      maxLive = Math.max(maxLive, live);
+      for (const i of is) seen.add(i.id);
+      expect(live, `live instances: ${JSON.stringify(is.map((i) => [i.id, i.state]))}`).toBeLessThanOrEqual(3);
+    });
+    const ids = await c.batch(payloads);
+    const jobs = await doneOnce(c.api, ids);
+    const all = await nothingLeft(c.instances, [work]);
+    await watch.stop();
+    expect(watch.errors).toEqual([]);
+    // the queue needed more than 3 machines of 4 cores at once: the limit is what held the director back
+    expect(maxLive).toBe(3);
+
+    // Bound on instances created: a pilot halts only after idleSec (2 s) with nothing running, and while
+    // the queue holds work every pilot with all its cores free takes some (a whole-node payload fits an
+    // empty 4-core pilot), so no instance ends while work is queued; once the queue is empty there is no
+    // demand and nothing is started. So the director never needed more than the first machines it
+    // started, of which at most limits.instances (3) were live: in all at most 3 were ever created.
+    expect(all.length).toBeLessThanOrEqual(3);
+    expect(all.every((i) => i.endpoint === 'pool' && !i.manual)).toBe(true);
+    // every payload ran on a pilot of one of these instances
+    const pilots = await c.api.pilots();
+    const instanceOf = new Map(pilots.map((p: PilotView) => [p.id, p.instanceId]));
+    const ids3 = new Set(all.map((i) => i.id));
+    for (const j of jobs) expect(ids3.has(instanceOf.get(j.pilotId!) ?? -1), `payload ${j.id} on pilot ${j.pilotId}`).toBe(true);
+    expect(seen.size).toBe(all.length);
+    await server.stop();
+  }, 120_000);
+});
