@@ -7,7 +7,7 @@
  * payloads here are sleeps, and slot accounts would only slow this 2-core
  * machine down.
  */
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { CoreRequest, DirectorStatusReply, EndpointView, InstanceView, PayloadView, PilotView, SubmitRequest } from '../../../src/protocol/index.js';
@@ -64,6 +64,22 @@ const sleep = (sec: number) => ['sleep', String(sec)];
 const dirs = (workDir: string) => (existsSync(workDir) ? readdirSync(workDir) : []);
 const marker = (key: string) => `vmpilot-instance-${key}`;
 
+/**
+ * The instance's wrappers: processes named by its marker that lead their own process group (the
+ * driver starts each wrapper detached). A wrapper's child between its fork and its exec still carries
+ * the marker, but sits in the wrapper's group: not counted.
+ */
+function wrappersOf(key: string): number[] {
+  return processesWith(marker(key)).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Every payload done, in one attempt: it ran once (one `running` in its history) and was never queued again. */
 async function doneOnce(api: ReturnType<typeof admin>, ids: number[]): Promise<PayloadView[]> {
   await waitFor(`${ids.length} payloads to be done`, async () => {
@@ -83,10 +99,14 @@ async function doneOnce(api: ReturnType<typeof admin>, ids: number[]): Promise<P
 
 /** At the end: every instance deleted, nothing of any left in `workDirs`, no agent of any running. */
 async function nothingLeft(list: () => Promise<InstanceView[]>, workDirs: string[]): Promise<InstanceView[]> {
+  let last: InstanceView[] = [];
   const all = await waitFor('every instance to be deleted', async () => {
-    const is = await list();
-    return is.length > 0 && is.every((i) => i.state === 'deleted') && is;
-  }, LONG);
+    last = await list();
+    return last.length > 0 && last.every((i) => i.state === 'deleted') && last;
+  }, LONG).catch((err: Error) => {
+    const left = workDirs.flatMap((w) => dirs(w).map((d) => `${d}: ${readdirSync(path.join(w, d)).join(' ')}`));
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(last.map((i) => [i.id, i.state, i.reason]))}; left: ${left.join('; ')}`);
+  });
   for (const w of workDirs) await waitFor(`${w} to hold no instance directory`, () => dirs(w).length === 0, LONG);
   for (const i of all) {
     await waitFor(`no process of instance ${i.id} (${i.key})`, () => processesWith(marker(i.key)).length === 0 && processesWith(i.key).length === 0, LONG);
@@ -174,6 +194,78 @@ endpoints:
     const ids3 = new Set(all.map((i) => i.id));
     for (const j of jobs) expect(ids3.has(instanceOf.get(j.pilotId!) ?? -1), `payload ${j.id} on pilot ${j.pilotId}`).toBe(true);
     expect(seen.size).toBe(all.length);
+    await server.stop();
+  }, 120_000);
+
+  it('the server SIGKILLed while its director starts instances, then restarted on the same database: no duplicate, no leak, each payload done once', async () => {
+    const work = path.join(tmp.dir, 'crash-instances');
+    const file = config(
+      'crash',
+      `endpoints:
+  pool:
+    driver: process
+    process: { workDir: ${work}, extraArgs: [--isolation, none] }
+    shapes:
+      duo: { cores: 2, memoryMb: 1000 }
+    limits: { instances: 2, startsPerCycle: 2 }
+    timeouts: { idleSec: 2, payloadGraceSec: 2, orphanSec: 60 }   # the least allowed; no orphan may exist at all (below)
+    backoff: { baseSec: 1 }   # a create the crash cut short fails its instance (a fizzle): no long hold-back
+`,
+    );
+    const db = path.join(tmp.dir, 'crash.db');
+    // the same address each time: the agents a killed server leaves running find the restarted one there
+    const listen = `127.0.0.1:${await freePort()}`;
+    const work4 = (tag: string) => Array.from({ length: 4 }, (_, n) => ({ command: sleep(1), cores: cores(1), group: 'atlas', name: `${tag}-${n}` }));
+
+    // Outside the server (which dies): every directory in workDir, and at every sample at most one agent per key.
+    const dirsSeen = new Set<string>();
+    const watch = sampler(() => {
+      for (const d of dirs(work)) {
+        dirsSeen.add(d);
+        expect(wrappersOf(d).length, `agents of ${d}`).toBeLessThanOrEqual(1);
+      }
+    });
+    const directorId = async (server: Server) => (await clients(server).get<DirectorStatusReply>('/v1/director')).directorId;
+
+    // round 1: killed once an instance is requested or starting
+    let server = await serve(db, file, listen);
+    const id1 = await directorId(server);
+    expect(id1).toMatch(/^[a-z0-9]{4,12}$/);
+    let c = clients(server);
+    const ids = await c.batch(work4('first'));
+    const caught = await waitFor('an instance requested or starting', async () => (await c.instances()).find((i) => i.state === 'requested' || i.state === 'starting'), LONG);
+    server.child.kill('SIGKILL');
+    expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(['requested', 'starting']).toContain(caught.state);
+
+    // round 2: restarted, then killed right after a submit returns, before its poke's cycle shows anything
+    server = await serve(db, file, listen);
+    c = clients(server);
+    ids.push(...(await c.batch(work4('second'))));
+    server.child.kill('SIGKILL');
+    await server.exited;
+
+    server = await serve(db, file, listen);
+    c = clients(server);
+    // the director id is kept in the settings: the same after each restart, so the old resources are still ours
+    expect(await directorId(server)).toBe(id1);
+    await doneOnce(c.api, ids);
+    const all = await nothingLeft(c.instances, [work]);
+    await watch.stop();
+    expect(watch.errors.map(String)).toEqual([]);
+
+    const prefix = `vmp-${id1}-pool-`;
+    expect(all.every((i) => i.key.startsWith(prefix)), JSON.stringify(all.map((i) => i.key))).toBe(true);
+    // no resource without a record: every directory ever made is an instance's key (none was an orphan)
+    const keys = new Set(all.map((i) => i.key));
+    expect([...dirsSeen].filter((d) => !keys.has(d))).toEqual([]);
+    // one machine per record: no instance had two pilots register for it
+    const pilots = await c.api.pilots();
+    for (const i of all) expect(pilots.filter((p) => p.instanceId === i.id).length, `pilots of instance ${i.id}`).toBeLessThanOrEqual(1);
+    // never more live than the limit allowed, across the crashes: 8 payloads of 1 core on 2-core machines
+    // are 4 machines' worth, and at most 2 at once; each machine halts only after the queue is empty
+    // (idleSec 2 > the 1 s payloads), but a crash can cost a machine that never registered: at most 2 per round
+    expect(all.length).toBeLessThanOrEqual(6);
     await server.stop();
   }, 120_000);
 });
