@@ -10,7 +10,7 @@
 import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { CoreRequest, DirectorStatusReply, EndpointView, InstanceView, PayloadView, PilotView, SubmitRequest } from '../../../src/protocol/index.js';
+import type { CoreRequest, DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView, PayloadView, PilotView, SubmitRequest } from '../../../src/protocol/index.js';
 import { ADMIN_TOKEN, SERVER, admin, freePort, killAll, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
 
 const tmp = tempDir('vmpilot-director-e2e-');
@@ -266,6 +266,65 @@ endpoints:
     // are 4 machines' worth, and at most 2 at once; each machine halts only after the queue is empty
     // (idleSec 2 > the 1 s payloads), but a crash can cost a machine that never registered: at most 2 per round
     expect(all.length).toBeLessThanOrEqual(6);
+    await server.stop();
+  }, 120_000);
+
+  it('an endpoint whose driver fails backs off, and the next endpoint takes the work', async () => {
+    const brokenWork = path.join(tmp.dir, 'failing-broken');
+    const goodWork = path.join(tmp.dir, 'failing-good');
+    // broken: listed first and cheaper, so the decision prefers it; its `node` fails at once, so every
+    // instance's machine ends before a pilot registers (a fizzle)
+    const file = config(
+      'failing',
+      `endpoints:
+  broken:
+    driver: process
+    process: { workDir: ${brokenWork}, node: /bin/false }
+    shapes:
+      one: { cores: 1, memoryMb: 500, costPerHour: 0 }
+    limits: { instances: 2 }
+    timeouts: { idleSec: 2, payloadGraceSec: 2 }
+  good:
+    driver: process
+    process: { workDir: ${goodWork}, extraArgs: [--isolation, none] }
+    shapes:
+      one: { cores: 1, memoryMb: 500, costPerHour: 1 }
+    limits: { instances: 1 }
+    timeouts: { idleSec: 2, payloadGraceSec: 2 }
+`,
+    );
+    const server = await serve(path.join(tmp.dir, 'failing.db'), file);
+    const c = clients(server);
+    // five 1 s payloads on one 1-core machine: demand stays unmet for seconds, so the cycles show why broken does not take it
+    const ids = await c.batch(Array.from({ length: 5 }, (_, n) => ({ command: sleep(1), cores: cores(1), group: 'atlas', name: `fail-${n}` })));
+
+    const held = await waitFor('director status to show broken backed off', async () => {
+      const r = await c.cli('director', 'status', '--json');
+      if (r.code !== 0) throw new Error(r.stderr);
+      const s = JSON.parse(r.stdout) as DirectorStatusReply;
+      return s.lastCycle?.decision.endpoints.find((e) => e.endpoint === 'broken')?.notMore.find((n) => n.reason === 'backoff');
+    }, LONG);
+    expect(held.detail).toMatch(/^broken\/one backed off for \d+ s more \(\d+ failures?(?: in a row)?; last: fizzle: its (?:machine|resource \S+) ended before its pilot registered \(agent exited 1\)\)$/);
+    expect(held.payloads).toBeGreaterThan(0);
+    const endpoints = await c.get<EndpointView[]>('/v1/endpoints');
+    const backoff = endpoints.find((e) => e.name === 'broken')!.backoff;
+    expect(backoff).toEqual([expect.objectContaining({ shape: 'one', kind: 'fizzle', failures: expect.any(Number) })]);
+    expect(backoff[0]!.until).toBeGreaterThan(Date.now());
+    expect(endpoints.find((e) => e.name === 'good')!.backoff).toEqual([]);
+
+    const jobs = await doneOnce(c.api, ids);
+    const all = await nothingLeft(c.instances, [brokenWork, goodWork]);
+    const pilots = await c.api.pilots();
+    const endpointOf = new Map(all.map((i) => [i.id, i.endpoint]));
+    for (const j of jobs) expect(endpointOf.get(pilots.find((p) => p.id === j.pilotId)!.instanceId ?? -1), `payload ${j.id}`).toBe('good');
+    // broken was tried first (cheaper), failed, and its instance was discarded: failed, then deleted
+    const broken = all.filter((i) => i.endpoint === 'broken');
+    expect(broken.length).toBeGreaterThanOrEqual(1);
+    for (const b of broken) {
+      const detail = await c.get<InstanceDetailReply>(`/v1/instances/${b.id}`);
+      expect(detail.history.map((h) => h.state)).toEqual(expect.arrayContaining(['requested', 'failed', 'deleted']));
+      expect(detail.pilotId).toBeNull();
+    }
     await server.stop();
   }, 120_000);
 });
