@@ -90,12 +90,22 @@ export interface Server extends Proc {
   stop: () => Promise<Exit>;
 }
 
+/** How `startServer` starts the server. */
+export interface ServerOptions {
+  /** `--listen` (default 127.0.0.1:0); a fixed port lets a restarted server keep its agents. */
+  listen?: string;
+  /** The tokens in VMPILOT_ADMIN_TOKEN / VMPILOT_PILOT_TOKEN, not on the command line (where `ps` shows them). */
+  tokensInEnv?: boolean;
+}
+
 /** Start `vmpilot-server serve` on 127.0.0.1:0; resolves once it says where it listens. */
-export async function startServer(db: string, extra: string[] = []): Promise<Server> {
+export async function startServer(db: string, extra: string[] = [], options: ServerOptions = {}): Promise<Server> {
+  const tokens = options.tokensInEnv ? [] : ['--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN];
+  const env = options.tokensInEnv ? { ...process.env, VMPILOT_ADMIN_TOKEN: ADMIN_TOKEN, VMPILOT_PILOT_TOKEN: PILOT_TOKEN } : process.env;
   const child = spawn(
     process.execPath,
-    [SERVER, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [SERVER, 'serve', '--listen', options.listen ?? '127.0.0.1:0', '--db', db, ...tokens, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   const proc = track(child);
   const lines = createInterface({ input: child.stdout! });

@@ -78,14 +78,15 @@ export async function aliveWith(pid: number, marker: string): Promise<boolean> {
 
 /** What an instance directory says: the resource, given how to read its process. */
 export async function describeDir(d: InstanceDir, pidFile: string, marker: string, endedDetail: (dir: string) => Promise<string>): Promise<DriverResource | null> {
-  let createdAt: number | null = null;
+  let made: number;
   try {
-    await stat(d.dir);
+    made = (await stat(d.dir)).mtimeMs;
   } catch {
     return null;
   }
   const c = await readText(path.join(d.dir, 'created-at'));
-  createdAt = c === null ? null : Number(c) || null;
+  // no created-at: the create died between making the directory and writing it; the directory's own time says when
+  const createdAt = (c === null ? null : Number(c) || null) ?? Math.floor(made);
   const pid = await readPid(path.join(d.dir, pidFile));
   if (pid === null) return { id: d.key, key: d.key, state: 'pending', createdAt, detail: 'starting' };
   if (await aliveWith(pid, marker)) return { id: d.key, key: d.key, state: 'running', createdAt, detail: `pid ${pid}` };

@@ -38,6 +38,9 @@ export interface ProcessDriverOptions {
 }
 
 const PID_FILE = 'pid';
+/** A directory still without a pid this long after it was made is stillborn. */
+const STILLBORN_MS = 10_000;
+const STILLBORN = 'stillborn';
 const marker = (key: string) => `vmpilot-instance-${key}`;
 
 /** Local agent processes as a driver. */
@@ -51,9 +54,7 @@ export class ProcessDriver implements Driver {
     const d = instanceDir(this.o.settings.workDir, request.key);
     if (!(await claim(d, this.o.clock.now()))) {
       const existing = await this.describe(request.key);
-      // a directory with no pid some seconds after it was made: the create that made it died before it started the agent
-      const stillborn = existing?.state === 'pending' && this.o.clock.now() - (existing.createdAt ?? 0) > 10_000;
-      if (existing && !stillborn) return existing;
+      if (existing && !existing.detail.startsWith(STILLBORN)) return existing;
     }
     const b = request.bootstrap;
     const args = [
@@ -102,10 +103,17 @@ export class ProcessDriver implements Driver {
 
   async describe(id: string): Promise<DriverResource | null> {
     if (!id.startsWith(this.o.prefix)) return null;
-    return describeDir(instanceDir(this.o.settings.workDir, id), PID_FILE, marker(id), async (dir) => {
+    const r = await describeDir(instanceDir(this.o.settings.workDir, id), PID_FILE, marker(id), async (dir) => {
       const status = await readFile(path.join(dir, 'exit_status'), 'utf8').catch(() => null);
       return status === null ? 'ended without an exit status (killed)' : `agent exited ${status.trim()}`;
     });
+    // a directory with no pid some seconds after it was made: the create that made it died (a server
+    // crash) before it started the agent, and nothing will ever start there: ended, so that its
+    // instance is failed and discarded (a create again with its key starts it afresh)
+    if (r?.state === 'pending' && this.o.clock.now() - (r.createdAt ?? 0) > STILLBORN_MS) {
+      return { ...r, state: 'ended', detail: `${STILLBORN}: the create that made its directory ended before it started the agent` };
+    }
+    return r;
   }
 
   async delete(id: string): Promise<void> {
