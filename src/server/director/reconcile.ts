@@ -191,7 +191,11 @@ function instanceSteps(
     if (listed !== null && !r && since(cur.startedAt) > LIST_GRACE_SEC) {
       return fail(`vanished: the driver no longer lists ${cur.driverId ?? cur.key} while pilot ${pilot.id} had not halted`, null);
     }
-    if (r?.state === 'ended') return fail(`its machine ended (${r.detail}) while pilot ${pilot.id} had not halted`, null);
+    if (r?.state === 'ended') {
+      // its last reports may still be on their way (an agent that halts exits right after it reported): wait for them a while
+      if (pilot.lastContactAt !== null && (now - pilot.lastContactAt) / 1000 < SHUTDOWN_REPORT_GRACE_SEC) return;
+      return fail(`its machine ended (${r.detail}) while pilot ${pilot.id} had not halted`, null);
+    }
     const shape = ep.shapes.find((s) => s.name === cur.shape);
     const life = shape ? maxLifeSec(ep, shape) : ep.timeouts.maxLifetimeSec;
     if (cur.drainAt === null && since(cur.startedAt) >= life) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DriverResource, InstanceRecord, PilotSummary } from '../../../../src/server/director/ports.js';
-import { type ReconcileInput, type Step, reconcile } from '../../../../src/server/director/reconcile.js';
+import { type ReconcileInput, type Step, SHUTDOWN_REPORT_GRACE_SEC, reconcile } from '../../../../src/server/director/reconcile.js';
 import { T0, endpoint, instance, pilot } from './fixtures.js';
 
 const ep = endpoint('a', { timeouts: { bootSec: 300, registrationSec: 120, maxLifetimeSec: 3600, drainGraceSec: 600, stalledGraceSec: 300, orphanSec: 600 } });
@@ -117,6 +117,17 @@ describe('reconcile: discarding', () => {
     expect(kinds(gone.steps)).toEqual(['mark failed', 'remove']);
     const ended = run([reg], { listed: [res(reg.key, { id: 'd1', state: 'ended' })], now: sec(100), pilots: [pilot(5)] });
     expect((ended.steps[0] as Extract<Step, { kind: 'mark' }>).change.reason).toMatch(/^its machine ended/);
+  });
+
+  it("a machine that ended just after its pilot's last contact waits for the pilot's last reports (an agent exits right after it reported its halt), then is judged", () => {
+    const ended = [res(reg.key, { id: 'd1', state: 'ended' })];
+    const recent = [pilot(5, { lastContactAt: sec(95) })];
+    expect(run([reg], { listed: ended, now: sec(100), pilots: recent }).steps).toEqual([]);
+    // the halt report came: a halt like any other, not a failure
+    const halted = run([reg], { listed: ended, now: sec(101), pilots: [pilot(5, { lastContactAt: sec(100), state: 'halted', shutdownCode: 300, haltedAt: sec(100), payloadsRun: 1 })] });
+    expect(kinds(halted.steps)).toEqual(['mark halted', 'remove']);
+    // no report within the grace: failed
+    expect(kinds(run([reg], { listed: ended, now: sec(95 + SHUTDOWN_REPORT_GRACE_SEC), pilots: recent }).steps)).toEqual(['mark failed', 'remove']);
   });
 
   it('deletes halted and failed instances at their driver', () => {
