@@ -19,7 +19,6 @@
  * cycle's actions, and tried again next cycle (deletes), or fails its
  * instance and backs its offering off (creates).
  */
-import { hostname } from 'node:os';
 import type { Clock } from '../../shared/clock.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -30,6 +29,7 @@ import { type EndpointConfig, maxLifeSec, servedGroups } from './endpoint-config
 import { type FailureMemory, offeringKey, recordFailure, recordSuccess } from './failure-memory.js';
 import { isLive } from './instance-states.js';
 import { NO_STATS, type OfferingStats, withBootSample, withEndSample } from './offerings.js';
+import { Lease } from './lease.js';
 import type { CreateRequest, DirectorLease, DirectorStore, Driver, DriverResource, InstanceRecord } from './ports.js';
 import type { StopResult } from '../../protocol/index.js';
 import type { PriceSource } from './prices.js';
@@ -108,22 +108,13 @@ export class Director {
   private readonly byName: ReadonlyMap<string, EndpointConfig>;
   private readonly secrets: Secrets;
   readonly everyMs: number;
-  private holderName: string | undefined;
-  private readonly leaseMs: number;
-  private lease: DirectorLease | null = null;
+  private readonly lease: Lease;
 
   constructor(private readonly o: DirectorOptions) {
     this.byName = new Map(o.endpoints.map((e) => [e.name, e]));
     this.secrets = o.secrets ?? randomSecrets;
     this.everyMs = o.everyMs ?? 5000;
-    this.holderName = o.holder;
-    this.leaseMs = o.leaseMs ?? Math.max(30_000, 3 * this.everyMs);
-  }
-
-  /** This director's name as a lease holder (known once the server listens). */
-  get holder(): string {
-    this.holderName ??= `${hostname()} ${this.serverUrl()}`;
-    return this.holderName;
+    this.lease = new Lease({ store: o.store, clock: o.clock, log: o.log, holder: o.holder, serverUrl: () => this.serverUrl(), leaseMs: o.leaseMs ?? Math.max(30_000, 3 * this.everyMs) });
   }
 
   private serverUrl(): string {
@@ -132,7 +123,7 @@ export class Director {
 
   /** Who held the lease at the last cycle, when it was another server (this one stands by); null when this one directs or has not cycled. */
   get standby(): DirectorLease | null {
-    return this.lease !== null && this.lease.holder !== this.holder ? { ...this.lease } : null;
+    return this.lease.standby;
   }
 
   /** The endpoints it directs, in the order configured. */
@@ -208,24 +199,16 @@ export class Director {
     this.stop.abort();
     await this.loop;
     await this.running?.catch(() => undefined);
-    // give the lease back, so that another server's director takes over at its next cycle
-    if (this.lease?.holder === this.holder) {
-      const now = this.o.clock.now();
-      await this.o.store.holdLease(this.holder, now, now).catch(() => undefined);
-    }
+    await this.lease.giveBack();
     await Promise.all([...this.o.drivers.values()].map((d) => d.close().catch(() => undefined)));
   }
 
   private async runCycle(): Promise<CycleRecord> {
     const { store, clock } = this.o;
-    const leaseAt = clock.now();
-    const was = this.lease;
-    this.lease = await store.holdLease(this.holder, leaseAt + this.leaseMs, leaseAt);
-    if (this.lease.holder !== this.holder) {
-      if (was?.holder !== this.lease.holder) this.o.log.warn({ holder: this.lease.holder, until: this.lease.until }, "another server's director holds the lease: this one stands by");
-      return { at: leaseAt, decision: decide({ now: leaseAt, demand: [], supply: supplyFrom([], [], () => 0, leaseAt), endpoints: [], failures: new Map(), prices: new Map(), stats: new Map() }), actions: [], unmanaged: [], standby: { ...this.lease } };
+    if (!(await this.lease.renew())) {
+      const at = clock.now();
+      return { at, decision: decide({ now: at, demand: [], supply: supplyFrom([], [], () => 0, at), endpoints: [], failures: new Map(), prices: new Map(), stats: new Map() }), actions: [], unmanaged: [], standby: this.lease.standby! };
     }
-    if (was !== null && was.holder !== this.holder) this.o.log.info({ was: was.holder }, 'this director holds the lease now');
     const actions: CycleAction[] = [];
     let memory = await store.failureMemory();
     let stats = await store.offeringStats();
@@ -275,10 +258,8 @@ export class Director {
 
     // 4: start, endpoints side by side, each one's in turn; only while the lease is still this
     // director's (the reconcile's driver calls may have outlasted it, and another may have taken over)
-    const renewAt = clock.now();
-    this.lease = await store.holdLease(this.holder, renewAt + this.leaseMs, renewAt);
     const perEndpoint = new Map<string, PlannedStart[]>();
-    if (this.lease.holder === this.holder) for (const s of decision.starts) perEndpoint.set(s.endpoint, [...(perEndpoint.get(s.endpoint) ?? []), s]);
+    if (await this.lease.renew()) for (const s of decision.starts) perEndpoint.set(s.endpoint, [...(perEndpoint.get(s.endpoint) ?? []), s]);
     const failed: Learnt[] = [];
     await Promise.all(
       [...perEndpoint].map(async ([name, list]) => {
