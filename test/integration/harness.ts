@@ -56,6 +56,17 @@ export function processesWith(text: string): number[] {
   return out;
 }
 
+/** SIGKILL every process whose command line holds `text` (what a failed test left running that is not the harness's child, e.g. agents a director started). */
+export function killProcessesWith(text: string): void {
+  for (const pid of processesWith(text)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 /** A fresh temporary directory, removed by `cleanup()`. */
 export function tempDir(prefix = 'vmpilot-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));

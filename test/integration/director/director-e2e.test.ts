@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { CoreRequest, DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView, PayloadView, PilotView, SubmitRequest } from '../../../src/protocol/index.js';
-import { ADMIN_TOKEN, SERVER, admin, freePort, killAll, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
+import { ADMIN_TOKEN, SERVER, admin, freePort, killAll, killProcessesWith, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
 
 const tmp = tempDir('vmpilot-director-e2e-');
 chmodSync(tmp.dir, 0o711);
@@ -19,13 +19,7 @@ afterAll(() => tmp.cleanup());
 afterEach(() => {
   killAll();
   // agents the director started are not the harness's children: a failed test must not leave them running
-  for (const pid of processesWith(tmp.dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
+  killProcessesWith(tmp.dir);
 });
 
 const LONG = 60_000;

@@ -8,7 +8,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView, PilotView, StopInstancesReply } from '../../../src/protocol/index.js';
-import { ADMIN_TOKEN, SERVER, admin, killAll, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
+import { ADMIN_TOKEN, SERVER, admin, killAll, killProcessesWith, processesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
 
 const tmp = tempDir('vmpilot-serve-director-');
 // the agents run as root and their payloads as slot accounts, which must pass through to their directories
@@ -17,13 +17,7 @@ afterAll(() => tmp.cleanup());
 afterEach(() => {
   killAll();
   // agents the director started are not the harness's children: a failed test must not leave them running
-  for (const pid of processesWith(tmp.dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
+  killProcessesWith(tmp.dir);
 });
 
 /** A config file with `quick` (idle 3 s, at most 2 instances) and `steady` (idle 300 s) process endpoints. */
