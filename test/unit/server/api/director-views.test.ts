@@ -4,35 +4,11 @@ import { costSoFar, endpointView, instanceView } from '../../../../src/server/ap
 import { recordFailure } from '../../../../src/server/director/failure-memory.js';
 import type { InstanceRecord } from '../../../../src/server/director/ports.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
-import { T0, endpoint } from '../director/fixtures.js';
+import { T0, endpoint, instance } from '../director/fixtures.js';
 
 const HOUR = 3_600_000;
-const rec = (id: number, o: Partial<InstanceRecord> = {}): InstanceRecord => ({
-  id,
-  key: `vmp-test-a-k${id}`,
-  endpoint: 'a',
-  shape: 's',
-  cores: 4,
-  memoryMb: 8000,
-  forGroup: 'atlas',
-  requirementClass: '',
-  groups: ['atlas'],
-  state: 'registered',
-  reason: 'r',
-  driverId: `d${id}`,
-  credentialHash: 'f'.repeat(64),
-  pilotId: null,
-  costPerHour: 0.5,
-  manual: false,
-  requestedAt: T0,
-  startedAt: null,
-  bootedAt: null,
-  registeredAt: null,
-  drainAt: null,
-  endedAt: null,
-  deletedAt: null,
-  ...o,
-});
+const rec = (id: number, o: Partial<InstanceRecord> = {}): InstanceRecord =>
+  instance(id, { forGroup: 'atlas', groups: ['atlas'], state: 'registered', reason: 'r', driverId: `d${id}`, credentialHash: 'f'.repeat(64), costPerHour: 0.5, ...o });
 
 describe('cost so far', () => {
   it('runs from the start (else the request) to the deletion, the end, or now', () => {
