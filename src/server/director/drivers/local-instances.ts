@@ -6,7 +6,7 @@
  * reused pid by a marker in its command line. Stopping signals the whole
  * process group, waits on the Clock, then kills.
  */
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../../../shared/clock.js';
 import { VmpilotError, describeError } from '../../../shared/errors.js';
@@ -61,6 +61,21 @@ export async function readPid(file: string): Promise<number | null> {
   const t = await readText(file);
   const n = t === null ? NaN : Number(t);
   return Number.isInteger(n) && n > 1 ? n : null;
+}
+
+/** Write `pid` to `file` whole (through a temporary file and a rename), so a reader never sees half of it. */
+export async function writePid(file: string, pid: number): Promise<void> {
+  await writeFile(`${file}.tmp`, `${pid}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+/** Send `sig` to the process group led by `pid`, if it still exists. */
+export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // gone meanwhile
+  }
 }
 
 /** True when `pid` runs and its command line holds `marker` (a reused pid does not). */

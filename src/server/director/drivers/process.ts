@@ -19,7 +19,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { VmpilotError, describeError } from '../../../shared/errors.js';
 import type { ProcessSettings } from '../driver-settings.js';
 import type { CreateRequest, Driver, DriverResource } from '../ports.js';
-import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, stopProcess } from './local-instances.js';
+import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, signalGroup, stopProcess, writePid } from './local-instances.js';
 
 /** What the process driver is made of. */
 export interface ProcessDriverOptions {
@@ -70,8 +70,9 @@ export class ProcessDriver implements Driver {
       '--lifetime', String(b.lifetimeSec),
       ...this.o.settings.extraArgs,
     ];
-    // the wrapper's name carries the key (how a reused pid is told apart), writes its pid, runs the agent, keeps its exit status
-    const wrapper = 'echo $$ > pid.tmp && mv pid.tmp pid || exit 1; "$@"; echo $? > exit_status.tmp && mv exit_status.tmp exit_status';
+    // the wrapper's name carries the key (how a reused pid is told apart); it runs the agent and keeps its exit status
+    const wrapper = '"$@"; echo $? > exit_status.tmp && mv exit_status.tmp exit_status';
+    let pid: number | undefined;
     try {
       const child = execa('sh', ['-c', wrapper, marker(request.key), this.o.node, ...args], {
         cwd: d.dir,
@@ -85,7 +86,13 @@ export class ProcessDriver implements Driver {
       });
       child.catch(() => undefined);
       child.unref();
+      pid = child.pid;
+      if (pid === undefined) throw new Error('the wrapper did not start (no pid)');
+      // the pid is on disk before the create returns: however long the wrapper takes to get going on a
+      // loaded host, its directory is never mistaken for a stillborn one
+      await writePid(path.join(d.dir, PID_FILE), pid);
     } catch (err) {
+      if (pid !== undefined) signalGroup(pid, 'SIGKILL');
       await removeDir(d);
       throw new VmpilotError('VMP_DRIVER', `cannot start ${this.o.node} ${this.o.agent}: ${describeError(err)}`, { cause: err });
     }
@@ -108,7 +115,7 @@ export class ProcessDriver implements Driver {
       return status === null ? 'ended without an exit status (killed)' : `agent exited ${status.trim()}`;
     });
     // a directory with no pid some seconds after it was made: the create that made it died (a server
-    // crash) before it started the agent, and nothing will ever start there: ended, so that its
+    // crash) before it started the agent and wrote its pid, and nothing will ever start there: ended, so that its
     // instance is failed and discarded (a create again with its key starts it afresh)
     if (r?.state === 'pending' && this.o.clock.now() - (r.createdAt ?? 0) > STILLBORN_MS) {
       return { ...r, state: 'ended', detail: `${STILLBORN}: the create that made its directory ended before it started the agent` };
