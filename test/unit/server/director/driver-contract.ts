@@ -3,7 +3,7 @@
  * suite each driver's test runs against its own subject: the fake in the
  * unit tests, `process` in the integration tests, `slurm` through a real
  * sshd (test/integration/delivery/director-slurm.test.ts) and `qemu`
- * (test/vm/director-qemu.vm.ts).
+ * (test/vm/director-qemu.vm.ts, whose halt leg is director-serve.vm.ts).
  *
  * - a create returns a resource named by its key, listed and described;
  * - a create with a used key returns the same resource, never a second;
