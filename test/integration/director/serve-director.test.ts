@@ -206,17 +206,29 @@ describe('the director in serve', () => {
     await server.stop();
   }, 180_000);
 
-  it('instances start past limits.instances is refused naming the limit, with nothing started', async () => {
+  it('instances start past limits.instances is refused naming the limit; a SIGTERM ends the server while its instances run on', async () => {
     const server = await startServer(path.join(tmp.dir, 'limit.db'), ['--config', config('limit')]);
-    const { cli, get } = clients(server);
+    const { cli, get, instance } = clients(server);
     const refused = await cli('instances', 'start', '--endpoint', 'quick', '--count', '3');
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('endpoint quick: limits.instances is 2 and 0 are live; 3 more would pass it');
     expect(await get<InstanceView[]>('/v1/instances')).toEqual([]);
     const help = await runCommand([SERVER, 'instances', 'start', '--help']);
     expect(help.stdout).toMatch(/Example:\n {2}vmpilot-server instances start --endpoint/);
-    // SIGTERM: the director is closed with the rest, and the server ends cleanly
+
+    // up to the limit, then one more: refused, counting the live ones
+    const started = await cli('instances', 'start', '--endpoint', 'steady', '--count', '2', '--json');
+    expect(started.code, started.stderr).toBe(0);
+    const made = (JSON.parse(started.stdout) as { instances: InstanceView[] }).instances;
+    const more = await cli('instances', 'start', '--endpoint', 'steady');
+    expect(more.code).toBe(3);
+    expect(more.stderr).toContain('endpoint steady: limits.instances is 2 and 2 are live; 1 more would pass it');
+    for (const i of made) await waitFor(`instance ${i.id} to register`, async () => (await instance(i.id)).state === 'registered', LONG);
+
+    // SIGTERM: the director is closed with the rest and the server ends cleanly, without waiting for
+    // its machines, which run on for the next start to find
     expect(await server.stop()).toEqual({ code: 0, signal: null });
     expect(server.stderr()).toContain('"msg":"stopped"');
-  }, 60_000);
+    for (const i of made) expect(processesWith(`vmpilot-instance-${i.key}`), `instance ${i.id} runs on`).not.toEqual([]);
+  }, 120_000);
 });

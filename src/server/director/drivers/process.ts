@@ -13,8 +13,8 @@
  * removes the directory.
  */
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { open, readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import type { Clock } from '../../../shared/clock.js';
 import { VmpilotError, describeError } from '../../../shared/errors.js';
 import type { ProcessSettings } from '../driver-settings.js';
@@ -73,18 +73,19 @@ export class ProcessDriver implements Driver {
     // the wrapper's name carries the key (how a reused pid is told apart); it runs the agent and keeps its exit status
     const wrapper = '"$@"; echo $? > exit_status.tmp && mv exit_status.tmp exit_status';
     let pid: number | undefined;
+    // the agent writes to files the server opens and closes at once: no pipe ties the server to it, so
+    // the server exits when told to while its instances run on (a pipe kept the server alive until they ended)
+    const out = await open(path.join(d.dir, 'agent.out'), 'a');
+    const log = await open(path.join(d.dir, 'agent.log'), 'a');
     try {
-      const child = execa('sh', ['-c', wrapper, marker(request.key), this.o.node, ...args], {
+      // node's own spawn: execa's types take no descriptor for stdout, and nothing here is awaited or piped
+      const child = spawn('sh', ['-c', wrapper, marker(request.key), this.o.node, ...args], {
         cwd: d.dir,
         detached: true,
-        cleanup: false,
-        extendEnv: false,
         env: { ...this.o.baseEnv, VMPILOT_PILOT_TOKEN: b.credential },
-        stdin: 'ignore',
-        stdout: { file: path.join(d.dir, 'agent.out') },
-        stderr: { file: path.join(d.dir, 'agent.log') },
+        stdio: ['ignore', out.fd, log.fd],
       });
-      child.catch(() => undefined);
+      child.on('error', () => undefined);
       child.unref();
       pid = child.pid;
       if (pid === undefined) throw new Error('the wrapper did not start (no pid)');
@@ -95,6 +96,9 @@ export class ProcessDriver implements Driver {
       if (pid !== undefined) signalGroup(pid, 'SIGKILL');
       await removeDir(d);
       throw new VmpilotError('VMP_DRIVER', `cannot start ${this.o.node} ${this.o.agent}: ${describeError(err)}`, { cause: err });
+    } finally {
+      await out.close();
+      await log.close();
     }
     return { id: request.key, key: request.key, state: 'pending', createdAt: this.o.clock.now(), detail: 'started' };
   }
