@@ -218,6 +218,8 @@ export const instancesQuerySchema = {
     endpoint: endpointName,
     limit: pageLimit,
     cursor: idText,
+    /** Skip this many rows (instead of a cursor; at most 1,000,000). */
+    offset: { type: 'string', pattern: '^[0-9]{1,7}$' },
   },
 } as const;
 

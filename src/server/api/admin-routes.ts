@@ -39,7 +39,7 @@ import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
-import { nextLink, pageOf } from './paging.js';
+import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
 import { normaliseSubmit, withWaiting } from './requirements.js';
 
 interface PayloadsQuery {
@@ -61,7 +61,6 @@ interface PilotsQuery {
 }
 
 /** The header that tells how many rows match a listing's filters in all (the dashboard's "1-50 of 10,000"). */
-const TOTAL_HEADER = 'x-total-count';
 
 /** Register the admin routes on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void {

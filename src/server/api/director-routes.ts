@@ -28,13 +28,14 @@ import type { Director } from '../director/loop.js';
 import type { InstanceFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
 import { endpointView, instanceView } from './director-views.js';
-import { nextLink, pageOf } from './paging.js';
+import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
 
 interface InstancesQuery {
   state?: string | string[];
   endpoint?: string;
   limit?: string;
   cursor?: string;
+  offset?: string;
 }
 
 /** The states a `state` filter names (repeated or comma-separated); VMP_BAD_REQUEST naming the valid ones. Pure. */
@@ -89,11 +90,22 @@ export function registerDirectorRoutes(app: FastifyInstance, ctx: ApiContext): v
     const q = request.query;
     const states = instanceStatesOf(q.state);
     const page = pageOf(q);
-    if (endpoints.length === 0) return [];
-    const filter: InstanceFilter = { limit: page.limit, ...(states ? { states } : {}), ...(q.endpoint ? { endpoint: q.endpoint } : {}), ...(page.before !== null ? { before: page.before } : {}) };
+    if (endpoints.length === 0) {
+      void reply.header(TOTAL_HEADER, '0');
+      return [];
+    }
+    const filter: InstanceFilter = {
+      limit: page.limit,
+      ...(states ? { states } : {}),
+      ...(q.endpoint ? { endpoint: q.endpoint } : {}),
+      ...(page.before !== null ? { before: page.before } : {}),
+      ...(page.offset !== null ? { offset: page.offset } : {}),
+    };
     const rows = await store.listInstances(filter);
     const link = nextLink(routes.instances, { endpoint: q.endpoint, ...(states ? { state: states.join(',') } : {}) }, page, rows);
     if (link) void reply.header('link', link);
+    // the total the page is part of (the dashboard's "1-50 of N")
+    void reply.header(TOTAL_HEADER, String(await store.countInstances(filter)));
     const now = clock.now();
     return rows.map((i) => instanceView(i, now));
   });

@@ -1,5 +1,5 @@
 /**
- * Pages of the admin listings (GET /v1/pilots, GET /v1/payloads): newest
+ * Pages of the admin listings (GET /v1/pilots, /v1/payloads, /v1/instances): newest
  * first, at most PAGE_MAX rows, the next page named by a `Link` header
  * (RFC 8288, `rel="next"`) holding the same filters and a `cursor`. A
  * client follows it until there is none. A query may count rows instead
@@ -15,6 +15,9 @@ export interface Page {
   /** Rows to skip (`offset`, the dashboard's "51-100 of N"), or null with a cursor or from the start. */
   offset: number | null;
 }
+
+/** The header that tells a listing's total (all matching rows, whatever the page). */
+export const TOTAL_HEADER = 'x-total-count';
 
 /** The page of a query's `limit` and `cursor` (both validated as digits by the schema). */
 export function pageOf(query: { limit?: string; cursor?: string; offset?: string }): Page {

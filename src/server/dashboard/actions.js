@@ -1,7 +1,7 @@
-// Acting on pilots and payloads: each action says what will happen and
+// Acting on pilots, payloads and instances: each action says what will happen and
 // waits for a confirmation (cancelling sends nothing); its feedback stays
 // on screen until the result is known (the pilot acknowledged, the payload
-// ended), then until dismissed.
+// ended, the instance was deleted), then until dismissed.
 'use strict';
 import { api, el, int } from './lib.js';
 
@@ -121,6 +121,35 @@ export function killPayload(p) {
   });
 }
 
+/** The sentence a confirmation shows for stopping an instance. Pure. */
+export function stopText(i) {
+  var who = 'stop instance ' + i.id + ' (' + i.endpoint + '/' + i.shape + ')';
+  if (i.state === 'registered' && i.pilotId !== null) {
+    if (i.drainAt !== null) return who + ': its pilot ' + i.pilotId + ' is draining already; nothing more will be sent.';
+    return who + ': its pilot ' + i.pilotId + ' is asked to drain: it takes no new payloads, its running payloads run to their end, then the machine is discarded (terminated at the latest its endpoint\'s drain grace later).';
+  }
+  return who + ': it is ' + i.state + ' and has no pilot yet: it is marked failed and its machine is discarded by the next cycle.';
+}
+
+/** Confirm, then stop instance `i` (drain, then discard); the feedback waits for it to be deleted. */
+export function stopInstance(i) {
+  return confirmAction(stopText(i), 'Stop').then(function (yes) {
+    if (!yes) return;
+    var f = feedback('stop instance ' + i.id + ' (' + i.endpoint + '/' + i.shape + ')');
+    return api('POST', '/v1/instances/stop', { ids: [i.id] })
+      .then(function (r) {
+        var res = r.data.results[0];
+        if (res.outcome === 'already-ended' || res.outcome === 'unknown') f.set(res.outcome === 'unknown' ? 'no such instance' : 'it had ended already: ' + res.state, true);
+        else {
+          f.set((res.outcome === 'stopping' ? 'marked failed' : 'its pilot is draining') + '; waiting for the machine to be deleted…', false);
+          pending.push({ kind: 'instance', instanceId: i.id, feedback: f });
+        }
+        refreshView();
+      })
+      .catch(function (err) { f.set('failed: ' + err.message, true, true); });
+  });
+}
+
 /** Look again at every action whose result is not known yet (called with each refresh). */
 export function checkPending() {
   pending.slice().forEach(function (a) {
@@ -132,6 +161,10 @@ export function checkPending() {
           settle();
           a.feedback.set(found.ok === false ? 'the pilot refused it: ' + (found.message || '') : 'acknowledged by the pilot', true, found.ok === false);
         }
+      }).catch(function () {});
+    } else if (a.kind === 'instance') {
+      api('GET', '/v1/instances/' + a.instanceId).then(function (r) {
+        if (r.data.state === 'deleted') { settle(); a.feedback.set('deleted', true); }
       }).catch(function () {});
     } else {
       api('GET', '/v1/payloads/' + a.payloadId).then(function (r) {

@@ -8,10 +8,13 @@ import { checkPending, whenActed } from './actions.js';
 import { el, route, setToken, token, whenUnauthorized } from './lib.js';
 import { accounting, overview, payloads, pilots } from './views.js';
 import { payloadDetail, pilotDetail } from './detail.js';
+import { instanceDetail, instances } from './instances.js';
 
 var POLL_MS = 3000;
-var VIEWS = { overview: overview, payloads: payloads, pilots: pilots, accounting: accounting, payload: payloadDetail, pilot: pilotDetail };
-var NAV = [['overview', 'Overview'], ['payloads', 'Payloads'], ['pilots', 'Pilots'], ['accounting', 'Accounting']];
+var VIEWS = { overview: overview, payloads: payloads, pilots: pilots, instances: instances, accounting: accounting, payload: payloadDetail, pilot: pilotDetail, instance: instanceDetail };
+var NAV = [['overview', 'Overview'], ['payloads', 'Payloads'], ['pilots', 'Pilots'], ['instances', 'Instances'], ['accounting', 'Accounting']];
+/** A record's view, and the list it belongs to (its nav entry is current). */
+var DETAIL_OF = { payload: 'payloads', pilot: 'pilots', instance: 'instances' };
 var timer = null;
 var refresh = null;
 var $ = function (id) { return document.getElementById(id); };
@@ -36,10 +39,10 @@ function mount() {
   var root = $('view');
   root.replaceChildren();
   document.querySelectorAll('#nav a').forEach(function (a) {
-    var current = a.getAttribute('data-view') === r.view || (r.view === 'payload' && a.getAttribute('data-view') === 'payloads') || (r.view === 'pilot' && a.getAttribute('data-view') === 'pilots');
+    var current = a.getAttribute('data-view') === r.view || DETAIL_OF[r.view] === a.getAttribute('data-view');
     if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
-  if (!make || ((r.view === 'payload' || r.view === 'pilot') && !(r.id > 0))) {
+  if (!make || (DETAIL_OF[r.view] && !(r.id > 0))) {
     root.append(el('section', {}, [el('h2', { text: 'No such view' }), el('p', {}, ['Nothing is at this address. ', el('a', { href: '#/overview', text: 'Go to the overview' })])]));
     refresh = null;
     return;

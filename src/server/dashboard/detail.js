@@ -11,7 +11,7 @@ import { PAYLOAD_HEADERS, payloadRow } from './views.js';
 function card(title, children) { return el('section', {}, [el('h2', { text: title })].concat(children)); }
 
 /** A definition list of [label, value] pairs (values are text or elements). */
-function facts(id, pairs) {
+export function facts(id, pairs) {
   return el('dl', { className: 'facts', id: id }, pairs.reduce(function (out, p) {
     var v = p[1];
     out.push(el('dt', { text: p[0] }));

@@ -138,3 +138,22 @@ export function fill(tableEl, rows, emptyText) {
   if (rows.length === 0) body.appendChild(el('tr', {}, [el('td', { className: 'empty', colspan: String(columns), text: emptyText })]));
   rows.forEach(function (r) { body.appendChild(r); });
 }
+
+/** Rows a list page holds. */
+export var PAGE = 50;
+
+/** The page number a view's query holds (1 when none or not a page). */
+export function pageOf(q) { var p = Number(q.get('page') || '1'); return Number.isInteger(p) && p >= 1 ? p : 1; }
+
+/** "1-50 of 10,000", with previous and next links that change the URL's page. */
+export function pager(box, view, params, page, shown, total) {
+  var first = shown ? (page - 1) * PAGE + 1 : 0;
+  var last = (page - 1) * PAGE + shown;
+  var pages = Math.max(1, Math.ceil((total || 0) / PAGE));
+  var to = function (p) { var q = Object.assign({}, params); q.page = p > 1 ? String(p) : ''; return href(view, q); };
+  box.replaceChildren(
+    el('span', { className: 'range', text: total === 0 ? 'none' : int(first) + '-' + int(last) + ' of ' + int(total) }),
+    page > 1 ? el('a', { className: 'button', href: to(page - 1), 'data-page': 'prev', text: '‹ Previous' }) : el('span', { className: 'button disabled', text: '‹ Previous' }),
+    page < pages ? el('a', { className: 'button', href: to(page + 1), 'data-page': 'next', text: 'Next ›' }) : el('span', { className: 'button disabled', text: 'Next ›' }),
+  );
+}

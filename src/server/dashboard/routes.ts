@@ -11,6 +11,7 @@ import css from './dashboard.css?raw';
 import js from './dashboard.js?raw';
 import detail from './detail.js?raw';
 import html from './index.html?raw';
+import instances from './instances.js?raw';
 import lib from './lib.js?raw';
 import views from './views.js?raw';
 
@@ -24,6 +25,7 @@ const MODULES: Record<string, string> = {
   '/actions.js': actions,
   '/views.js': views,
   '/detail.js': detail,
+  '/instances.js': instances,
   '/chart.js': chart,
 };
 

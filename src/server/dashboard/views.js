@@ -4,10 +4,9 @@
 // the filters and page live in the URL.
 'use strict';
 import { bulkKill, bulkPilots, payloadButtons, payloadCanBeKilled, pilotActions, pilotButtons } from './actions.js';
-import { ago, api, badge, coreHours, duration, el, fill, go, href, int, link, pct, table, truncCell } from './lib.js';
+import { PAGE, ago, api, badge, coreHours, duration, el, fill, go, href, int, link, pageOf, pager, pct, table, truncCell } from './lib.js';
 import { chart } from './chart.js';
 
-var PAGE = 50;
 var PAYLOAD_STATES = ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled'];
 var PILOT_STATES = ['submitted', 'booting', 'running', 'draining', 'halting', 'stalled', 'error', 'halted'];
 /** Every pilot state but halted: the pilots list's default. */
@@ -68,24 +67,12 @@ export function overview(root) {
       }), 'no groups yet: nothing queued or run');
       instancesCard.hidden = o.instances.length === 0;
       fill(instancesCard.querySelector('table'), o.instances.map(function (i) {
-        return el('tr', {}, [truncCell(i.endpoint), el('td', {}, [badge(i.state)]), el('td', { className: 'num', text: int(i.count) })]);
+        return el('tr', {}, [truncCell(i.endpoint), el('td', {}, [badge(i.state)]),
+          el('td', { className: 'num' }, [el('a', { href: href('instances', { endpoint: i.endpoint, state: i.state }), text: int(i.count) })])]);
       }), 'none');
       chart(chartBox, r[1].data);
     });
   };
-}
-
-/** "1-50 of 10,000", with previous and next links that change the URL's page. */
-function pager(box, view, params, page, shown, total) {
-  var first = shown ? (page - 1) * PAGE + 1 : 0;
-  var last = (page - 1) * PAGE + shown;
-  var pages = Math.max(1, Math.ceil((total || 0) / PAGE));
-  var to = function (p) { var q = Object.assign({}, params); q.page = p > 1 ? String(p) : ''; return href(view, q); };
-  box.replaceChildren(
-    el('span', { className: 'range', text: total === 0 ? 'none' : int(first) + '-' + int(last) + ' of ' + int(total) }),
-    page > 1 ? el('a', { className: 'button', href: to(page - 1), 'data-page': 'prev', text: '‹ Previous' }) : el('span', { className: 'button disabled', text: '‹ Previous' }),
-    page < pages ? el('a', { className: 'button', href: to(page + 1), 'data-page': 'next', text: 'Next ›' }) : el('span', { className: 'button disabled', text: 'Next ›' }),
-  );
 }
 
 function paramsOf(q, keys) {
@@ -93,8 +80,6 @@ function paramsOf(q, keys) {
   keys.forEach(function (k) { out[k] = q.get(k) || ''; });
   return out;
 }
-
-function pageOf(q) { var p = Number(q.get('page') || '1'); return Number.isInteger(p) && p >= 1 ? p : 1; }
 
 function coresText(p) {
   var c = p.cores;

@@ -131,12 +131,21 @@ export class MemoryDirectorStore implements DirectorStore {
   }
 
   /** Instances in any of `states` (none: all), of `endpoint`, ids below `before`, at most `limit`, newest first. */
-  async listInstances(f: { states?: readonly InstanceState[]; endpoint?: string; limit?: number; before?: number }): Promise<InstanceRecord[]> {
-    const all = [...this.instances.values()]
-      .filter((i) => (!f.states || f.states.length === 0 || f.states.includes(i.state)) && (f.endpoint === undefined || i.endpoint === f.endpoint))
+  async listInstances(f: { states?: readonly InstanceState[]; endpoint?: string; limit?: number; before?: number; offset?: number }): Promise<InstanceRecord[]> {
+    const all = this.matching(f)
       .filter((i) => f.before === undefined || i.id < f.before)
       .sort((a, b) => b.id - a.id);
-    return all.slice(0, f.limit ?? all.length).map((i) => ({ ...i }));
+    const from = f.offset ?? 0;
+    return all.slice(from, f.limit === undefined ? all.length : from + f.limit).map((i) => ({ ...i }));
+  }
+
+  /** How many instances match the states and endpoint of `f`. */
+  async countInstances(f: { states?: readonly InstanceState[]; endpoint?: string }): Promise<number> {
+    return this.matching(f).length;
+  }
+
+  private matching(f: { states?: readonly InstanceState[]; endpoint?: string }): InstanceRecord[] {
+    return [...this.instances.values()].filter((i) => (!f.states || f.states.length === 0 || f.states.includes(i.state)) && (f.endpoint === undefined || i.endpoint === f.endpoint));
   }
 
   /** One instance, or null. */

@@ -89,8 +89,23 @@ function comingByCredential(sql: Sql, hash: string): InstanceRecord | null {
 /** What of InstanceStore the instances table answers. */
 export type InstanceRecords = Pick<
   InstanceStore,
-  'liveInstances' | 'createInstance' | 'updateInstance' | 'listInstances' | 'getInstance' | 'instanceHistory' | 'instanceByCredential' | 'registerInstancePilot'
+  'liveInstances' | 'createInstance' | 'updateInstance' | 'listInstances' | 'countInstances' | 'getInstance' | 'instanceHistory' | 'instanceByCredential' | 'registerInstancePilot'
 >;
+
+/** The WHERE terms of a listing's states and endpoint. */
+function instanceWhere(f: Pick<InstanceFilter, 'states' | 'endpoint'>): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.states && f.states.length > 0) {
+    where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
+    params.push(...f.states);
+  }
+  if (f.endpoint !== undefined) {
+    where.push('endpoint = ?');
+    params.push(f.endpoint);
+  }
+  return { where, params };
+}
 
 /** The instances part of the SQLite store on `sql`. */
 export function sqliteInstanceRecords(sql: Sql): InstanceRecords {
@@ -132,24 +147,21 @@ export function sqliteInstanceRecords(sql: Sql): InstanceRecords {
     },
 
     async listInstances(f: InstanceFilter) {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (f.states && f.states.length > 0) {
-        where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
-        params.push(...f.states);
-      }
-      if (f.endpoint !== undefined) {
-        where.push('endpoint = ?');
-        params.push(f.endpoint);
-      }
+      const { where, params } = instanceWhere(f);
       if (f.before !== undefined) {
         where.push('id < ?');
         params.push(f.before);
       }
-      const limit = f.limit === undefined ? '' : ' LIMIT ?';
-      if (f.limit !== undefined) params.push(f.limit);
-      const text = `SELECT * FROM instances${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC${limit}`;
+      // SQLite takes OFFSET only after a LIMIT: -1 is none
+      const page = f.limit === undefined && f.offset === undefined ? '' : ' LIMIT ? OFFSET ?';
+      if (page) params.push(f.limit ?? -1, f.offset ?? 0);
+      const text = `SELECT * FROM instances${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC${page}`;
       return sql.all<InstanceRow>(text, ...params).map(record);
+    },
+
+    async countInstances(f: Pick<InstanceFilter, 'states' | 'endpoint'>) {
+      const { where, params } = instanceWhere(f);
+      return sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM instances${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}`, ...params)!.n;
     },
 
     async getInstance(id: number) {

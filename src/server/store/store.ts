@@ -304,7 +304,10 @@ export interface InstanceFilter {
   states?: readonly InstanceState[];
   endpoint?: string;
   limit?: number;
+  /** Ids below this one. */
   before?: number;
+  /** Skip this many matching rows first (instead of `before`). */
+  offset?: number;
 }
 
 /** One entry of an instance's history. */
@@ -329,6 +332,8 @@ export interface InstanceRegistration {
 export interface InstanceStore extends DirectorStore {
   /** Instances matching `filter`, newest first. */
   listInstances(filter: InstanceFilter): Promise<InstanceRecord[]>;
+  /** How many instances match `filter`'s states and endpoint (its paging ignored): a listing's total. */
+  countInstances(filter: Pick<InstanceFilter, 'states' | 'endpoint'>): Promise<number>;
   getInstance(id: number): Promise<InstanceRecord | null>;
   /** An instance's state changes, oldest first (empty when there is no such instance). */
   instanceHistory(id: number): Promise<InstanceHistoryEntry[]>;

@@ -167,7 +167,7 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
     // every module the page imports is served, as JavaScript, under the same policy
     const entry = (await h.app.inject({ method: 'GET', url: '/dashboard.js' })).body;
     const imported = new Set<string>();
-    for (const url of ['/dashboard.js', '/views.js', '/detail.js', '/actions.js']) {
+    for (const url of ['/dashboard.js', '/views.js', '/detail.js', '/actions.js', '/instances.js']) {
       const body = (await h.app.inject({ method: 'GET', url })).body;
       for (const m of body.matchAll(/from '\.\/([a-z]+\.js)'/g)) imported.add('/' + m[1]);
     }
@@ -178,7 +178,7 @@ describe('admin routes: batch, kill, accounting, usage, history, metrics, dashbo
       expect(r.headers['content-type'], url).toMatch(/text\/javascript/);
       expect(r.headers['content-security-policy'], url).toMatch(/script-src 'self'/);
     }
-    expect([...imported].sort()).toEqual(['/actions.js', '/chart.js', '/detail.js', '/lib.js', '/views.js']);
+    expect([...imported].sort()).toEqual(['/actions.js', '/chart.js', '/detail.js', '/instances.js', '/lib.js', '/views.js']);
     expect((await h.app.inject({ method: 'GET', url: '/dashboard.css' })).headers['content-type']).toMatch(/text\/css/);
   });
 });

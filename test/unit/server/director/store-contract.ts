@@ -13,7 +13,7 @@ import type { DirectorStore, NewInstance } from '../../../../src/server/director
 import type { InstanceStore } from '../../../../src/server/store/store.js';
 
 /** The part of InstanceStore both stores have. */
-export type ContractStore = DirectorStore & Pick<InstanceStore, 'listInstances' | 'getInstance' | 'instanceHistory' | 'lastCycle' | 'setEndpointDisabled'>;
+export type ContractStore = DirectorStore & Pick<InstanceStore, 'listInstances' | 'countInstances' | 'getInstance' | 'instanceHistory' | 'lastCycle' | 'setEndpointDisabled'>;
 
 /** A store to test, and how to end it. */
 export interface ContractWorld {
@@ -148,6 +148,14 @@ export function directorStoreContract(name: string, make: () => Promise<Contract
         expect((await s.listInstances({ endpoint: 'a' })).map((i) => i.id)).toEqual([c.id, a.id]);
         expect((await s.listInstances({ limit: 1 })).map((i) => i.id)).toEqual([c.id]);
         expect((await s.listInstances({ before: c.id, limit: 1 })).map((i) => i.id)).toEqual([b.id]);
+        // pages by offset, and the totals they are pages of
+        expect((await s.listInstances({ offset: 1, limit: 1 })).map((i) => i.id)).toEqual([b.id]);
+        expect((await s.listInstances({ offset: 1 })).map((i) => i.id)).toEqual([b.id, a.id]);
+        expect((await s.listInstances({ endpoint: 'a', offset: 2, limit: 5 })).map((i) => i.id)).toEqual([]);
+        expect(await s.countInstances({})).toBe(3);
+        expect(await s.countInstances({ states: ['requested', 'starting'] })).toBe(2);
+        expect(await s.countInstances({ endpoint: 'b' })).toBe(1);
+        expect(await s.countInstances({ endpoint: 'b', states: ['registered'] })).toBe(0);
       }),
     );
 
