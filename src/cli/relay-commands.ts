@@ -22,7 +22,8 @@ export function registerRelayCommand(program: Command): void {
     .option('--artifacts-from <prefix>', 'fetch bootstrap artifacts (agents: vmpilot run --artifacts-via http://HOST:PORT) only from URLs under this prefix (repeatable; default: none)', collect)
     .option('--connections <n>', 'connections to the server for short calls (default 16)')
     .option('--poll-connections <n>', 'connections to the server for match long polls, one per waiting agent (default 1024)')
-    .option('--poll-ms <ms>', 'how often mailboxes are looked into (default 200)')
+    .option('--poll-ms <ms>', 'how soon mailboxes are looked into again after a look that moved something (default 200)')
+    .option('--poll-max-ms <ms>', 'the longest pause between looks while nothing moves: each quiet look doubles the pause up to this (default 1000)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText(
       'after',

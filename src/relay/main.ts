@@ -45,7 +45,7 @@ export async function runRelay(flags: Record<string, unknown>, write = (line: st
         ...(o.tls ? { tls: o.tls } : {}),
       })
     : null;
-  const spool = o.spool ? new Spool({ dir: o.spool, forwarder, clock: systemClock, log, pollMs: o.pollMs }) : null;
+  const spool = o.spool ? new Spool({ dir: o.spool, forwarder, clock: systemClock, log, pollMs: o.pollMs, pollMaxMs: o.pollMaxMs }) : null;
   let moving: Promise<void> | null = null;
   try {
     if (spool) {

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { VmpilotError, describeError } from '../shared/errors.js';
+import { DEFAULT_SPOOL_POLL_MAX_MS } from './spool.js';
 
 /** The checked options. */
 export interface RelayOptions {
@@ -26,6 +27,8 @@ export interface RelayOptions {
   callSockets: number;
   pollSockets: number;
   pollMs: number;
+  /** The longest pause between looks into a quiet spool (at least pollMs). */
+  pollMaxMs: number;
   logLevel: string;
 }
 
@@ -91,6 +94,9 @@ export function relayOptions(flags: Record<string, unknown>, env: Record<string,
   const cacheDir = path.resolve((flags.cacheDir as string | undefined) ?? path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'vmpilot-relay'));
   const artifactsFrom = ((flags.artifactsFrom as string[] | undefined) ?? []).map((p) => httpUrl('--artifacts-from', p).href);
   const logLevel = (flags.logLevel as string | undefined) ?? 'info';
+  const pollMs = int('--poll-ms', flags.pollMs, 200, 10, 60_000);
+  const pollMaxMs = int('--poll-max-ms', flags.pollMaxMs, Math.max(pollMs, DEFAULT_SPOOL_POLL_MAX_MS), 10, 600_000);
+  if (pollMaxMs < pollMs) throw new VmpilotError('VMP_USAGE', `--poll-max-ms ${pollMaxMs} is less than --poll-ms ${pollMs}: the longest pause cannot be shorter than the shortest`);
   return {
     server,
     listen,
@@ -104,7 +110,8 @@ export function relayOptions(flags: Record<string, unknown>, env: Record<string,
     artifactsFrom,
     callSockets: int('--connections', flags.connections, 16, 1, 1024),
     pollSockets: int('--poll-connections', flags.pollConnections, 1024, 1, 100_000),
-    pollMs: int('--poll-ms', flags.pollMs, 200, 10, 60_000),
+    pollMs,
+    pollMaxMs,
     logLevel,
   };
 }

@@ -1,8 +1,11 @@
 /**
- * Mailbox mode, the relay's end (`vmpilot relay --spool DIR`): every
- * `pollMs` it looks into each mailbox `DIR/NAME` (src/mailbox/format.ts),
- * takes the agent's new requests in the order they were made, sends them to
- * the server, and writes each answer back.
+ * Mailbox mode, the relay's end (`vmpilot relay --spool DIR`): it looks
+ * into each mailbox `DIR/NAME` (src/mailbox/format.ts), takes the agent's
+ * new requests in the order they were made, sends them to the server, and
+ * writes each answer back. It looks again `pollMs` after a look that moved
+ * something, and twice as long after each look that moved nothing, up to
+ * `pollMaxMs` (`pausesAfter`): a quiet site's shared filesystem is not read
+ * ten times a second for nothing, and a busy one is served at once.
  *
  * - A request is taken by renaming it from out/ to work/: one relay takes it,
  *   once. Its answer is written to in/ (temp name, renamed), then the work
@@ -35,10 +38,25 @@ export interface SpoolOptions {
   forwarder: PilotForwarder;
   clock: Clock;
   log: Logger;
-  /** How often every mailbox is looked into (ms). */
+  /** How soon every mailbox is looked into again after a look that moved something (ms). */
   pollMs: number;
+  /** The longest pause between looks while nothing moves (ms; default DEFAULT_SPOOL_POLL_MAX_MS, at least pollMs). */
+  pollMaxMs?: number;
   /** The account the relay runs as: it moves only mailboxes of this uid (mailbox-check.ts). Default: its own. */
   uid?: number;
+}
+
+/** The longest pause between two looks into a quiet spool, by default (ms). */
+export const DEFAULT_SPOOL_POLL_MAX_MS = 1_000;
+
+/**
+ * The pause before the next look: `pollMs` after a look that moved
+ * something (a request taken or withdrawn), else twice the last pause, at
+ * most `maxMs`. Pure.
+ */
+export function pauseAfter(lastPauseMs: number, moved: number, pollMs: number, maxMs: number): number {
+  if (moved > 0) return pollMs;
+  return Math.min(Math.max(pollMs, maxMs), Math.max(pollMs, lastPauseMs * 2));
 }
 
 /** Moves the requests of every mailbox in one spool directory. */
@@ -60,14 +78,18 @@ export class Spool {
 
   /** Move requests until `stop` aborts; then drop what is held open and let go of the lock. */
   async run(stop: AbortSignal): Promise<void> {
+    // the first pause after the start is the shortest
+    let pause = 0;
     while (!stop.aborted) {
+      let moved = 0;
       try {
-        await this.scan();
+        moved = await this.scan();
         await this.lock.refresh();
       } catch (err) {
         this.o.log.warn({ err: describeError(err), spool: this.o.dir }, 'spool scan failed');
       }
-      await this.o.clock.sleep(this.o.pollMs, stop);
+      pause = pauseAfter(pause, moved, this.o.pollMs, this.o.pollMaxMs ?? DEFAULT_SPOOL_POLL_MAX_MS);
+      await this.o.clock.sleep(pause, stop);
     }
     for (const m of this.movers.values()) m.stop();
     await Promise.all([...this.movers.values()].map((m) => m.idle()));
@@ -75,11 +97,13 @@ export class Spool {
   }
 
   /**
-   * Look into every mailbox once. A mailbox that cannot be read is passed
-   * over (and logged once), never in the way of the others; the mover of a
-   * mailbox that was removed goes once it holds nothing open.
+   * Look into every mailbox once; returns how many requests and withdrawals
+   * it moved. A mailbox that cannot be read is passed over (and logged
+   * once), never in the way of the others; the mover of a mailbox that was
+   * removed goes once it holds nothing open.
    */
-  async scan(): Promise<void> {
+  async scan(): Promise<number> {
+    let moved = 0;
     const present = new Set<string>();
     for (const name of (await namesIn(this.o.dir)).sort()) {
       if (name.startsWith('.')) continue;
@@ -90,11 +114,15 @@ export class Spool {
         this.movers.set(name, mover);
       }
       await mover.scan().then(
-        () => mover.fine(),
+        (n) => {
+          moved += n;
+          mover.fine();
+        },
         (err: unknown) => mover.failed(err),
       );
     }
     for (const [name, mover] of this.movers) if (!present.has(name) && mover.holdsNothing()) this.movers.delete(name);
+    return moved;
   }
 
   /** How many mailboxes the spool moves now (for tests and logs). */
@@ -128,18 +156,24 @@ class MailboxMover {
     this.uid = o.uid ?? process.getuid?.() ?? 0;
   }
 
-  async scan(): Promise<void> {
-    if (!(await this.acceptable())) return;
+  /** Move what the agent wrote; returns how many requests and withdrawals there were. */
+  async scan(): Promise<number> {
+    if (!(await this.acceptable())) return 0;
     if (!this.recovered) {
       await this.recover();
       this.recovered = true;
     }
     const all = await namesIn(this.paths.out);
+    let moved = 0;
     for (const name of all) {
       const n = parseName(name);
-      if (n?.kind === 'cancel') await this.cancel(n.id);
+      if (n?.kind === 'cancel') {
+        await this.cancel(n.id);
+        moved++;
+      }
     }
-    for (const id of requestsInOrder(all)) await this.take(id);
+    for (const id of requestsInOrder(all)) if (await this.take(id)) moved++;
+    return moved;
   }
 
   /**
@@ -209,9 +243,10 @@ class MailboxMover {
     this.open.get(id)?.abort.abort();
   }
 
-  private async take(id: string): Promise<void> {
+  /** Take request `id`: false when it was gone (withdrawn, or another took it). */
+  private async take(id: string): Promise<boolean> {
     const work = path.join(this.paths.work, names.request(id));
-    if (!(await moveIfThere(path.join(this.paths.out, names.request(id)), work))) return; // withdrawn, or another took it
+    if (!(await moveIfThere(path.join(this.paths.out, names.request(id)), work))) return false;
     let request: MailboxRequest;
     try {
       const st = await lstat(work);
@@ -222,12 +257,12 @@ class MailboxMover {
       this.log.warn({ id, err: describeError(err) }, 'request refused');
       await this.reply(id, errorAnswer(400, 'VMP_BAD_REQUEST', `relay: ${describeError(err)}`));
       await removeIfThere(work);
-      return;
+      return true;
     }
     if (request.expiresAt <= this.o.clock.now()) {
       this.counts.dropped++;
       await removeIfThere(work);
-      return;
+      return true;
     }
     const longPoll = pilotCallKind(request.method, request.path) === 'long-poll';
     // an agent holds one match: a newer one ends the one held
@@ -237,6 +272,7 @@ class MailboxMover {
     const send = () => this.send(request, work, entry.abort.signal).finally(() => this.open.delete(id));
     if (longPoll) void send();
     else this.calls = this.calls.then(send).catch(() => undefined);
+    return true;
   }
 
   private async send(request: MailboxRequest, work: string, signal: AbortSignal): Promise<void> {

@@ -11,7 +11,7 @@ describe('vmpilot relay options', () => {
     const file = path.join(tmp.dir, 'relay.token');
     writeFileSync(file, 'relay-token-0123456789abcdef\n');
     const o = relayOptions({ server: 'https://pilots.example.org', listen: '0.0.0.0:8081', relayTokenFile: file }, { HOME: '/home/pilot' });
-    expect(o).toMatchObject({ listen: { host: '0.0.0.0', port: 8081 }, spool: null, relayToken: 'relay-token-0123456789abcdef', cacheDir: '/home/pilot/.cache/vmpilot-relay', callSockets: 16, pollSockets: 1024, pollMs: 200, outputs: null, tls: null, cacheMaxBytes: 4096 * 1024 * 1024 });
+    expect(o).toMatchObject({ listen: { host: '0.0.0.0', port: 8081 }, spool: null, relayToken: 'relay-token-0123456789abcdef', cacheDir: '/home/pilot/.cache/vmpilot-relay', callSockets: 16, pollSockets: 1024, pollMs: 200, pollMaxMs: 1000, outputs: null, tls: null, cacheMaxBytes: 4096 * 1024 * 1024 });
     expect(relayOptions({ server: 'http://s:1', spool: '/shared/vmpilot' }, { VMPILOT_RELAY_TOKEN: 'from-env-0123456789', XDG_CACHE_HOME: '/scratch/c' })).toMatchObject({ spool: '/shared/vmpilot', relayToken: 'from-env-0123456789', cacheDir: '/scratch/c/vmpilot-relay' });
     tmp.remove();
   });
@@ -26,6 +26,7 @@ describe('vmpilot relay options', () => {
     expect(o({ relayTokenFile: '/nonexistent/relay.token' })).toThrow(/relay token file \/nonexistent\/relay\.token cannot be read/);
     expect(o({ connections: '0' })).toThrow(/--connections "0": expected a whole number from 1 to 1024/);
     expect(o({ pollMs: '5' })).toThrow(/--poll-ms "5": expected a whole number from 10 to 60000/);
+    expect(o({ pollMs: '500', pollMaxMs: '100' })).toThrow(/--poll-max-ms 100 is less than --poll-ms 500/);
     expect(o({ outputs: 'se.example.org' })).toThrow(/--outputs "se\.example\.org"/);
     expect(o({ artifactsFrom: ['file:///etc/'] })).toThrow(/--artifacts-from "file:\/\/\/etc\/"/);
     expect(o({ tlsCert: '/etc/vmpilot/relay.pem' })).toThrow(/--tls-key is missing: --tls-cert and --tls-key go together/);

@@ -5,7 +5,7 @@ import { HttpControlPlane } from '../../../src/agent/control/http-control-plane.
 import { MailboxTransport, mailboxControlPlane } from '../../../src/agent/control/mailbox-control-plane.js';
 import { names, requestId } from '../../../src/mailbox/format.js';
 import type { PilotView } from '../../../src/protocol/index.js';
-import { Spool } from '../../../src/relay/spool.js';
+import { Spool, pauseAfter } from '../../../src/relay/spool.js';
 import type { PilotForwarder } from '../../../src/relay/forward.js';
 import { systemClock } from '../../../src/shared/clock.js';
 import { isVmpilotError } from '../../../src/shared/errors.js';
@@ -261,6 +261,47 @@ describe('mailbox mode: the agent writes files, the relay carries them to the se
     expect(reply.status).toBe(400);
     expect(reply.text).toMatch(/is 9437184 bytes; a mailbox message is at most 8388608/);
     expect(s.sent).toEqual([]);
+  });
+});
+
+describe('how often a relay looks into its spool', () => {
+  it('twice as long after each look that moved nothing, up to the longest pause; the shortest after one that moved something', () => {
+    const seq: number[] = [];
+    let pause = 0;
+    for (let n = 0; n < 6; n++) seq.push((pause = pauseAfter(pause, 0, 20, 160)));
+    expect(seq).toEqual([20, 40, 80, 160, 160, 160]);
+    expect(pauseAfter(160, 1, 20, 160)).toBe(20);
+    // a longest pause shorter than the shortest is the shortest
+    expect(pauseAfter(20, 0, 50, 10)).toBe(50);
+  });
+
+  it('a quiet spool is looked into less and less often, and a request is still carried at once after', async () => {
+    const tmp = tempDir();
+    const server = await liveServer(5);
+    const pauses: number[] = [];
+    const clock = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => (pauses.push(ms), systemClock.sleep(ms, signal)) };
+    const { forwarder, upstream } = forwarderTo(server.url);
+    const dir = path.join(tmp.dir, 'spool');
+    const spool = new Spool({ dir, forwarder, clock, log: silentLogger(), pollMs: 20, pollMaxMs: 160 });
+    const stop = new AbortController();
+    try {
+      await spool.start();
+      const running = spool.run(stop.signal);
+      await until('the pause to reach its longest, twice', () => pauses.filter((p) => p === 160).length >= 2, 10_000);
+      expect(pauses.slice(0, 4)).toEqual([20, 40, 80, 160]);
+      const quiet = pauses.length;
+      // an agent's register: taken by the next look, answered, and the look after it comes at the shortest pause
+      const control = mailboxControlPlane({ server: `file://${path.join(dir, 'job-1')}?poll-ms=20`, token: PILOT, clock: systemClock });
+      expect((await control.register(registration({ hostname: 'cn0001' }))).pilotId).toBeGreaterThan(0);
+      await until('a short pause after the request was taken', () => pauses.slice(quiet).includes(20));
+      stop.abort();
+      await running;
+    } finally {
+      stop.abort();
+      upstream.close();
+      await server.close();
+      tmp.remove();
+    }
   });
 });
 
