@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -25,4 +26,25 @@ export function ensureChromium(): string {
   }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} does not exist (not root, or apt-get did not install it)`);
   return CHROMIUM;
+}
+
+/**
+ * Headless Chromium (installed if need be) in its own profile directory at
+ * `viewport`, with the flags this closed network needs, and one page whose
+ * script errors and console errors land in `errors` (those `ignore` matches
+ * left out).
+ */
+export async function launchPage(profile: string, viewport: { width: number; height: number }, errors: string[], ignore?: RegExp): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: ensureChromium(),
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(ignore && ignore.test(m.text()))) errors.push(m.text());
+  });
+  return { context, page };
 }

@@ -11,11 +11,11 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceDetailReply, InstanceView, StartInstancesReply } from '../../../src/protocol/index.js';
 import { ADMIN_TOKEN, ROOT, admin, killAll, killProcessesWith, startServer, tempDir, waitFor, type Server } from '../harness.js';
-import { ensureChromium } from './chromium.js';
+import { ensureChromium, launchPage } from './chromium.js';
 
 /** Beside the other dashboard screenshots (gitignored; look at them). */
 const SCREENSHOTS = path.join(ROOT, 'screenshots/dashboard');
@@ -42,7 +42,7 @@ describe('the dashboard: instances the director started', () => {
   const rows = () => page.locator('#instances-list tr[data-instance-row]').evaluateAll((all) => all.map((r) => Number(r.getAttribute('data-instance-row'))));
 
   beforeAll(async () => {
-    const executablePath = ensureChromium();
+    ensureChromium();
     mkdirSync(SCREENSHOTS, { recursive: true });
     const config = path.join(tmp.dir, 'server.yaml');
     writeFileSync(
@@ -64,17 +64,7 @@ describe('the dashboard: instances the director started', () => {
     expect(started.status).toBe(201);
     ids = started.body.instances.map((i) => i.id);
     for (const id of ids) await waitFor(`instance ${id} to register`, async () => (await instance(id)).state === 'registered', LONG);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: DESKTOP,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
+    ({ context, page } = await launchPage(profile, DESKTOP, errors));
     await page.goto(server.url);
     await page.fill('#token', ADMIN_TOKEN);
     await page.click('#signin button[type=submit]');

@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PilotDetailReply, PayloadView } from '../../../src/protocol/index.js';
 import { ADMIN_TOKEN, PILOT_TOKEN, ROOT, admin, killAll, startAgent, startServer, tempDir, waitFor, type Proc, type Server } from '../harness.js';
-import { ensureChromium } from './chromium.js';
+import { ensureChromium, launchPage } from './chromium.js';
 
 /** Screenshots of every view at both sizes (gitignored; look at them). */
 export const SCREENSHOTS = path.join(ROOT, 'screenshots/dashboard');
@@ -35,7 +35,7 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
   const pageWidth = () => page.locator('html').evaluate((html) => html.scrollWidth);
 
   beforeAll(async () => {
-    const executablePath = ensureChromium();
+    ensureChromium();
     mkdirSync(SCREENSHOTS, { recursive: true });
     server = await startServer(path.join(tmp.dir, 'server.db'), ['--heartbeat-interval', '1']);
     api = admin(server.url);
@@ -53,18 +53,8 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
       newest = r.body.ids[r.body.ids.length - 1]!;
     }
     agent = startAgent(server.url, { cores: 4, idleTimeoutSec: 300, stateDir: path.join(tmp.dir, 'agent') });
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: DESKTOP,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      // the wrong token's 401s are expected; anything else is not
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text());
-    });
+    // the wrong token's 401s are expected; anything else is not
+    ({ context, page } = await launchPage(profile, DESKTOP, errors, /status of 401/));
   }, 20 * 60_000);
 
   afterAll(async () => {
