@@ -23,7 +23,7 @@ import type { QueuedWork } from '../src/server/director/demand.js';
 import { FakeCloud, FakeDriver } from '../src/server/director/drivers/fake.js';
 import { type EndpointConfig, endpointsFrom } from '../src/server/director/endpoint-config.js';
 import { Director, type CycleRecord } from '../src/server/director/loop.js';
-import { MemoryDirectorStore } from '../src/server/director/memory-store.js';
+import { MemoryDirectorStore, countedQueue } from '../src/server/director/memory-store.js';
 import { FakeClock } from '../src/shared/clock.js';
 import { silentLogger } from '../src/shared/log.js';
 import { queueOrder } from '../src/server/queue/pick.js';
@@ -97,8 +97,10 @@ export async function cycleCost(o: { queued: number; endpoints: number; instance
   await clock.advance(5000);
   // busy pilots, and the big queue the timed cycles read
   for (const p of store.pilotsById.values()) store.setPilot(p.id, { coresUsed: p.cores, memoryUsedMb: p.memoryMb, lastContactAt: clock.now(), payloadsRun: 3 });
-  // in the queue's order, as the SQLite store reads it (ORDER BY priority, then submission)
-  store.queued = work(o.queued).sort(queueOrder);
+  // the queue as the store holds it for queuedWork: counted per group, priority and need, in the
+  // queue's order (the SQLite store counts in its GROUP BY query, not timed here; the director
+  // store contract keeps both stores' answers the same)
+  store.queued = countedQueue(work(o.queued).sort(queueOrder), o.queued);
   const times: number[] = [];
   let last: CycleRecord | null = null;
   for (let c = 0; c < o.cycles; c++) {

@@ -1,7 +1,14 @@
 /**
  * Demand: the queued payloads as the director sees them, in fair-share
- * order, with identical neighbours merged into one item with a count (so
- * 100,000 queued payloads of a few kinds are a few items, not 100,000).
+ * order, with payloads that need the same merged into one item with a count
+ * (so 100,000 queued payloads of a few kinds are a few items, not 100,000).
+ *
+ * The store hands the queue over already counted (QueuedWork.count: one row
+ * per group, priority and need); one row per payload means the same. Within
+ * a group and a priority, payloads of one need are one run, placed where its
+ * oldest payload is: the director starts machines for the oldest kind of
+ * work of a group first (the picker then hands a machine whatever of the
+ * group's queue fits it, in the queue's order, anyway).
  *
  * Fair-share order interleaves the groups as the queue will serve them: a
  * weighted fair queue whose virtual time per group starts at the group's
@@ -38,8 +45,13 @@ export function requirementClassOf(r: Requirements | null | undefined): string {
   return noRequirements(r) ? DEFAULT_CLASS : formatRequirements(r);
 }
 
-/** A queued payload as the demand needs it (the store's candidates have this shape). */
+/**
+ * Queued payloads as the demand needs them: `count` (default 1) payloads of
+ * one group and priority that need the same; id and submittedAt are its
+ * oldest payload's, which gives the row its place in the queue's order.
+ */
 export interface QueuedWork {
+  /** The id of its (oldest) payload. */
   id: number;
   group: string;
   priority: number;
@@ -51,7 +63,14 @@ export interface QueuedWork {
   requirements?: Requirements | null;
   /** Default: requirementClassOf(requirements). */
   requirementClass?: string;
+  /** How many queued payloads the row stands for (default 1). */
+  count?: number;
 }
+
+/** The fair queue is exact to one payload for this many payloads of demand. */
+export const EXACT_PAYLOADS = 10_000;
+/** Past them, a group's turn may take this share of the position's payloads. */
+export const TAIL_TURN = 0.01;
 
 /** `count` queued payloads of one group that all need the same. */
 export interface DemandItem {
@@ -98,6 +117,7 @@ export function demandFrom(queued: readonly QueuedWork[], usage: ReadonlyMap<str
   // the weighted fair queue: a small heap of (virtual time, group)
   const heap = new MinHeap<{ v: number; group: string; at: number }>((a, b) => a.v - b.v || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
   for (const g of fair) heap.push({ v: (usage.get(g) ?? 0) / shareOf(g), group: g, at: 0 });
+  let emitted = 0;
   for (;;) {
     const top = heap.pop();
     if (!top) break;
@@ -105,9 +125,12 @@ export function demandFrom(queued: readonly QueuedWork[], usage: ReadonlyMap<str
     const run = list[top.at]!;
     const unit = (Math.max(1, run.cores) * (run.wallSec ?? policy.defaultWallSec)) / shareOf(top.group);
     const next = heap.peek();
-    // as many as keep this group first: up to where its virtual time passes the next group's
-    const n = next === undefined ? run.count : Math.min(run.count, Math.max(1, Math.ceil((next.v - top.v) / Math.max(unit, 1e-9))));
+    // as many as keep this group first: up to where its virtual time passes the next group's;
+    // past the exact head, a turn of at least TAIL_TURN of the payloads placed so far
+    const turn = emitted < EXACT_PAYLOADS ? 1 : Math.ceil(emitted * TAIL_TURN);
+    const n = next === undefined ? run.count : Math.min(run.count, Math.max(turn, Math.ceil((next.v - top.v) / Math.max(unit, 1e-9))));
     emit(top.group, run, n);
+    emitted += n;
     run.count -= n;
     const at = run.count === 0 ? top.at + 1 : top.at;
     if (at < list.length) heap.push({ v: top.v + n * unit, group: top.group, at });
@@ -117,28 +140,28 @@ export function demandFrom(queued: readonly QueuedWork[], usage: ReadonlyMap<str
 }
 
 /**
- * Each group's runs of equal needs, in the queue's order. The store reads
- * the queue in that order already, so one pass makes the runs while it
- * checks the order per group; only a queue out of order is grouped and
- * sorted (100,000 payloads: one pass, no copy of the rows).
+ * Each group's runs, one per priority and need, in the queue's order (a
+ * run's place: its oldest payload). The store reads the queue in that order
+ * already, so one pass makes the runs while it checks the order per group;
+ * only a queue out of order is grouped and sorted first.
  */
 function groupRuns(queued: readonly QueuedWork[]): Map<string, Run[]> {
-  const groups = new Map<string, { runs: Run[]; prev: QueuedWork }>();
+  const groups = new Map<string, { runs: GroupRuns; prev: QueuedWork }>();
   for (const q of queued) {
     // an endpoint test's probe runs on the test's own instance: it is no reason to start another machine
     if (q.group.startsWith(PROBE_GROUP_PREFIX)) continue;
     let g = groups.get(q.group);
-    if (!g) groups.set(q.group, (g = { runs: [], prev: q }));
+    if (!g) groups.set(q.group, (g = { runs: new GroupRuns(), prev: q }));
     else if (queueOrder(g.prev, q) > 0) return sortedRuns(queued);
     g.prev = q;
-    extend(g.runs, q);
+    g.runs.add(q);
   }
   const runs = new Map<string, Run[]>();
-  for (const [group, g] of groups) runs.set(group, g.runs);
+  for (const [group, g] of groups) runs.set(group, g.runs.list);
   return runs;
 }
 
-/** groupRuns for a queue out of order: each group's payloads sorted first. */
+/** groupRuns for a queue out of order: each group's rows sorted first. */
 function sortedRuns(queued: readonly QueuedWork[]): Map<string, Run[]> {
   const byGroup = new Map<string, QueuedWork[]>();
   for (const q of queued) {
@@ -150,21 +173,42 @@ function sortedRuns(queued: readonly QueuedWork[]): Map<string, Run[]> {
   const runs = new Map<string, Run[]>();
   for (const [group, list] of byGroup) {
     list.sort(queueOrder);
-    const out: Run[] = [];
-    for (const q of list) extend(out, q);
-    runs.set(group, out);
+    const out = new GroupRuns();
+    for (const q of list) out.add(q);
+    runs.set(group, out.list);
   }
   return runs;
 }
 
-/** Count `q` into the last run of `runs` when it needs the same, else start a run. */
-function extend(runs: Run[], q: QueuedWork): void {
-  const requirementClass = q.requirementClass ?? requirementClassOf(q.requirements);
-  const cores = q.cores.wholeNode ? 1 : q.cores.min;
-  const memoryMb = q.memoryMb ?? 0;
-  const last = runs[runs.length - 1];
-  if (last && last.requirementClass === requirementClass && last.cores === cores && last.wholeNode === q.cores.wholeNode && last.memoryMb === memoryMb && last.wallSec === q.wallSec) last.count++;
-  else runs.push({ requirementClass, cores, wholeNode: q.cores.wholeNode, memoryMb, wallSec: q.wallSec, count: 1 });
+/** One group's runs as its rows come in the queue's order: a row joins the run of its priority and need, or starts one. */
+class GroupRuns {
+  readonly list: Run[] = [];
+  private readonly byKey = new Map<string, Run>();
+  private priority = Number.NaN;
+  private lastKey: string | null = null;
+
+  add(q: QueuedWork): void {
+    const requirementClass = q.requirementClass ?? requirementClassOf(q.requirements);
+    const cores = q.cores.wholeNode ? 1 : q.cores.min;
+    const memoryMb = q.memoryMb ?? 0;
+    const count = q.count ?? 1;
+    const key = `${cores}\0${q.cores.wholeNode ? 1 : 0}\0${memoryMb}\0${q.wallSec ?? ''}\0${requirementClass}`;
+    // rows come by priority, most urgent first: the runs of a priority are done when the next begins,
+    // but for the last one, which the new priority's rows of the same need continue while it is last
+    if (q.priority !== this.priority) {
+      this.byKey.clear();
+      this.priority = q.priority;
+    }
+    let run = this.byKey.get(key);
+    if (run === undefined && key === this.lastKey) this.byKey.set(key, (run = this.list[this.list.length - 1]!));
+    if (run) run.count += count;
+    else {
+      const fresh: Run = { requirementClass, cores, wholeNode: q.cores.wholeNode, memoryMb, wallSec: q.wallSec, count };
+      this.byKey.set(key, fresh);
+      this.list.push(fresh);
+      this.lastKey = key;
+    }
+  }
 }
 
 /** Payloads and cores of a demand. */

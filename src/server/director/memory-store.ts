@@ -8,7 +8,8 @@
  */
 import { VmpilotError } from '../../shared/errors.js';
 import { credentialHash } from './credential.js';
-import type { QueuedWork } from './demand.js';
+import { requirementClassOf, type QueuedWork } from './demand.js';
+import { queueOrder } from '../queue/pick.js';
 import type { FailureMemory } from './failure-memory.js';
 import { applyInstanceChange, type InstanceState } from './instance-states.js';
 import type { CycleRecord } from './loop.js';
@@ -38,8 +39,9 @@ export class MemoryDirectorStore implements DirectorStore {
   private nextPilot = 1;
   private readonly usedCredentials = new Set<string>();
 
+  /** `queued` (one row per payload, or rows with counts) read as the SQLite store reads the queue: counted per group, priority and need, over the first `limit` payloads in the queue's order. */
   async queuedWork(limit: number) {
-    return { queued: this.queued.slice(0, limit), usage: this.usage };
+    return { queued: countedQueue(this.queued, limit), usage: this.usage };
   }
 
   async pilots(): Promise<PilotSummary[]> {
@@ -195,4 +197,37 @@ export class MemoryDirectorStore implements DirectorStore {
     if (!p) throw new Error(`no pilot ${id}`);
     this.pilotsById.set(id, { ...p, ...change });
   }
+}
+
+/**
+ * The first `limit` payloads of `rows` in the queue's order (priority, then
+ * first submitted), one row per group, priority and need with its count,
+ * placed where its oldest payload is: what DirectorStore.queuedWork returns.
+ */
+export function countedQueue(rows: readonly QueuedWork[], limit: number): QueuedWork[] {
+  let ordered = rows;
+  for (let i = 1; i < rows.length; i++) {
+    if (queueOrder(rows[i - 1]!, rows[i]!) > 0) {
+      ordered = [...rows].sort(queueOrder);
+      break;
+    }
+  }
+  const out: QueuedWork[] = [];
+  const byKey = new Map<string, QueuedWork>();
+  let left = Math.max(0, Math.floor(limit));
+  for (const q of ordered) {
+    if (left <= 0) break;
+    const n = Math.min(left, q.count ?? 1);
+    left -= n;
+    const requirementClass = q.requirementClass ?? requirementClassOf(q.requirements);
+    const key = `${q.group}\0${q.priority}\0${q.cores.min}\0${q.cores.max}\0${q.cores.wholeNode ? 1 : 0}\0${q.memoryMb ?? ''}\0${q.wallSec ?? ''}\0${requirementClass}`;
+    const row = byKey.get(key);
+    if (row) row.count! += n;
+    else {
+      const fresh = { ...q, count: n };
+      byKey.set(key, fresh);
+      out.push(fresh);
+    }
+  }
+  return out;
 }

@@ -99,7 +99,12 @@ export interface PilotSummary {
 
 /** What the loop reads and writes. Every method that changes several rows does so in one transaction. */
 export interface DirectorStore {
-  /** Queued payloads (at most `limit`, most urgent first per group), and each group's decayed usage. */
+  /**
+   * The first `limit` queued payloads in the queue's order, counted: one row
+   * per group, priority and need (cores, memory, wall time, requirements)
+   * with its `count`, placed where its oldest payload is (its id and
+   * submission), so most urgent first per group; and each group's decayed usage.
+   */
   queuedWork(limit: number): Promise<{ queued: QueuedWork[]; usage: ReadonlyMap<string, number> }>;
   /** Pilots that are not halted, and halted ones that a live instance names. */
   pilots(): Promise<PilotSummary[]>;

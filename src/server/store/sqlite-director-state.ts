@@ -37,6 +37,9 @@ function mapOf<V>(text: string | undefined): Map<string, V> {
   return new Map(text === undefined ? [] : (JSON.parse(text) as [string, V][]));
 }
 
+/** Queued payloads of one group, priority and need, as queuedWork counts them. */
+type CountedRow = PayloadRow & { n: number };
+
 /** A pilot row as the director's supply reads it. */
 interface SummaryRow {
   id: number;
@@ -98,13 +101,18 @@ export function sqliteInstances(sql: Sql, policy: StorePolicy): InstanceStore {
       const at = clock.now();
       // one read (deferred: no write lock): the queue and the usage it is weighed with are of the same moment
       return sql.db.transaction(() => {
-        // the queue's own order (payloads_queue): within each group most urgent, then first submitted
-        const rows = sql.all<PayloadRow>(
-          `SELECT id, grp, priority, cores_min, cores_max, whole_node, memory_mb, wall_sec, submitted_at, requirements
-             FROM payloads WHERE state = 'queued' ORDER BY priority DESC, id LIMIT ?`,
+        // the first `limit` payloads in the queue's own order (payloads_queue), counted per group,
+        // priority and need; each row placed where its oldest payload is (MIN(id): the bare columns
+        // are that payload's), so within each group most urgent, then first submitted
+        const rows = sql.all<CountedRow>(
+          `SELECT MIN(id) AS id, grp, priority, cores_min, cores_max, whole_node, memory_mb, wall_sec, submitted_at, requirements, COUNT(*) AS n
+             FROM (SELECT id, grp, priority, cores_min, cores_max, whole_node, memory_mb, wall_sec, submitted_at, requirements
+                     FROM payloads WHERE state = 'queued' ORDER BY priority DESC, id LIMIT ?)
+             GROUP BY grp, priority, cores_min, cores_max, whole_node, memory_mb, wall_sec, requirements
+             ORDER BY priority DESC, MIN(id)`,
           Math.max(0, Math.floor(limit)),
         );
-        const queued: QueuedWork[] = rows.map(candidate);
+        const queued: QueuedWork[] = rows.map((r) => ({ ...candidate(r), count: r.n }));
         return { queued, usage: usageAt(sql, at, halfLifeSec) };
       }).deferred();
     },

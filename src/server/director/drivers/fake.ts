@@ -93,7 +93,10 @@ export class FakeDriver implements Driver {
 
   async list(): Promise<DriverResource[]> {
     if (this.cloud.failList) throw new VmpilotError('VMP_UNREACHABLE', 'fake cloud: listing failed');
-    return [...this.cloud.resources.values()].filter((r) => r.key.startsWith(this.prefix)).map(view);
+    // one pass, no copies: the director's benchmark lists 2,100 resources for each of 50 endpoints every cycle
+    const out: DriverResource[] = [];
+    for (const r of this.cloud.resources.values()) if (r.key.startsWith(this.prefix)) out.push(view(r));
+    return out;
   }
 
   async describe(id: string): Promise<DriverResource | null> {

@@ -3,7 +3,8 @@
  * run on the in-memory store (store-memory.test.ts) and the SQLite store
  * (store-sqlite.test.ts): instances with validated changes and history,
  * live and deleted, failure memory and offering stats that round-trip (Maps
- * included), the last cycle, disabled endpoints, the director's lease.
+ * included), the last cycle, disabled endpoints, the director's lease, and
+ * the queue as the director reads it (counted per group, priority and need).
  */
 import { describe, expect, it } from 'vitest';
 import type { FailureMemory } from '../../../../src/server/director/failure-memory.js';
@@ -11,13 +12,26 @@ import type { CycleRecord } from '../../../../src/server/director/loop.js';
 import type { OfferingStats } from '../../../../src/server/director/offerings.js';
 import type { DirectorStore, NewInstance } from '../../../../src/server/director/ports.js';
 import type { InstanceStore } from '../../../../src/server/store/store.js';
+import { requirementClassOf } from '../../../../src/server/director/demand.js';
+import type { CoreRequest, Requirements } from '../../../../src/protocol/index.js';
 
 /** The part of InstanceStore both stores have. */
 export type ContractStore = DirectorStore & Pick<InstanceStore, 'listInstances' | 'countInstances' | 'getInstance' | 'instanceHistory' | 'lastCycle' | 'setEndpointDisabled'>;
 
-/** A store to test, and how to end it. */
+/** A payload to queue, as a submit gives it. */
+export interface QueuedPayload {
+  group: string;
+  priority?: number;
+  cores?: CoreRequest;
+  memoryMb?: number | null;
+  wallSec?: number | null;
+  requirements?: Requirements;
+}
+
+/** A store to test, how to queue payloads in it (in this order, returning their ids), and how to end it. */
 export interface ContractWorld {
   store: ContractStore;
+  enqueue(payloads: QueuedPayload[], at: number): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -48,10 +62,10 @@ const cycle = (at: number): CycleRecord => ({
 
 /** Run the contract on the stores `make` gives (a new, empty one each test). */
 export function directorStoreContract(name: string, make: () => Promise<ContractWorld>): void {
-  const withStore = (fn: (s: ContractStore) => Promise<void>) => async () => {
+  const withStore = (fn: (s: ContractStore, w: ContractWorld) => Promise<void>) => async () => {
     const w = await make();
     try {
-      await fn(w.store);
+      await fn(w.store, w);
     } finally {
       await w.close();
     }
@@ -210,6 +224,57 @@ export function directorStoreContract(name: string, make: () => Promise<Contract
         // b gives it back (until = now): a takes it at once
         expect(await s.holdLease('b', T + 40_000, T + 40_000)).toEqual({ holder: 'b', until: T + 40_000 });
         expect(await s.holdLease('a', T + 80_000, T + 40_000)).toEqual({ holder: 'a', until: T + 80_000 });
+      }),
+    );
+
+    it(
+      'reads the queue counted: one row per group, priority and need, where its oldest payload is, over the first `limit` payloads',
+      withStore(async (s, w) => {
+        const one = { min: 1, max: 1, wholeNode: false };
+        const four = { min: 4, max: 4, wholeNode: false };
+        const ids = await w.enqueue(
+          [
+            { group: 'atlas', cores: one }, // 0
+            { group: 'atlas', cores: four }, // 1
+            { group: 'cms', cores: one }, // 2
+            { group: 'atlas', cores: one }, // 3: with 0
+            { group: 'atlas', cores: one, memoryMb: 500 }, // 4: another need
+            { group: 'cms', priority: 5, cores: { min: 2, max: 4, wholeNode: false } }, // 5: first, by priority
+            { group: 'atlas', cores: four }, // 6: with 1
+            { group: 'atlas', cores: one, requirements: { gpus: 1 } }, // 7
+            { group: 'atlas', cores: one, requirements: { gpus: 1 } }, // 8: with 7
+            { group: 'cms', cores: one, wallSec: 60 }, // 9
+            { group: 'atlas', cores: { min: 1, max: 1, wholeNode: true } }, // 10
+            { group: 'atlas', cores: one }, // 11: with 0
+          ],
+          T,
+        );
+        const view = (rows: Awaited<ReturnType<ContractStore['queuedWork']>>['queued']) =>
+          rows.map((r) => ({ id: r.id, group: r.group, priority: r.priority, cores: r.cores, memoryMb: r.memoryMb, wallSec: r.wallSec, submittedAt: r.submittedAt, cls: requirementClassOf(r.requirements), count: r.count }));
+        const row = (i: number, count: number, o: { cores?: CoreRequest; memoryMb?: number | null; wallSec?: number | null; cls?: string; group?: string; priority?: number } = {}) => ({
+          id: ids[i],
+          group: o.group ?? 'atlas',
+          priority: o.priority ?? 0,
+          cores: o.cores ?? one,
+          memoryMb: o.memoryMb ?? null,
+          wallSec: o.wallSec ?? null,
+          submittedAt: T,
+          cls: o.cls ?? '',
+          count,
+        });
+        expect(view((await s.queuedWork(100)).queued)).toEqual([
+          row(5, 1, { group: 'cms', priority: 5, cores: { min: 2, max: 4, wholeNode: false } }),
+          row(0, 3),
+          row(1, 2, { cores: four }),
+          row(2, 1, { group: 'cms' }),
+          row(4, 1, { memoryMb: 500 }),
+          row(7, 2, { cls: 'gpus=1' }),
+          row(9, 1, { group: 'cms', wallSec: 60 }),
+          row(10, 1, { cores: { min: 1, max: 1, wholeNode: true } }),
+        ]);
+        // the limit counts payloads in the queue's order: the priority-5 one, then 0 to 3
+        expect(view((await s.queuedWork(5)).queued)).toEqual([row(5, 1, { group: 'cms', priority: 5, cores: { min: 2, max: 4, wholeNode: false } }), row(0, 2), row(1, 1, { cores: four }), row(2, 1, { group: 'cms' })]);
+        expect((await s.queuedWork(0)).queued).toEqual([]);
       }),
     );
   });

@@ -27,6 +27,7 @@ directorStoreContract('SQLite', async () => {
   const store = openSqliteStore(path.join(tmp.dir, 'server.db'));
   return {
     store,
+    enqueue: (list, at) => store.submitPayloads(list.map((p) => ({ command: ['x'], ...p })), at),
     close: async () => {
       await store.close();
       tmp.remove();
@@ -229,6 +230,9 @@ describe('SQLite InstanceStore', () => {
       const ids = await s.submitPayloads([1, 2, 3].map(() => ({ command: ['x'], group: 'g' })), clock.now());
       const first = await director.cycle();
       expect(first.decision.starts).toHaveLength(1);
+      // the store hands the three over as one counted row: the record still counts three payloads
+      expect(first.decision.demand).toEqual({ payloads: 3, cores: 3 });
+      expect(first.decision.endpoints[0]!.demand).toEqual({ payloads: 3, cores: 3 });
       const [inst] = await s.liveInstances();
       expect(inst).toMatchObject({ state: 'starting', endpoint: 'a' });
       expect(await s.lastCycle()).toEqual(JSON.parse(JSON.stringify(first)));
