@@ -11,7 +11,10 @@
  * the agent registers with that credential (its pilot is the instance's) →
  * the payload runs → the pilot halts when idle → the director deletes the
  * instance, and nothing of it is left at the cloud (OpenStack: its floating
- * IP released too).
+ * IP released too). And `vmpilot-server endpoint test NAME` through the
+ * built CLI on each: every stage passes with the probe run by a real agent
+ * and the machine discarded; a wrong credential and an unreachable cloud
+ * fail at the credentials stage with the cloud's own words, exit 5.
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +26,7 @@ import { EC2_QUERY_CREDENTIALS, Ec2QueryFake } from '../../fakes/ec2-query-fake.
 import { ImdsFake } from '../../fakes/imds-fake.js';
 import { OpenNebulaFake } from '../../fakes/opennebula-fake.js';
 import { OpenStackFake } from '../../fakes/openstack-fake.js';
-import { PILOT_TOKEN, admin, killProcessesWith, startServer, tempDir, waitFor, type Server } from '../harness.js';
+import { ADMIN_TOKEN, PILOT_TOKEN, SERVER, admin, freePort, killProcessesWith, runCommand, startServer, tempDir, waitFor, type Server } from '../harness.js';
 
 const tmp = tempDir('vmpilot-serve-clouds-');
 // the agents run as root and their payloads as slot accounts, which must pass through to their directories
@@ -149,6 +152,8 @@ async function roundTrip(group: string, endpoint: string, userDataOf: (i: Instan
   return { instance: deleted, facts };
 }
 
+const cliOf = (url: string) => (...args: string[]) => runCommand([SERVER, ...args, '--server', url], { VMPILOT_TOKEN: ADMIN_TOKEN });
+
 describe('the director in serve, on each fake cloud', () => {
   it('openstack: a server with our metadata and its floating IP, a real agent registering with its credential, the payload run, the server deleted and its floating IP released', async () => {
     const serverOf = (i: InstanceView) => [...openstack.servers.values()].find((s) => s.name === i.key);
@@ -198,5 +203,92 @@ describe('the director in serve, on each fake cloud', () => {
     expect(made.instance.State?.Name).toBe('terminated');
     expect(made.instance.StateReason?.Code).toBe('Client.InstanceInitiatedShutdown');
     expect(made.machine?.running).toBe(false);
+  }, 60_000);
+});
+
+/** `endpoint test NAME` passed every stage, and left nothing behind it at the cloud (`gone`). */
+async function probePasses(name: string, gone: (i: InstanceView) => void) {
+  const before = new Set((await get<InstanceView[]>('/v1/instances')).map((i) => i.id));
+  const r = await cliOf(server.url)('endpoint', 'test', name);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const lines = r.stdout.trim().split('\n');
+  expect(lines.map((l) => /^([✓✗]) (\w+)/.exec(l)?.slice(1, 3).join(' '))).toEqual([...['config', 'credentials', 'create', 'booting', 'registered', 'probe', 'halted', 'deleted'].map((st) => `✓ ${st}`), undefined]);
+  expect(r.stdout).toMatch(/✓ probe +\d+\.\d s {2}payload \d+ ran on pilot \d+: exit 0, marker in its output/);
+  expect(lines.at(-1)).toMatch(new RegExp(`^endpoint ${name}: every stage passed in \\d+\\.\\d s$`));
+  const [probe] = (await get<InstanceView[]>('/v1/instances')).filter((i) => !before.has(i.id));
+  expect(probe).toMatchObject({ endpoint: name, state: 'deleted', manual: true, groups: [expect.stringMatching(/^vmpilot-probe-/)] });
+  gone(probe!);
+}
+
+describe('endpoint test on each fake cloud', () => {
+  it('openstack: every stage passes, the probe runs on a real agent, the server and its floating IP are gone', async () => {
+    await probePasses('os', (i) => {
+      expect(openstack.servers.has(i.driverId!)).toBe(false);
+      expect([...openstack.floatingIps.values()]).toEqual([]);
+    });
+  }, 60_000);
+
+  it('opennebula: every stage passes, the probe runs on a real agent, the VM is DONE', async () => {
+    await probePasses('one', (i) => {
+      const vm = [...nebula.vms.values()].find((v) => v.name === i.key)!;
+      expect(vm.state).toBe(6);
+      expect(vm.machine?.running).toBe(false);
+    });
+  }, 60_000);
+
+  it('ec2: every stage passes, the probe runs on a real agent, the instance is terminated', async () => {
+    await probePasses('aws', (i) => {
+      const made = [...ec2.ec2.instances.values()].find((f) => f.instance.InstanceId === i.driverId)!;
+      expect(made.instance.State?.Name).toBe('terminated');
+    });
+  }, 60_000);
+
+  it('a wrong credential or an unreachable cloud: the credentials stage fails with the cloud\'s own words, exit 5, nothing started', async () => {
+    const closed = await freePort();
+    const down = `http://127.0.0.1:${closed}`;
+    const credentials = path.join(tmp.dir, 'aws-credentials');
+    writeFileSync(credentials, '[wrong]\naws_access_key_id = AKIAWRONGWRONGWRONG1\naws_secret_access_key = wrong\n');
+    const config = path.join(tmp.dir, 'broken-clouds.yaml');
+    const os = (authUrl: string, password: string) =>
+      `{ driver: openstack, openstack: { authUrl: ${authUrl}, auth: { username: ${OpenStackFake.user.name}, password: ${password}, project: ${OpenStackFake.project.name} }, image: debian-12, network: private, shapes: { small: { flavor: m1.small } } }, shapes: { small: { cores: 1, memoryMb: 2000 } } }`;
+    const one = (url: string, password: string) =>
+      `{ driver: opennebula, opennebula: { endpoint: ${url}, user: ${OpenNebulaFake.user.name}, password: ${password}, shapes: { small: { templateId: 7 } } }, shapes: { small: { cores: 1, memoryMb: 2048 } } }`;
+    const aws = (url: string, profile: string) =>
+      `{ driver: ec2, ec2: { region: eu-west-1, endpoint: ${url}, ${profile} imageId: ami-0123456789abcdef0, onDemandPrices: { m5.large: 0.107 }, shapes: { od: { instanceTypes: [m5.large] } } }, shapes: { od: { cores: 1, memoryMb: 2000, costPerHour: 0.107 } } }`;
+    writeFileSync(
+      config,
+      `endpoints:
+  os-wrong: ${os(`${openstack.url}/identity/v3`, 'not-the-password')}
+  os-down: ${os(`${down}/identity/v3`, OpenStackFake.user.password)}
+  one-wrong: ${one(nebula.url, 'not-the-password')}
+  one-down: ${one(`${down}/RPC2`, OpenNebulaFake.user.password)}
+  aws-wrong: ${aws(ec2.url, 'profile: wrong,')}
+  aws-down: ${aws(down, '')}
+`,
+    );
+    const broken = await startServer(path.join(tmp.dir, 'broken.db'), ['--config', config], { env: { ...EC2_QUERY_CREDENTIALS, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: '/nonexistent'} });
+    try {
+      const cli = cliOf(broken.url);
+      const expected: Record<string, RegExp> = {
+        'os-wrong': /Keystone refused the login \(user pilot, project physics\) at .*: HTTP 401: Unauthorized: The request you have made requires authentication\./,
+        'os-down': new RegExp(`auth/tokens: no answer: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}`),
+        'one-wrong': /one\.vmpool\.info at .*: \[one\.vmpool\.info\] User couldn't be authenticated, aborting call\. \(AUTHENTICATION\)/,
+        'one-down': new RegExp(`RPC2: no answer: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}`),
+        'aws-wrong': /ec2 DescribeInstances: AuthFailure: AWS was not able to validate the provided access credentials/,
+        'aws-down': new RegExp(`ec2 DescribeInstances: .*connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}`),
+      };
+      const results = await Promise.all(Object.keys(expected).map(async (name) => [name, await cli('endpoint', 'test', name)] as const));
+      for (const [name, r] of results) {
+        expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(5);
+        expect(r.stderr, name).toMatch(new RegExp(`^vmpilot-server: error: endpoint ${name} failed at stage credentials: `));
+        expect(r.stderr, name).toMatch(expected[name]!);
+        expect(r.stdout, name).toMatch(/^✓ config .*\n✗ credentials /);
+      }
+      // nothing was created: no instance record, nothing at the clouds
+      expect((await admin(broken.url).call<InstanceView[]>('GET', '/v1/instances')).body).toEqual([]);
+    } finally {
+      await broken.stop();
+    }
   }, 60_000);
 });
