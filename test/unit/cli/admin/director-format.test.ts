@@ -161,6 +161,33 @@ describe('director status', () => {
     expect(text).toContain('  delete laptop #2: failed FAILED: VMP_DRIVER: kill: no such process');
   });
 
+  it('per start: the offer chosen, its price per hour and per core-hour with where it came from, alike starts on one line, and the offers that lost', () => {
+    const start = { endpoint: 'aws', shape: 'spot', cores: 2, memoryMb: 4000, forGroup: 'atlas', requirementClass: '', payloads: 2, usefulCores: 2, costPerHour: 0.04, lifetimeSec: 3600 };
+    const priced = {
+      ...start,
+      pricePerCoreHour: 0.02,
+      priceFrom: 'driver' as const,
+      priceDetail: 'ec2 spot price history: m5.large in eu-west-1a',
+      lost: [
+        { endpoint: 'aws', shape: 'od', reason: 'dearer', detail: '0.0600 per useful core-hour against 0.0222 on aws/spot', pricePerCoreHour: 0.0535 },
+        { endpoint: 'hpc', shape: null, reason: 'limit', detail: 'instances: 4 of 4', pricePerCoreHour: null },
+      ],
+    };
+    const text = directorStatusText({ ...status, lastCycle: { ...status.lastCycle!, decision: { ...status.lastCycle!.decision, starts: [priced, priced, { ...start, forGroup: 'cms', costPerHour: 0 }] } } }, T0);
+    expect(text).toContain(
+      [
+        'starts (the offer chosen, its price, and the offers that lost):',
+        '  2 × aws/spot for atlas (4 payloads): 0.04/h, 0.0200 per core-hour (driver: ec2 spot price history: m5.large in eu-west-1a)',
+        '    lost: aws/od: dearer: 0.0600 per useful core-hour against 0.0222 on aws/spot (0.0535 per core-hour)',
+        '          hpc: limit: instances: 4 of 4',
+        // a cycle recorded before the offer's record: its price only
+        '  1 × aws/spot for cms (2 payloads): 0/h, 0.0000 per core-hour',
+        '',
+      ].join('\n'),
+    );
+    expect(directorStatusText(status, T0)).not.toContain('starts (');
+  });
+
   it("standing by: says whose director holds the lease, and until when", () => {
     const text = directorStatusText({ ...status, standby: { holder: 'host-b http://10.1.1.2:8443', until: T0 + 30_000 } }, T0);
     expect(text.split('\n')[1]).toMatch(/^standing by: the director of host-b http:\/\/10\.1\.1\.2:8443 holds the lease until .+ \(one director at a time on one database\)/);
