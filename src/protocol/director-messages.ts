@@ -258,6 +258,25 @@ export interface CycleView {
   unmanaged: number[];
 }
 
+/**
+ * GET /v1/accounting/instances: what the director's instances cost, one row
+ * per group they were started for and endpoint, since the start: every
+ * instance counts from when its driver accepted it (else when it was
+ * requested) to when it was deleted, ended, or now; instances started by
+ * hand (`instances start`, `endpoint test`) under the group "(by hand)".
+ */
+export interface InstanceCostEntry {
+  /** The group whose queued work it was started for; "(by hand)" for instances started by hand. */
+  group: string;
+  endpoint: string;
+  instances: number;
+  instanceHours: number;
+  /** Cores × hours of those instances. */
+  coreHours: number;
+  /** costPerHour × hours, summed (the instances' costSoFar). */
+  cost: number;
+}
+
 /** GET /v1/director. */
 export interface DirectorStatusReply {
   /** This server's director id (in every resource's tag); null: no endpoints, no director. */

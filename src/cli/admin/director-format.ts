@@ -13,6 +13,7 @@ import type {
   EndpointDecisionView,
   EndpointSwitchReply,
   EndpointView,
+  InstanceCostEntry,
   PlannedStartView,
   InstanceDetailReply,
   InstanceView,
@@ -191,4 +192,18 @@ export function endpointDecisionLines(e: EndpointDecisionView): string[] {
     `  why not more:    ${why[0]}`,
     ...why.slice(1).map((w) => `                   ${w}`),
   ];
+}
+
+/** `accounting --instances`: per group the instances were started for and endpoint, their instance-hours, core-hours and cost, with a total. */
+export function instanceCostTable(rows: readonly InstanceCostEntry[]): string {
+  if (rows.length === 0) return 'no instances have been started';
+  const h = (n: number) => n.toFixed(2);
+  const sum = (k: 'instances' | 'instanceHours' | 'coreHours' | 'cost') => rows.reduce((n, r) => n + r[k], 0);
+  return table(
+    ['GROUP', 'ENDPOINT', 'INSTANCES', 'INSTANCE-HOURS', 'CORE-HOURS', 'COST'],
+    [
+      ...rows.map((r) => [r.group, r.endpoint, String(r.instances), h(r.instanceHours), h(r.coreHours), money(r.cost)]),
+      ['(all)', '', String(sum('instances')), h(sum('instanceHours')), h(sum('coreHours')), money(sum('cost'))],
+    ],
+  );
 }

@@ -20,7 +20,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Instance } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { InstanceDetailReply, InstanceView } from '../../../src/protocol/index.js';
+import type { InstanceCostEntry, InstanceDetailReply, InstanceView } from '../../../src/protocol/index.js';
 import { bootFacts } from '../../fakes/cloud-vm.js';
 import { EC2_QUERY_CREDENTIALS, Ec2QueryFake } from '../../fakes/ec2-query-fake.js';
 import { ImdsFake } from '../../fakes/imds-fake.js';
@@ -199,9 +199,10 @@ describe('the director in serve, on each fake cloud', () => {
     // the price the director started it at is the spot price it read over the Query API
     expect(instance.costPerHour).toBeCloseTo(0.04, 6);
     expect(ec2.actions).toEqual(expect.arrayContaining(['DescribeSpotPriceHistory', 'RunInstances', 'DescribeInstances']));
-    // its halting agent powered it off, which terminated it (InstanceInitiatedShutdownBehavior terminate)
+    // terminated: by its halting agent powering it off (InstanceInitiatedShutdownBehavior terminate), or by
+    // the director's TerminateInstances once its pilot had halted, whichever came first
     expect(made.instance.State?.Name).toBe('terminated');
-    expect(made.instance.StateReason?.Code).toBe('Client.InstanceInitiatedShutdown');
+    expect(['Client.InstanceInitiatedShutdown', 'Client.UserInitiatedShutdown']).toContain(made.instance.StateReason?.Code);
     expect(made.machine?.running).toBe(false);
   }, 60_000);
 });
@@ -290,5 +291,47 @@ describe('endpoint test on each fake cloud', () => {
     } finally {
       await broken.stop();
     }
+  }, 60_000);
+});
+
+describe('accounting of the instances on the fake clouds', () => {
+  it('accounting --instances: the instance-hours and cost of the instances above per group and endpoint, the probes under (by hand)', async () => {
+    const cli = cliOf(server.url);
+    const r = await cli('accounting', '--instances', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as InstanceCostEntry[];
+    // what the instances' own records say, summed here: every instance above has been deleted, so this is final
+    const instances = await get<InstanceView[]>('/v1/instances?limit=100');
+    expect(instances.every((i) => i.state === 'deleted')).toBe(true);
+    const expected = new Map<string, { instances: number; cost: number }>();
+    for (const i of instances) {
+      const k = `${i.manual ? '(by hand)' : i.forGroup} ${i.endpoint}`;
+      const e = expected.get(k) ?? { instances: 0, cost: 0 };
+      expected.set(k, { instances: e.instances + 1, cost: e.cost + i.costSoFar });
+    }
+    expect(rows.map((x) => `${x.group} ${x.endpoint}`)).toEqual([...expected.keys()].sort());
+    for (const x of rows) {
+      const e = expected.get(`${x.group} ${x.endpoint}`)!;
+      expect(x.instances).toBe(e.instances);
+      expect(x.cost).toBeCloseTo(e.cost, 9);
+      expect(x.coreHours).toBeCloseTo(x.instanceHours, 9); // one-core shapes
+      expect(x.instanceHours).toBeGreaterThan(0);
+    }
+    // the round trips above: one instance per cloud for its group; the endpoint tests' probes by hand
+    expect(rows.filter((x) => x.group !== '(by hand)').map((x) => [x.group, x.endpoint, x.instances])).toEqual([
+      ['awsgroup', 'aws', 1],
+      ['onegroup', 'one', 1],
+      ['osgroup', 'os', 1],
+    ]);
+    expect(rows.find((x) => x.group === 'osgroup')!.cost).toBeCloseTo(0.02 * rows.find((x) => x.group === 'osgroup')!.instanceHours, 9);
+    expect(rows.find((x) => x.group === 'awsgroup')!.cost).toBeCloseTo(0.04 * rows.find((x) => x.group === 'awsgroup')!.instanceHours, 9);
+
+    const text = await cli('accounting', '--instances');
+    expect(text.stdout).toMatch(/^GROUP\s+ENDPOINT\s+INSTANCES\s+INSTANCE-HOURS\s+CORE-HOURS\s+COST\n/);
+    expect(text.stdout).toMatch(/^osgroup\s+os\s+1\s+\d+\.\d\d\s+\d+\.\d\d\s+\S+$/m);
+    expect(text.stdout).toMatch(/^\(all\)\s+\d+\s/m);
+    const refused = await cli('accounting', '--instances', '--from', '2026-01-01');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--instances gives the instances' totals since the start; it takes no --from");
   }, 60_000);
 });

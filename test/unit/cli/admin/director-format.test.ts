@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView } from '../../../../src/protocol/index.js';
 import { instanceStatesOption, startRequest } from '../../../../src/cli/admin/director.js';
-import { directorStatusText, endpointTable, instanceDetail, instanceTable, startText, stopText, switchText } from '../../../../src/cli/admin/director-format.js';
+import { directorStatusText, endpointTable, instanceCostTable, instanceDetail, instanceTable, startText, stopText, switchText } from '../../../../src/cli/admin/director-format.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
@@ -218,5 +218,20 @@ describe('command options', () => {
   it('--state names instance states only', () => {
     expect(instanceStatesOption('booting,registered')).toBe('booting,registered');
     expect(() => instanceStatesOption('booting,running')).toThrow('--state "booting,running": "running" is not an instance state (requested, starting, booting, registered, halted, failed, deleted)');
+  });
+});
+
+describe('accounting --instances', () => {
+  it('a row per group and endpoint with instance-hours, core-hours and cost, and a total', () => {
+    const text = instanceCostTable([
+      { group: '(by hand)', endpoint: 'aws', instances: 1, instanceHours: 0.5, coreHours: 2, cost: 0.02 },
+      { group: 'atlas', endpoint: 'aws', instances: 3, instanceHours: 2.25, coreHours: 9, cost: 1.5 },
+    ]);
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/^GROUP\s+ENDPOINT\s+INSTANCES\s+INSTANCE-HOURS\s+CORE-HOURS\s+COST$/);
+    expect(lines[1]).toMatch(/^\(by hand\)\s+aws\s+1\s+0\.50\s+2\.00\s+0\.02$/);
+    expect(lines[2]).toMatch(/^atlas\s+aws\s+3\s+2\.25\s+9\.00\s+1\.50$/);
+    expect(lines[3]).toMatch(/^\(all\)\s+4\s+2\.75\s+11\.00\s+1\.52$/);
+    expect(instanceCostTable([])).toBe('no instances have been started');
   });
 });
