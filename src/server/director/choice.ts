@@ -68,10 +68,15 @@ function dearer(other: Contender, best: Contender): string {
 }
 
 /**
- * The losers of one start: the other allowed offerings (`contenders`
- * after `best`, dearest last) and those held back, at most MAX_LOST.
+ * The losers of one start: the other allowed offerings (`contenders`, the
+ * chosen one first, then cheapest first), the shapes held back, and the
+ * endpoints held back as a whole (`endpoints`: an endpoint's reason, or
+ * null; one with a shape held back is named by that shape), at most
+ * MAX_LOST.
  */
-export function lostCandidates(input: Pick<DecisionInput, 'prices'>, best: Contender, contenders: readonly Contender[], held: readonly HeldBack[]): LostCandidate[] {
+export function lostCandidates(input: Pick<DecisionInput, 'prices'>, contenders: readonly Contender[], shapes: readonly HeldBack[], endpoints: readonly (HeldBack | null)[]): LostCandidate[] {
+  const best = contenders[0]!;
+  const held = [...shapes, ...endpoints.filter((h): h is HeldBack => h !== null && !shapes.some((s) => s.endpoint === h.endpoint))];
   const out: LostCandidate[] = [];
   for (const c of contenders) {
     if (out.length >= MAX_LOST) return out;

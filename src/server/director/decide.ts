@@ -294,11 +294,6 @@ export function decide(input: DecisionInput): Decision {
       const ep = endpoints[best.e]!;
       const life = maxLifeSec(ep.config, best.shape);
       const contenders = allowed.map((o) => ({ endpoint: endpoints[o.e]!.config, shape: o.shape, price: o.price, cost: o.cost }));
-      // endpoints held back as a whole (a limit, the group's quota, no shape fits): their reason, no shape
-      const heldEndpoints: HeldBack[] = [];
-      blocked.forEach((b, e) => {
-        if (b && !heldShapes.some((h) => h.endpoint === endpoints[e]!.config)) heldEndpoints.push({ endpoint: endpoints[e]!.config, shape: null, reason: b[0], detail: b[1] });
-      });
       const room: Planned = {
         freeCores: best.shape.cores,
         totalCores: best.shape.cores,
@@ -318,7 +313,7 @@ export function decide(input: DecisionInput): Decision {
           costPerHour: best.price,
           pricePerCoreHour: best.price / best.shape.cores,
           ...priceOrigin(input, ep.config.name, best.shape),
-          lost: lostCandidates(input, contenders[0]!, contenders, [...heldShapes, ...heldEndpoints]),
+          lost: lostCandidates(input, contenders, heldShapes, blocked.map((b, e) => b && { endpoint: endpoints[e]!.config, shape: null, reason: b[0], detail: b[1] })),
           lifetimeSec: life,
         },
       };
