@@ -11,11 +11,13 @@
  *
  * The EC2 itself is test/fakes/ec2-fake.ts's in-memory one (the same model
  * the mocked SDK client answers from): this file only turns requests into
- * its inputs and its answers into XML. Requests must carry a SigV4
- * Authorization header with the fake's access key id (`AuthFailure`
- * otherwise, as EC2 answers an unknown key); the signature itself is not
- * checked.
+ * its inputs and its answers into XML. Requests must be signed with
+ * Signature Version 4 by the fake's key pair: the signature is recomputed
+ * here from the request (canonical request, string to sign, the derived
+ * signing key, as the SigV4 reference describes them) and an unknown key
+ * or a wrong signature is `AuthFailure`, as EC2 answers them.
  */
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Ec2Fake, type Ec2FakeOptions } from './ec2-fake.js';
@@ -60,11 +62,7 @@ export class Ec2QueryFake {
     const form = new URLSearchParams(body);
     const action = form.get('Action') ?? '';
     this.actions.push(action);
-    const auth = String(req.headers.authorization ?? '');
-    const key = /^AWS4-HMAC-SHA256 Credential=([^/]+)\//.exec(auth)?.[1];
-    if (key !== EC2_QUERY_CREDENTIALS.AWS_ACCESS_KEY_ID) {
-      return errorReply(res, 401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
-    }
+    if (!signedByUs(req, body)) return errorReply(res, 401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     const input = nest(form);
     try {
       let answer: unknown;
@@ -93,6 +91,26 @@ export class Ec2QueryFake {
       errorReply(res, 400, e.name ?? 'InternalError', e.message ?? String(err));
     }
   }
+}
+
+const sha256 = (x: string) => createHash('sha256').update(x, 'utf8').digest('hex');
+const hmac = (key: string | Buffer, x: string) => createHmac('sha256', key).update(x, 'utf8').digest();
+
+/** True when the request's SigV4 Authorization is the fake key pair's signature of this request (POST to /, no query). */
+function signedByUs(req: IncomingMessage, body: string): boolean {
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/ec2\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(String(req.headers.authorization ?? ''));
+  if (!m || m[1] !== EC2_QUERY_CREDENTIALS.AWS_ACCESS_KEY_ID) return false;
+  const [, , day, region, signedHeaders, signature] = m as unknown as [string, string, string, string, string, string];
+  const amzDate = String(req.headers['x-amz-date'] ?? '');
+  if (!amzDate.startsWith(day) || !signedHeaders.split(';').includes('host')) return false;
+  const u = new URL(req.url ?? '/', 'http://x');
+  const query = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).sort().join('&');
+  const headers = signedHeaders.split(';').map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonical = [req.method ?? 'POST', u.pathname, query, headers, signedHeaders, sha256(body)].join('\n');
+  const scope = `${day}/${region}/ec2/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${EC2_QUERY_CREDENTIALS.AWS_SECRET_ACCESS_KEY}`, day), region), 'ec2'), 'aws4_request');
+  return createHmac('sha256', key).update(toSign, 'utf8').digest('hex') === signature;
 }
 
 /** `A.1.B.2.C=v` → { A: [{ B: [, { C: v }] }] } (1-based, holes dropped). */

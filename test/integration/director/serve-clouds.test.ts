@@ -249,7 +249,8 @@ describe('endpoint test on each fake cloud', () => {
     const closed = await freePort();
     const down = `http://127.0.0.1:${closed}`;
     const credentials = path.join(tmp.dir, 'aws-credentials');
-    writeFileSync(credentials, '[wrong]\naws_access_key_id = AKIAWRONGWRONGWRONG1\naws_secret_access_key = wrong\n');
+    // the fake's key id with a wrong secret: only the signature tells them apart
+    writeFileSync(credentials, `[wrong]\naws_access_key_id = ${EC2_QUERY_CREDENTIALS.AWS_ACCESS_KEY_ID}\naws_secret_access_key = not-the-secret\n`);
     const config = path.join(tmp.dir, 'broken-clouds.yaml');
     const os = (authUrl: string, password: string) =>
       `{ driver: openstack, openstack: { authUrl: ${authUrl}, auth: { username: ${OpenStackFake.user.name}, password: ${password}, project: ${OpenStackFake.project.name} }, image: debian-12, network: private, shapes: { small: { flavor: m1.small } } }, shapes: { small: { cores: 1, memoryMb: 2000 } } }`;
