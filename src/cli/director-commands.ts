@@ -121,13 +121,15 @@ Example:
   const director = program.command('director').description("The director's state.");
   director.addHelpText('after', '\nExample:\n  vmpilot-server director status');
   withClientOptions(director.command('status'))
-    .description('The last cycle: per endpoint the demand it saw, the supply it counted, what it started and why not more (reason and detail); its actions and their errors.')
+    .description('The last cycle: per endpoint the demand it saw, the supply it counted, what it started and why not more (reason and detail); per start the offer chosen, its price per core-hour and where it came from, and the offers that lost; its actions and their errors.')
     .option('--json', 'print the status as JSON (the last cycle record whole)')
     .addHelpText(
       'after',
       `
 Reasons (docs/director.md): disabled, no-demand, no-fitting-shape, backoff,
-price, limit, quota, cheaper-elsewhere.
+price, limit, quota, cheaper-elsewhere. A start's price comes from
+configured (costPerHour), price-file or driver (ec2: the spot price
+history or onDemandPrices); an offer that lost is dearer or held back.
 
 Example:
   vmpilot-server director status --json`,

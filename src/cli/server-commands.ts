@@ -271,11 +271,12 @@ Examples:
     });
 
   withClientOptions(program.command('accounting'))
-    .description('Core-seconds (by how attempts ended), wall seconds, payloads done, failed, cancelled, by group, pilot and day (UTC).')
+    .description("Core-seconds (by how attempts ended), wall seconds, payloads done, failed, cancelled, by group, pilot and day (UTC); with --instances, the director's instances' hours and cost per group.")
     .option('--from <day>', 'first day, YYYY-MM-DD')
     .option('--to <day>', 'last day, YYYY-MM-DD')
     .option('--group <group>', 'only this group')
-    .option('--json', 'print the rows (day, group, pilotId, coreSec, wallSec, done, failed, cancelled, evicted, doneCoreSec, ...) as JSON')
+    .option('--instances', "what the director's instances cost instead: per group they were started for and endpoint, instance-hours, core-hours and cost (costPerHour × hours) since the start; instances started by hand under (by hand)")
+    .option('--json', 'print the rows (day, group, pilotId, coreSec, wallSec, done, failed, cancelled, evicted, doneCoreSec, ...) as JSON; with --instances (group, endpoint, instances, instanceHours, coreHours, cost)')
     .addHelpText(
       'after',
       `
@@ -285,8 +286,13 @@ infrastructure or lost with its pilot, not the payload's doing). DONE, FAILED
 and CANCELLED count payloads; EVICTED counts attempts. Fair share counts all
 of it: the cores were used.
 
+--instances: an instance counts from when its driver accepted it (else when
+it was requested) to when it was deleted, ended, or now, at the price it
+was started at.
+
 Example:
-  vmpilot-server accounting --from 2025-01-01 --json`,
+  vmpilot-server accounting --from 2025-01-01 --json
+  vmpilot-server accounting --instances`,
     )
     .action(async (o) => {
       const { accounting } = await import('./admin/bulk.js');

@@ -183,7 +183,27 @@ export interface PlannedStartView {
   payloads: number;
   usefulCores: number;
   costPerHour: number;
+  /** costPerHour over its cores (added with the offer's record; absent in cycles recorded before). */
+  pricePerCoreHour?: number;
+  /** Where costPerHour came from: configured (shapes.NAME.costPerHour), price-file, or driver (ec2: spot price history or onDemandPrices). */
+  priceFrom?: 'configured' | 'price-file' | 'driver';
+  /** That source in words: the setting, the price file and key, the driver's offer (type and zone). */
+  priceDetail?: string;
+  /** The other offerings that could have served the work it was started for, and why each lost; at most 8. */
+  lost?: LostCandidateView[];
   lifetimeSec: number;
+}
+
+/** An offering that lost to a start. */
+export interface LostCandidateView {
+  endpoint: string;
+  /** null: the whole endpoint was held back (a limit, the group's quota, no shape fits). */
+  shape: string | null;
+  /** dearer (allowed, but it cost more per useful core-hour), or an endpoint's reason: backoff, price, limit, quota, no-fitting-shape, disabled. */
+  reason: string;
+  detail: string;
+  /** Its price per core-hour when known. */
+  pricePerCoreHour: number | null;
 }
 
 /** Why an endpoint did not start more, with the payloads it held back. */
@@ -236,6 +256,25 @@ export interface CycleView {
   actions: CycleActionView[];
   /** Live instances of endpoints no longer configured (left alone). */
   unmanaged: number[];
+}
+
+/**
+ * GET /v1/accounting/instances: what the director's instances cost, one row
+ * per group they were started for and endpoint, since the start: every
+ * instance counts from when its driver accepted it (else when it was
+ * requested) to when it was deleted, ended, or now; instances started by
+ * hand (`instances start`, `endpoint test`) under the group "(by hand)".
+ */
+export interface InstanceCostEntry {
+  /** The group whose queued work it was started for; "(by hand)" for instances started by hand. */
+  group: string;
+  endpoint: string;
+  instances: number;
+  instanceHours: number;
+  /** Cores × hours of those instances. */
+  coreHours: number;
+  /** costPerHour × hours, summed (the instances' costSoFar). */
+  cost: number;
 }
 
 /** GET /v1/director. */

@@ -25,6 +25,8 @@ export const paths = {
   payloadKill: (payloadId: number | string) => `/v1/payloads/${payloadId}/kill`,
   payloadHistory: (payloadId: number | string) => `/v1/payloads/${payloadId}/history`,
   accounting: '/v1/accounting',
+  /** Instance-hours and their cost per group and endpoint (the director's instances). */
+  accountingInstances: '/v1/accounting/instances',
   usage: '/v1/usage',
   // the director (docs/director.md)
   endpoints: '/v1/endpoints',
@@ -61,6 +63,7 @@ export const routes = {
   payloadKill: '/v1/payloads/:payloadId/kill',
   payloadHistory: '/v1/payloads/:payloadId/history',
   accounting: '/v1/accounting',
+  accountingInstances: paths.accountingInstances,
   usage: '/v1/usage',
   endpoints: paths.endpoints,
   endpointDisable: '/v1/endpoints/:name/disable',

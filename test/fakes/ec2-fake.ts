@@ -79,22 +79,7 @@ export class Ec2Fake {
     m.on(RunInstancesCommand).callsFake(async (input: RunInstancesCommandInput) => this.run(input));
     m.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds?: string[]; Filters?: Filter[]; NextToken?: string }) => this.describe(input));
     m.on(TerminateInstancesCommand).callsFake(async (input: { InstanceIds?: string[] }) => this.terminate(input.InstanceIds ?? []));
-    m.on(DescribeSpotPriceHistoryCommand).callsFake(async (input: { InstanceTypes?: string[]; Filters?: Filter[] }) => {
-      this.spotPriceCalls++;
-      const zones = input.Filters?.find((f) => f.Name === 'availability-zone')?.Values;
-      const now = new Date();
-      const history = [...this.spotPrices]
-        .map(([k, price]) => ({ type: k.split(' ')[0]!, zone: k.split(' ')[1]!, price }))
-        .filter((p) => (input.InstanceTypes ?? []).includes(p.type) && (!zones || zones.includes(p.zone)))
-        // an older entry too, as the history has: the driver keeps the latest
-        .flatMap((p) => [
-          { AvailabilityZone: p.zone, InstanceType: p.type, ProductDescription: 'Linux/UNIX', SpotPrice: (Number(p.price) * 3).toFixed(6), Timestamp: new Date(now.getTime() - 3600_000) },
-          { AvailabilityZone: p.zone, InstanceType: p.type, ProductDescription: 'Linux/UNIX', SpotPrice: p.price, Timestamp: now },
-        ]);
-      // two pages, to be read whole
-      const half = Math.ceil(history.length / 2);
-      return (input as { NextToken?: string }).NextToken === 'page2' ? { SpotPriceHistory: history.slice(half), NextToken: '' } : { SpotPriceHistory: history.slice(0, half), NextToken: history.length > half ? 'page2' : '' };
-    });
+    m.on(DescribeSpotPriceHistoryCommand).callsFake(async (input: { InstanceTypes?: string[]; Filters?: Filter[]; NextToken?: string }) => this.spotPriceHistory(input));
   }
 
   /** Stop every fake machine and timer; restore the client. */
@@ -102,6 +87,24 @@ export class Ec2Fake {
     for (const t of this.timers) clearTimeout(t);
     await Promise.all([...this.instances.values()].map((i) => i.machine?.stop(2000)));
     this.mock.restore();
+  }
+
+  /** DescribeSpotPriceHistory: the scripted prices (and an older entry of each), in two pages. */
+  spotPriceHistory(input: { InstanceTypes?: string[]; Filters?: Filter[]; NextToken?: string }) {
+    this.spotPriceCalls++;
+    const zones = input.Filters?.find((f) => f.Name === 'availability-zone')?.Values;
+    const now = new Date();
+    const history = [...this.spotPrices]
+      .map(([k, price]) => ({ type: k.split(' ')[0]!, zone: k.split(' ')[1]!, price }))
+      .filter((p) => (input.InstanceTypes ?? []).includes(p.type) && (!zones || zones.includes(p.zone)))
+      // an older entry too, as the history has: the driver keeps the latest
+      .flatMap((p) => [
+        { AvailabilityZone: p.zone, InstanceType: p.type, ProductDescription: 'Linux/UNIX', SpotPrice: (Number(p.price) * 3).toFixed(6), Timestamp: new Date(now.getTime() - 3600_000) },
+        { AvailabilityZone: p.zone, InstanceType: p.type, ProductDescription: 'Linux/UNIX', SpotPrice: p.price, Timestamp: now },
+      ]);
+    // two pages, to be read whole
+    const half = Math.ceil(history.length / 2);
+    return input.NextToken === 'page2' ? { SpotPriceHistory: history.slice(half), NextToken: '' } : { SpotPriceHistory: history.slice(0, half), NextToken: history.length > half ? 'page2' : '' };
   }
 
   machineOf(key: string): FakeMachine | null {
@@ -120,7 +123,8 @@ export class Ec2Fake {
     f.instance.State = { Name: name as 'running', Code: STATE_CODES[name] };
   }
 
-  private run(input: RunInstancesCommandInput): { Instances: Instance[]; ReservationId: string; OwnerId: string } {
+  /** RunInstances (the mocked client and the Query-API fake answer from here). */
+  run(input: RunInstancesCommandInput): { Instances: Instance[]; ReservationId: string; OwnerId: string } {
     this.runCalls.push(input);
     const params = JSON.stringify({ ...input, ClientToken: undefined });
     const token = input.ClientToken;
@@ -186,7 +190,8 @@ export class Ec2Fake {
     void down.then(() => this.later(300, () => this.setState(f, 'terminated')));
   }
 
-  private describe(input: { InstanceIds?: string[]; Filters?: Filter[] }): { Reservations: { ReservationId: string; Instances: Instance[] }[] } {
+  /** DescribeInstances. */
+  describe(input: { InstanceIds?: string[]; Filters?: Filter[] }): { Reservations: { ReservationId: string; Instances: Instance[] }[] } {
     let list = [...this.instances.values()].map((f) => f.instance).filter((i) => {
       const n = this.lag.get(i.InstanceId!) ?? 0;
       if (n > 0) this.lag.set(i.InstanceId!, n - 1);
@@ -209,7 +214,8 @@ export class Ec2Fake {
     return { Reservations: list.map((i) => ({ ReservationId: `r-${i.InstanceId!.slice(2)}`, Instances: [structuredClone(i)] })) };
   }
 
-  private async terminate(ids: string[]): Promise<{ TerminatingInstances: unknown[] }> {
+  /** TerminateInstances. */
+  async terminate(ids: string[]): Promise<{ TerminatingInstances: unknown[] }> {
     const missing = ids.find((id) => !this.instances.has(id));
     if (missing) throw ec2Error('InvalidInstanceID.NotFound', `The instance ID '${missing}' does not exist`);
     const out = [];

@@ -107,12 +107,14 @@ export interface ServerOptions {
   listen?: string;
   /** The tokens in VMPILOT_ADMIN_TOKEN / VMPILOT_PILOT_TOKEN, not on the command line (where `ps` shows them). */
   tokensInEnv?: boolean;
+  /** More environment variables of the server (e.g. the AWS credentials its ec2 driver reads). */
+  env?: Record<string, string>;
 }
 
 /** Start `vmpilot-server serve` on 127.0.0.1:0; resolves once it says where it listens. */
 export async function startServer(db: string, extra: string[] = [], options: ServerOptions = {}): Promise<Server> {
   const tokens = options.tokensInEnv ? [] : ['--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN];
-  const env = options.tokensInEnv ? { ...process.env, VMPILOT_ADMIN_TOKEN: ADMIN_TOKEN, VMPILOT_PILOT_TOKEN: PILOT_TOKEN } : process.env;
+  const env = { ...process.env, ...(options.tokensInEnv ? { VMPILOT_ADMIN_TOKEN: ADMIN_TOKEN, VMPILOT_PILOT_TOKEN: PILOT_TOKEN } : {}), ...options.env };
   const child = spawn(
     process.execPath,
     [SERVER, 'serve', '--listen', options.listen ?? '127.0.0.1:0', '--db', db, ...tokens, ...extra],

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type {
   AccountingEntry,
+  InstanceCostEntry,
   InstructionReply,
   InstructionRequest,
   KillReply,
@@ -21,6 +22,7 @@ import { describeError } from '../../shared/errors.js';
 import { usageError } from '../run-main.js';
 import { AdminClient, type ClientOptions } from './client.js';
 import { intOption, submitRequest } from './commands.js';
+import { instanceCostTable } from './director-format.js';
 import { accountingTables } from './format.js';
 import { globMatch } from './glob.js';
 import { visibleJson } from './visible.js';
@@ -259,11 +261,18 @@ export function dayProblem(text: string): string | null {
   return null;
 }
 
-/** `accounting`: core-seconds, wall seconds, done and failed by group, pilot and day. */
+/** `accounting`: core-seconds, wall seconds, done and failed by group, pilot and day; with `--instances`, what the director's instances cost per group. */
 export async function accounting(
-  o: ClientOptions & { from?: string; to?: string; group?: string; json?: boolean },
+  o: ClientOptions & { from?: string; to?: string; group?: string; json?: boolean; instances?: boolean },
   out: Out = stdout,
 ): Promise<void> {
+  if (o.instances) {
+    const other = (['from', 'to', 'group'] as const).find((k) => o[k] !== undefined);
+    if (other) throw usageError(`--instances gives the instances' totals since the start; it takes no --${other}`, 'leave it out, or run accounting without --instances for the payloads by day');
+    const rows = await new AdminClient(o).get<InstanceCostEntry[]>(paths.accountingInstances);
+    out(o.json ? visibleJson(rows) : instanceCostTable(rows));
+    return;
+  }
   const q = new URLSearchParams();
   for (const k of ['from', 'to'] as const) {
     const v = o[k];

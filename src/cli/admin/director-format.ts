@@ -2,7 +2,9 @@
  * What the director's admin commands print: the endpoints, the instances,
  * one instance, the answers of `instances start|stop` and `endpoint
  * disable|enable`, and `director status` (per endpoint: the demand it saw,
- * the supply it counted, what it started and why not more). Pure: the
+ * the supply it counted, what it started and why not more; per start: the
+ * offer chosen, its price and where that came from, and the offers that
+ * lost). Pure: the
  * current time is passed in. Cells go through table() (format.ts), so text
  * from a driver or a pilot cannot forge rows or send escape sequences.
  */
@@ -11,6 +13,8 @@ import type {
   EndpointDecisionView,
   EndpointSwitchReply,
   EndpointView,
+  InstanceCostEntry,
+  PlannedStartView,
   InstanceDetailReply,
   InstanceView,
   StartInstancesReply,
@@ -135,12 +139,44 @@ export function directorStatusText(s: DirectorStatusReply, now: number): string 
     `last cycle ${when(c.at)} (${duration((now - c.at) / 1000)} ago): ${plural(d.demand.payloads, 'payload')} queued (${d.demand.cores} cores); ${d.onSupply.payloads} fit the supply, ${d.onStarts.payloads} the starts`,
   );
   for (const e of d.endpoints) out.push('', ...endpointDecisionLines(e));
+  if (d.starts.length > 0) out.push('', 'starts (the offer chosen, its price, and the offers that lost):', ...startLines(d.starts));
   if (c.actions.length > 0) {
     out.push('', 'actions:');
     for (const a of c.actions) out.push(`  ${a.kind} ${a.endpoint}${a.instanceId === null ? '' : ` #${a.instanceId}`}: ${visible(a.detail)}${a.error === null ? '' : ` FAILED: ${visible(a.error)}`}`);
   }
   if (c.unmanaged.length > 0) out.push('', `left alone (their endpoints are no longer configured): ${c.unmanaged.join(', ')}`);
   return out.join('\n');
+}
+
+const perCoreHour = (n: number) => `${n.toFixed(4)} per core-hour`;
+
+/**
+ * The starts of a decision in `director status`, alike ones (same offer,
+ * group, price and losers) on one line: the offer, its price per hour and
+ * per core-hour with where it came from, then each offer that lost and why.
+ */
+export function startLines(starts: readonly PlannedStartView[]): string[] {
+  const alike = new Map<string, { s: PlannedStartView; n: number; payloads: number }>();
+  for (const s of starts) {
+    const k = JSON.stringify([s.endpoint, s.shape, s.forGroup, s.costPerHour, s.priceFrom, s.priceDetail, s.lost]);
+    const a = alike.get(k);
+    if (a) {
+      a.n++;
+      a.payloads += s.payloads;
+    } else alike.set(k, { s, n: 1, payloads: s.payloads });
+  }
+  const out: string[] = [];
+  for (const { s, n, payloads } of alike.values()) {
+    const price = `${money(s.costPerHour)}/h, ${perCoreHour(s.pricePerCoreHour ?? s.costPerHour / Math.max(1, s.cores))}`;
+    const from = s.priceFrom === undefined ? '' : ` (${s.priceFrom}${s.priceDetail ? `: ${visible(s.priceDetail)}` : ''})`;
+    out.push(`  ${n} × ${s.endpoint}/${s.shape} for ${s.forGroup} (${plural(payloads, 'payload')}): ${price}${from}`);
+    const lost = s.lost ?? [];
+    lost.forEach((l, i) => {
+      const price = l.pricePerCoreHour === null ? '' : ` (${perCoreHour(l.pricePerCoreHour)})`;
+      out.push(`    ${i === 0 ? 'lost: ' : '      '}${l.endpoint}${l.shape === null ? '' : `/${l.shape}`}: ${l.reason}: ${visible(l.detail)}${price}`);
+    });
+  }
+  return out;
 }
 
 /** One endpoint's lines in `director status`. */
@@ -156,4 +192,18 @@ export function endpointDecisionLines(e: EndpointDecisionView): string[] {
     `  why not more:    ${why[0]}`,
     ...why.slice(1).map((w) => `                   ${w}`),
   ];
+}
+
+/** `accounting --instances`: per group the instances were started for and endpoint, their instance-hours, core-hours and cost, with a total. */
+export function instanceCostTable(rows: readonly InstanceCostEntry[]): string {
+  if (rows.length === 0) return 'no instances have been started';
+  const h = (n: number) => n.toFixed(2);
+  const sum = (k: 'instances' | 'instanceHours' | 'coreHours' | 'cost') => rows.reduce((n, r) => n + r[k], 0);
+  return table(
+    ['GROUP', 'ENDPOINT', 'INSTANCES', 'INSTANCE-HOURS', 'CORE-HOURS', 'COST'],
+    [
+      ...rows.map((r) => [r.group, r.endpoint, String(r.instances), h(r.instanceHours), h(r.coreHours), money(r.cost)]),
+      ['(all)', '', String(sum('instances')), h(sum('instanceHours')), h(sum('coreHours')), money(sum('cost'))],
+    ],
+  );
 }

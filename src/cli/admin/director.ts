@@ -98,7 +98,7 @@ export async function instancesStop(ids: string[], o: ClientOptions & Json, out:
   if (unknown.length > 0) throw new VmpilotError('VMP_NOT_FOUND', `no instance ${unknown.join(', ')}`);
 }
 
-/** `director status`: the last cycle per endpoint: demand seen, supply counted, started, why not more. */
+/** `director status`: the last cycle per endpoint (demand seen, supply counted, started, why not more) and per start (its offer, price, and the losers). */
 export async function directorStatus(o: ClientOptions & Json, out: Out = stdout): Promise<void> {
   const s = await new AdminClient(o).get<DirectorStatusReply>(paths.director);
   out(o.json ? visibleJson(s) : directorStatusText(s, systemClock.now()));

@@ -2,7 +2,8 @@
  * The director's admin routes (admin token only; docs/protocol.md
  * "Director"): the endpoints with their live counts and backoff, disabling
  * and enabling one (kept across restarts), instances and their history,
- * starting and stopping instances by hand, and the last cycle's record.
+ * starting and stopping instances by hand, the last cycle's record, and
+ * what the instances cost per group (accounting/instances).
  * With no endpoints configured the listings are empty and every POST is a
  * VMP_CONFLICT saying so.
  */
@@ -11,6 +12,7 @@ import {
   INSTANCE_STATE_NAMES,
   type CycleView,
   type DirectorStatusReply,
+  type InstanceCostEntry,
   type EndpointSwitchReply,
   type EndpointView,
   type InstanceDetailReply,
@@ -25,9 +27,10 @@ import { endpointParamsSchema, instanceParamsSchema, instancesQuerySchema, start
 import { routes } from '../../protocol/paths.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Director } from '../director/loop.js';
+import type { InstanceRecord } from '../director/ports.js';
 import type { InstanceFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
-import { endpointView, instanceView } from './director-views.js';
+import { endpointView, instanceCosts, instanceView } from './director-views.js';
 import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
 
 interface InstancesQuery {
@@ -108,6 +111,19 @@ export function registerDirectorRoutes(app: FastifyInstance, ctx: ApiContext): v
     void reply.header(TOTAL_HEADER, String(await store.countInstances(filter)));
     const now = clock.now();
     return rows.map((i) => instanceView(i, now));
+  });
+
+  app.get(routes.accountingInstances, { onRequest: adminOnly }, async (): Promise<InstanceCostEntry[]> => {
+    // every instance, deleted ones included, read a page at a time (newest first) and summed here
+    const now = clock.now();
+    const all: InstanceRecord[] = [];
+    for (let before: number | undefined; ; ) {
+      const page = await store.listInstances({ limit: 1000, ...(before === undefined ? {} : { before }) });
+      all.push(...page);
+      if (page.length < 1000) break;
+      before = page.at(-1)!.id;
+    }
+    return instanceCosts(all, now);
   });
 
   app.get<{ Params: { instanceId: string } }>(routes.instance, { schema: { params: instanceParamsSchema }, onRequest: adminOnly }, async (request): Promise<InstanceDetailReply> => {

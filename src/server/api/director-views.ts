@@ -1,9 +1,10 @@
 /**
  * The director's records as the admin API shows them (protocol/director-messages.ts):
  * an instance with its cost so far, an endpoint with its live counts by
- * state and its offerings' backoff. Pure: the time is passed in.
+ * state and its offerings' backoff, the instances' cost per group. Pure:
+ * the time is passed in.
  */
-import type { EndpointView, InstanceCount, InstanceStateName, InstanceView } from '../../protocol/index.js';
+import type { EndpointView, InstanceCostEntry, InstanceCount, InstanceStateName, InstanceView } from '../../protocol/index.js';
 import type { EndpointConfig } from '../director/endpoint-config.js';
 import { type FailureMemory, backoffAt, offeringKey } from '../director/failure-memory.js';
 import type { InstanceRecord } from '../director/ports.js';
@@ -14,9 +15,34 @@ import type { InstanceRecord } from '../director/ports.js';
  * deleted, ended, or now. Pure.
  */
 export function costSoFar(i: InstanceRecord, now: number): number {
+  return i.costPerHour * hoursSoFar(i, now);
+}
+
+/** The hours an instance has counted so far: from when its driver accepted it (else when it was requested) to when it was deleted, ended, or now. Pure. */
+export function hoursSoFar(i: InstanceRecord, now: number): number {
   const from = i.startedAt ?? i.requestedAt;
   const to = i.deletedAt ?? i.endedAt ?? now;
-  return (i.costPerHour * Math.max(0, to - from)) / 3_600_000;
+  return Math.max(0, to - from) / 3_600_000;
+}
+
+/** The group instances started by hand are accounted to. */
+export const BY_HAND_GROUP = '(by hand)';
+
+/** Instance-hours, core-hours and cost of `instances`, per group they were started for and endpoint, sorted by group then endpoint. Pure. */
+export function instanceCosts(instances: Iterable<InstanceRecord>, now: number): InstanceCostEntry[] {
+  const rows = new Map<string, InstanceCostEntry>();
+  for (const i of instances) {
+    const group = i.manual || i.forGroup === null ? BY_HAND_GROUP : i.forGroup;
+    const k = JSON.stringify([group, i.endpoint]);
+    const row = rows.get(k) ?? { group, endpoint: i.endpoint, instances: 0, instanceHours: 0, coreHours: 0, cost: 0 };
+    const hours = hoursSoFar(i, now);
+    row.instances++;
+    row.instanceHours += hours;
+    row.coreHours += hours * i.cores;
+    row.cost += costSoFar(i, now);
+    rows.set(k, row);
+  }
+  return [...rows.values()].sort((a, b) => a.group.localeCompare(b.group) || a.endpoint.localeCompare(b.endpoint));
 }
 
 /** An instance as the API shows it: its record without the credential's hash, with its cost so far. Pure. */

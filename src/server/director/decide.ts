@@ -31,6 +31,7 @@ import { type EndpointConfig, type ShapeConfig, maxLifeSec, quotaFor } from './e
 import { type FailureMemory, offeringKey } from './failure-memory.js';
 import { NO_STATS, type OfferingCost, type OfferingStats, compareCost, usefulCost } from './offerings.js';
 import { endpointWideBlock, groupBlock, noFitDetail, offeringBlock } from './allowed.js';
+import { type HeldBack, type LostCandidate, type PriceFrom, lostCandidates, priceOrigin } from './choice.js';
 import { type Room, coresUsed, placeOnSupply, shapeFits, take, unitsThatFit } from './placement.js';
 import type { Supply, SupplyCount } from './supply.js';
 
@@ -57,6 +58,8 @@ export interface DecisionInput {
   failures: FailureMemory;
   /** The current price per hour of shapes with a price source, by offering key; absent: unknown. */
   prices: ReadonlyMap<string, number>;
+  /** Where each of those prices came from, in words (PriceSource.origins); absent: said by its kind only. */
+  priceOrigins?: ReadonlyMap<string, string>;
   stats: ReadonlyMap<string, OfferingStats>;
 }
 
@@ -74,6 +77,13 @@ export interface PlannedStart {
   /** Cores those payloads use. */
   usefulCores: number;
   costPerHour: number;
+  /** costPerHour over its cores. */
+  pricePerCoreHour: number;
+  priceFrom: PriceFrom;
+  /** That source in words: the setting, the price file and key, the driver's offer. */
+  priceDetail: string;
+  /** The other offerings that could have served the work it was started for, and why each lost. */
+  lost: LostCandidate[];
   lifetimeSec: number;
 }
 
@@ -242,6 +252,8 @@ export function decide(input: DecisionInput): Decision {
     while (d.count > 0) {
       const blocked: (readonly [NotMoreReason, string] | null)[] = [];
       const allowed: Offering[] = [];
+      // shapes that fit but were held back, for the record of a start (choice.ts)
+      const heldShapes: HeldBack[] = [];
       for (let e = 0; e < endpoints.length; e++) {
         const ep = endpoints[e]!;
         if (!served(e, d.group)) {
@@ -264,6 +276,7 @@ export function decide(input: DecisionInput): Decision {
           const got = offeringBlock(input, ep, ctr[e]!, d.group, shape, key, now);
           if ('reason' in got) {
             first ??= [got.reason, got.detail];
+            heldShapes.push({ endpoint: ep.config, shape, reason: got.reason, detail: got.detail });
             continue;
           }
           const fill = d.wholeNode ? shape.cores : Math.min(shape.cores, d.count * d.cores + restCores[i + 1]!);
@@ -280,6 +293,7 @@ export function decide(input: DecisionInput): Decision {
       const best = allowed[0]!;
       const ep = endpoints[best.e]!;
       const life = maxLifeSec(ep.config, best.shape);
+      const contenders = allowed.map((o) => ({ endpoint: endpoints[o.e]!.config, shape: o.shape, price: o.price, cost: o.cost }));
       const room: Planned = {
         freeCores: best.shape.cores,
         totalCores: best.shape.cores,
@@ -297,6 +311,9 @@ export function decide(input: DecisionInput): Decision {
           payloads: 0,
           usefulCores: 0,
           costPerHour: best.price,
+          pricePerCoreHour: best.price / best.shape.cores,
+          ...priceOrigin(input, ep.config.name, best.shape),
+          lost: lostCandidates(input, contenders, heldShapes, blocked.map((b, e) => b && { endpoint: endpoints[e]!.config, shape: null, reason: b[0], detail: b[1] })),
           lifetimeSec: life,
         },
       };

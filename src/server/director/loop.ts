@@ -253,6 +253,7 @@ export class Director {
       endpoints: this.o.endpoints.map((config) => this.endpointState(config, live, disabled)),
       failures: memory,
       prices: (await this.o.prices?.prices(this.o.endpoints)) ?? new Map(),
+      priceOrigins: this.o.prices?.origins?.() ?? new Map(),
       stats,
     });
 

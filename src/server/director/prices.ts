@@ -18,10 +18,14 @@ import { offeringKey } from './failure-memory.js';
 export interface PriceSource {
   /** Current prices per hour, by offering key, of the shapes with a price source; unknown ones absent. */
   prices(endpoints: readonly EndpointConfig[]): Promise<Map<string, number>>;
+  /** Where each price of the last `prices` call came from, in words, by offering key (`director status`). */
+  origins?(): ReadonlyMap<string, string>;
 }
 
 /** Prices from the JSON files the shapes name. */
 export class FilePrices implements PriceSource {
+  private last = new Map<string, string>();
+
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -29,6 +33,7 @@ export class FilePrices implements PriceSource {
 
   async prices(endpoints: readonly EndpointConfig[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    const origins = new Map<string, string>();
     const files = new Map<string, Promise<Record<string, unknown> | null>>();
     for (const ep of endpoints) {
       for (const shape of ep.shapes) {
@@ -39,10 +44,18 @@ export class FilePrices implements PriceSource {
         if (!files.has(k)) files.set(k, this.read(file, src.maxAgeSec));
         const doc = await files.get(k)!;
         const v = doc?.[src.key];
-        if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out.set(offeringKey(ep.name, shape.name), v);
+        if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
+          out.set(offeringKey(ep.name, shape.name), v);
+          origins.set(offeringKey(ep.name, shape.name), `price file ${file} (key ${src.key})`);
+        }
       }
     }
+    this.last = origins;
     return out;
+  }
+
+  origins(): ReadonlyMap<string, string> {
+    return this.last;
   }
 
   private async read(file: string, maxAgeSec: number): Promise<Record<string, unknown> | null> {

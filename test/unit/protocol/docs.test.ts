@@ -45,6 +45,7 @@ const replies = [
   'KillReply',
   'AccountingEntry',
   'AccountingTotal',
+  'InstanceCostEntry',
   'UsageTimeline',
   'PayloadHistory',
   'InstructionView',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView } from '../../../../src/protocol/index.js';
 import { instanceStatesOption, startRequest } from '../../../../src/cli/admin/director.js';
-import { directorStatusText, endpointTable, instanceDetail, instanceTable, startText, stopText, switchText } from '../../../../src/cli/admin/director-format.js';
+import { directorStatusText, endpointTable, instanceCostTable, instanceDetail, instanceTable, startText, stopText, switchText } from '../../../../src/cli/admin/director-format.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
@@ -161,6 +161,33 @@ describe('director status', () => {
     expect(text).toContain('  delete laptop #2: failed FAILED: VMP_DRIVER: kill: no such process');
   });
 
+  it('per start: the offer chosen, its price per hour and per core-hour with where it came from, alike starts on one line, and the offers that lost', () => {
+    const start = { endpoint: 'aws', shape: 'spot', cores: 2, memoryMb: 4000, forGroup: 'atlas', requirementClass: '', payloads: 2, usefulCores: 2, costPerHour: 0.04, lifetimeSec: 3600 };
+    const priced = {
+      ...start,
+      pricePerCoreHour: 0.02,
+      priceFrom: 'driver' as const,
+      priceDetail: 'ec2 spot price history: m5.large in eu-west-1a',
+      lost: [
+        { endpoint: 'aws', shape: 'od', reason: 'dearer', detail: '0.0600 per useful core-hour against 0.0222 on aws/spot', pricePerCoreHour: 0.0535 },
+        { endpoint: 'hpc', shape: null, reason: 'limit', detail: 'instances: 4 of 4', pricePerCoreHour: null },
+      ],
+    };
+    const text = directorStatusText({ ...status, lastCycle: { ...status.lastCycle!, decision: { ...status.lastCycle!.decision, starts: [priced, priced, { ...start, forGroup: 'cms', costPerHour: 0 }] } } }, T0);
+    expect(text).toContain(
+      [
+        'starts (the offer chosen, its price, and the offers that lost):',
+        '  2 × aws/spot for atlas (4 payloads): 0.04/h, 0.0200 per core-hour (driver: ec2 spot price history: m5.large in eu-west-1a)',
+        '    lost: aws/od: dearer: 0.0600 per useful core-hour against 0.0222 on aws/spot (0.0535 per core-hour)',
+        '          hpc: limit: instances: 4 of 4',
+        // a cycle recorded before the offer's record: its price only
+        '  1 × aws/spot for cms (2 payloads): 0/h, 0.0000 per core-hour',
+        '',
+      ].join('\n'),
+    );
+    expect(directorStatusText(status, T0)).not.toContain('starts (');
+  });
+
   it("standing by: says whose director holds the lease, and until when", () => {
     const text = directorStatusText({ ...status, standby: { holder: 'host-b http://10.1.1.2:8443', until: T0 + 30_000 } }, T0);
     expect(text.split('\n')[1]).toMatch(/^standing by: the director of host-b http:\/\/10\.1\.1\.2:8443 holds the lease until .+ \(one director at a time on one database\)/);
@@ -191,5 +218,20 @@ describe('command options', () => {
   it('--state names instance states only', () => {
     expect(instanceStatesOption('booting,registered')).toBe('booting,registered');
     expect(() => instanceStatesOption('booting,running')).toThrow('--state "booting,running": "running" is not an instance state (requested, starting, booting, registered, halted, failed, deleted)');
+  });
+});
+
+describe('accounting --instances', () => {
+  it('a row per group and endpoint with instance-hours, core-hours and cost, and a total', () => {
+    const text = instanceCostTable([
+      { group: '(by hand)', endpoint: 'aws', instances: 1, instanceHours: 0.5, coreHours: 2, cost: 0.02 },
+      { group: 'atlas', endpoint: 'aws', instances: 3, instanceHours: 2.25, coreHours: 9, cost: 1.5 },
+    ]);
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/^GROUP\s+ENDPOINT\s+INSTANCES\s+INSTANCE-HOURS\s+CORE-HOURS\s+COST$/);
+    expect(lines[1]).toMatch(/^\(by hand\)\s+aws\s+1\s+0\.50\s+2\.00\s+0\.02$/);
+    expect(lines[2]).toMatch(/^atlas\s+aws\s+3\s+2\.25\s+9\.00\s+1\.50$/);
+    expect(lines[3]).toMatch(/^\(all\)\s+4\s+2\.75\s+11\.00\s+1\.52$/);
+    expect(instanceCostTable([])).toBe('no instances have been started');
   });
 });

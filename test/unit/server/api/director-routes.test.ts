@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DirectorStatusReply, EndpointView, InstanceDetailReply, InstanceView, StartInstancesReply, StopInstancesReply } from '../../../../src/protocol/index.js';
+import type { DirectorStatusReply, EndpointView, InstanceCostEntry, InstanceDetailReply, InstanceView, StartInstancesReply, StopInstancesReply } from '../../../../src/protocol/index.js';
 import { paths } from '../../../../src/protocol/paths.js';
 import { resourcePrefix } from '../../../../src/server/director/credential.js';
 import { FakeCloud, FakeDriver } from '../../../../src/server/director/drivers/fake.js';
@@ -41,7 +41,7 @@ describe('director routes without endpoints', () => {
     const bad = await h.app.inject({ method: 'GET', url: `${paths.instances}?state=booting,running`, headers: bearer(ADMIN) });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toBe('query.state "running" is not an instance state (requested, starting, booting, registered, halted, failed, deleted)');
-    for (const url of [paths.endpoints, paths.instances, paths.director]) {
+    for (const url of [paths.endpoints, paths.instances, paths.director, paths.accountingInstances]) {
       expect((await h.app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
       expect((await h.app.inject({ method: 'GET', url, headers: bearer(PILOT) })).statusCode, url).toBe(401);
     }
@@ -103,6 +103,19 @@ describe('director routes with a director on the SQLite store', () => {
     const status = (await call('GET', paths.director)).json<DirectorStatusReply>();
     expect(status).toMatchObject({ directorId: 'test', running: false, everySec: 5, endpoints: ['laptop', 'hpc'] });
     expect(status.lastCycle?.actions.some((a) => a.kind === 'delete' && a.instanceId === made[0]!.id)).toBe(true);
+  });
+
+  it('accounting/instances: the instances by group started for and endpoint, by hand under (by hand), deleted ones included', async () => {
+    const { director, store } = await withDirector();
+    expect((await call('GET', paths.accountingInstances)).json()).toEqual([]);
+    await call('POST', paths.instances, { endpoint: 'hpc', count: 2 });
+    await director.cycle();
+    const [one] = await store.listInstances({ endpoint: 'hpc' });
+    await call('POST', paths.instancesStop, { ids: [one!.id] });
+    await director.cycle(); // deleted: still counted
+    const rows = (await call('GET', paths.accountingInstances)).json<InstanceCostEntry[]>();
+    expect(rows).toEqual([{ group: '(by hand)', endpoint: 'hpc', instances: 2, instanceHours: expect.any(Number), coreHours: expect.any(Number), cost: 0 }]);
+    expect(rows[0]!.coreHours).toBeCloseTo(rows[0]!.instanceHours * 4, 9);
   });
 
   it('disables and enables an endpoint (kept in the store), and lists it with its live instances', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { instanceStatesOf } from '../../../../src/server/api/director-routes.js';
-import { costSoFar, endpointView, instanceView } from '../../../../src/server/api/director-views.js';
+import { costSoFar, endpointView, instanceCosts, instanceView } from '../../../../src/server/api/director-views.js';
 import { recordFailure } from '../../../../src/server/director/failure-memory.js';
 import type { InstanceRecord } from '../../../../src/server/director/ports.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
@@ -23,6 +23,33 @@ describe('cost so far', () => {
     const v = instanceView(rec(1), T0 + HOUR);
     expect(JSON.stringify(v)).not.toContain('f'.repeat(64));
     expect(v).toMatchObject({ id: 1, state: 'registered', costSoFar: 0.5, groups: ['atlas'] });
+  });
+});
+
+describe('instance cost per group', () => {
+  it('sums instance-hours, core-hours and cost per group started for and endpoint; by hand under (by hand); sorted', () => {
+    const rows = instanceCosts(
+      [
+        rec(1, { startedAt: T0, deletedAt: T0 + 2 * HOUR }), // atlas on a: 2 h × 0.5, 4 cores
+        rec(2, { startedAt: T0 + HOUR }), // atlas on a: running, 1 h so far
+        rec(3, { endpoint: 'b', forGroup: 'cms', groups: ['cms'], cores: 2, costPerHour: 0.1, startedAt: T0, endedAt: T0 + 3 * HOUR }),
+        rec(4, { manual: true, forGroup: null, groups: null, costPerHour: 1, startedAt: T0, deletedAt: T0 + HOUR / 2 }),
+      ],
+      T0 + 2 * HOUR,
+    );
+    expect(rows.map((r) => [r.group, r.endpoint, r.instances])).toEqual([
+      ['(by hand)', 'a', 1],
+      ['atlas', 'a', 2],
+      ['cms', 'b', 1],
+    ]);
+    const [hand, atlas, cms] = rows;
+    expect(atlas!.instanceHours).toBeCloseTo(3);
+    expect(atlas!.coreHours).toBeCloseTo(12);
+    expect(atlas!.cost).toBeCloseTo(1.5);
+    expect(cms).toMatchObject({ instanceHours: 3, coreHours: 6 });
+    expect(cms!.cost).toBeCloseTo(0.3);
+    expect(hand).toMatchObject({ instanceHours: 0.5, coreHours: 2, cost: 0.5 });
+    expect(instanceCosts([], T0)).toEqual([]);
   });
 });
 

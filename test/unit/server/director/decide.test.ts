@@ -22,6 +22,38 @@ const reasons = (d: Decision, name: string) => rec(d, name).notMore.map((r) => r
 const startedAt = (d: Decision, name: string) => d.starts.filter((s) => s.endpoint === name).length;
 
 describe('decide: examples', () => {
+  it('each start says its offer, its price per core-hour and where it came from, and the offers that lost and why (dearer, backed off, at a limit)', () => {
+    const cheap = endpoint('cheap', { shapes: { s: { cores: 4, memoryMb: 8000, costPerHour: 0.2 } } });
+    const dear = endpoint('dear', { shapes: { s: { cores: 4, memoryMb: 8000, costPerHour: 0.4 }, big: { cores: 8, memoryMb: 8000, costPerHour: 0.1 } } });
+    const full = endpoint('full', { limits: { instances: 1 }, shapes: { s: { cores: 4, memoryMb: 8000, costPerHour: 0 } } });
+    const spot = endpoint('spot', { shapes: { s: { cores: 4, memoryMb: 8000, price: { from: 'driver' } } } });
+    const failures = recordFailure(new Map(), offeringKey('dear', 'big'), 'driver-error', 'no capacity', T0, dear.backoff);
+    const d = decide(
+      input({
+        demand: [need('g', 4)],
+        endpoints: [state(cheap), state(dear), state(full, { live: { instances: 1, cores: 4 } }), state(spot)],
+        failures,
+        prices: new Map([[offeringKey('spot', 's'), 0.3]]),
+        priceOrigins: new Map([[offeringKey('spot', 's'), 'ec2 spot price history: m5.xlarge in eu-west-1a']]),
+      }),
+    );
+    expect(d.starts).toHaveLength(1);
+    const [s] = d.starts;
+    expect(s).toMatchObject({ endpoint: 'cheap', shape: 's', costPerHour: 0.2, pricePerCoreHour: 0.05, priceFrom: 'configured', priceDetail: 'shapes.s.costPerHour' });
+    expect(s!.lost.map((l) => [l.endpoint, l.shape, l.reason, l.pricePerCoreHour])).toEqual([
+      ['spot', 's', 'dearer', 0.075],
+      ['dear', 's', 'dearer', 0.1],
+      ['dear', 'big', 'backoff', 0.0125],
+      ['full', null, 'limit', null],
+    ]);
+    expect(s!.lost[0]!.detail).toMatch(/^0\.\d{4} per useful core-hour against 0\.\d{4} on cheap\/s$/);
+    expect(s!.lost[2]!.detail).toMatch(/^dear\/big backed off for \d+ s more \(1 failure; last: driver-error: no capacity\)$/);
+    expect(s!.lost[3]!.detail).toBe('instances: 1 of 1');
+    // a start at the driver's price says so, with the driver's words
+    const onSpot = decide(input({ demand: [need('g', 4)], endpoints: [state(spot)], prices: new Map([[offeringKey('spot', 's'), 0.3]]), priceOrigins: new Map([[offeringKey('spot', 's'), 'ec2 spot price history: m5.xlarge in eu-west-1a']]) }));
+    expect(onSpot.starts[0]).toMatchObject({ costPerHour: 0.3, pricePerCoreHour: 0.075, priceFrom: 'driver', priceDetail: 'ec2 spot price history: m5.xlarge in eu-west-1a', lost: [] });
+  });
+
   it('starts what the queue needs beyond the supply, packed: 10 one-core payloads, 3 free cores, 4-core shape → 2 machines', () => {
     const ep = endpoint('a', { limits: { instances: 10, startsPerCycle: 10 } });
     const d = decide(input({ demand: [need('g', 10)], supply: supplyOf([{ freeCores: 3, totalCores: 4 }]), endpoints: [state(ep)] }));

@@ -165,6 +165,10 @@ describe('ec2 driver', () => {
     expect(fake.runCalls[1]).toMatchObject({ InstanceType: 'm5.large', SubnetId: 'subnet-0b2b2b2b', InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { MaxPrice: '0.107' } } });
     expect(await d.shapePrice('med')).toBe(0.1);
     expect(await d.shapePrice('any')).toBe(0.096);
+    // where each price came from, for director status
+    expect(d.priceOrigin('med')).toBe('ec2 spot price history: m5.large in eu-west-1b');
+    expect(d.priceOrigin('any')).toBe('ec2 onDemandPrices: m5a.large on demand in eu-west-1a');
+    expect(d.priceOrigin('od')).toBeNull();
   });
 
   it('no capacity or too low a price: that (type, zone) is backed off for a while and the next offer is tried; the next create does not ask for it again until the backoff ends', async () => {

@@ -25,6 +25,7 @@ describe('prices from a price file', () => {
     const clock = new FakeClock(statSync(file).mtimeMs + 1000);
     const prices = new FilePrices(clock, silentLogger());
     expect([...(await prices.prices([ep]))]).toEqual([['cloud/small', 0.031], ['cloud/big', 0.12]]);
+    expect([...prices.origins()]).toEqual([['cloud/small', `price file ${file} (key small)`], ['cloud/big', `price file ${file} (key m5.2xlarge)`]]);
     utimesSync(file, new Date(clock.now() - 601_000), new Date(clock.now() - 601_000));
     expect((await prices.prices([ep])).size).toBe(0);
     writeFileSync(file, 'not json');

@@ -77,6 +77,8 @@ export class Ec2Driver implements Driver, LivePrices {
   private readonly spot: SpotPrices;
   /** offerKey → no new try before (ms). */
   private readonly backedOff = new Map<string, number>();
+  /** The offer each shape's last `shapePrice` was of. */
+  private readonly priced = new Map<string, Offer>();
 
   constructor(private readonly o: Ec2DriverOptions) {
     const s = o.settings;
@@ -165,7 +167,20 @@ export class Ec2Driver implements Driver, LivePrices {
     const s = this.o.settings.shapes[shape];
     if (!s) return null;
     const best = rankOffers(this.o.settings, s, await this.spot.current(), this.backedOff, this.o.clock.now())[0];
-    return best?.price ?? null;
+    if (best?.price === null || best === undefined) {
+      this.priced.delete(shape);
+      return null;
+    }
+    this.priced.set(shape, best);
+    return best.price;
+  }
+
+  /** Where the last price of `shape` came from: the spot price history (type, zone), or the configured on-demand price. */
+  priceOrigin(shape: string): string | null {
+    const o = this.priced.get(shape);
+    if (!o) return null;
+    const where = o.zone ?? 'any zone';
+    return o.market === 'spot' ? `ec2 spot price history: ${o.instanceType} in ${where}` : `ec2 onDemandPrices: ${o.instanceType} on demand in ${where}`;
   }
 
   private runInput(key: string, imageId: string | null, offer: Offer, userData: string, token: string): RunInstancesCommandInput {
