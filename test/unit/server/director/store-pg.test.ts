@@ -1,11 +1,14 @@
 /**
- * The DirectorStore contract (store-contract.ts) on the PostgreSQL store,
- * on a real PostgreSQL 15 (test/postgres.ts: one cluster for this file, a
+ * The DirectorStore contract (store-contract.ts) and the InstanceStore
+ * contract (instance-store-contract.ts) on the PostgreSQL store, on a real
+ * PostgreSQL 15 (test/postgres.ts: one cluster for this file, a
  * new database per test).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { openPgStore } from '../../../../src/server/store/pg.js';
 import { startPostgres, type PgCluster } from '../../../postgres.js';
+import { pgWorld } from '../store/worlds.js';
+import { instanceStoreContract } from './instance-store-contract.js';
 import { directorStoreContract } from './store-contract.js';
 
 let cluster: PgCluster;
@@ -20,3 +23,5 @@ directorStoreContract('PostgreSQL', async () => {
   const store = await openPgStore(await cluster.createDatabase(), { maxAttempts: 3 }, { poolSize: 2 });
   return { store, close: () => store.close() };
 });
+
+instanceStoreContract('PostgreSQL', pgWorld(() => cluster));

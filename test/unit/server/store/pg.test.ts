@@ -11,11 +11,11 @@ import { PG_SCHEMA_VERSION, migratePg } from '../../../../src/server/store/pg-mi
 import { isPostgresUrl, openPgStore } from '../../../../src/server/store/pg.js';
 import { pgPool } from '../../../../src/server/store/pg-sql.js';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
-import type { Store } from '../../../../src/server/store/store.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { startPostgres, type PgCluster } from '../../../postgres.js';
 import { registration } from '../helpers.js';
 import { storeContract } from './store-contract.js';
+import { pgWorld } from './worlds.js';
 
 let cluster: PgCluster;
 beforeAll(async () => {
@@ -25,20 +25,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-storeContract('PostgreSQL', async () => {
-  const url = await cluster.createDatabase();
-  const opened: Store[] = [];
-  return {
-    async open(policy) {
-      const s = await openPgStore(url, policy, { poolSize: 4 });
-      opened.push(s);
-      return s;
-    },
-    async close() {
-      for (const s of opened) await s.close();
-    },
-  };
-});
+storeContract('PostgreSQL', pgWorld(() => cluster));
 
 describe('PostgreSQL store', () => {
   it('tells a PostgreSQL URL from a SQLite file', () => {

@@ -3,28 +3,13 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
-import type { Store } from '../../../../src/server/store/store.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { tempDir } from '../helpers.js';
 import { storeContract } from './store-contract.js';
+import { sqliteWorld } from './worlds.js';
 
 // the shared contract (store-contract.ts) on a temp file; each open() is another connection to it
-storeContract('SQLite', async () => {
-  const tmp = tempDir();
-  const file = path.join(tmp.dir, 'server.db');
-  const opened: Store[] = [];
-  return {
-    async open(policy) {
-      const s = openSqliteStore(file, policy);
-      opened.push(s);
-      return s;
-    },
-    async close() {
-      for (const s of opened) await s.close();
-      tmp.remove();
-    },
-  };
-});
+storeContract('SQLite', sqliteWorld);
 
 describe('SqliteStore', () => {
   let tmp: ReturnType<typeof tempDir>;

@@ -4,7 +4,8 @@
  * claim, reports applied once each in seq order, refusals that change
  * nothing, releases and shutdowns, redelivery, instructions, what survives
  * closing and opening the store again; the records parts are in
- * store-contract-records.ts, concurrency in store-contract-concurrency.ts.
+ * store-contract-records.ts, how interrupted attempts end in
+ * store-contract-endings.ts, concurrency in store-contract-concurrency.ts.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Offer } from '../../../../src/server/queue/offer.js';
@@ -12,6 +13,7 @@ import { CANDIDATE_WINDOW, pick } from '../../../../src/server/queue/pick.js';
 import type { Store, StorePolicy } from '../../../../src/server/store/store.js';
 import { heartbeat, registration } from '../helpers.js';
 import { concurrencyContract } from './store-contract-concurrency.js';
+import { endingsContract } from './store-contract-endings.js';
 import { recordsContract } from './store-contract-records.js';
 
 export const T = 1_700_000_000_000;
@@ -269,5 +271,6 @@ export function storeContract(name: string, make: MakeWorld): void {
     });
   });
   recordsContract(name, make);
+  endingsContract(name, make);
   concurrencyContract(name, make);
 }
