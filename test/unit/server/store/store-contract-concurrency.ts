@@ -2,11 +2,13 @@
  * What every Store does when several server processes change one database
  * at the same moment (the third part of store-contract.ts): two stores on
  * one database, as two replicas are. Many concurrent claims never hand out
- * one payload twice and leave none queued; one report sent through both
+ * one payload twice and leave none queued (and, as a property over random
+ * queues and offers, leave queued only what fits no claimer); one report sent through both
  * is applied once; one instance credential registers one pilot; one drain
  * and one director lease however many ask at once. On SQLite the calls
  * take turns on the file's write lock; on PostgreSQL they truly overlap.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fairSharePicker } from '../../../../src/server/queue/pick.js';
 import type { Store } from '../../../../src/server/store/store.js';
@@ -61,6 +63,62 @@ export function concurrencyContract(name: string, make: MakeWorld): void {
         expect(await b.getPayload(id)).toMatchObject({ state: 'assigned', pilotId: pilot, attempts: 1 });
         expect((await a.payloadHistory(id)).filter((h) => h.state === 'assigned')).toHaveLength(1);
       }
+    });
+
+    it('property: concurrent claimers on two stores, with random queues and offers, never share a payload and leave queued only what fits none of them', async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ group: fc.constantFrom('a', 'b', 'c'), priority: fc.integer({ min: -2, max: 2 }), cores: fc.integer({ min: 1, max: 4 }) }), {
+            minLength: 1,
+            maxLength: 30,
+          }),
+          fc.array(fc.record({ freeCores: fc.integer({ min: 1, max: 4 }), groups: fc.subarray(['a', 'b', 'c'], { minLength: 1 }), store: fc.boolean() }), {
+            minLength: 2,
+            maxLength: 8,
+          }),
+          async (payloads, claimers) => {
+            // each run its own groups, so what earlier runs left queued fits no claimer of this one
+            const g = (name: string) => `run${run}-${name}`;
+            run++;
+            const ids = await a.submitPayloads(
+              payloads.map((p) => ({ command: ['x'], group: g(p.group), priority: p.priority, cores: { min: p.cores, max: p.cores, wholeNode: false } })),
+              T,
+            );
+            const wanted = new Map(ids.map((id, i) => [id, payloads[i]!]));
+            const offers = claimers.map((c) => ({ ...offer, freeCores: c.freeCores, groups: c.groups.map(g) }));
+            const fits = (id: number, i: number) => {
+              const p = wanted.get(id)!;
+              return p.cores <= claimers[i]!.freeCores && claimers[i]!.groups.includes(p.group);
+            };
+            const handed: number[] = [];
+            await Promise.all(
+              claimers.map(async (c, i) => {
+                const s = c.store ? a : b;
+                const pilot = (await s.createPilot(registration(), `prop-${run}-${i}`, T)).id;
+                for (let tries = 0; tries < 10_000; tries++) {
+                  const got = await s.claimPayload(pilot, offers[i]!, fairSharePicker(), T + 1);
+                  if (got) {
+                    handed.push(got.id);
+                    continue;
+                  }
+                  // nothing handed: done when nothing queued fits this claimer (else the candidates were locked by another claim)
+                  const queued = (await s.listPayloads({ state: 'queued' })).filter((p) => wanted.has(p.id));
+                  if (!queued.some((p) => fits(p.id, i))) return;
+                }
+                throw new Error(`claimer ${i} gave up`);
+              }),
+            );
+            expect(new Set(handed).size).toBe(handed.length);
+            expect(handed.every((id) => wanted.has(id))).toBe(true);
+            const left = ids.filter((id) => !handed.includes(id));
+            // what is left fits no claimer, and is still queued
+            expect(left.filter((id) => claimers.some((_, i) => fits(id, i)))).toEqual([]);
+            for (const id of left) expect((await b.getPayload(id))?.state).toBe('queued');
+          },
+        ),
+        { numRuns: 12 },
+      );
     });
 
     it('applies one report sent through both stores at once exactly once', async () => {
