@@ -93,6 +93,18 @@ export async function startPostgres(): Promise<PgCluster> {
     }
   }
   const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+  let stopped = false;
+  // a test process that ends without its afterAll (a crash, a timeout) still stops its server, by its data directory
+  const atExit = () => {
+    if (stopped) return;
+    try {
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', atExit);
   return {
     port,
     url,
@@ -108,6 +120,8 @@ export async function startPostgres(): Promise<PgCluster> {
       return url(name);
     },
     async stop() {
+      stopped = true;
+      process.off('exit', atExit);
       try {
         asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
       } finally {
