@@ -55,6 +55,8 @@ export interface PgCluster {
   url(db: string): string;
   /** A new, empty database; its URL. */
   createDatabase(): Promise<string>;
+  /** Stop the server (pg_ctl -m fast: every connection is cut) and start it again on the same port. */
+  restart(): Promise<void>;
   /** Stop the server (pg_ctl -m fast) and remove its directory. */
   stop(): Promise<void>;
 }
@@ -78,9 +80,10 @@ export async function startPostgres(): Promise<PgCluster> {
     throw new Error(`initdb failed: ${(err as { stderr?: Buffer }).stderr?.toString() ?? String(err)}`);
   }
   let port = 0;
+  let opts = '';
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
-    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB -c max_connections=60 -c max_wal_size=256MB`;
+    opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB -c max_connections=60 -c max_wal_size=256MB`;
     try {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
       break;
@@ -118,6 +121,10 @@ export async function startPostgres(): Promise<PgCluster> {
         await client.end();
       }
       return url(name);
+    },
+    async restart() {
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
     },
     async stop() {
       stopped = true;
