@@ -16,7 +16,9 @@ import { concurrencyContract } from './store-contract-concurrency.js';
 import { endingsContract } from './store-contract-endings.js';
 import { recordsContract } from './store-contract-records.js';
 
+/** The contract's time zero (ms). */
 export const T = 1_700_000_000_000;
+/** What a four-core pilot offers. */
 export const offer: Offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 8000, remainingSec: null };
 
 /** One empty database: `open()` opens a Store on it (again and again: several stores on one database); `close()` closes them all and removes it. */
@@ -25,7 +27,7 @@ export interface StoreWorld {
   close(): Promise<void>;
 }
 
-/** A new world per test; `concurrent`: the engine lets several stores change one database at the same moment (PostgreSQL). */
+/** A new world per test. */
 export type MakeWorld = () => Promise<StoreWorld>;
 
 /** Run the whole contract on the worlds `make` gives. */
