@@ -37,8 +37,9 @@ const rawText = {
 
 const targets = [
   { entryPoints: ['src/cli/vmpilot.ts'], outfile: 'dist/vmpilot.cjs' },
-  // The server may use native modules: better-sqlite3 stays in node_modules.
-  { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3'], plugins: [rawText] },
+  // The server may use native modules: better-sqlite3 stays in node_modules; pg-native is node-postgres's
+  // optional native binding, which the server never loads (pg itself is bundled).
+  { entryPoints: ['src/cli/vmpilot-server.ts'], outfile: 'dist/vmpilot-server.cjs', external: ['better-sqlite3', 'pg-native'], plugins: [rawText] },
 ];
 
 for (const target of targets) {

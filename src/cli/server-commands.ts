@@ -22,7 +22,12 @@ export function registerServerCommands(program: Command): void {
     .command('serve')
     .description('Run the server: pilot registry, task queue and admin API.')
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', '127.0.0.1:8080')
-    .requiredOption('--db <file>', 'SQLite database file (created if missing)')
+    .addOption(
+      new Option('--db <file|url>', 'SQLite database file (created if missing), or a PostgreSQL database: postgres://USER@HOST/DB')
+        .env('VMPILOT_DB')
+        .makeOptionMandatory(),
+    )
+    .option('--db-pool <n>', 'with PostgreSQL: at most this many connections from this server', '10')
     .addOption(new Option('--admin-token <token>', 'admin token (else env, else stored, else generated)').env('VMPILOT_ADMIN_TOKEN'))
     .addOption(new Option('--pilot-token <token>', 'pilot registration token (else env, else stored, else generated)').env('VMPILOT_PILOT_TOKEN'))
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
@@ -62,9 +67,15 @@ says an isolation other than none; see "pilots").
     headersTimeoutSec: 10           # its headers within this
     keepAliveSec: 72                # an idle connection closes after this
 
-Example:
+--db (or VMPILOT_DB) takes a SQLite file, the embedded default, or a
+postgres:// (postgresql://) URL: the PostgreSQL store, which several
+servers can share (docs/scale-out.md). The schema is created or migrated
+on start, once however many servers start together.
+
+Examples:
   vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
-    --tls-cert /etc/vmpilot/cert.pem --tls-key /etc/vmpilot/key.pem --config /etc/vmpilot/server.yaml`,
+    --tls-cert /etc/vmpilot/cert.pem --tls-key /etc/vmpilot/key.pem --config /etc/vmpilot/server.yaml
+  VMPILOT_DB=postgres://vmpilot@db.example.org/vmpilot vmpilot-server serve --listen 0.0.0.0:8080 --db-pool 20`,
     )
     .action(async (o: Record<string, string | undefined>) => {
       const { serve } = await import('../server/serve.js');
@@ -73,6 +84,7 @@ Example:
       await serve({
         listen: o.listen ?? '127.0.0.1:8080',
         db: o.db ?? '',
+        dbPoolSize: intOption('--db-pool', o.dbPool ?? '10', 1, 1000),
         tokens: { admin: o.adminToken, pilot: o.pilotToken },
         heartbeatIntervalSec: intOption('--heartbeat-interval', o.heartbeatInterval ?? '60', 1, 86400),
         matchWaitMaxSec: intOption('--match-wait-max', o.matchWaitMax ?? '20', 0, 60),

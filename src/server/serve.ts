@@ -7,7 +7,8 @@
  * `vmpilot-server listening on http://HOST:PORT` (`https://` with
  * --tls-cert/--tls-key; the real port when 0 was asked); then, only for
  * tokens generated now, `admin token: T` and `pilot token: T`. Logs go to
- * stderr as pino JSON. With `endpoints:` in --config the director runs
+ * stderr as pino JSON. `--db` names a SQLite file, or a PostgreSQL database
+ * as a postgres:// (postgresql://) URL (store/pg.ts). With `endpoints:` in --config the director runs
  * (director/wiring.ts): started after listening, closed first on a signal.
  */
 import { readFileSync } from 'node:fs';
@@ -23,14 +24,19 @@ import { instanceCounts, localServerUrl, makeDirector } from './director/wiring.
 import type { Director } from './director/loop.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { fairSharePicker } from './queue/pick.js';
+import { isPostgresUrl, openPgStore, redactedUrl } from './store/pg.js';
 import { openSqliteStore } from './store/sqlite.js';
+import type { Store, StorePolicy } from './store/store.js';
 import { Sweeper } from './sweeper.js';
 import { resolveTokens, type GivenTokens } from './tokens.js';
 
 /** What `serve` is told, after the command line and environment are read. */
 export interface ServeOptions {
   listen: string;
+  /** A SQLite file, or a postgres:// (postgresql://) URL. */
   db: string;
+  /** With PostgreSQL: at most this many connections (default pg-sql.ts DEFAULT_POOL_SIZE). */
+  dbPoolSize?: number | undefined;
   tokens: GivenTokens;
   heartbeatIntervalSec: number;
   matchWaitMaxSec: number;
@@ -95,7 +101,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   const tls = readTls(o);
   const stallAfterSec = o.stallAfterSec ?? config.stallAfterSec;
   const log = createServerLogger({ level: o.logLevel, base: { role: 'server' } });
-  const store = openSqliteStore(o.db, { maxAttempts: config.maxAttempts, usageHalfLifeSec: config.usageHalfLifeSec, clock });
+  const store = await openStore(o, { maxAttempts: config.maxAttempts, usageHalfLifeSec: config.usageHalfLifeSec, clock });
   let app: ReturnType<typeof buildApp> | undefined;
   let sweeper: Sweeper | undefined;
   let director: Director | null = null;
@@ -144,7 +150,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     sweeper.start();
     director?.start();
     const shares = Object.fromEntries(config.shares);
-    log.info({ host: address.host, port, db: o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
+    log.info({ host: address.host, port, db: isPostgresUrl(o.db) ? redactedUrl(o.db) : o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {
@@ -155,6 +161,12 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     await store.close();
   }
   log.info('stopped');
+}
+
+/** The store `o.db` names: PostgreSQL for a postgres:// or postgresql:// URL, else a SQLite file. */
+async function openStore(o: Pick<ServeOptions, 'db' | 'dbPoolSize'>, policy: StorePolicy): Promise<Store> {
+  if (!isPostgresUrl(o.db)) return openSqliteStore(o.db, policy);
+  return openPgStore(o.db, policy, o.dbPoolSize === undefined ? {} : { poolSize: o.dbPoolSize });
 }
 
 function listenReason(err: unknown): string {

@@ -109,15 +109,22 @@ export interface ServerOptions {
   tokensInEnv?: boolean;
   /** More environment variables of the server (e.g. the AWS credentials its ec2 driver reads). */
   env?: Record<string, string>;
+  /** The database in VMPILOT_DB, not in --db. */
+  dbInEnv?: boolean;
 }
 
 /** Start `vmpilot-server serve` on 127.0.0.1:0; resolves once it says where it listens. */
 export async function startServer(db: string, extra: string[] = [], options: ServerOptions = {}): Promise<Server> {
   const tokens = options.tokensInEnv ? [] : ['--admin-token', ADMIN_TOKEN, '--pilot-token', PILOT_TOKEN];
-  const env = { ...process.env, ...(options.tokensInEnv ? { VMPILOT_ADMIN_TOKEN: ADMIN_TOKEN, VMPILOT_PILOT_TOKEN: PILOT_TOKEN } : {}), ...options.env };
+  const env = {
+    ...process.env,
+    ...(options.tokensInEnv ? { VMPILOT_ADMIN_TOKEN: ADMIN_TOKEN, VMPILOT_PILOT_TOKEN: PILOT_TOKEN } : {}),
+    ...(options.dbInEnv ? { VMPILOT_DB: db } : {}),
+    ...options.env,
+  };
   const child = spawn(
     process.execPath,
-    [SERVER, 'serve', '--listen', options.listen ?? '127.0.0.1:0', '--db', db, ...tokens, ...extra],
+    [SERVER, 'serve', '--listen', options.listen ?? '127.0.0.1:0', ...(options.dbInEnv ? [] : ['--db', db]), ...tokens, ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   const proc = track(child);

@@ -56,14 +56,19 @@ export interface PayloadRow {
  * attempts the infrastructure ended (lost or evicted, from the history), the
  * core-seconds those used, and the core-seconds of the run that ended the
  * payload (as accounted: none when its last attempt was interrupted). Each
- * reads a few rows of one payload through an index.
+ * reads a few rows of one payload through an index. `greatest`: the
+ * engine's two-argument maximum (SQLite's MAX, PostgreSQL's GREATEST).
  */
-const PAYLOAD_DERIVED = `(SELECT COUNT(*) FROM payload_states s WHERE s.payload_id = payloads.id AND s.state IN ('lost', 'evicted')) AS evictions,
-  (SELECT COALESCE(SUM(l.cores * MAX(0, l.ended_at - l.started_at)), 0) / 1000.0 FROM lost_attempts l WHERE l.payload_id = payloads.id)
+export function payloadDerived(greatest: 'MAX' | 'GREATEST'): string {
+  return `(SELECT COUNT(*) FROM payload_states s WHERE s.payload_id = payloads.id AND s.state IN ('lost', 'evicted')) AS evictions,
+  (SELECT COALESCE(SUM(l.cores * ${greatest}(0, l.ended_at - l.started_at)), 0) / 1000.0 FROM lost_attempts l WHERE l.payload_id = payloads.id)
     AS evicted_core_sec,
   CASE WHEN payloads.state IN ('done', 'failed', 'cancelled') AND payloads.started_at IS NOT NULL AND payloads.ended_at IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM lost_attempts l WHERE l.payload_id = payloads.id AND l.started_at = payloads.started_at)
-    THEN COALESCE(payloads.allocated_cores, 0) * MAX(0, payloads.ended_at - payloads.started_at) / 1000.0 ELSE 0 END AS final_core_sec`;
+    THEN COALESCE(payloads.allocated_cores, 0) * ${greatest}(0, payloads.ended_at - payloads.started_at) / 1000.0 ELSE 0 END AS final_core_sec`;
+}
+
+const PAYLOAD_DERIVED = payloadDerived('MAX');
 
 /**
  * Payload rows, every column, with what `PAYLOAD_DERIVED` adds: a payload's

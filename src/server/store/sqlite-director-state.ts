@@ -28,20 +28,21 @@ const STATS = 'offering-stats';
 const LAST_CYCLE = 'last-cycle';
 const LEASE = 'lease';
 
-/** A map's entries, sorted by key: its stable JSON form. */
-function mapJson<V>(map: ReadonlyMap<string, V>): string {
+/** A map's entries, sorted by key: its stable JSON form (either engine). */
+export function mapJson<V>(map: ReadonlyMap<string, V>): string {
   return JSON.stringify([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function mapOf<V>(text: string | undefined): Map<string, V> {
+/** The map `mapJson` wrote (none: an empty map). */
+export function mapOf<V>(text: string | undefined): Map<string, V> {
   return new Map(text === undefined ? [] : (JSON.parse(text) as [string, V][]));
 }
 
 /** Queued payloads of one group, priority and need, as queuedWork counts them. */
-type CountedRow = PayloadRow & { n: number };
+export type CountedRow = PayloadRow & { n: number };
 
 /** A pilot row as the director's supply reads it. */
-interface SummaryRow {
+export interface SummaryRow {
   id: number;
   state: PilotState;
   cores: number;
@@ -58,7 +59,7 @@ interface SummaryRow {
 }
 
 /** The pilots the director looks at: not halted, or halted and named by a live instance. */
-const SUMMARY_SELECT = `SELECT p.id, p.state, p.cores, p.memory_mb, p.deadline, p.registered_at, p.last_contact_at, p.shutdown_code,
+export const SUMMARY_SELECT = `SELECT p.id, p.state, p.cores, p.memory_mb, p.deadline, p.registered_at, p.last_contact_at, p.shutdown_code,
   (SELECT SUM(allocated_cores) FROM payloads WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS cores_busy,
   (SELECT SUM(COALESCE(memory_mb, 0)) FROM payloads WHERE pilot_id = p.id AND state IN ('assigned', 'running')) AS memory_busy,
   CASE WHEN p.state = 'stalled' THEN (SELECT MAX(at) FROM pilot_states WHERE pilot_id = p.id AND state = 'stalled') END AS stalled_at,
@@ -68,7 +69,8 @@ const SUMMARY_SELECT = `SELECT p.id, p.state, p.cores, p.memory_mb, p.deadline, 
   WHERE p.state != 'halted' OR p.id IN (SELECT pilot_id FROM instances WHERE state != 'deleted' AND pilot_id IS NOT NULL)
   ORDER BY p.id`;
 
-function summary(r: SummaryRow): PilotSummary {
+/** The director's summary of a pilot row. */
+export function summary(r: SummaryRow): PilotSummary {
   return {
     id: r.id,
     state: r.state,

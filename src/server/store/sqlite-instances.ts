@@ -14,8 +14,8 @@ import { insertPilot, pilotViewOf } from './sqlite-pilots.js';
 import type { Sql } from './sql.js';
 import type { InstanceFilter, InstanceHistoryEntry, InstanceRegistration, InstanceStore } from './store.js';
 
-/** A row of `instances`. */
-interface InstanceRow {
+/** A row of `instances` (the same in either engine). */
+export interface InstanceRow {
   id: number;
   key: string;
   endpoint: string;
@@ -44,7 +44,8 @@ interface InstanceRow {
 /** States in which an instance's credential may still register its pilot. */
 const COMING = "('requested', 'starting', 'booting')";
 
-function record(r: InstanceRow): InstanceRecord {
+/** The record of an `instances` row. */
+export function instanceRecord(r: InstanceRow): InstanceRecord {
   return {
     id: r.id,
     key: r.key,
@@ -74,7 +75,7 @@ function record(r: InstanceRow): InstanceRecord {
 
 function instanceIn(sql: Sql, id: number): InstanceRecord | null {
   const row = sql.get<InstanceRow>('SELECT * FROM instances WHERE id = ?', id);
-  return row ? record(row) : null;
+  return row ? instanceRecord(row) : null;
 }
 
 /** The instance whose credential hashes to `hash` while it may still register (inside or outside a transaction). */
@@ -83,7 +84,7 @@ function comingByCredential(sql: Sql, hash: string): InstanceRecord | null {
     `SELECT * FROM instances WHERE credential_hash = ? AND state IN ${COMING} AND pilot_id IS NULL ORDER BY id DESC LIMIT 1`,
     hash,
   );
-  return row ? record(row) : null;
+  return row ? instanceRecord(row) : null;
 }
 
 /** What of InstanceStore the instances table answers. */
@@ -111,7 +112,7 @@ function instanceWhere(f: Pick<InstanceFilter, 'states' | 'endpoint'>): { where:
 export function sqliteInstanceRecords(sql: Sql): InstanceRecords {
   return {
     async liveInstances() {
-      return sql.all<InstanceRow>("SELECT * FROM instances WHERE state != 'deleted' ORDER BY id").map(record);
+      return sql.all<InstanceRow>("SELECT * FROM instances WHERE state != 'deleted' ORDER BY id").map(instanceRecord);
     },
 
     async createInstance(d: NewInstance, at: number) {
@@ -156,7 +157,7 @@ export function sqliteInstanceRecords(sql: Sql): InstanceRecords {
       const page = f.limit === undefined && f.offset === undefined ? '' : ' LIMIT ? OFFSET ?';
       if (page) params.push(f.limit ?? -1, f.offset ?? 0);
       const text = `SELECT * FROM instances${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC${page}`;
-      return sql.all<InstanceRow>(text, ...params).map(record);
+      return sql.all<InstanceRow>(text, ...params).map(instanceRecord);
     },
 
     async countInstances(f: Pick<InstanceFilter, 'states' | 'endpoint'>) {

@@ -118,6 +118,19 @@ describe('vmpilot-server serve and the admin commands (built binary)', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('says clearly when it cannot reach a PostgreSQL database (--db or VMPILOT_DB), without its password, with exit status 4', async () => {
+    // nothing listens on port 1: the connection is refused at once
+    const url = 'postgres://vmpilot:s3cret@127.0.0.1:1/vmpilot';
+    for (const r of [
+      await admin(['serve', '--listen', '127.0.0.1:0', '--db', url], {}),
+      await admin(['serve', '--listen', '127.0.0.1:0'], { VMPILOT_DB: url }),
+    ]) {
+      expect(r.status).toBe(4);
+      expect(r.stderr).toMatch(/^vmpilot-server: error: cannot open database postgres:\/\/vmpilot:\*\*\*@127\.0\.0\.1:1\/vmpilot: /);
+      expect(r.stderr).not.toContain('s3cret');
+    }
+  });
+
   it('refuses a bad --listen as a usage error (exit status 2)', async () => {
     const r = await admin(['serve', '--listen', 'localhost', '--db', '/tmp/unused.db'], {});
     expect(r.status).toBe(2);

@@ -2,6 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS, SCHEMA_VERSION, migrate, outOfOrder } from '../../../../src/server/store/migrations.js';
+import { PG_MIGRATIONS } from '../../../../src/server/store/pg-migrations.js';
 import { openSqliteStore } from '../../../../src/server/store/sqlite.js';
 import { registration, tempDir } from '../helpers.js';
 
@@ -9,6 +10,13 @@ const T = 1_700_000_000_000;
 const columns = (db: Database.Database, table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
 
 describe('schema migrations', () => {
+  it('are the same versions on PostgreSQL, with the same descriptions where the step is the same', () => {
+    // one number names one schema on either engine: a SQLite migration needs its PostgreSQL twin (pg-migrations.ts)
+    expect(outOfOrder(PG_MIGRATIONS)).toBeNull();
+    expect(PG_MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    for (const v of [1, 2, 3, 4, 5, 7, 8, 9]) expect(PG_MIGRATIONS.find((m) => m.version === v)?.description).toBe(MIGRATIONS.find((m) => m.version === v)?.description);
+  });
+
   it('are listed in order of version, each once; the relay columns are migration 7', () => {
     expect(outOfOrder(MIGRATIONS)).toBeNull();
     expect(MIGRATIONS.find((m) => m.sql.includes('relay_name'))?.version).toBe(7);

@@ -1,0 +1,86 @@
+/**
+ * The built server on PostgreSQL (`--db postgres://…`, or VMPILOT_DB), on a
+ * real PostgreSQL 15 (test/postgres.ts): real agents run its queue to the
+ * end; a server killed with SIGKILL and started again loses nothing it
+ * acknowledged; and two servers started together on one database migrate
+ * it once and share its queue, every payload run exactly once by the
+ * agents of both.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PgCluster } from '../postgres.js';
+import { admin, killAll, recorded, startAgent, startServer, tempDir } from './harness.js';
+
+/** The payload ids of every run `recorded` logged, in the order they ended. */
+const runs = (log: string): number[] =>
+  readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => Number(line.split(' ')[0]));
+
+describe('the server on PostgreSQL', () => {
+  const tmp = tempDir();
+  let cluster: PgCluster;
+  beforeAll(async () => {
+    cluster = await startPostgres();
+  }, 180_000);
+  afterAll(async () => {
+    killAll();
+    await cluster?.stop();
+    tmp.cleanup();
+  });
+
+  it('runs payloads end to end with a real agent, and a restart after SIGKILL loses nothing it acknowledged', async () => {
+    const db = await cluster.createDatabase();
+    const log = path.join(tmp.dir, 'one.log');
+    const first = await startServer(db, ['--db-pool', '4']);
+    const api = admin(first.url);
+    const early: number[] = [];
+    for (let i = 0; i < 6; i++) early.push(await api.submit({ command: recorded(log, 0.1), group: `g${i % 2}` }));
+    const agent = startAgent(first.url, { cores: 2, idleTimeoutSec: 1, stateDir: path.join(tmp.dir, 'agent-1') });
+    expect((await agent.exited).code).toBe(0);
+    expect((await api.jobs()).map((j) => [j.id, j.state])).toEqual(early.map((id) => [id, 'done']));
+    expect((await api.accounting()).length).toBeGreaterThan(0);
+
+    const late: number[] = [];
+    for (let i = 0; i < 10; i++) late.push(await api.submit({ command: recorded(log, 0.1), group: `g${i % 3}` }));
+    const before = await api.jobs();
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await startServer(db);
+    const again = admin(second.url);
+    expect(await again.jobs()).toEqual(before);
+    expect((await again.pilots()).map((p) => p.state)).toEqual(['halted']);
+    const next = startAgent(second.url, { cores: 2, idleTimeoutSec: 1, stateDir: path.join(tmp.dir, 'agent-2') });
+    expect((await next.exited).code).toBe(0);
+    const jobs = await again.jobs();
+    expect(jobs.map((j) => [j.id, j.state])).toEqual([...early, ...late].map((id) => [id, 'done']));
+    // each ran once, and the records are PostgreSQL's
+    expect(runs(log).sort((a, b) => a - b)).toEqual([...early, ...late]);
+    const client = new pg.Client({ connectionString: db });
+    await client.connect();
+    const { rows } = await client.query("SELECT COUNT(*)::int AS n FROM payloads WHERE state = 'done'");
+    await client.end();
+    expect(rows[0]).toEqual({ n: early.length + late.length });
+    await second.stop();
+  });
+
+  it('two servers started together on one database (one through VMPILOT_DB) share its queue: each payload runs once', async () => {
+    const db = await cluster.createDatabase();
+    const log = path.join(tmp.dir, 'two.log');
+    const [a, b] = await Promise.all([startServer(db, ['--db-pool', '4']), startServer(db, ['--db-pool', '4'], { dbInEnv: true })]);
+    const ids: number[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await admin(i % 2 === 0 ? a.url : b.url).submit({ command: recorded(log, 0.2), group: `g${i % 4}` }));
+    const agents = [a, b, a, b].map((s, i) => startAgent(s.url, { cores: 2, idleTimeoutSec: 1, stateDir: path.join(tmp.dir, `two-${i}`) }));
+    for (const agent of agents) expect((await agent.exited).code).toBe(0);
+    expect((await admin(b.url).jobs()).map((j) => [j.id, j.state])).toEqual(ids.map((id) => [id, 'done']));
+    expect(runs(log).sort((x, y) => x - y)).toEqual(ids);
+    // the pilots of both servers are in the one database
+    expect(await admin(a.url).pilots()).toHaveLength(4);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+});
