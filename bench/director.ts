@@ -46,7 +46,8 @@ function makeDirector(endpoints: readonly EndpointConfig[], store: MemoryDirecto
   });
 }
 
-const percentile = (xs: number[], q: number) => {
+/** The `q`th percentile of `xs` (nearest rank; 0 when empty). */
+export const percentile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((q / 100) * s.length))] ?? 0;
 };
