@@ -21,13 +21,15 @@ import type { FakeClock } from '../src/shared/clock.js';
 import type { dayOfBursts } from './director.js';
 import { rng } from './seeded.js';
 
-/** On-demand prices per hour of the simulated types (8 vCPUs each), as EC2's price list had them in us-east-1. */
+/** On-demand prices per hour of the simulated types (8 vCPUs each), about as EC2's price list gives them for Linux in us-east-1. */
 export const ON_DEMAND: Readonly<Record<string, number>> = { 'c5.2xlarge': 0.34, 'm5a.2xlarge': 0.344, 'm5.2xlarge': 0.384 };
+/** The zones of the simulated region. */
 export const ZONES = ['us-east-1a', 'us-east-1b'] as const;
 /** The spike: from, to (ms), times the on-demand price; on the offer cheapest at `chosenAt`. */
 const SPIKE = { chosenAt: 7 * 3_600_000, from: 7.5 * 3_600_000, to: 10.5 * 3_600_000, times: 1.6 };
 /** The notice EC2 gives before it reclaims a spot instance. */
 export const NOTICE_MS = 120_000;
+/** An hour in ms. */
 export const HOUR = 3_600_000;
 
 /** One step of a spot-price trace: the price per hour from `at` (ms) on. */
