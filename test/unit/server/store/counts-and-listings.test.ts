@@ -5,7 +5,8 @@ import { pick } from '../../../../src/server/queue/pick.js';
 import { MIGRATIONS } from '../../../../src/server/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
 import type { StoreCounts } from '../../../../src/server/store/store.js';
-import { registration, tempDir } from '../helpers.js';
+import { tempDir } from '../helpers.js';
+import { everyKindOfChange } from './store-contract-records.js';
 
 const T = 1_700_000_000_000;
 
@@ -62,36 +63,7 @@ describe('store counts, totals and listings', () => {
   });
 
   it('keeps the counts /metrics reads equal to counting every record, through every kind of change', async () => {
-    const pilots = [];
-    for (let i = 0; i < 3; i++) pilots.push((await store.createPilot(registration({ hostname: `h${i}` }), `c${i}`, T)).id);
-    const [p0, p1, p2] = pilots as [number, number, number];
-    await store.submitPayloads([{ command: ['a'], group: 'x' }, { command: ['b'], group: 'y' }, { command: ['c'], group: 'y' }], T);
-    const offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 1000, remainingSec: null };
-    // done
-    const a = (await store.claimPayload(p0, offer, pick, T))!;
-    await store.applyReport(p0, { seq: 1, at: T, type: 'payload-started', payloadId: a.id }, T + 1000);
-    await store.applyReport(p0, { seq: 2, at: T + 5000, type: 'payload-ended', payloadId: a.id, exitCode: 0, signal: null }, T + 5000);
-    // lost with a stalled pilot (queued again)
-    const b = (await store.claimPayload(p1, offer, pick, T))!;
-    await store.applyReport(p1, { seq: 1, at: T, type: 'payload-started', payloadId: b.id }, T + 1000);
-    // a halted pilot; a payload cancelled in the queue
-    await store.applyReport(p2, { seq: 1, at: T, type: 'shutdown', code: 300, message: 'idle' }, T);
-    await store.killPayload(3, 'no', T);
-    await store.sweepStalled(T + 1500, T + 20_000);
-    const p3 = (await store.createPilot(registration({ hostname: 'h3' }), 'c3', T + 30_000)).id;
-    // evicted by its pilot (queued again), then failed; then killed while it runs (cancelled)
-    await store.submitPayloads([{ command: ['d'], group: 'z' }, { command: ['e'], group: 'z' }], T);
-    const d = (await store.claimPayload(p3, offer, pick, T + 30_000))!;
-    await store.applyReport(p3, { seq: 1, at: T + 30_000, type: 'payload-started', payloadId: d.id }, T + 30_000);
-    await store.applyReport(p3, { seq: 2, at: T + 32_000, type: 'payload-ended', payloadId: d.id, exitCode: null, signal: 'SIGTERM', evicted: { reason: 'halt' } }, T + 32_000);
-    const d2 = (await store.claimPayload(p3, offer, pick, T + 33_000))!;
-    await store.applyReport(p3, { seq: 3, at: T + 33_000, type: 'payload-started', payloadId: d2.id }, T + 33_000);
-    await store.applyReport(p3, { seq: 4, at: T + 36_000, type: 'payload-ended', payloadId: d2.id, exitCode: 1, signal: null }, T + 36_000);
-    const e = (await store.claimPayload(p3, offer, pick, T + 37_000))!;
-    await store.applyReport(p3, { seq: 5, at: T + 37_000, type: 'payload-started', payloadId: e.id }, T + 37_000);
-    await store.killPayload(e.id, 'wrong input', T + 38_000);
-    await store.applyReport(p3, { seq: 6, at: T + 39_000, type: 'payload-ended', payloadId: e.id, exitCode: null, signal: 'SIGTERM' }, T + 39_000);
-
+    await everyKindOfChange(store);
     const counts = await expectKeptAsCounted(store, file);
     expect(counts.payloadsByState).toEqual({ done: 1, failed: 1, cancelled: 2, queued: 1 });
     expect(counts.coreSecByOutcome).toEqual({ done: 5, failed: 3, cancelled: 2, evicted: 22 });
