@@ -69,10 +69,10 @@ export async function writePid(file: string, pid: number): Promise<void> {
   await rename(`${file}.tmp`, file);
 }
 
-/** Send `sig` to the process group led by `pid`, if it still exists. */
-export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+/** Send `sig` to `pid` (to the process group it leads when `group`), if it still exists. */
+export function sendSignal(pid: number, sig: NodeJS.Signals, group: boolean): void {
   try {
-    process.kill(-pid, sig);
+    process.kill(group ? -pid : pid, sig);
   } catch {
     // gone meanwhile
   }
@@ -113,13 +113,7 @@ export async function describeDir(d: InstanceDir, pidFile: string, marker: strin
  * SIGTERM, up to `graceMs` for it to go, then SIGKILL and wait for it to go.
  */
 export async function stopProcess(pid: number, marker: string, group: boolean, graceMs: number, clock: Clock): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(group ? -pid : pid, sig);
-    } catch {
-      // gone meanwhile
-    }
-  };
+  const signal = (sig: NodeJS.Signals) => sendSignal(pid, sig, group);
   if (!(await aliveWith(pid, marker))) return;
   signal('SIGTERM');
   const until = clock.now() + graceMs;
@@ -149,13 +143,7 @@ export async function killStragglers(marker: string, clock: Clock): Promise<numb
     return pids;
   };
   const first = await find();
-  for (const pid of first) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
+  for (const pid of first) sendSignal(pid, 'SIGKILL', false);
   const until = clock.now() + 10_000;
   while (first.length > 0 && clock.now() < until && (await find()).length > 0) await clock.sleep(50);
   return first.length;

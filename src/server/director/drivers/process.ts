@@ -19,7 +19,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { VmpilotError, describeError } from '../../../shared/errors.js';
 import type { ProcessSettings } from '../driver-settings.js';
 import type { CreateRequest, Driver, DriverResource } from '../ports.js';
-import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, signalGroup, stopProcess, writePid } from './local-instances.js';
+import { claim, describeDir, instanceDir, killStragglers, listKeys, readPid, removeDir, sendSignal, stopProcess, writePid } from './local-instances.js';
 
 /** What the process driver is made of. */
 export interface ProcessDriverOptions {
@@ -93,7 +93,7 @@ export class ProcessDriver implements Driver {
       // loaded host, its directory is never mistaken for a stillborn one
       await writePid(path.join(d.dir, PID_FILE), pid);
     } catch (err) {
-      if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+      if (pid !== undefined) sendSignal(pid, 'SIGKILL', true);
       await removeDir(d);
       throw new VmpilotError('VMP_DRIVER', `cannot start ${this.o.node} ${this.o.agent}: ${describeError(err)}`, { cause: err });
     } finally {
