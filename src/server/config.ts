@@ -27,6 +27,7 @@
  *   requestTimeoutSec: 30            # a request (headers and body) must arrive within this
  *   headersTimeoutSec: 10            # its headers within this
  *   keepAliveSec: 72                 # an idle connection closes after this
+ *   socketSlackSec: 60               # a socket silent longer than the longest long poll plus this closes
  * relays: { … }           # relays the server knows, and whether pilots must come through one: relay-config.ts, docs/hpc.md
  * ```
  */

@@ -60,6 +60,16 @@ describe('security: slow or idle clients cannot hold the server', () => {
     await server.stop();
   });
 
+  it('closes a socket that stays silent for longer than the longest long poll plus the slack', async () => {
+    const config = path.join(tmp.dir, 'slack.yaml');
+    // every other timeout far away: only the silent-socket one can close it
+    writeFileSync(config, 'limits: { socketSlackSec: 2, keepAliveSec: 3600, headersTimeoutSec: 3600, requestTimeoutSec: 3600 }\n');
+    server = await startServer(path.join(tmp.dir, 'slack.db'), ['--config', config, '--match-wait-max', '1']);
+    const silent = await raw(server.url);
+    expect(await within(silent.closed, 20_000)).toBe(true);
+    await server.stop();
+  });
+
   it('answers a request with a bad token at once and closes the connection without reading its body', async () => {
     server = await startServer(path.join(tmp.dir, 'b.db'));
     const c = await raw(server.url);

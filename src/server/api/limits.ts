@@ -30,6 +30,8 @@ export interface ApiLimits {
   readonly headersTimeoutSec: number;
   /** An idle keep-alive connection is closed after this many seconds. */
   readonly keepAliveSec: number;
+  /** A socket silent for longer than the longest match long poll plus this many seconds is closed (a peer that vanished). */
+  readonly socketSlackSec: number;
 }
 
 export const DEFAULT_LIMITS: ApiLimits = Object.freeze({
@@ -44,6 +46,7 @@ export const DEFAULT_LIMITS: ApiLimits = Object.freeze({
   requestTimeoutSec: 30,
   headersTimeoutSec: 10,
   keepAliveSec: 72,
+  socketSlackSec: 60,
 });
 
 /** Allowed ranges of each limit, for the configuration file. */
@@ -59,6 +62,7 @@ export const LIMIT_RANGES: Readonly<Record<keyof ApiLimits, readonly [number, nu
   requestTimeoutSec: [1, 3600],
   headersTimeoutSec: [1, 3600],
   keepAliveSec: [1, 3600],
+  socketSlackSec: [1, 3600],
 };
 
 /** The most rows one page of a listing (GET /v1/pilots, GET /v1/payloads) holds, and the default. */
