@@ -177,6 +177,11 @@ export interface PayloadView {
    * its last attempt was interrupted (those are in `evictedCoreSec`).
    */
   coreSec?: number;
+  /** CPU seconds and peak memory (MB) of its last run, as its pilot measured them at the end; null while it has not ended, or when not reported. */
+  cpuSec?: number | null;
+  peakRssMb?: number | null;
+  /** cpuSec / (wall seconds × allocated cores) of that run, e.g. 0.93; null when not known. */
+  cpuEfficiency?: number | null;
   /** What it needs of the node beyond cores, memory and wall time; absent or null: nothing. */
   requirements?: Requirements | null;
   /**

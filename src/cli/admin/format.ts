@@ -49,6 +49,13 @@ export function payloadTable(payloads: PayloadView[], now: number): string {
 }
 
 /** "2", or "2 (1 evicted)" when the infrastructure ended some of them. */
+/** "1234.5 s, 87 % of 2 cores over its wall time", or '-' when its pilot reported none. */
+function usedText(p: PayloadView): string {
+  if (p.cpuSec === null || p.cpuSec === undefined) return '-';
+  const cores = p.allocatedCores === null ? '' : ` of ${p.allocatedCores} ${p.allocatedCores === 1 ? 'core' : 'cores'}`;
+  return p.cpuEfficiency === null || p.cpuEfficiency === undefined ? `${p.cpuSec.toFixed(1)} s` : `${p.cpuSec.toFixed(1)} s, ${Math.round(p.cpuEfficiency * 100)} %${cores} over its wall time`;
+}
+
 function attemptsText(p: PayloadView): string {
   const evicted = p.evictions ?? 0;
   return evicted > 0 ? `${p.attempts} (${evicted} evicted)` : String(p.attempts);
@@ -146,6 +153,8 @@ export function payloadDetail(p: PayloadView, now: number, history: PayloadHisto
     ['started', when(p.startedAt)],
     ['ended', when(p.endedAt)],
     ['wall time', wallTime(p, now)],
+    ['cpu', usedText(p)],
+    ['memory peak', p.peakRssMb === null || p.peakRssMb === undefined ? '-' : `${Math.round(p.peakRssMb)} MB`],
     ['exit code', p.exitCode === null ? '-' : String(p.exitCode)],
     ['signal', p.signal ?? '-'],
     ['message', p.message ?? '-'],

@@ -61,7 +61,9 @@ export function payloadDetail(root, r) {
       var wall = p.startedAt !== null ? ((p.endedAt || Date.now()) - p.startedAt) / 1000 : null;
       var efficiency = live && live.cpuSec !== undefined && wall > 0 && p.allocatedCores
         ? Math.round((100 * live.cpuSec) / (wall * p.allocatedCores)) + ' % (CPU ' + duration(live.cpuSec) + ' over ' + duration(wall) + ' × ' + p.allocatedCores + ' cores, last heartbeat)'
-        : p.state === 'running' ? 'not reported yet' : 'not recorded once it ended';
+        : p.cpuEfficiency !== null && p.cpuEfficiency !== undefined
+          ? Math.round(100 * p.cpuEfficiency) + ' % (CPU ' + duration(p.cpuSec) + ' over ' + duration(wall) + ' × ' + p.allocatedCores + ' cores)'
+          : p.state === 'running' ? 'not reported yet' : 'not reported by its pilot';
       var attemptNo = 0;
       var history = table('payload-history', ['When', 'State', 'Pilot', 'Attempt', 'Why']);
       fill(history.querySelector('table'), res[1].data.map(function (h) {
@@ -91,7 +93,7 @@ export function payloadDetail(root, r) {
             ['Wall time', wall === null ? '-' : duration(wall)],
             ['Attempts', p.attempts + (p.evictions ? ' (' + p.evictions + ' ended by the infrastructure)' : '') + (p.requeue === false ? '; not requeued' : '')],
             ['CPU efficiency', efficiency],
-            ['Memory now', live && live.rssMb !== undefined ? int(live.rssMb) + ' MB' : '-'],
+            live ? ['Memory now', live.rssMb !== undefined ? int(live.rssMb) + ' MB' : '-'] : ['Memory peak', p.peakRssMb === null || p.peakRssMb === undefined ? '-' : int(p.peakRssMb) + ' MB'],
             ['Exit', p.exitCode !== null ? String(p.exitCode) : p.signal || '-'],
             ['Message', p.message || '-'],
             ['Core-hours', ((p.coreSec || 0) / 3600).toFixed(1) + (p.evictedCoreSec ? ' (+' + (p.evictedCoreSec / 3600).toFixed(1) + ' in interrupted attempts)' : '')],

@@ -25,6 +25,8 @@ export type PayloadChanges = Partial<
     | 'exit_code'
     | 'signal'
     | 'output_tail'
+    | 'cpu_sec'
+    | 'peak_rss_mb'
     | 'message'
     | 'assigned_at'
     | 'started_at'

@@ -49,7 +49,7 @@ function countEnd(row: PayloadRow, at: number, end: 'failed' | 'cancelled'): Cha
  */
 export function endReported(row: PayloadRow, report: PayloadEndedReport, at: number, policy: StorePolicy): Ending {
   const outcome = reportedOutcome(report, row.cancel_reason !== null);
-  const ran = { exit_code: report.exitCode, signal: report.signal, output_tail: report.outputTail ?? null };
+  const ran = { exit_code: report.exitCode, signal: report.signal, output_tail: report.outputTail ?? null, cpu_sec: report.cpuSec ?? null, peak_rss_mb: report.peakRssMb ?? null };
   if (outcome === 'evicted') {
     const reason = report.evicted?.reason ?? 'halt';
     const why = `evicted by pilot ${row.pilot_id} (${reason}): ${report.message ?? 'stopped by its pilot'}`;
@@ -83,7 +83,7 @@ function interruptAttempt(
   why: string,
   at: number,
   policy: StorePolicy,
-  ran: Partial<Pick<PayloadRow, 'exit_code' | 'signal' | 'output_tail'>> = {},
+  ran: Partial<Pick<PayloadRow, 'exit_code' | 'signal' | 'output_tail' | 'cpu_sec' | 'peak_rss_mb'>> = {},
 ): Ending {
   const first = movePayload(row, kind, { ...ran, message: why, ended_at: at }, why, at);
   const changes: Change[] = [first.change, ...charge(row, at, kind)];
@@ -100,7 +100,7 @@ function interruptAttempt(
   });
   switch (next) {
     case 'queued': {
-      const set = { pilot_id: null, allocated_cores: null, assigned_at: null, started_at: null, ended_at: null, exit_code: null, signal: null };
+      const set = { pilot_id: null, allocated_cores: null, assigned_at: null, started_at: null, ended_at: null, exit_code: null, signal: null, cpu_sec: null, peak_rss_mb: null };
       const why2 = `requeued after attempt ${row.attempts} of ${policy.maxAttempts} was ${kind}`;
       changes.push(movePayload(interrupted, 'queued', set, why2, at).change);
       return { changes, to: 'queued' };

@@ -382,6 +382,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE pilots ADD COLUMN groups TEXT;
     `,
   },
+  {
+    version: 11,
+    description: "what a payload's last run used, as its pilot reported at its end: CPU seconds and peak memory (NULL: not reported)",
+    sql: `
+      ALTER TABLE payloads ADD COLUMN cpu_sec REAL;
+      ALTER TABLE payloads ADD COLUMN peak_rss_mb REAL;
+    `,
+  },
 ];
 
 /**

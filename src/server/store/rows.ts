@@ -33,6 +33,9 @@ export interface PayloadRow {
   exit_code: number | null;
   signal: string | null;
   output_tail: string | null;
+  /** CPU seconds and peak memory of its last run, as its pilot reported at the end (NULL: not reported, or not ended). */
+  cpu_sec: number | null;
+  peak_rss_mb: number | null;
   message: string | null;
   submitted_at: number;
   assigned_at: number | null;
@@ -81,7 +84,7 @@ export const PAYLOAD_SELECT = `SELECT payloads.*, ${PAYLOAD_DERIVED} FROM payloa
  * `output_tail`), which only a payload's own page shows.
  */
 export const PAYLOAD_LIST_COLUMNS = `id, name, grp, command, cores_min, cores_max, whole_node, memory_mb, wall_sec, priority, state,
-  pilot_id, allocated_cores, exit_code, signal, message, submitted_at, assigned_at, started_at, ended_at, attempts, requeue, cancel_reason, requirements`;
+  pilot_id, allocated_cores, exit_code, signal, cpu_sec, peak_rss_mb, message, submitted_at, assigned_at, started_at, ended_at, attempts, requeue, cancel_reason, requirements`;
 
 /**
  * Payload rows as a listing reads them, with what `PAYLOAD_DERIVED` adds.
@@ -165,11 +168,28 @@ export function payloadView(row: PayloadListRow, withOutput = false): PayloadVie
     evictions: row.evictions ?? 0,
     evictedCoreSec: row.evicted_core_sec ?? 0,
     coreSec: row.final_core_sec ?? 0,
+    cpuSec: row.cpu_sec ?? null,
+    peakRssMb: row.peak_rss_mb ?? null,
+    cpuEfficiency: cpuEfficiency(row),
   };
   const requirements = payloadRequirements(row);
   if (requirements) view.requirements = requirements;
   if (withOutput) view.outputTail = row.output_tail ?? null;
   return view;
+}
+
+/**
+ * CPU time over what its cores could have given, for a payload that ended
+ * after a run its pilot measured: cpu_sec / (wall seconds × allocated cores),
+ * rounded to 3 places (above 1 when the payload used more cores than it was
+ * given). Null when it has not ended, never started, or no CPU time was
+ * reported.
+ */
+export function cpuEfficiency(row: Pick<PayloadRow, 'cpu_sec' | 'started_at' | 'ended_at' | 'allocated_cores'>): number | null {
+  if (row.cpu_sec === null || row.cpu_sec === undefined || row.started_at === null || row.ended_at === null || !row.allocated_cores) return null;
+  const wallSec = (row.ended_at - row.started_at) / 1000;
+  if (!(wallSec > 0)) return null;
+  return Math.round((1000 * row.cpu_sec) / (wallSec * row.allocated_cores)) / 1000;
 }
 
 /** What a payload needs of its node, or null when nothing. */

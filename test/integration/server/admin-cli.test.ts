@@ -63,4 +63,22 @@ describe('admin commands against a real server', () => {
     const help = await runCommand([SERVER, 'accounting', '--help']);
     expect(help.stdout).toMatch(/Example:/);
   });
+
+  it('job N shows the CPU time, the CPU efficiency and the memory peak of the run that ended a payload, as its agent measured them', async () => {
+    const api = admin(server.url);
+    // 3 s of busy CPU on one core while holding 60 MB
+    const burn = 'import time\nb = bytearray(60 * 1024 * 1024)\nt = time.time()\nwhile time.time() - t < 3: pass\n';
+    const id = await api.submit({ command: ['python3', '-c', burn], group: 'burn', cores: { min: 1, max: 1, wholeNode: false } });
+    startAgent(server.url, { cores: 1, idleTimeoutSec: 120, stateDir: path.join(tmp.dir, 'burner') });
+    await waitFor('the burner to end', async () => (await api.job(id)).state === 'done');
+    const p = await api.job(id);
+    expect(p.cpuSec).toBeGreaterThan(1);
+    expect(p.peakRssMb).toBeGreaterThan(60);
+    expect(p.cpuEfficiency).toBeGreaterThan(0.3);
+    const shown = await cli('job', String(id));
+    expect(shown.stdout).toMatch(new RegExp(`^cpu\\s+${p.cpuSec!.toFixed(1)} s, ${Math.round(p.cpuEfficiency! * 100)} % of 1 core over its wall time$`, 'm'));
+    expect(shown.stdout).toMatch(new RegExp(`^memory peak\\s+${Math.round(p.peakRssMb!)} MB$`, 'm'));
+    await cli('halt', '--all', '--reason', 'end of test');
+    await waitFor('the burner pilot to halt', async () => (await api.pilots()).every((x) => x.state === 'halted'));
+  });
 });

@@ -164,6 +164,13 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     await expect.poll(() => page.textContent('#output-tail'), { timeout: 15_000 }).toMatch(/hello from the payload, line 3/);
     expect(await page.locator('#payload-facts dd[data-fact="Exit"]').textContent()).toBe('0');
     expect(await page.locator('#payload-facts dd[data-fact="Cores allocated"]').textContent()).toBe('1');
+    // what its run used, as its agent reported at the end
+    const hello = await api.job(helloId);
+    const efficiency = await page.locator('#payload-facts dd[data-fact="CPU efficiency"]').textContent();
+    if (hello.cpuEfficiency === null || hello.cpuEfficiency === undefined) expect(efficiency).toBe('not reported by its pilot');
+    else expect(efficiency).toMatch(new RegExp(`^${Math.round(hello.cpuEfficiency * 100)} % \\(CPU `));
+    const peak = await page.locator('#payload-facts dd[data-fact="Memory peak"]').textContent();
+    expect(peak).toBe(hello.peakRssMb === null || hello.peakRssMb === undefined ? '-' : `${Math.round(hello.peakRssMb)} MB`);
     expect(await page.locator('#payload-history tbody tr').count()).toBeGreaterThanOrEqual(4);
     expect(await page.locator('button[data-action="kill"]').count()).toBe(0);
     await shot('payload-detail-desktop');

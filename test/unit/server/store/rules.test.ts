@@ -25,7 +25,7 @@ const pilot = (p: Partial<PilotRow> = {}): PilotRow => ({
 
 const payload = (p: Partial<PayloadRow> = {}): PayloadRow => ({
   id: 42, name: 'job', grp: 'atlas', command: '["true"]', env: '{}', cores_min: 2, cores_max: 2, whole_node: 0, memory_mb: null,
-  wall_sec: null, priority: 0, state: 'running', pilot_id: 7, allocated_cores: 2, exit_code: null, signal: null, output_tail: null,
+  wall_sec: null, priority: 0, state: 'running', pilot_id: 7, allocated_cores: 2, exit_code: null, signal: null, output_tail: null, cpu_sec: null, peak_rss_mb: null,
   message: null, submitted_at: T0, assigned_at: T0 + 1000, started_at: T0 + 2000, ended_at: null, attempts: 1, requeue: 1,
   cancel_reason: null, ...p,
 });

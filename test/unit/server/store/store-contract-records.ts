@@ -103,6 +103,33 @@ export function recordsContract(name: string, make: MakeWorld): void {
       expect(listed).not.toHaveProperty('outputTail');
     });
 
+    it("keeps what the run that ended a payload used (CPU seconds, peak memory) and its CPU efficiency; a requeued attempt's are cleared", async () => {
+      const pilot = (await store.createPilot(registration({ cores: 4 }), 'c', T)).id;
+      const [id] = await store.submitPayloads([{ command: ['sim'], group: 'x', cores: { min: 2, max: 2, wholeNode: false }, requeue: true }], T);
+      const offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 1000, remainingSec: null };
+      const report = async (seq: number, at: number, body: object) => store.applyReport(pilot, { seq, at, ...body } as never, at);
+      await store.claimPayload(pilot, offer, pick, T);
+      await report(1, T, { type: 'payload-started', payloadId: id });
+      // evicted with figures: they are the attempt's, not the payload's end
+      await report(2, T + 3000, { type: 'payload-ended', payloadId: id, exitCode: null, signal: 'SIGTERM', evicted: { reason: 'halt' }, cpuSec: 5, peakRssMb: 80 });
+      expect(await store.getPayload(id!)).toMatchObject({ state: 'queued', cpuSec: null, peakRssMb: null, cpuEfficiency: null });
+      await store.claimPayload(pilot, offer, pick, T + 4000);
+      await report(3, T + 4000, { type: 'payload-started', payloadId: id });
+      expect(await store.getPayload(id!)).toMatchObject({ state: 'running', cpuSec: null, cpuEfficiency: null });
+      // 10 s on 2 cores, 15 CPU seconds: 75 %
+      await report(4, T + 14_000, { type: 'payload-ended', payloadId: id, exitCode: 0, signal: null, cpuSec: 15, peakRssMb: 512.5 });
+      const done = (await store.getPayload(id!))!;
+      expect(done).toMatchObject({ state: 'done', allocatedCores: 2, cpuSec: 15, peakRssMb: 512.5, cpuEfficiency: 0.75 });
+      const [listed] = await store.listPayloads({});
+      expect(listed).toMatchObject({ cpuSec: 15, peakRssMb: 512.5, cpuEfficiency: 0.75 });
+      // a pilot that measured nothing: not known, never 0
+      const [other] = await store.submitPayloads([{ command: ['sim'], group: 'x' }], T + 20_000);
+      await store.claimPayload(pilot, offer, pick, T + 20_000);
+      await report(5, T + 20_000, { type: 'payload-started', payloadId: other });
+      await report(6, T + 21_000, { type: 'payload-ended', payloadId: other, exitCode: 1, signal: null });
+      expect(await store.getPayload(other!)).toMatchObject({ state: 'failed', cpuSec: null, peakRssMb: null, cpuEfficiency: null });
+    });
+
     it('lists newest first, page by page, by any of several states', async () => {
       const ids = [];
       for (let i = 0; i < 7; i++) ids.push((await store.createPilot(registration({ hostname: `h${i}` }), `c${i}`, T)).id);
