@@ -282,6 +282,16 @@ Examples:
       await kill(id, o);
     });
 
+  withClientOptions(program.command('resubmit'))
+    .description('Queue an ended payload (done, failed or cancelled) again: a new payload with the same request; the original stays as it ended.')
+    .argument('<id>', 'payload id')
+    .option('--json', 'print the reply ({ id, resubmitOf }) as JSON')
+    .addHelpText('after', '\nExit status 3 when the payload has not ended yet (wait for it, or kill it first).\n\nExample:\n  vmpilot-server resubmit 42')
+    .action(async (id: string, o) => {
+      const { resubmit } = await import('./admin/bulk.js');
+      await resubmit(id, o);
+    });
+
   withClientOptions(program.command('accounting'))
     .description("Core-seconds (by how attempts ended), wall seconds, payloads done, failed, cancelled, by group, pilot and day (UTC); with --instances, the director's instances' hours and cost per group.")
     .option('--from <day>', 'first day, YYYY-MM-DD')

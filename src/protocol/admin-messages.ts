@@ -63,6 +63,18 @@ export interface KillReply {
 }
 
 /**
+ * POST /v1/payloads/:id/resubmit, with the admin token and no body: an
+ * ended payload (done, failed, cancelled) queued again as a new payload with
+ * the same request; the original stays as it ended.
+ */
+export interface ResubmitReply {
+  /** The new payload. */
+  id: number;
+  /** The payload it copies. */
+  resubmitOf: number;
+}
+
+/**
  * GET /v1/accounting?from=&to=&group=&pilot=: one row per day, group and
  * pilot. `coreSec` is every core-second used; the `*CoreSec` fields split it
  * by how each attempt ended: done, failed (the payload's own doing),

@@ -23,6 +23,7 @@ export const paths = {
   overview: '/v1/overview',
   payloadsBatch: '/v1/payloads/batch',
   payloadKill: (payloadId: number | string) => `/v1/payloads/${payloadId}/kill`,
+  payloadResubmit: (payloadId: number | string) => `/v1/payloads/${payloadId}/resubmit`,
   payloadHistory: (payloadId: number | string) => `/v1/payloads/${payloadId}/history`,
   accounting: '/v1/accounting',
   /** Instance-hours and their cost per group and endpoint (the director's instances). */
@@ -61,6 +62,7 @@ export const routes = {
   overview: paths.overview,
   payloadsBatch: '/v1/payloads/batch',
   payloadKill: '/v1/payloads/:payloadId/kill',
+  payloadResubmit: '/v1/payloads/:payloadId/resubmit',
   payloadHistory: '/v1/payloads/:payloadId/history',
   accounting: '/v1/accounting',
   accountingInstances: paths.accountingInstances,

@@ -12,6 +12,7 @@ import type {
   InstructionRequest,
   KillReply,
   PilotState,
+  ResubmitReply,
   PilotView,
   SubmitBatchReply,
   SubmitRequest,
@@ -248,6 +249,13 @@ export async function kill(id: string, o: ClientOptions & { reason?: string; jso
       ? `payload ${payloadId}: kill-payload instruction ${reply.instruction.id} sent to its pilot; it ends cancelled once stopped`
       : `payload ${payloadId}: cancelled before it ran`,
   );
+}
+
+/** `resubmit ID`: queue an ended payload again as a new payload with the same request. */
+export async function resubmit(id: string, o: ClientOptions & { json?: boolean }, out: Out = stdout): Promise<void> {
+  const payloadId = intOption('ID', id, 1, Number.MAX_SAFE_INTEGER);
+  const reply = await new AdminClient(o).post<ResubmitReply>(paths.payloadResubmit(payloadId), {});
+  out(o.json ? visibleJson(reply) : `payload ${payloadId} resubmitted as payload ${reply.id}`);
 }
 
 /** What is wrong with `text` as a calendar day YYYY-MM-DD (month 1 to 12, a day that month has), or null. Pure. */

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
   AccountingEntry,
   KillReply,
+  ResubmitReply,
   KillRequest,
   SubmitBatchReply,
   SubmitBatchRequest,
@@ -217,6 +218,24 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
       const payload = await store.getPayload(payloadId);
       request.log.info({ payloadId, instruction }, instruction ? 'payload kill sent' : 'payload cancelled');
       return { payloadId, state: payload?.state ?? 'cancelled', instruction };
+    },
+  );
+
+  app.post<{ Params: { payloadId: string } }>(
+    routes.payloadResubmit,
+    { schema: { params: idParamsSchema }, onRequest: adminOnly },
+    async (request, reply) => {
+      const payloadId = Number(request.params.payloadId);
+      const done = await store.resubmitPayload(payloadId, clock.now());
+      if (!done) throw new VmpilotError('VMP_NOT_FOUND', `no payload ${payloadId}`);
+      if (done.kind === 'not-ended') {
+        throw new VmpilotError('VMP_CONFLICT', `payload ${payloadId} is ${done.state}: only a payload that ended (done, failed or cancelled) can be resubmitted; wait for its end, or kill it first`);
+      }
+      request.log.info({ payloadId: done.id, resubmitOf: payloadId }, 'payload resubmitted');
+      notifier.wakeAll();
+      ctx.director?.poke();
+      const body: ResubmitReply = { id: done.id, resubmitOf: payloadId };
+      return reply.code(201).send(body);
     },
   );
 

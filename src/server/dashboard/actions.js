@@ -185,13 +185,37 @@ export function pilotButtons(p) {
   });
 }
 
-/** The kill button of a payload, or nothing when it has ended. */
+/** The kill button of a payload that has not ended; the resubmit button of one that has. */
 export function payloadButtons(p) {
-  if (!payloadCanBeKilled(p)) return [];
+  if (!payloadCanBeKilled(p)) {
+    return [el('button', {
+      type: 'button', 'data-action': 'resubmit', 'data-payload': String(p.id), text: 'Resubmit',
+      onclick: function (ev) { ev.stopPropagation(); resubmitPayload(p); },
+    })];
+  }
   return [el('button', {
     type: 'button', className: 'danger', 'data-action': 'kill', 'data-payload': String(p.id), text: 'Kill',
     onclick: function (ev) { ev.stopPropagation(); killPayload(p); },
   })];
+}
+
+/** The sentence a confirmation shows for resubmitting an ended payload. Pure. */
+export function resubmitText(p) {
+  return 'resubmit payload ' + p.id + ' (' + p.name + '): a new payload with the same command, environment, cores, memory, wall time and group (' + p.group + ') is queued; payload ' + p.id + ' stays ' + p.state + '.';
+}
+
+/** Confirm, then queue a copy of ended payload `p`; the feedback names the new payload. */
+export function resubmitPayload(p) {
+  return confirmAction(resubmitText(p), 'Resubmit').then(function (yes) {
+    if (!yes) return;
+    var f = feedback('resubmit payload ' + p.id + ' (' + p.name + ')');
+    return api('POST', '/v1/payloads/' + p.id + '/resubmit')
+      .then(function (r) {
+        f.set('queued as payload ' + r.data.id, true);
+        refreshView();
+      })
+      .catch(function (err) { f.set('failed: ' + err.message, true, true); });
+  });
 }
 
 function names(list, label) {

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import type { Assignment, Instruction, PayloadHistoryEntry, PayloadView, SubmitRequest } from '../../protocol/index.js';
-import { ONE_CORE, noRequirements } from '../../protocol/index.js';
+import { FINAL_PAYLOAD_STATES, ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
@@ -25,9 +25,9 @@ import { applyChanges } from './pg-apply.js';
 import { pgPayloadRow } from './pg-pilots.js';
 import { PG_PAYLOAD_SELECT, pgCountPayloads, pgListPayloads, pgPendingOf, pgRunIntervals } from './pg-reads.js';
 import type { Pg, PgPool } from './pg-sql.js';
-import { candidate, payloadView, type PayloadRow } from './rows.js';
+import { candidate, payloadView, requestOf, type PayloadRow } from './rows.js';
 import { DEFAULT_HALF_LIFE_SEC } from './sqlite-payloads.js';
-import type { PayloadFilter, PayloadStore } from './store.js';
+import type { PayloadFilter, PayloadStore, Resubmitted } from './store.js';
 
 /**
  * The groups with payloads queued, by walking the (state, grp) index one
@@ -75,7 +75,7 @@ export async function pgUsageAt(q: Pg, at: number, halfLifeSec: number): Promise
 }
 
 /** Insert one queued payload and its history row (inside the caller's transaction); its id. */
-async function insertPayload(q: Pg, r: SubmitRequest, at: number): Promise<number> {
+async function insertPayload(q: Pg, r: SubmitRequest, at: number, reason = 'submitted'): Promise<number> {
   const cores = r.cores ?? ONE_CORE;
   const name = r.name ?? path.basename(r.command[0] ?? 'payload');
   const { rows } = await q.run(
@@ -86,7 +86,7 @@ async function insertPayload(q: Pg, r: SubmitRequest, at: number): Promise<numbe
     noRequirements(r.requirements) ? null : JSON.stringify(r.requirements),
   );
   const id = Number(rows[0]?.id);
-  await q.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
+  await q.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', ?, ?)", id, reason, at);
   return id;
 }
 
@@ -113,6 +113,16 @@ export function pgPayloads(pool: PgPool): PayloadStore {
     },
 
     getPayload,
+
+    async resubmitPayload(id: number, at: number): Promise<Resubmitted | null> {
+      return pool.tx(async (q) => {
+        const row = await q.get<PayloadRow>('SELECT * FROM payloads WHERE id = ?', id);
+        if (!row) return null;
+        if (!FINAL_PAYLOAD_STATES.includes(row.state)) return { kind: 'not-ended', state: row.state };
+        return { kind: 'resubmitted', id: await insertPayload(q, requestOf(row), at, `resubmitted from payload ${id}`) };
+      });
+    },
+
 
     async payloadHistory(id: number): Promise<PayloadHistoryEntry[]> {
       return pool.all<PayloadHistoryEntry>('SELECT state, pilot_id AS "pilotId", reason, at FROM payload_states WHERE payload_id = ? ORDER BY id', id);

@@ -11,6 +11,7 @@ import type {
   PilotState,
   PilotView,
   Requirements,
+  SubmitRequest,
 } from '../../protocol/index.js';
 import type { Candidate } from '../queue/offer.js';
 
@@ -214,6 +215,24 @@ export function candidate(row: PayloadRow): Candidate {
     submittedAt: row.submitted_at,
     requirements: payloadRequirements(row),
   };
+}
+
+/** The request `row` was submitted with, as a new submission of the same work would give it. */
+export function requestOf(row: PayloadRow): SubmitRequest {
+  const r: SubmitRequest = {
+    command: JSON.parse(row.command) as string[],
+    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    memoryMb: row.memory_mb,
+    wallSec: row.wall_sec,
+    group: row.grp,
+    name: row.name,
+    priority: row.priority,
+    env: payloadEnv(row),
+    requeue: row.requeue !== 0,
+  };
+  const requirements = payloadRequirements(row);
+  if (requirements) r.requirements = requirements;
+  return r;
 }
 
 /** The environment a payload asked for. */

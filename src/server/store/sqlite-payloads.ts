@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type { Assignment, Instruction, PayloadHistoryEntry, PayloadView, SubmitRequest } from '../../protocol/index.js';
-import { ONE_CORE, noRequirements } from '../../protocol/index.js';
+import { FINAL_PAYLOAD_STATES, ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
@@ -18,10 +18,10 @@ import { cancelPayload } from './endings.js';
 import { countPayloadsIn, listPayloadsIn } from './listings.js';
 import { assignment, payloadRow } from './payload-ops.js';
 import { pendingOf } from './pilot-records.js';
-import { PAYLOAD_SELECT, candidate, payloadView, type PayloadRow } from './rows.js';
+import { PAYLOAD_SELECT, candidate, payloadView, requestOf, type PayloadRow } from './rows.js';
 import { applyChanges } from './sqlite-apply.js';
 import type { Sql } from './sql.js';
-import type { PayloadFilter, PayloadStore } from './store.js';
+import type { PayloadFilter, PayloadStore, Resubmitted } from './store.js';
 
 /** The default half-life of recent usage for fair shares, in seconds. */
 export const DEFAULT_HALF_LIFE_SEC = 3600;
@@ -57,7 +57,7 @@ export function usageAt(sql: Sql, at: number, halfLifeSec: number): Map<string, 
 }
 
 /** Insert one queued payload and its history row (inside the caller's transaction); its id. */
-function insertPayload(sql: Sql, r: SubmitRequest, at: number): number {
+function insertPayload(sql: Sql, r: SubmitRequest, at: number, reason = 'submitted'): number {
   const cores = r.cores ?? ONE_CORE;
   const name = r.name ?? path.basename(r.command[0] ?? 'payload');
   const { id } = sql.run(
@@ -67,7 +67,7 @@ function insertPayload(sql: Sql, r: SubmitRequest, at: number): number {
     cores.wholeNode ? 1 : 0, r.memoryMb ?? null, r.wallSec ?? null, r.priority ?? 0, at, r.requeue === false ? 0 : 1,
     noRequirements(r.requirements) ? null : JSON.stringify(r.requirements),
   );
-  sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', 'submitted', ?)", id, at);
+  sql.run("INSERT INTO payload_states (payload_id, state, reason, at) VALUES (?, 'queued', ?, ?)", id, reason, at);
   return id;
 }
 
@@ -90,6 +90,16 @@ export function sqlitePayloads(sql: Sql): PayloadStore {
     },
 
     getPayload,
+
+    async resubmitPayload(id: number, at: number): Promise<Resubmitted | null> {
+      return sql.tx(() => {
+        const row = sql.get<PayloadRow>('SELECT * FROM payloads WHERE id = ?', id);
+        if (!row) return null;
+        if (!FINAL_PAYLOAD_STATES.includes(row.state)) return { kind: 'not-ended', state: row.state };
+        return { kind: 'resubmitted', id: insertPayload(sql, requestOf(row), at, `resubmitted from payload ${id}`) };
+      });
+    },
+
 
     async payloadHistory(id: number): Promise<PayloadHistoryEntry[]> {
       return sql.all<PayloadHistoryEntry>('SELECT state, pilot_id AS pilotId, reason, at FROM payload_states WHERE payload_id = ? ORDER BY id', id);

@@ -220,12 +220,21 @@ export interface PilotStore {
   sweepStalled(cutoff: number, at: number): Promise<SweepResult>;
 }
 
+/** What `resubmitPayload` did: the copy's id, or the state that kept the original from being copied. */
+export type Resubmitted = { kind: 'resubmitted'; id: number } | { kind: 'not-ended'; state: PayloadState };
+
 /** Payloads: submit, read, the claim that hands one out, and an administrator's kill. */
 export interface PayloadStore {
   submitPayload(request: SubmitRequest, at: number): Promise<PayloadView>;
   /** Queue every payload of `list` in one transaction (all or none); their ids in order. */
   submitPayloads(list: SubmitRequest[], at: number): Promise<number[]>;
   getPayload(id: number): Promise<PayloadView | null>;
+  /**
+   * Queue a copy of ended payload `id` (done, failed or cancelled): the same
+   * request as a new payload, whose history starts "resubmitted from payload
+   * ID". The original is left as it is. Null when there is no such payload.
+   */
+  resubmitPayload(id: number, at: number): Promise<Resubmitted | null>;
   /** A payload's state changes, oldest first (empty when there is no such payload). */
   payloadHistory(id: number): Promise<PayloadHistoryEntry[]>;
   /** Payloads matching `filter`, newest first, without their output tails (never read for a listing). */

@@ -72,12 +72,25 @@ describe('admin commands against a real server', () => {
     startAgent(server.url, { cores: 1, idleTimeoutSec: 120, stateDir: path.join(tmp.dir, 'burner') });
     await waitFor('the burner to end', async () => (await api.job(id)).state === 'done');
     const p = await api.job(id);
-    expect(p.cpuSec).toBeGreaterThan(1);
+    expect(p.cpuSec).toBeGreaterThan(0.2);
     expect(p.peakRssMb).toBeGreaterThan(60);
-    expect(p.cpuEfficiency).toBeGreaterThan(0.3);
+    // how much of a core it got depends on the machine's load: only that it was measured
+    expect(p.cpuEfficiency).toBeGreaterThan(0);
     const shown = await cli('job', String(id));
     expect(shown.stdout).toMatch(new RegExp(`^cpu\\s+${p.cpuSec!.toFixed(1)} s, ${Math.round(p.cpuEfficiency! * 100)} % of 1 core over its wall time$`, 'm'));
     expect(shown.stdout).toMatch(new RegExp(`^memory peak\\s+${Math.round(p.peakRssMb!)} MB$`, 'm'));
+    // run it again: a new payload with the same request, on the same agent
+    const again = await cli('resubmit', String(id));
+    expect(again.code, again.stderr).toBe(0);
+    const copy = Number(/^payload \d+ resubmitted as payload (\d+)$/m.exec(again.stdout)?.[1]);
+    expect(copy).toBeGreaterThan(id);
+    // the copy has not ended (it burns 3 s): refused, exit 3, and says what to do
+    const early = await cli('resubmit', String(copy));
+    expect(early.code).toBe(3);
+    expect(early.stderr).toMatch(new RegExp(`payload ${copy} is (queued|assigned|running): only a payload that ended \\(done, failed or cancelled\\) can be resubmitted; wait for its end, or kill it first`));
+    await waitFor('the copy to end', async () => (await api.job(copy)).state === 'done');
+    expect(await api.job(copy)).toMatchObject({ command: p.command, group: 'burn', cores: p.cores });
+    expect(await api.job(id)).toMatchObject({ state: 'done', endedAt: p.endedAt });
     await cli('halt', '--all', '--reason', 'end of test');
     await waitFor('the burner pilot to halt', async () => (await api.pilots()).every((x) => x.state === 'halted'));
   });

@@ -174,6 +174,27 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     expect(await page.locator('#payload-history tbody tr').count()).toBeGreaterThanOrEqual(4);
     expect(await page.locator('button[data-action="kill"]').count()).toBe(0);
     await shot('payload-detail-desktop');
+    // an ended payload offers Resubmit; cancelling the confirmation sends nothing
+    const before = (await api.jobs()).length;
+    const resubmit = page.locator(`.title-row button[data-action="resubmit"][data-payload="${helloId}"]`);
+    await resubmit.click();
+    await page.waitForSelector('#confirm[open]');
+    expect(await page.textContent('#confirm-text')).toBe(
+      `resubmit payload ${helloId} (say-hello): a new payload with the same command, environment, cores, memory, wall time and group (${hello.group}) is queued; payload ${helloId} stays done.`,
+    );
+    await page.click('#confirm-cancel');
+    await expect.poll(() => page.locator('#confirm[open]').count()).toBe(0);
+    expect((await api.jobs()).length).toBe(before);
+    await resubmit.click();
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.textContent('#feedback li.ok').catch(() => null), { timeout: 15_000 }).toMatch(new RegExp(`resubmit payload ${helloId} .*queued as payload \\d+`));
+    const copyId = Number(/queued as payload (\d+)/.exec((await page.textContent('#feedback li.ok'))!)?.[1]);
+    expect(await api.job(copyId)).toMatchObject({ name: 'say-hello', command: hello.command, group: hello.group });
+    expect((await api.jobs()).length).toBe(before + 1);
+    // the world of the next tests stays as it was: the copy is cancelled before it runs
+    await api.call('POST', `/v1/payloads/${copyId}/kill`, {});
+    await page.click('#feedback button.dismiss');
     const pilotLink = page.locator('#payload-facts dd[data-fact="Pilot"] a');
     const pilotId = Number((await pilotLink.textContent())!);
     await pilotLink.click();

@@ -43,6 +43,7 @@ const replies = [
   'HealthReply',
   'SubmitBatchReply',
   'KillReply',
+  'ResubmitReply',
   'AccountingEntry',
   'AccountingTotal',
   'InstanceCostEntry',

@@ -130,6 +130,36 @@ export function recordsContract(name: string, make: MakeWorld): void {
       expect(await store.getPayload(other!)).toMatchObject({ state: 'failed', cpuSec: null, peakRssMb: null, cpuEfficiency: null });
     });
 
+    it('resubmits an ended payload as a new one with the same request, leaving the original as it ended; refuses one that has not ended', async () => {
+      const pilot = (await store.createPilot(registration({ cores: 4 }), 'c', T)).id;
+      const request = {
+        command: ['sim', '--events', '10'], group: 'atlas', name: 'mc-1', env: { SEED: '7' }, cores: { min: 1, max: 2, wholeNode: false },
+        memoryMb: 900, wallSec: 600, priority: 3, requeue: false, requirements: { tag: ['cvmfs'] },
+      };
+      const [id] = await store.submitPayloads([request], T);
+      const offer = { freeCores: 4, totalCores: 4, freeMemoryMb: 1000, remainingSec: null, capabilities: { tags: ['cvmfs'] } };
+      await store.claimPayload(pilot, offer as never, pick, T);
+      // not ended: nothing queued, the reason is its state
+      expect(await store.resubmitPayload(id!, T)).toEqual({ kind: 'not-ended', state: 'assigned' });
+      expect(await store.countPayloads({})).toBe(1);
+      await store.applyReport(pilot, { seq: 1, at: T, type: 'payload-started', payloadId: id! }, T);
+      await store.applyReport(pilot, { seq: 2, at: T + 1000, type: 'payload-ended', payloadId: id!, exitCode: 2, signal: null }, T + 1000);
+      const before = await store.getPayload(id!);
+      const done = await store.resubmitPayload(id!, T + 5000);
+      expect(done).toEqual({ kind: 'resubmitted', id: expect.any(Number) });
+      const copy = (await store.getPayload((done as { id: number }).id))!;
+      expect(copy).toMatchObject({
+        state: 'queued', name: 'mc-1', group: 'atlas', command: request.command, cores: request.cores, memoryMb: 900, wallSec: 600,
+        priority: 3, requeue: false, requirements: { tag: ['cvmfs'] }, attempts: 0, pilotId: null, submittedAt: T + 5000, exitCode: null,
+      });
+      expect(await store.payloadHistory(copy.id)).toEqual([{ state: 'queued', pilotId: null, reason: `resubmitted from payload ${id}`, at: T + 5000 }]);
+      expect(await store.getPayload(id!)).toEqual(before);
+      // the copy runs with the original's environment
+      const handed = await store.claimPayload(pilot, offer as never, pick, T + 6000);
+      expect(handed).toMatchObject({ id: copy.id, env: { SEED: '7' } });
+      expect(await store.resubmitPayload(999_999, T)).toBeNull();
+    });
+
     it('lists newest first, page by page, by any of several states', async () => {
       const ids = [];
       for (let i = 0; i < 7; i++) ids.push((await store.createPilot(registration({ hostname: `h${i}` }), `c${i}`, T)).id);
