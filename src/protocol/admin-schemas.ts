@@ -155,6 +155,8 @@ export const payloadsQuerySchema = {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     /** `oldest`: oldest first (the cursor then names ids above). */
     order: { type: 'string', enum: ['newest', 'oldest'] },
+    /** A column to sort by (store/payload-order.ts; `-` first: largest first); checked by the route, which names the keys. */
+    sort: { type: 'string', maxLength: 20 },
     limit: pageLimit,
     cursor: idText,
     /** Skip this many rows (instead of a cursor; at most 1,000,000). */

@@ -38,6 +38,7 @@ import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { coresTimeline } from '../queue/usage.js';
 import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
+import { PAYLOAD_SORT_KEYS, parsePayloadSort, type PayloadSort } from '../store/payload-order.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
 import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
@@ -49,6 +50,7 @@ interface PayloadsQuery {
   pilot?: string;
   name?: string;
   order?: 'newest' | 'oldest';
+  sort?: string;
   limit?: string;
   cursor?: string;
   offset?: string;
@@ -62,6 +64,15 @@ interface PilotsQuery {
 }
 
 /** The header that tells how many rows match a listing's filters in all (the dashboard's "1-50 of 10,000"). */
+
+/** The sort a payload listing asks for; throws VMP_BAD_REQUEST naming the parameter when it does not fit. */
+function sortOf(q: PayloadsQuery): PayloadSort {
+  const sort = parsePayloadSort(q.sort ?? '');
+  if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${PAYLOAD_SORT_KEYS.join(', ')} (a leading - sorts from the largest down, e.g. sort=-started)`);
+  if (q.order !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.sort and query.order cannot be given together: sort=id is oldest first, sort=-id newest first');
+  if (q.cursor !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.cursor pages a listing by id: with query.sort, page by query.offset (the Link header does)');
+  return sort;
+}
 
 /** Register the admin routes on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -90,8 +101,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { querystring: payloadsQuerySchema }, onRequest: adminOnly },
     async (request, reply): Promise<PayloadView[]> => {
       const q = request.query;
-      const page = pageOf(q);
+      const sort = q.sort === undefined ? undefined : sortOf(q);
+      // a sorted listing is paged by offset (its Link header too): a cursor names an id, which orders only by id
+      const page = sort ? { ...pageOf(q), offset: pageOf(q).offset ?? 0 } : pageOf(q);
       const filter: PayloadFilter = { limit: page.limit };
+      if (sort) filter.sort = sort;
       if (page.before !== null) filter.before = page.before;
       if (page.offset !== null) filter.offset = page.offset;
       if (q.order === 'oldest') filter.oldestFirst = true;

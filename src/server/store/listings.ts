@@ -8,6 +8,7 @@ import type { PilotState } from '../../protocol/index.js';
 import { PAYLOAD_LIST_SELECT, type PayloadListRow, type PilotRow } from './rows.js';
 import type { Sql } from './sql.js';
 import type { PayloadFilter, PilotFilter } from './store.js';
+import { payloadOrderBy } from './payload-order.js';
 
 /** SQLite's "no limit". */
 const ALL = -1;
@@ -63,7 +64,7 @@ export function listPayloadsIn(sql: Sql, f: PayloadFilter): PayloadListRow[] {
   if (f.before !== undefined) (where.push(f.oldestFirst ? 'id > ?' : 'id < ?'), params.push(f.before));
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   return sql.all<PayloadListRow>(
-    `${PAYLOAD_LIST_SELECT} ${clause} ORDER BY id ${f.oldestFirst ? 'ASC' : 'DESC'} LIMIT ? OFFSET ?`,
+    `${PAYLOAD_LIST_SELECT} ${clause} ORDER BY ${payloadOrderBy(f.sort ?? (f.oldestFirst ? { key: 'id', descending: false } : undefined))} LIMIT ? OFFSET ?`,
     ...params,
     f.limit ?? ALL,
     f.offset ?? 0,

@@ -13,6 +13,7 @@ import type { Pg } from './pg-sql.js';
 import type { DrainRecord } from './pilot-rules.js';
 import { PAYLOAD_LIST_COLUMNS, instruction, payloadDerived, type InstructionRow, type PayloadListRow, type PilotRow } from './rows.js';
 import type { AccountingFilter, AccountingRow, AccountingTotal, InstructionRecord, OverviewFigures, PayloadFilter, PilotFilter, StoreCounts } from './store.js';
+import { payloadOrderBy } from './payload-order.js';
 
 const DERIVED = payloadDerived('GREATEST');
 
@@ -117,7 +118,7 @@ export async function pgListPayloads(q: Pg, f: PayloadFilter): Promise<PayloadLi
   if (f.before !== undefined) (where.push(f.oldestFirst ? 'id > ?' : 'id < ?'), params.push(f.before));
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   return q.all<PayloadListRow>(
-    `${PG_PAYLOAD_LIST_SELECT} ${clause} ORDER BY id ${f.oldestFirst ? 'ASC' : 'DESC'} LIMIT ? OFFSET ?`,
+    `${PG_PAYLOAD_LIST_SELECT} ${clause} ORDER BY ${payloadOrderBy(f.sort ?? (f.oldestFirst ? { key: 'id', descending: false } : undefined))} LIMIT ? OFFSET ?`,
     ...params,
     f.limit ?? null,
     f.offset ?? 0,

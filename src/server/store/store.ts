@@ -35,6 +35,7 @@ import type { DirectorStore, InstanceRecord } from '../director/ports.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import type { Designator, Waiting } from '../queue/reservations.js';
 import type { RunInterval } from '../queue/usage.js';
+import type { PayloadSort } from './payload-order.js';
 
 // what the matcher sees belongs to queue/; named here too for the store's callers
 export type { Candidate, Offer, Picker } from '../queue/offer.js';
@@ -53,6 +54,8 @@ export interface PayloadFilter {
   offset?: number;
   /** Oldest first instead of newest first. */
   oldestFirst?: boolean;
+  /** Sorted by this instead (payload-order.ts); paged by `offset` only. */
+  sort?: PayloadSort;
 }
 
 /** Which pilots to list, newest first: in any of `states` (none: all), at most `limit`, ids below `before`. */

@@ -48,6 +48,21 @@ describe('what the dashboard reads: totals, counted and filtered pages, a pilot 
     expect(both.json().error.message).toMatch(/query\.offset and query\.cursor/);
   });
 
+  it('sorts payloads by a column the query names, paged by offset with the sort kept in the Link header; refuses a sort it has not', async () => {
+    const ids = [];
+    for (const name of ['b', 'c', 'a']) ids.push(await h.submit({ command: ['x'], name }));
+    const first = await get(`${paths.payloads}?sort=name&limit=2`);
+    expect(first.json<PayloadView[]>().map((p) => p.name)).toEqual(['a', 'b']);
+    expect(first.headers.link).toBe(`<${paths.payloads}?sort=name&limit=2&offset=2>; rel="next"`);
+    expect((await get(`${paths.payloads}?sort=name&limit=2&offset=2`)).json<PayloadView[]>().map((p) => p.name)).toEqual(['c']);
+    expect((await get(`${paths.payloads}?sort=-name`)).json<PayloadView[]>().map((p) => p.name)).toEqual(['c', 'b', 'a']);
+    const bad = await get(`${paths.payloads}?sort=command`);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toEqual({ code: 'VMP_BAD_REQUEST', message: expect.stringMatching(/^query\.sort "command" is not one of id, name, group, state, cores, pilot, exit, attempts, started, ended/) });
+    expect((await get(`${paths.payloads}?sort=name&cursor=${ids[0]}`)).json().error.message).toMatch(/with query\.sort, page by query\.offset/);
+    expect((await get(`${paths.payloads}?sort=name&order=oldest`)).json().error.message).toMatch(/query\.sort and query\.order cannot be given together/);
+  });
+
   it('counts pilots in the states asked for and pages them by offset', async () => {
     const a = await h.register('node-a');
     await h.register('node-b');

@@ -13,6 +13,7 @@ import { decideDesignation } from '../../../../src/server/queue/reservations.js'
 import type { Store } from '../../../../src/server/store/store.js';
 import { heartbeat, registration } from '../helpers.js';
 import { T, offer, type MakeWorld, type StoreWorld } from './store-contract.js';
+import { parsePayloadSort } from '../../../../src/server/store/payload-order.js';
 
 const eight = { totalCores: 8, memoryMb: 16_000, remainingSec: null };
 const STALE = 60_000;
@@ -158,6 +159,37 @@ export function recordsContract(name: string, make: MakeWorld): void {
       const handed = await store.claimPayload(pilot, offer as never, pick, T + 6000);
       expect(handed).toMatchObject({ id: copy.id, env: { SEED: '7' } });
       expect(await store.resubmitPayload(999_999, T)).toBeNull();
+    });
+
+    it('sorts a payload listing by a column, either way, rows with no value last, ties newest first, a page at a time', async () => {
+      const pilot = (await store.createPilot(registration({ cores: 8 }), 'c', T)).id;
+      const ids = await store.submitPayloads(
+        ['delta', 'alpha', 'charlie', 'alpha', 'bravo'].map((name, i) => ({ command: ['sim'], name, group: 'g', cores: { min: i + 1, max: i + 1, wholeNode: false } })),
+        T,
+      );
+      const offer = { freeCores: 8, totalCores: 8, freeMemoryMb: 1000, remainingSec: null };
+      // two of them start, one (the first claimed) ends: the others have no start, no end
+      const a = (await store.claimPayload(pilot, offer, pick, T + 1000))!.id;
+      const b = (await store.claimPayload(pilot, offer, pick, T + 2000))!.id;
+      await store.applyReport(pilot, { seq: 1, at: T + 1000, type: 'payload-started', payloadId: a }, T + 1000);
+      await store.applyReport(pilot, { seq: 2, at: T + 3000, type: 'payload-started', payloadId: b }, T + 3000);
+      await store.applyReport(pilot, { seq: 3, at: T + 4000, type: 'payload-ended', payloadId: a, exitCode: 0, signal: null }, T + 4000);
+      const names = async (sort: string, extra: object = {}) =>
+        (await store.listPayloads({ sort: parsePayloadSort(sort)!, ...extra })).map((p) => `${p.name}#${p.id}`);
+      const tag = (i: number) => `${['delta', 'alpha', 'charlie', 'alpha', 'bravo'][i]}#${ids[i]}`;
+      // equal names: the newer first
+      expect(await names('name')).toEqual([tag(3), tag(1), tag(4), tag(2), tag(0)]);
+      expect(await names('-name')).toEqual([tag(0), tag(2), tag(4), tag(3), tag(1)]);
+      // the three never started come last both ways
+      const started = [a, b];
+      expect((await names('started')).slice(0, 2)).toEqual(started.map((id) => tag(ids.indexOf(id))));
+      expect((await names('-started')).slice(0, 2)).toEqual([...started].reverse().map((id) => tag(ids.indexOf(id))));
+      // states in the order of a life: queued, then running, then done
+      expect((await store.listPayloads({ sort: parsePayloadSort('state')! })).map((p) => p.state)).toEqual(['queued', 'queued', 'queued', 'running', 'done']);
+      expect((await store.listPayloads({ sort: parsePayloadSort('-cores')! })).map((p) => p.cores.min)).toEqual([5, 4, 3, 2, 1]);
+      // a page at a time, the filters still apply
+      expect(await names('name', { limit: 2, offset: 2 })).toEqual([tag(4), tag(2)]);
+      expect(await names('name', { nameContains: 'alph' })).toEqual([tag(3), tag(1)]);
     });
 
     it('lists newest first, page by page, by any of several states', async () => {
