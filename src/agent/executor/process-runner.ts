@@ -267,7 +267,7 @@ export function createProcessRunner(o: ProcessRunnerOptions = {}): ProcessRunner
             cgroup.killAll();
             for (let i = 0; i < 40 && !cgroup.remove(); i++) await clock.sleep(50);
           }
-          return { ...exit, overMemory: r.overMemory, cpuSec: tree.cpuSec, peakRssMb: tree.peakRssMb, ...(truncated ? { outputTruncated: truncated } : {}) };
+          return { ...exit, overMemory: r.overMemory, ...tree.used, ...(truncated ? { outputTruncated: truncated } : {}) };
         })();
         return { pid, exited, signalGroup: (sig) => signalTree(tree, sig, sandboxed) };
       } catch (e) {

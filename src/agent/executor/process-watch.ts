@@ -42,8 +42,17 @@ export class WatchedTree {
     return [...this.members.values()].filter((p) => p.state !== 'Z').map((p) => p.pid);
   }
 
+  /** Refreshes this tree has taken figures from (the first is at its start). */
+  private updates = 0;
+
+  /** True once a refresh after its start saw it: before that, its CPU and memory figures are only what it had at its first instant. */
+  get sampled(): boolean {
+    return this.updates >= 2;
+  }
+
   /** Take the figures of a refresh. */
   update(): void {
+    this.updates += 1;
     // An ended member's time shows in its parent's child ticks when the parent is a member
     // that waited for it; otherwise (re-parented, or the leader itself) it is kept here.
     for (const [pid, t] of this.ticks) {
@@ -71,6 +80,17 @@ export class WatchedTree {
   get peakRssMb(): number {
     const cg = this.cgroup?.peakBytes() ?? null;
     return Math.round(Math.max(this.peakKb / 1024, cg === null ? 0 : cg / (1024 * 1024)));
+  }
+
+  /**
+   * What its end report can say it used: CPU seconds once a refresh after
+   * its start saw it (a payload that ended sooner was never measured, and 0
+   * would be a false figure), peak memory then too, or from its cgroup, which
+   * counts from the start whatever the refreshes saw.
+   */
+  get used(): { cpuSec?: number; peakRssMb?: number } {
+    const peak = this.sampled || (this.cgroup?.peakBytes() ?? null) !== null ? { peakRssMb: this.peakRssMb } : {};
+    return this.sampled ? { cpuSec: this.cpuSec, ...peak } : peak;
   }
 }
 

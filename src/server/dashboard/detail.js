@@ -39,6 +39,11 @@ function capabilitiesText(c) {
   return parts.length ? parts.join(', ') : '-';
 }
 
+/** "87 % (CPU 26 s over 30 s × 1 core", without its closing parenthesis. */
+function efficiencyText(ratio, cpuSec, wallSec, cores) {
+  return Math.round(100 * ratio) + ' % (CPU ' + duration(cpuSec) + ' over ' + duration(wallSec) + ' × ' + cores + (cores === 1 ? ' core' : ' cores');
+}
+
 function coresAsked(c) { return c.wholeNode ? 'the whole node' : c.min === c.max ? String(c.min) : c.min + ' to ' + c.max; }
 
 /** A payload in detail; its kill button when it has not ended. */
@@ -60,9 +65,9 @@ export function payloadDetail(root, r) {
       var p = res[0].data;
       var wall = p.startedAt !== null ? ((p.endedAt || Date.now()) - p.startedAt) / 1000 : null;
       var efficiency = live && live.cpuSec !== undefined && wall > 0 && p.allocatedCores
-        ? Math.round((100 * live.cpuSec) / (wall * p.allocatedCores)) + ' % (CPU ' + duration(live.cpuSec) + ' over ' + duration(wall) + ' × ' + p.allocatedCores + ' cores, last heartbeat)'
+        ? efficiencyText(live.cpuSec / (wall * p.allocatedCores), live.cpuSec, wall, p.allocatedCores) + ', last heartbeat)'
         : p.cpuEfficiency !== null && p.cpuEfficiency !== undefined
-          ? Math.round(100 * p.cpuEfficiency) + ' % (CPU ' + duration(p.cpuSec) + ' over ' + duration(wall) + ' × ' + p.allocatedCores + ' cores)'
+          ? efficiencyText(p.cpuEfficiency, p.cpuSec, wall, p.allocatedCores) + ')'
           : p.state === 'running' ? 'not reported yet' : 'not reported by its pilot';
       var attemptNo = 0;
       var history = table('payload-history', ['When', 'State', 'Pilot', 'Attempt', 'Why']);

@@ -130,6 +130,31 @@ export function table(id, headers) {
   ]);
 }
 
+/**
+ * Make the headers of `tableEl` that have a key in `keys` (same order as the
+ * headers; null: not sortable) buttons that sort by it: the first click
+ * sorts by that column (A to Z), the next the other way. `current` is the
+ * sort in the URL ("name", "-started", or ''); `onSort(next)` is called with
+ * the new one. The sorted header says so (aria-sort and an arrow).
+ */
+export function sortable(tableEl, keys, current, onSort) {
+  var descending = current.charAt(0) === '-';
+  var now = descending ? current.slice(1) : current;
+  tableEl.querySelectorAll('thead th').forEach(function (th, i) {
+    var key = keys[i];
+    if (!key) return;
+    var label = th.textContent;
+    var on = key === now;
+    if (on) th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
+    th.replaceChildren(el('button', {
+      type: 'button', className: 'sort' + (on ? ' on' : ''), 'data-sort': key,
+      title: 'sort by ' + label.toLowerCase() + (on && !descending ? ', largest first' : ''),
+      text: label + (on ? (descending ? ' ▼' : ' ▲') : ''),
+      onclick: function () { onSort(on && !descending ? '-' + key : key); },
+    }));
+  });
+}
+
 /** Put `rows` in the table's body, or one row saying `emptyText`. */
 export function fill(tableEl, rows, emptyText) {
   var body = tableEl.querySelector('tbody');

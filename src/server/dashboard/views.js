@@ -4,7 +4,7 @@
 // the filters and page live in the URL.
 'use strict';
 import { bulkKill, bulkPilots, payloadButtons, payloadCanBeKilled, pilotActions, pilotButtons } from './actions.js';
-import { PAGE, ago, api, badge, coreHours, duration, el, fill, go, href, int, link, pageOf, pager, pct, table, truncCell } from './lib.js';
+import { PAGE, ago, api, badge, coreHours, duration, el, fill, go, href, int, link, pageOf, pager, pct, sortable, table, truncCell } from './lib.js';
 import { chart } from './chart.js';
 
 var PAYLOAD_STATES = ['queued', 'assigned', 'running', 'done', 'failed', 'cancelled'];
@@ -141,10 +141,12 @@ export function payloadRow(p, sel) {
 
 /** The payload headers, for any table of payload rows. */
 export var PAYLOAD_HEADERS = ['ID', '', 'Name', 'Group', 'State', 'Cores', 'Pilot', 'Exit', 'Attempts'];
+/** The server's sort key of each payload header (null: not sortable). */
+var PAYLOAD_SORTS = ['id', null, 'name', 'group', 'state', 'cores', 'pilot', 'exit', 'attempts'];
 
 /** Payloads: filters by state, group, pilot and name, newest or oldest first, 50 a page. */
 export function payloads(root, r) {
-  var params = paramsOf(r.q, ['state', 'group', 'pilot', 'name', 'order']);
+  var params = paramsOf(r.q, ['state', 'group', 'pilot', 'name', 'order', 'sort']);
   var page = pageOf(r.q);
   var error = el('p', { className: 'error', role: 'alert', id: 'filter-error' });
   var state = el('select', { name: 'state', id: 'f-state', 'aria-label': 'state' }, [el('option', { value: '', text: 'any state' })].concat(
@@ -157,7 +159,8 @@ export function payloads(root, r) {
   var form = el('form', { className: 'filters', id: 'payload-filters' }, [state, group, pilot, name, order, el('button', { type: 'submit', text: 'Filter' }), error]);
   var apply = function (ev) {
     if (ev) ev.preventDefault();
-    var v = { state: state.value, group: group.value.trim(), pilot: pilot.value.trim(), name: name.value, order: order.value };
+    // the order chosen replaces a column's sort
+    var v = { state: state.value, group: group.value.trim(), pilot: pilot.value.trim(), name: name.value, order: order.value, sort: ev && ev.target === order ? '' : params.sort };
     if (v.pilot && !/^[1-9][0-9]{0,14}$/.test(v.pilot)) { error.textContent = 'Pilot must be a pilot id (digits), not "' + v.pilot + '".'; return; }
     go('payloads', v);
   };
@@ -166,11 +169,14 @@ export function payloads(root, r) {
   order.addEventListener('change', apply);
   var pagerBox = el('div', { className: 'pager', id: 'payloads-pager' });
   var list = table('payloads', [''].concat(PAYLOAD_HEADERS));
+  sortable(list.querySelector('table'), [null].concat(PAYLOAD_SORTS), params.sort, function (next) {
+    go('payloads', Object.assign({}, params, { sort: next, order: '', page: '' }));
+  });
   var sel = selection('payload', payloadCanBeKilled, function () { return [{ action: 'kill', label: 'Kill', danger: true, run: bulkKill }]; });
   root.append(card('Payloads', [form, pagerBox, sel.bar, list]));
   return function () {
     var q = new URLSearchParams();
-    Object.keys(params).forEach(function (k) { if (params[k]) q.set(k, params[k]); });
+    Object.keys(params).forEach(function (k) { if (params[k] && !(k === 'order' && params.sort)) q.set(k, params[k]); });
     q.set('limit', String(PAGE));
     q.set('offset', String((page - 1) * PAGE));
     return api('GET', '/v1/payloads?' + q.toString()).then(function (res) {

@@ -120,6 +120,25 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     await expect.poll(() => pagerText('payloads-pager'), { timeout: 15_000 }).toBe('1-50 of 111');
     expect(await page.inputValue('#f-name')).toBe('sim-77');
     expect(await page.inputValue('#f-order')).toBe('oldest');
+    // a column header sorts on the server: Z to A on the second click; the URL holds it
+    const nameColumn = () => page.locator('#payloads tr[data-payload-row] td:nth-child(4)').allTextContents();
+    await page.click('#payloads th button[data-sort="name"]');
+    await expect.poll(() => page.url()).toMatch(/sort=name(&|$)/);
+    expect(page.url()).not.toMatch(/order=/);
+    await expect.poll(() => page.locator('#payloads th[aria-sort="ascending"]').textContent()).toBe('Name ▲');
+    await expect.poll(async () => (await nameColumn()).slice(0, 3)).toEqual(['sim-77', 'sim-770', 'sim-7700']);
+    await page.click('#payloads th button[data-sort="name"]');
+    await expect.poll(() => page.url()).toMatch(/sort=-name(&|$)/);
+    await expect.poll(async () => (await nameColumn()).slice(0, 2)).toEqual(['sim-7799', 'sim-7798']);
+    expect(await pagerText('payloads-pager')).toBe('1-50 of 111');
+    // the next page goes on in the same order (text order: sim-7790 before sim-779)
+    await page.click('#payloads-pager a[data-page="next"]');
+    await expect.poll(async () => (await nameColumn())[0]).toBe('sim-7753');
+    await page.reload();
+    await expect.poll(async () => (await nameColumn())[0], { timeout: 15_000 }).toBe('sim-7753');
+    expect(await page.locator('#payloads th[aria-sort="descending"]').textContent()).toBe('Name ▼');
+    await page.goto(`${server.url}/#/payloads?name=sim-77&order=oldest`);
+    await expect.poll(() => pagerText('payloads-pager'), { timeout: 15_000 }).toBe('1-50 of 111');
     // a pilot that is not a number is refused on the page, naming it, and the view stays
     await page.fill('#f-pilot', 'seven');
     await page.click('#payload-filters button[type=submit]');

@@ -180,6 +180,16 @@ describe('ProcessWatch', () => {
     expect(tree.rssKb).toBe(1024);
   });
 
+  it('says what a tree used only once a refresh after its start saw it: a payload that ended sooner was never measured', () => {
+    const { watch, tree } = watchOne();
+    put({ pid: 100, ppid: 1, ticks: 0, rssPages: 256, env: { [TREE_MARKER]: 'm1' } });
+    // watchOne's start took the first figures: the instant of the start, not a measure
+    expect(tree.used).toEqual({});
+    put({ pid: 100, ppid: 1, ticks: 120, rssPages: 512, env: { [TREE_MARKER]: 'm1' } });
+    watch.refresh();
+    expect(tree.used).toEqual({ cpuSec: 1.2, peakRssMb: 2 });
+  });
+
   it('a zombie is a member but no longer living', () => {
     const { watch, tree } = watchOne();
     put({ pid: 101, ppid: 100, state: 'Z' });
