@@ -98,6 +98,31 @@ Examples:
       });
     });
 
+  program
+    .command('migrate')
+    .description('Move an installation from its SQLite file to an empty PostgreSQL database: every record with its id, in one transaction.')
+    .requiredOption('--from <sqlite:FILE>', 'the SQLite file of the installation (stop its server first)')
+    .requiredOption('--to <postgres://…>', 'an empty PostgreSQL database (its schema is created); a password is better in PGPASSWORD or ~/.pgpass than here')
+    .option('--json', 'print what was copied ({ tables: [{ name, rows }], derived }) as JSON')
+    .addHelpText(
+      'after',
+      `
+Stop the server that uses the SQLite file, migrate, then start the servers
+with --db set to the PostgreSQL URL (docs/scale-out.md). Pilots keep their
+credentials and report numbers, so running agents carry on when the server
+comes back. The SQLite file is only read, and must be at this version's
+schema (a server of this version opened it). On any error nothing is kept
+in PostgreSQL (exit status 2 for a database that is not empty, 4 for the
+database errors).
+
+Example:
+  PGPASSWORD=… vmpilot-server migrate --from sqlite:/var/lib/vmpilot/server.db --to postgres://vmpilot@db.example.org/vmpilot`,
+    )
+    .action(async (o: { from: string; to: string; json?: boolean }) => {
+      const { migrateCommand } = await import('./migrate-command.js');
+      await migrateCommand(o);
+    });
+
   withClientOptions(program.command('submit'))
     .description('Queue a payload (or every payload of a YAML file); prints the ids.')
     .argument('[command...]', 'the command and its arguments (after --)')

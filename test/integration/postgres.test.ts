@@ -11,7 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgCluster } from '../postgres.js';
-import { admin, killAll, recorded, startAgent, startServer, tempDir } from './harness.js';
+import { SERVER, admin, freePort, killAll, recorded, runCommand, startAgent, startServer, tempDir, waitFor } from './harness.js';
 
 /** The payload ids of every run `recorded` logged, in the order they ended. */
 const runs = (log: string): number[] =>
@@ -82,5 +82,51 @@ describe('the server on PostgreSQL', () => {
     // the pilots of both servers are in the one database
     expect(await admin(a.url).pilots()).toHaveLength(4);
     await Promise.all([a.stop(), b.stop()]);
+  });
+  it('migrate moves a SQLite installation into PostgreSQL with every record and id: the server comes back on it and a running agent carries on', async () => {
+    const file = path.join(tmp.dir, 'moved.db');
+    const log = path.join(tmp.dir, 'moved.log');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const first = await startServer(file, ['--heartbeat-interval', '1'], { listen });
+    const api = admin(first.url);
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await api.submit({ command: recorded(log, 0.1), group: `g${i % 2}`, env: { N: String(i) } }));
+    ids.push(await api.submit({ command: ['/bin/sh', '-c', 'exit 3'], group: 'g0' }));
+    const done = startAgent(first.url, { cores: 2, idleTimeoutSec: 1, stateDir: path.join(tmp.dir, 'moved-1') });
+    expect((await done.exited).code).toBe(0);
+    // an agent that stays, across the move
+    const stays = startAgent(first.url, { cores: 1, idleTimeoutSec: 300, stateDir: path.join(tmp.dir, 'moved-2') });
+    const staying = await waitFor('the second pilot to run', async () => (await api.pilots()).find((p) => p.state === 'running'));
+    const before = { jobs: await api.jobs(), accounting: await api.accounting(), history: await api.call('GET', `/v1/payloads/${ids[2]}/history`) };
+    expect(before.jobs.map((j) => j.state)).toEqual(['done', 'done', 'done', 'done', 'done', 'failed']);
+    await first.stop();
+
+    const db = await cluster.createDatabase();
+    const moved = await runCommand([SERVER, 'migrate', '--from', `sqlite:${file}`, '--to', db]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/^payloads +6$/m);
+    expect(moved.stdout).toMatch(/^pilots +2$/m);
+    expect(moved.stdout).toMatch(/not copied, PostgreSQL counts them itself: accounting_groups, payload_counts, pilot_counts/);
+
+    const second = await startServer(db, ['--heartbeat-interval', '1'], { listen });
+    const again = admin(second.url);
+    expect(await again.jobs()).toEqual(before.jobs);
+    expect(await again.accounting()).toEqual(before.accounting);
+    expect(await again.call('GET', `/v1/payloads/${ids[2]}/history`)).toEqual(before.history);
+    // the agent that stayed goes on as the same pilot (its credential and report numbers came along), and new ids continue the count
+    const next = await again.submit({ command: recorded(log, 0.1), group: 'g1' });
+    expect(next).toBe(ids[ids.length - 1]! + 1);
+    await waitFor('the new payload to be done', async () => (await again.job(next)).state === 'done');
+    expect((await again.job(next)).pilotId).toBe(staying.id);
+    expect(runs(log).sort((a, b) => a - b)).toEqual([...ids.slice(0, 5), next]);
+    await again.instruct(staying.id, { type: 'halt', reason: 'end of test' });
+    expect((await stays.exited).code).toBe(0);
+
+    // a database that holds an installation is never written into
+    const twice = await runCommand([SERVER, 'migrate', '--from', `sqlite:${file}`, '--to', db]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/the PostgreSQL database is not empty \(table \w+ holds rows\): migrate into a new, empty database/);
+    expect((await again.jobs()).length).toBe(7);
+    await second.stop();
   });
 });
