@@ -9,7 +9,8 @@ const collectAny = (value: string, previous: string[] | undefined) => [...(previ
 export function withClientOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL').env('VMPILOT_SERVER').default('http://127.0.0.1:8080'))
-    .addOption(new Option('--token <token>', 'the admin token').env('VMPILOT_TOKEN'))
+    .addOption(new Option('--token <token>', 'the admin token (prefer --token-file or VMPILOT_TOKEN: a command line is seen by ps)').env('VMPILOT_TOKEN'))
+    .addOption(new Option('--token-file <file>', 'a file whose first line is the admin token (wins over --token)').env('VMPILOT_TOKEN_FILE'))
     .addOption(new Option('--ca-file <pem>', 'CA certificate to trust for an https server').env('VMPILOT_CA_FILE'));
 }
 

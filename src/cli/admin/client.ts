@@ -17,14 +17,34 @@ import { transportReason } from '../../shared/transport-errors.js';
 export interface ClientOptions {
   server: string;
   token: string | undefined;
+  /** A file holding the admin token (its first line): keeps the token out of the command line, where `ps` shows it. */
+  tokenFile?: string | undefined;
   /** PEM file of the CA that signed the server's certificate (https with a private CA). */
   caFile?: string | undefined;
+}
+
+/** The admin token: from --token-file (VMPILOT_TOKEN_FILE), or --token (VMPILOT_TOKEN); throws VMP_USAGE naming what is wrong. */
+export function adminToken(o: Pick<ClientOptions, 'token' | 'tokenFile'>): string {
+  if (o.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.tokenFile, 'utf8');
+    } catch (err) {
+      throw new VmpilotError('VMP_USAGE', `cannot read --token-file ${o.tokenFile}: ${describeError(err)}`);
+    }
+    const token = text.split('\n')[0]!.trim();
+    if (!token) throw new VmpilotError('VMP_USAGE', `--token-file ${o.tokenFile} is empty: put the admin token on its first line`);
+    return token;
+  }
+  if (!o.token) throw new VmpilotError('VMP_USAGE', 'no admin token', { details: { hint: 'pass --token-file F (or VMPILOT_TOKEN_FILE), or set VMPILOT_TOKEN' } });
+  return o.token;
 }
 
 /** A JSON client for the admin API. */
 export class AdminClient {
   private readonly base: URL;
   private readonly dispatcher: Dispatcher | undefined;
+  private readonly token: string;
 
   constructor(private readonly options: ClientOptions) {
     try {
@@ -35,9 +55,7 @@ export class AdminClient {
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
       throw new VmpilotError('VMP_USAGE', `--server "${options.server}" must start with http:// or https://`);
     }
-    if (!options.token) {
-      throw new VmpilotError('VMP_USAGE', 'no admin token', { details: { hint: 'pass --token T or set VMPILOT_TOKEN' } });
-    }
+    this.token = adminToken(options);
     if (options.caFile) {
       let ca: Buffer;
       try {
@@ -85,7 +103,7 @@ export class AdminClient {
     try {
       res = await request(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         headersTimeout: 30_000,
@@ -134,7 +152,7 @@ export class AdminClient {
       res = await request(url, {
         method,
         headers: {
-          authorization: `Bearer ${this.options.token}`,
+          authorization: `Bearer ${this.token}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -6,10 +6,30 @@ import { ADMIN_TOKEN, SERVER, admin, killAll, runCommand, startAgent, startServe
 describe('admin commands against a real server', () => {
   const tmp = tempDir();
   let server: Server;
-  const cli = (...args: string[]) => runCommand([SERVER, ...args, '--server', server.url, '--token', ADMIN_TOKEN]);
+  // the token in a file, as an operator keeps it: never on the command line, where ps shows it
+  const tokenFile = path.join(tmp.dir, 'admin.token');
+  const cli = (...args: string[]) => runCommand([SERVER, ...args, '--server', server.url, '--token-file', tokenFile]);
 
   beforeAll(async () => {
+    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
     server = await startServer(path.join(tmp.dir, 'server.db'));
+  });
+
+  it('reads the admin token from --token-file (or VMPILOT_TOKEN_FILE), and says what is wrong with one it cannot use', async () => {
+    expect((await cli('jobs', '--json')).stdout).toBe('[]\n');
+    const viaEnv = await runCommand([SERVER, 'jobs', '--json', '--server', server.url], { VMPILOT_TOKEN_FILE: tokenFile, VMPILOT_TOKEN: '' });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    const missing = await runCommand([SERVER, 'jobs', '--server', server.url, '--token-file', path.join(tmp.dir, 'none')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read --token-file .*none: /);
+    const empty = path.join(tmp.dir, 'empty.token');
+    writeFileSync(empty, '\n');
+    expect((await runCommand([SERVER, 'jobs', '--server', server.url, '--token-file', empty])).stderr).toMatch(/--token-file .*empty\.token is empty: put the admin token on its first line/);
+    const wrong = path.join(tmp.dir, 'wrong.token');
+    writeFileSync(wrong, 'not-the-token\n');
+    const refused = await runCommand([SERVER, 'jobs', '--server', server.url, '--token-file', wrong]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/unauthori[sz]ed|token/i);
   });
   afterAll(() => {
     killAll();
