@@ -7,8 +7,11 @@
  * wake-up connections were cut (pg_terminate_backend) and came back.
  *
  * Every wait is 60 s (--match-wait-max 60): a request that was not woken
- * ends with `"payload": null` after it, so a payload (or an instruction) in
- * the reply of that one request is the event that shows the wake-up crossed.
+ * ends with `"payload": null` after it, so a payload in the reply of that
+ * one request is the event that shows the wake-up crossed. An instruction
+ * comes with the reply at the end of the wait too, so each reply must also
+ * come well before the wait's end (within half of it: the wake-up takes
+ * milliseconds; its latency is bench/dispatch-replicas.mjs's).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,13 +32,17 @@ async function pilotOn(url: string) {
   expect(res.status).toBe(201);
   const reg = (await res.json()) as RegisterReply;
   const match = async (): Promise<MatchReply> => {
+    const asked = Date.now();
     const r = await fetch(`${url}/v1/pilots/${reg.pilotId}/match`, {
       method: 'POST',
       headers: { authorization: `Bearer ${reg.credential}`, 'content-type': 'application/json' },
       body: JSON.stringify({ freeCores: 2, totalCores: 2, freeMemoryMb: 4000, remainingSec: null, holding: [], waitSec: WAIT_SEC }),
     });
     expect(r.status).toBe(200);
-    return (await r.json()) as MatchReply;
+    const reply = (await r.json()) as MatchReply;
+    // answered because it was woken, not because its wait ended
+    expect(Date.now() - asked, 'the match request was answered only at the end of its wait').toBeLessThan((WAIT_SEC * 1000) / 2);
+    return reply;
   };
   return { pilotId: reg.pilotId, match };
 }

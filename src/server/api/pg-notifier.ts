@@ -199,6 +199,7 @@ export class PgNotifier implements Notifier {
         if (!this.batch.empty && !this.flushing) void this.flush();
         await conn.ended;
         this.conn = null;
+        await conn.end();
         if (this.stop.signal.aborted) break;
         this.o.log.warn('wake-ups: connection to PostgreSQL lost; reconnecting');
       } catch (err) {
