@@ -4,7 +4,8 @@
  * with a payload submitted through server A, and with an instruction sent
  * through A, within its one long poll; in listen mode (LISTEN/NOTIFY, the
  * fallback poll set far beyond the wait), in poll mode, and after the
- * wake-up connections were cut (pg_terminate_backend) and came back.
+ * wake-up connections were cut (pg_terminate_backend, and a restart of
+ * PostgreSQL) and came back.
  *
  * Every wait is 60 s (--match-wait-max 60): a request that was not woken
  * ends with `"payload": null` after it, so a payload in the reply of that
@@ -133,6 +134,28 @@ describe('wake-ups across servers on PostgreSQL', () => {
       return pids.length === 2 && pids.every((p) => !before.includes(p));
     });
     await client.end();
+    const waiting = await waitingOn(b);
+    const id = await admin(a.url).submit({ command: ['true'] });
+    expect((await waiting.reply).payload?.id).toBe(id);
+    await Promise.all([a.stop(), b.stop()]);
+  }, 120_000);
+
+  it('listen: after PostgreSQL restarted, both servers listen again and a wake-up crosses', async () => {
+    const { db, a, b } = await pair(['--db-poll-ms', '600000']);
+    const database = new URL(db).pathname.slice(1);
+    const listeners = async (): Promise<number> => {
+      const client = new pg.Client({ connectionString: db });
+      await client.connect();
+      try {
+        const { rows } = await client.query('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = $2', [WAKE_APP, database]);
+        return rows[0].n as number;
+      } finally {
+        await client.end();
+      }
+    };
+    await waitFor('both servers to listen', async () => (await listeners()) === 2);
+    await cluster.restart();
+    await waitFor('both servers to listen again after the restart', async () => (await listeners()) === 2);
     const waiting = await waitingOn(b);
     const id = await admin(a.url).submit({ command: ['true'] });
     expect((await waiting.reply).payload?.id).toBe(id);
