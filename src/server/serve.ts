@@ -19,8 +19,9 @@ import { createServerLogger } from './log.js';
 import { LIMITS } from '../protocol/index.js';
 import { buildApp } from './api/app.js';
 import { Waiters } from './api/waiters.js';
-import { DEFAULT_POLL_MS, PgNotifier, WAKEUP_MODES, type WakeupMode } from './api/pg-notifier.js';
+import { PgNotifier } from './api/pg-notifier.js';
 import { pgWakeConnect } from './store/pg-wake-connection.js';
+import { wakeupsOf } from './wakeup-options.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, type ServerConfig } from './config.js';
 import { instanceCounts, localServerUrl, makeDirector } from './director/wiring.js';
 import type { Director } from './director/loop.js';
@@ -98,24 +99,6 @@ export function checkServeOptions(o: ServeOptions): void {
     throw new VmpilotError('VMP_USAGE', `--match-wait-max must be seconds from 0 to ${LIMITS.waitSec}, not ${o.matchWaitMaxSec}`);
   }
   wakeupsOf(o);
-}
-
-/** How wake-ups cross servers on PostgreSQL (null: SQLite, one process); throws VMP_USAGE naming the flag. */
-export function wakeupsOf(o: Pick<ServeOptions, 'db' | 'dbWakeups' | 'dbPollMs'>): { mode: WakeupMode; pollMs: number } | null {
-  if (!isPostgresUrl(o.db)) {
-    const given = o.dbWakeups !== undefined ? '--db-wakeups' : o.dbPollMs !== undefined ? '--db-poll-ms' : null;
-    if (given) throw new VmpilotError('VMP_USAGE', `${given} applies to a PostgreSQL --db only (postgres://…); with a SQLite file one server wakes its own match requests: leave ${given} out`);
-    return null;
-  }
-  const mode = o.dbWakeups ?? 'listen';
-  if (!(WAKEUP_MODES as readonly string[]).includes(mode)) {
-    throw new VmpilotError('VMP_USAGE', `--db-wakeups "${mode}" is not a mode: listen (LISTEN/NOTIFY, polling as a fallback) or poll (polling only, e.g. behind PgBouncer's transaction pooling)`);
-  }
-  const pollMs = o.dbPollMs ?? DEFAULT_POLL_MS[mode as WakeupMode];
-  if (!Number.isInteger(pollMs) || pollMs < 100 || pollMs > 600_000) {
-    throw new VmpilotError('VMP_USAGE', `--db-poll-ms must be whole milliseconds from 100 to 600000, not ${pollMs}`);
-  }
-  return { mode: mode as WakeupMode, pollMs };
 }
 
 /** Run the server until a signal; resolves when it has stopped cleanly. */
