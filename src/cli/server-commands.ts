@@ -29,6 +29,8 @@ export function registerServerCommands(program: Command): void {
         .makeOptionMandatory(),
     )
     .option('--db-pool <n>', 'with PostgreSQL: at most this many connections from this server', '10')
+    .option('--db-wakeups <mode>', 'with PostgreSQL: how a submit wakes match requests on the other servers: listen (LISTEN/NOTIFY, default) or poll (PgBouncer transaction pooling)')
+    .option('--db-poll-ms <ms>', 'with PostgreSQL: wake every match request this often, a fallback with listen (default 5000) and the only wake-up with poll (default 1000)')
     .addOption(new Option('--admin-token <token>', 'admin token (else env, else stored, else generated)').env('VMPILOT_ADMIN_TOKEN'))
     .addOption(new Option('--pilot-token <token>', 'pilot registration token (else env, else stored, else generated)').env('VMPILOT_PILOT_TOKEN'))
     .option('--heartbeat-interval <sec>', 'heartbeat interval told to pilots', '60')
@@ -71,12 +73,18 @@ says an isolation other than none; see "pilots").
 --db (or VMPILOT_DB) takes a SQLite file, the embedded default, or a
 postgres:// (postgresql://) URL: the PostgreSQL store, which several
 servers can share (docs/scale-out.md). The schema is created or migrated
-on start, once however many servers start together.
+on start, once however many servers start together. Servers on one
+database wake each other's match requests with LISTEN/NOTIFY (one more
+connection each) and every --db-poll-ms as a fallback; behind PgBouncer in
+transaction pooling, where LISTEN does not work, give --db-wakeups poll on
+every server.
 
 Examples:
   vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
     --tls-cert /etc/vmpilot/cert.pem --tls-key /etc/vmpilot/key.pem --config /etc/vmpilot/server.yaml
-  VMPILOT_DB=postgres://vmpilot@db.example.org/vmpilot vmpilot-server serve --listen 0.0.0.0:8080 --db-pool 20`,
+  VMPILOT_DB=postgres://vmpilot@db.example.org/vmpilot vmpilot-server serve --listen 0.0.0.0:8080 --db-pool 20
+  vmpilot-server serve --listen 0.0.0.0:8080 --db postgres://vmpilot@pgbouncer.example.org:6432/vmpilot \
+    --db-wakeups poll --db-poll-ms 1000`,
     )
     .action(async (o: Record<string, string | undefined>) => {
       const { serve } = await import('../server/serve.js');
@@ -86,6 +94,8 @@ Examples:
         listen: o.listen ?? '127.0.0.1:8080',
         db: o.db ?? '',
         dbPoolSize: intOption('--db-pool', o.dbPool ?? '10', 1, 1000),
+        dbWakeups: o.dbWakeups,
+        dbPollMs: o.dbPollMs === undefined ? undefined : intOption('--db-poll-ms', o.dbPollMs, 100, 600_000),
         tokens: { admin: o.adminToken, pilot: o.pilotToken },
         heartbeatIntervalSec: intOption('--heartbeat-interval', o.heartbeatInterval ?? '60', 1, 86400),
         matchWaitMaxSec: intOption('--match-wait-max', o.matchWaitMax ?? '20', 0, 60),

@@ -19,6 +19,9 @@ import { createServerLogger } from './log.js';
 import { LIMITS } from '../protocol/index.js';
 import { buildApp } from './api/app.js';
 import { Waiters } from './api/waiters.js';
+import { PgNotifier } from './api/pg-notifier.js';
+import { pgWakeConnect } from './store/pg-wake-connection.js';
+import { wakeupsOf } from './wakeup-options.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, type ServerConfig } from './config.js';
 import { instanceCounts, localServerUrl, makeDirector } from './director/wiring.js';
 import type { Director } from './director/loop.js';
@@ -37,6 +40,10 @@ export interface ServeOptions {
   db: string;
   /** With PostgreSQL: at most this many connections (default pg-sql.ts DEFAULT_POOL_SIZE). */
   dbPoolSize?: number | undefined;
+  /** With PostgreSQL: how wake-ups reach the other servers (--db-wakeups; default listen; api/pg-notifier.ts). */
+  dbWakeups?: string | undefined;
+  /** With PostgreSQL: every waiter is woken this often (--db-poll-ms; default DEFAULT_POLL_MS of the mode). */
+  dbPollMs?: number | undefined;
   tokens: GivenTokens;
   heartbeatIntervalSec: number;
   matchWaitMaxSec: number;
@@ -91,6 +98,7 @@ export function checkServeOptions(o: ServeOptions): void {
   if (!(o.matchWaitMaxSec >= 0 && o.matchWaitMaxSec <= LIMITS.waitSec)) {
     throw new VmpilotError('VMP_USAGE', `--match-wait-max must be seconds from 0 to ${LIMITS.waitSec}, not ${o.matchWaitMaxSec}`);
   }
+  wakeupsOf(o);
 }
 
 /** Run the server until a signal; resolves when it has stopped cleanly. */
@@ -105,10 +113,15 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   let app: ReturnType<typeof buildApp> | undefined;
   let sweeper: Sweeper | undefined;
   let director: Director | null = null;
+  let wakeups: PgNotifier | null = null;
   try {
     const tokens = await resolveTokens(store, o.tokens);
     const metrics = new ServerMetrics();
-    const notifier = new Waiters(clock);
+    // on PostgreSQL, wake-ups reach the other servers of the database too (api/pg-notifier.ts)
+    const crossing = wakeupsOf(o);
+    wakeups = crossing && new PgNotifier({ ...crossing, clock, log: log.child({ role: 'wake-ups' }), connect: pgWakeConnect(o.db) });
+    await wakeups?.start();
+    const notifier = wakeups ?? new Waiters(clock);
     // with endpoints: the director (director/wiring.ts), started once the server listens and its URL is known
     let url = '';
     director = await makeDirector({ store, clock, log, config, serverUrl: () => localServerUrl(url), baseEnv: o.agentEnv ?? { PATH: '/usr/local/bin:/usr/bin:/bin' } });
@@ -150,7 +163,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     sweeper.start();
     director?.start();
     const shares = Object.fromEntries(config.shares);
-    log.info({ host: address.host, port, db: isPostgresUrl(o.db) ? redactedUrl(o.db) : o.db, tls: tls !== null, queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
+    log.info({ host: address.host, port, db: isPostgresUrl(o.db) ? redactedUrl(o.db) : o.db, tls: tls !== null, ...(crossing ? { wakeups: crossing } : {}), queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {
@@ -158,6 +171,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     await director?.close();
     await sweeper?.close();
     await app?.close();
+    await wakeups?.close();
     await store.close();
   }
   log.info('stopped');
