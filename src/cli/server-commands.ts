@@ -80,10 +80,10 @@ transaction pooling, where LISTEN does not work, give --db-wakeups poll on
 every server.
 
 Examples:
-  vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \
+  vmpilot-server serve --listen 0.0.0.0:8443 --db /var/lib/vmpilot/server.db \\
     --tls-cert /etc/vmpilot/cert.pem --tls-key /etc/vmpilot/key.pem --config /etc/vmpilot/server.yaml
   VMPILOT_DB=postgres://vmpilot@db.example.org/vmpilot vmpilot-server serve --listen 0.0.0.0:8080 --db-pool 20
-  vmpilot-server serve --listen 0.0.0.0:8080 --db postgres://vmpilot@pgbouncer.example.org:6432/vmpilot \
+  vmpilot-server serve --listen 0.0.0.0:8080 --db postgres://vmpilot@pgbouncer.example.org:6432/vmpilot \\
     --db-wakeups poll --db-poll-ms 1000`,
     )
     .action(async (o: Record<string, string | undefined>) => {
