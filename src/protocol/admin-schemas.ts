@@ -155,7 +155,7 @@ export const payloadsQuerySchema = {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     /** `oldest`: oldest first (the cursor then names ids above). */
     order: { type: 'string', enum: ['newest', 'oldest'] },
-    /** A column to sort by (store/payload-order.ts; `-` first: largest first); checked by the route, which names the keys. */
+    /** A column to sort by (store/list-order.ts; `-` first: largest first); checked by the route, which names the keys. */
     sort: { type: 'string', maxLength: 20 },
     limit: pageLimit,
     cursor: idText,
@@ -172,6 +172,8 @@ export const pilotsQuerySchema = {
   additionalProperties: false,
   properties: {
     state: { type: 'string', maxLength: 200, pattern: `^(${pilotStates})(,(${pilotStates}))*$` },
+    /** A column to sort by (store/list-order.ts); checked by the route, which names the keys. */
+    sort: { type: 'string', maxLength: 20 },
     limit: pageLimit,
     cursor: idText,
     /** Skip this many rows (instead of a cursor; at most 1,000,000). */

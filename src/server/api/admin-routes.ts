@@ -38,7 +38,7 @@ import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { coresTimeline } from '../queue/usage.js';
 import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
-import { PAYLOAD_SORT_KEYS, parsePayloadSort, type PayloadSort } from '../store/payload-order.js';
+import { PAYLOAD_SORT_KEYS, PILOT_SORT_KEYS, parsePayloadSort, parseSort, type PayloadSort, type PilotSort } from '../store/list-order.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
 import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
@@ -58,6 +58,7 @@ interface PayloadsQuery {
 
 interface PilotsQuery {
   state?: string;
+  sort?: string;
   limit?: string;
   cursor?: string;
   offset?: string;
@@ -70,6 +71,14 @@ function sortOf(q: PayloadsQuery): PayloadSort {
   const sort = parsePayloadSort(q.sort ?? '');
   if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${PAYLOAD_SORT_KEYS.join(', ')} (a leading - sorts from the largest down, e.g. sort=-started)`);
   if (q.order !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.sort and query.order cannot be given together: sort=id is oldest first, sort=-id newest first');
+  if (q.cursor !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.cursor pages a listing by id: with query.sort, page by query.offset (the Link header does)');
+  return sort;
+}
+
+/** The sort a pilot listing asks for; throws VMP_BAD_REQUEST naming the parameter when it does not fit. */
+function pilotSortOf(q: PilotsQuery): PilotSort {
+  const sort = parseSort(PILOT_SORT_KEYS, q.sort ?? '');
+  if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${PILOT_SORT_KEYS.join(', ')} (a leading - sorts from the largest down, e.g. sort=-heartbeat)`);
   if (q.cursor !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.cursor pages a listing by id: with query.sort, page by query.offset (the Link header does)');
   return sort;
 }
@@ -136,8 +145,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { querystring: pilotsQuerySchema }, onRequest: adminOnly },
     async (request, reply): Promise<PilotView[]> => {
       const q = request.query;
-      const page = pageOf(q);
+      const sort = q.sort === undefined ? undefined : pilotSortOf(q);
+      const page = sort ? { ...pageOf(q), offset: pageOf(q).offset ?? 0 } : pageOf(q);
       const filter = {
+        ...(sort ? { sort } : {}),
         limit: page.limit,
         ...(page.before !== null ? { before: page.before } : {}),
         ...(page.offset !== null ? { offset: page.offset } : {}),

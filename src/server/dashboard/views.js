@@ -203,13 +203,16 @@ function pilotRow(p, sel) {
 
 /** Pilots: halted ones hidden unless asked for, 50 a page. */
 export function pilots(root, r) {
-  var params = paramsOf(r.q, ['state']);
+  var params = paramsOf(r.q, ['state', 'sort']);
   var page = pageOf(r.q);
   var select = el('select', { id: 'f-pilot-state', 'aria-label': 'state' }, [el('option', { value: '', text: 'live (halted hidden)' }), el('option', { value: 'all', text: 'all, halted too', selected: params.state === 'all' })].concat(
     PILOT_STATES.map(function (s) { return el('option', { value: s, text: s, selected: s === params.state }); })));
-  select.addEventListener('change', function () { go('pilots', { state: select.value }); });
+  select.addEventListener('change', function () { go('pilots', { state: select.value, sort: params.sort }); });
   var pagerBox = el('div', { className: 'pager', id: 'pilots-pager' });
   var list = table('pilots', ['', 'ID', '', 'Host', 'State', 'Cores used', 'Last heartbeat', 'Shutdown']);
+  sortable(list.querySelector('table'), [null, 'id', null, 'host', 'state', 'cores', 'heartbeat', 'shutdown'], params.sort, function (next) {
+    go('pilots', { state: params.state, sort: next });
+  });
   var sel = selection('pilot', function (p) { return pilotActions(p).length > 0; }, function (chosen) {
     var can = function (type) { return chosen.every(function (p) { return pilotActions(p).indexOf(type) >= 0; }); };
     return (can('drain') ? [{ action: 'drain', label: 'Drain', run: function (l) { return bulkPilots('drain', l); } }] : [])
@@ -219,6 +222,7 @@ export function pilots(root, r) {
   return function () {
     var q = new URLSearchParams();
     if (params.state !== 'all') q.set('state', params.state || LIVE_PILOTS);
+    if (params.sort) q.set('sort', params.sort);
     q.set('limit', String(PAGE));
     q.set('offset', String((page - 1) * PAGE));
     return api('GET', '/v1/pilots?' + q.toString()).then(function (res) {

@@ -8,7 +8,7 @@ import type { PilotState } from '../../protocol/index.js';
 import { PAYLOAD_LIST_SELECT, type PayloadListRow, type PilotRow } from './rows.js';
 import type { Sql } from './sql.js';
 import type { PayloadFilter, PilotFilter } from './store.js';
-import { payloadOrderBy } from './payload-order.js';
+import { payloadOrderBy, pilotOrderBy } from './list-order.js';
 
 /** SQLite's "no limit". */
 const ALL = -1;
@@ -23,6 +23,11 @@ export function listPilotsIn(sql: Sql, select: string, f: PilotFilter): PilotRow
   const limit = f.limit ?? ALL;
   const offset = f.offset ?? 0;
   const states = f.states ? [...new Set<PilotState>(f.states)] : null;
+  if (f.sort) {
+    // sorted by a column: one read of every pilot in the states (an admin's page; pilots are thousands, not millions)
+    const where = states ? `WHERE p.state IN (${states.map(() => '?').join(', ')})` : '';
+    return sql.all<PilotRow>(`${select} ${where} ORDER BY ${pilotOrderBy(f.sort)} LIMIT ? OFFSET ?`, ...(states ?? []), limit, offset);
+  }
   if (!states) return sql.all<PilotRow>(`${select} WHERE p.id < ? ORDER BY p.id DESC LIMIT ? OFFSET ?`, before, limit, offset);
   // each state's range holds at most offset + limit of the rows wanted
   const each = limit === ALL ? ALL : limit + offset;

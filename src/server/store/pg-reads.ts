@@ -13,7 +13,7 @@ import type { Pg } from './pg-sql.js';
 import type { DrainRecord } from './pilot-rules.js';
 import { PAYLOAD_LIST_COLUMNS, instruction, payloadDerived, type InstructionRow, type PayloadListRow, type PilotRow } from './rows.js';
 import type { AccountingFilter, AccountingRow, AccountingTotal, InstructionRecord, OverviewFigures, PayloadFilter, PilotFilter, StoreCounts } from './store.js';
-import { payloadOrderBy } from './payload-order.js';
+import { payloadOrderBy, pilotOrderBy } from './list-order.js';
 
 const DERIVED = payloadDerived('GREATEST');
 
@@ -90,7 +90,7 @@ export async function pgListPilots(q: Pg, select: string, f: PilotFilter): Promi
   const where = ['p.id < ?'];
   const params: unknown[] = [f.before ?? Number.MAX_SAFE_INTEGER];
   if (states) (where.push('p.state = ANY(?)'), params.push(states));
-  return q.all<PilotRow>(`${select} WHERE ${where.join(' AND ')} ORDER BY p.id DESC LIMIT ? OFFSET ?`, ...params, f.limit ?? null, f.offset ?? 0);
+  return q.all<PilotRow>(`${select} WHERE ${where.join(' AND ')} ORDER BY ${pilotOrderBy(f.sort)} LIMIT ? OFFSET ?`, ...params, f.limit ?? null, f.offset ?? 0);
 }
 
 /** How many pilots match `f`'s states. */

@@ -35,7 +35,7 @@ import type { DirectorStore, InstanceRecord } from '../director/ports.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import type { Designator, Waiting } from '../queue/reservations.js';
 import type { RunInterval } from '../queue/usage.js';
-import type { PayloadSort } from './payload-order.js';
+import type { PayloadSort, PilotSort } from './list-order.js';
 
 // what the matcher sees belongs to queue/; named here too for the store's callers
 export type { Candidate, Offer, Picker } from '../queue/offer.js';
@@ -54,7 +54,7 @@ export interface PayloadFilter {
   offset?: number;
   /** Oldest first instead of newest first. */
   oldestFirst?: boolean;
-  /** Sorted by this instead (payload-order.ts); paged by `offset` only. */
+  /** Sorted by this instead (list-order.ts); paged by `offset` only. */
   sort?: PayloadSort;
 }
 
@@ -65,6 +65,8 @@ export interface PilotFilter {
   before?: number;
   /** Skip this many matching rows first (instead of `before`). */
   offset?: number;
+  /** Sorted by this instead (list-order.ts); paged by `offset` only. */
+  sort?: PilotSort;
 }
 
 /** What the overview adds to the counts: live cores and the age of each group's queue. */

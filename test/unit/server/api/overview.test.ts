@@ -9,7 +9,7 @@ import { FakeClock } from '../../../../src/shared/clock.js';
 import { silentLogger } from '../../../../src/shared/log.js';
 import path from 'node:path';
 import { heartbeat, matchRequest, tempDir } from '../helpers.js';
-import { ADMIN, bearer, harness, type Harness } from './harness.js';
+import { ADMIN, PILOT, bearer, harness, type Harness } from './harness.js';
 
 describe('what the dashboard reads: totals, counted and filtered pages, a pilot in detail', () => {
   let h: Harness;
@@ -61,6 +61,17 @@ describe('what the dashboard reads: totals, counted and filtered pages, a pilot 
     expect(bad.json().error).toEqual({ code: 'VMP_BAD_REQUEST', message: expect.stringMatching(/^query\.sort "command" is not one of id, name, group, state, cores, pilot, exit, attempts, started, ended/) });
     expect((await get(`${paths.payloads}?sort=name&cursor=${ids[0]}`)).json().error.message).toMatch(/with query\.sort, page by query\.offset/);
     expect((await get(`${paths.payloads}?sort=name&order=oldest`)).json().error.message).toMatch(/query\.sort and query\.order cannot be given together/);
+  });
+
+  it('sorts pilots by a column the query names, paged by offset; refuses a sort it has not', async () => {
+    for (const hostname of ['b.example', 'c.example', 'a.example']) await h.app.inject({ method: 'POST', url: paths.register, headers: bearer(PILOT), payload: { hostname, version: '0.1.0', cores: 2, memoryMb: 1000 } });
+    const first = await get(`${paths.pilots}?sort=host&limit=2`);
+    expect(first.json<PilotView[]>().map((p) => p.hostname)).toEqual(['a.example', 'b.example']);
+    expect(first.headers.link).toBe(`<${paths.pilots}?sort=host&limit=2&offset=2>; rel="next"`);
+    expect((await get(`${paths.pilots}?sort=-host`)).json<PilotView[]>().map((p) => p.hostname)).toEqual(['c.example', 'b.example', 'a.example']);
+    const bad = await get(`${paths.pilots}?sort=labels`);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/^query\.sort "labels" is not one of id, host, state, cores, heartbeat, shutdown/);
   });
 
   it('counts pilots in the states asked for and pages them by offset', async () => {

@@ -13,7 +13,7 @@ import { decideDesignation } from '../../../../src/server/queue/reservations.js'
 import type { Store } from '../../../../src/server/store/store.js';
 import { heartbeat, registration } from '../helpers.js';
 import { T, offer, type MakeWorld, type StoreWorld } from './store-contract.js';
-import { parsePayloadSort } from '../../../../src/server/store/payload-order.js';
+import { PILOT_SORT_KEYS, parsePayloadSort, parseSort } from '../../../../src/server/store/list-order.js';
 
 const eight = { totalCores: 8, memoryMb: 16_000, remainingSec: null };
 const STALE = 60_000;
@@ -190,6 +190,24 @@ export function recordsContract(name: string, make: MakeWorld): void {
       // a page at a time, the filters still apply
       expect(await names('name', { limit: 2, offset: 2 })).toEqual([tag(4), tag(2)]);
       expect(await names('name', { nameContains: 'alph' })).toEqual([tag(3), tag(1)]);
+    });
+
+    it('sorts a pilot listing by a column, either way, those never heard from last, within the states asked for', async () => {
+      const ids = [];
+      for (const [i, host] of ['c.example', 'a.example', 'b.example', 'd.example'].entries()) ids.push((await store.createPilot(registration({ hostname: host, cores: 4 - i }), `s${i}`, T)).id);
+      await store.setPilotState(ids[0]!, 'running', 'x', T);
+      await store.setPilotState(ids[1]!, 'running', 'x', T);
+      await store.setPilotState(ids[3]!, 'halted', 'x', T);
+      await store.recordHeartbeat(ids[1]!, heartbeat(), T + 5000);
+      await store.recordHeartbeat(ids[0]!, heartbeat(), T + 9000);
+      const hosts = async (sort: string, extra: object = {}) => (await store.listPilots({ sort: parseSort(PILOT_SORT_KEYS, sort)!, ...extra })).map((p) => p.hostname);
+      expect(await hosts('host')).toEqual(['a.example', 'b.example', 'c.example', 'd.example']);
+      expect(await hosts('-host', { states: ['running', 'booting'] })).toEqual(['c.example', 'b.example', 'a.example']);
+      expect(await hosts('-heartbeat')).toEqual(['c.example', 'a.example', 'd.example', 'b.example']);
+      expect(await hosts('heartbeat', { limit: 2 })).toEqual(['a.example', 'c.example']);
+      expect(await hosts('cores', { offset: 1, limit: 2 })).toEqual(['b.example', 'a.example']);
+      // booting, then the two running (the newer first), then halted
+      expect(await hosts('state')).toEqual(['b.example', 'a.example', 'c.example', 'd.example']);
     });
 
     it('lists newest first, page by page, by any of several states', async () => {
