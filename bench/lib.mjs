@@ -21,6 +21,8 @@ const children = new Set();
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
+// a benchmark stopped by a signal still stops what it started (its servers, a PostgreSQL cluster): through the exit handlers
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 
 /** Build dist/ (quietly) unless BENCH_NO_BUILD=1. */
 export function build() {

@@ -10,7 +10,7 @@
 // BENCH_GROWTH_ROUNDS rounds (default 30: half an hour of a fleet's life at
 // the 60 s heartbeat interval, compressed): in each, every pilot sends one
 // heartbeat, and BENCH_GROWTH_CHURN payloads (default 50) are submitted,
-// claimed, started and ended by pilots in turn. Read from
+// claimed, started and ended by pilots in turn, one at a time. Read from
 // pg_stat_user_tables (after pg_stat_clear_snapshot, once the counts settled)
 // and pg_total_relation_size: the share of pilot-row updates that were HOT
 // (in place, no index entry), dead tuples at the end, and the growth of each
@@ -80,13 +80,14 @@ async function grow(name, db, bundle) {
     if ((r + 1) % 10 === 0) console.error(`  ${name}: round ${r + 1} of ${rounds}`);
     await each(pilotCount, inFlight, (i) => pilots[i].beat());
     await net.post('/v1/payloads/batch', tok.admin, { payloads: Array.from({ length: churn }, (_, i) => ({ command: ['true'], group: `g${i % 4}` })) });
-    await each(churn, Math.min(inFlight, churn), async () => {
+    // one claim at a time: claims running together skip the rows each other locked (SKIP LOCKED) and may hand out nothing
+    for (let k = 0; k < churn; k++) {
       const p = pilots[claimer++ % pilotCount];
       const reply = await p.match();
-      if (!reply.payload) throw new Error(`pilot ${p.id} was handed no payload with ${churn} submitted`);
+      if (!reply.payload) throw new Error(`pilot ${p.id} was handed no payload with ${churn - k} queued`);
       await p.start(reply.payload);
       await p.end(reply.payload.id);
-    });
+    }
   }
   const end = await tables(url);
   await net.close();
