@@ -3,7 +3,8 @@
 // Benchmarks are not tests: they measure and print, they assert nothing.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +21,8 @@ const children = new Set();
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
+// a benchmark stopped by a signal still stops what it started (its servers, a PostgreSQL cluster): through the exit handlers
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 
 /** Build dist/ (quietly) unless BENCH_NO_BUILD=1. */
 export function build() {
@@ -211,4 +214,138 @@ export function printTable(bench, figures) {
     const extra = [meets(f), f.compare ? `vs ${f.compare}` : ''].filter(Boolean).join('; ');
     console.log(`  ${f.name.padEnd(width)}  ${fmt(f.value).padStart(10)} ${f.unit.padEnd(6)} ${extra}`);
   }
+}
+
+/** Build the server of commit `base` into a temporary directory; its bundle's path. */
+export async function buildBase(base) {
+  const tmp = tempDir('vmpilot-bench-base-');
+  const tar = execFileSync('git', ['archive', base, 'src', 'scripts', 'package.json'], { cwd: ROOT, maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', tmp.dir], { input: tar });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(tmp.dir, 'node_modules'));
+  const { build: esbuild } = await import('esbuild');
+  const { readFile } = await import('node:fs/promises');
+  const rawText = {
+    name: 'raw-text',
+    setup(b) {
+      b.onResolve({ filter: /\?raw$/ }, (a) => ({ path: path.resolve(a.resolveDir, a.path.slice(0, -'?raw'.length)), namespace: 'raw-text' }));
+      b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (a) => ({ contents: await readFile(a.path, 'utf8'), loader: 'text' }));
+    },
+  };
+  mkdirSync(path.join(tmp.dir, 'dist'));
+  await esbuild({
+    absWorkingDir: tmp.dir,
+    entryPoints: ['src/cli/vmpilot-server.ts'],
+    outfile: 'dist/vmpilot-server.cjs',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    keepNames: true,
+    logLevel: 'error',
+    external: ['better-sqlite3'],
+    plugins: [rawText],
+    inject: [path.join(tmp.dir, 'scripts/import-meta-url.js')],
+    define: { __VMPILOT_VERSION__: '"0.1.0"', 'import.meta.url': '__import_meta_url' },
+  });
+  return { bundle: path.join(tmp.dir, 'dist/vmpilot-server.cjs'), cleanup: tmp.cleanup };
+}
+
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+const asPostgres = (args) => execFileSync('runuser', ['-u', 'postgres', '--', ...args], { stdio: 'pipe', timeout: 120_000 });
+
+/** A free TCP port on 127.0.0.1 (closed again at once). */
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL 15 (Debian's package, as test/postgres.ts starts it for
+ * the tests, with the same small settings and fsync on): a cluster in a
+ * temporary directory owned by `postgres`, on a free loopback port. Resolves
+ * with `url(db)`, `createDatabase(name)`, `pids()` (the postmaster and its
+ * children now, for their CPU) and `stop()` (pg_ctl by its data directory).
+ * Throws when the package is missing (`npm test` installs it for the tests).
+ */
+export async function startPostgres() {
+  if (!existsSync(`${PG_BIN}/initdb`)) throw new Error(`${PG_BIN}/initdb does not exist: install Debian's postgresql (the PostgreSQL store tests do: test/systems/packages.sh postgresql)`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'vmpilot-bench-pg-'));
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  chownSync(dir, uid, gid);
+  const data = path.join(dir, 'data');
+  asPostgres([`${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const port = await freePort();
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB -c max_connections=60 -c max_wal_size=256MB`;
+  asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+  const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+  const stop = () => {
+    try {
+      asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  let stopped = false;
+  process.once('exit', () => stopped || stop());
+  return {
+    url,
+    createDatabase(name) {
+      asPostgres([`${PG_BIN}/psql`, '-h', dir, '-p', String(port), '-U', 'postgres', '-c', `CREATE DATABASE ${name}`]);
+      return url(name);
+    },
+    /** The postmaster (first line of postmaster.pid) and every process whose parent it is. */
+    pids() {
+      const main = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return [main, ...childrenOf(main)];
+    },
+    stop() {
+      stopped = true;
+      stop();
+    },
+  };
+}
+
+/** The PIDs whose parent is `pid`, from /proc. */
+export function childrenOf(pid) {
+  const found = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return found;
+}
+
+/** CPU seconds (user + system) of the processes `pids` (one that has ended counts 0). */
+export function cpuOf(pids) {
+  let sec = 0;
+  for (const pid of pids) {
+    try {
+      sec += procStats(pid).cpuSec;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return sec;
+}
+
+/** Another process spinning one core (`node -e 'for(;;){}'`) until `stop()`, which ends it by its PID. */
+export function busyCore() {
+  const child = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  children.add(child);
+  const exited = new Promise((r) => child.on('exit', r));
+  return { pid: child.pid, stop: async () => (process.kill(child.pid, 'SIGKILL'), exited) };
 }

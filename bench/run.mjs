@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RESULTS, ROOT, build, printTable } from './lib.mjs';
 
-const all = ['agent-startup', 'dispatch', 'dispatch-replicas', 'halt', 'agent-idle', 'server-load', 'server-limits', 'packing', 'dashboard', 'relay', 'director'];
+const all = ['agent-startup', 'dispatch', 'dispatch-replicas', 'halt', 'agent-idle', 'server-load', 'pg-growth', 'server-limits', 'packing', 'dashboard', 'relay', 'director'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 for (const name of chosen) if (!all.includes(name)) throw new Error(`no benchmark "${name}"; choose from ${all.join(', ')}`);
 

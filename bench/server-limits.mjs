@@ -15,10 +15,10 @@
 //    worst wait of a /v1/health probe sent every 2 ms while the dashboard's
 //    poll runs back to back; the base server's GET /v1/pilots beside it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { RESULTS, ROOT, SERVER, build, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
+import { RESULTS, ROOT, SERVER, build, buildBase, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
 
 build();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -29,41 +29,6 @@ const rate = Number(process.env.BENCH_RATE ?? 3000);
 const inFlight = 64;
 /** `heartbeats` or `requests`: run one part only. */
 const only = process.env.BENCH_ONLY ?? '';
-
-/** Build the server of commit `base` into a temporary directory; its bundle's path. */
-async function buildBase(base) {
-  const tmp = tempDir('vmpilot-bench-base-');
-  const tar = execFileSync('git', ['archive', base, 'src', 'scripts', 'package.json'], { cwd: ROOT, maxBuffer: 1 << 28 });
-  execFileSync('tar', ['-x', '-C', tmp.dir], { input: tar });
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(tmp.dir, 'node_modules'));
-  const { build: esbuild } = await import('esbuild');
-  const { readFile } = await import('node:fs/promises');
-  const rawText = {
-    name: 'raw-text',
-    setup(b) {
-      b.onResolve({ filter: /\?raw$/ }, (a) => ({ path: path.resolve(a.resolveDir, a.path.slice(0, -'?raw'.length)), namespace: 'raw-text' }));
-      b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (a) => ({ contents: await readFile(a.path, 'utf8'), loader: 'text' }));
-    },
-  };
-  mkdirSync(path.join(tmp.dir, 'dist'));
-  await esbuild({
-    absWorkingDir: tmp.dir,
-    entryPoints: ['src/cli/vmpilot-server.ts'],
-    outfile: 'dist/vmpilot-server.cjs',
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: true,
-    keepNames: true,
-    logLevel: 'error',
-    external: ['better-sqlite3'],
-    plugins: [rawText],
-    inject: [path.join(tmp.dir, 'scripts/import-meta-url.js')],
-    define: { __VMPILOT_VERSION__: '"0.1.0"', 'import.meta.url': '__import_meta_url' },
-  });
-  return { bundle: path.join(tmp.dir, 'dist/vmpilot-server.cjs'), cleanup: tmp.cleanup };
-}
 
 function heartbeat(i) {
   return JSON.stringify({

@@ -14,10 +14,17 @@
 // as the server answers) and open loop at a fixed rate (default 3,000/s, the
 // load of 180,000 pilots at a 60 s interval), where latency counts from when a
 // request was due, so a server that falls behind cannot hide it.
-import { statSync, writeFileSync } from 'node:fs';
+//
+// First (BENCH_ONLY=heartbeats: this part alone; BENCH_ONLY=load: the rest
+// alone), heartbeats compared in the same run (heartbeats-compared.mjs): a bare
+// fastify route, SQLite before (BENCH_BASE) and after, PostgreSQL with one replica.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { build, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
+import { compareHeartbeats } from './heartbeats-compared.mjs';
+import { RESULTS, ROOT, build, buildBase, percentile, record, startServer, tempDir, tokens } from './lib.mjs';
+import { closedLoop, openLoop } from './loops.mjs';
 import { SimPilot, connect, each } from './sim-pilots.mjs';
 
 build();
@@ -35,6 +42,12 @@ const shallowQueue = 10;
 const dbRounds = Number(process.env.BENCH_DB_ROUNDS ?? 2);
 /** Pilots that run two payloads each for the busy-heartbeat figure. */
 const busyPilots = Number(process.env.BENCH_BUSY_PILOTS ?? 1000);
+/** `heartbeats`: only the comparison (heartbeats-compared.mjs); `load`: only the rest. */
+const only = process.env.BENCH_ONLY ?? '';
+/** The comparison: pilots on each server, seconds per loop, rounds. */
+const hbPilots = Number(process.env.BENCH_HB_PILOTS ?? 10_000);
+const hbSeconds = Number(process.env.BENCH_HB_SECONDS ?? 10);
+const hbRounds = Number(process.env.BENCH_HB_ROUNDS ?? 2);
 
 /** The database after a full checkpoint (WAL truncated to 0): its size in bytes. */
 function checkpointed(file) {
@@ -66,45 +79,6 @@ async function watchingWal(file, fn) {
   } finally {
     clearInterval(timer);
   }
-}
-
-/** Run `worker(i)` with `inFlight` in parallel until `until`; returns latencies (ms). */
-async function closedLoop(until, worker, parallel = inFlight) {
-  const latencies = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async (_, w) => {
-      while (performance.now() < until) {
-        const t0 = performance.now();
-        await worker(next++, w);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return latencies;
-}
-
-/** Send `perSec` requests a second for `ms`, latency from when each was due. */
-async function openLoop(perSec, ms, worker) {
-  const latencies = [];
-  const start = performance.now();
-  const total = Math.floor((perSec * ms) / 1000);
-  const pending = [];
-  let sent = 0;
-  while (sent < total) {
-    const due = start + (sent * 1000) / perSec;
-    const now = performance.now();
-    if (now < due) {
-      await new Promise((r) => setTimeout(r, Math.max(0, due - now - 0.5)));
-      continue;
-    }
-    const i = sent++;
-    pending.push(worker(i).then(() => latencies.push(performance.now() - due)));
-    if (pending.length > 20_000) await Promise.all(pending.splice(0));
-  }
-  await Promise.all(pending);
-  const elapsed = (performance.now() - start) / 1000;
-  return { latencies, achieved: total / elapsed };
 }
 
 async function run(pilotCount) {
@@ -167,7 +141,7 @@ async function run(pilotCount) {
   say(`${dbRounds} rounds of heartbeats, then closed and open loop`);
   const { result: beatWindow, walPeak } = await watchingWal(db, async () => {
     await each(pilotCount * dbRounds, inFlight, beat);
-    const closed = await closedLoop(performance.now() + seconds * 1000, beat);
+    const closed = await closedLoop(performance.now() + seconds * 1000, beat, inFlight);
     const open = await openLoop(rate, seconds * 1000, beat);
     return { closed, open };
   });
@@ -190,7 +164,7 @@ async function run(pilotCount) {
   await each(busy.length, inFlight, async (i) => {
     for (let k = 0; k < 2; k++) await busy[i].start(await claim(busy[i]));
   });
-  const busyLat = await closedLoop(performance.now() + Math.min(seconds, 10) * 1000, (i) => busy[i % busy.length].beat());
+  const busyLat = await closedLoop(performance.now() + Math.min(seconds, 10) * 1000, (i) => busy[i % busy.length].beat(), inFlight);
   add(`heartbeats from pilots running 2 payloads (${busy.length} pilots)`, busyLat.length / Math.min(seconds, 10), '/s', { goal: { op: '>=', value: 3000 } });
   add('heartbeat p99, pilots running 2 payloads', percentile(busyLat, 99), 'ms');
   await each(busy.length, inFlight, async (i) => {
@@ -251,7 +225,7 @@ async function run(pilotCount) {
   const emptyLat = await closedLoop(performance.now() + emptySec * 1000, async (i) => {
     const reply = await pilots[i % pilotCount].match();
     if (reply.payload) throw new Error(`payload ${reply.payload.id} handed out from a queue this benchmark emptied`);
-  });
+  }, inFlight);
   add('match, empty queue', emptyLat.length / emptySec, '/s');
   add('match, empty queue p99', percentile(emptyLat, 99), 'ms', { goal: { op: '<=', value: 50 } });
 
@@ -264,5 +238,18 @@ async function run(pilotCount) {
 }
 
 const figures = [];
-for (const n of sizes) figures.push(...(await run(n)));
-record('server-load', figures, { seconds, rate, inFlight, claimers, claimRounds, dbRounds });
+if (only !== 'load') {
+  const base = process.env.BENCH_BASE ?? execFileSync('git', ['merge-base', 'HEAD', 'main'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const before = await buildBase(base);
+  try {
+    figures.push(...(await compareHeartbeats({ pilotCount: hbPilots, seconds: hbSeconds, rate, inFlight, rounds: hbRounds, base, baseBundle: before.bundle })));
+  } finally {
+    before.cleanup();
+  }
+}
+if (only !== 'heartbeats') for (const n of sizes) figures.push(...(await run(n)));
+for (const f of figures) f.part ??= 'load';
+// one part run alone keeps the other part's figures of the last run
+const kept = only && existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8'))['server-load']?.figures ?? []).filter((f) => (f.part ?? 'load') !== (only === 'heartbeats' ? 'heartbeats compared' : 'load')) : [];
+const ordered = [...figures, ...kept].sort((x, y) => (x.part === y.part ? 0 : x.part === 'heartbeats compared' ? -1 : 1));
+record('server-load', ordered, { seconds, rate, inFlight, claimers, claimRounds, dbRounds, hbPilots, hbSeconds, hbRounds });

@@ -179,7 +179,8 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
 
 /** The store `o.db` names: PostgreSQL for a postgres:// or postgresql:// URL, else a SQLite file. */
 async function openStore(o: Pick<ServeOptions, 'db' | 'dbPoolSize'>, policy: StorePolicy): Promise<Store> {
-  if (!isPostgresUrl(o.db)) return openSqliteStore(o.db, policy);
+  // one SQLite transaction for the heartbeats that arrive together (store/heartbeat-group.ts)
+  if (!isPostgresUrl(o.db)) return openSqliteStore(o.db, policy, { groupCommit: policy.clock ?? systemClock });
   return openPgStore(o.db, policy, o.dbPoolSize === undefined ? {} : { poolSize: o.dbPoolSize });
 }
 

@@ -30,8 +30,13 @@ export function newSecret(): string {
 
 /** True when `secret` hashes to `hashHex`, compared in constant time. */
 export function matchesHash(secret: string, hashHex: string): boolean {
-  const a = Buffer.from(sha256Hex(secret), 'hex');
-  const b = Buffer.from(hashHex, 'hex');
+  return hashesEqual(sha256Hex(secret), hashHex);
+}
+
+/** True when two hex hashes are the same, compared in constant time. */
+function hashesEqual(aHex: string, bHex: string): boolean {
+  const a = Buffer.from(aHex, 'hex');
+  const b = Buffer.from(bHex, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
@@ -75,16 +80,18 @@ export class Authenticator {
    * expires.
    */
   async identify(token: string): Promise<Caller> {
-    if (matchesHash(token, this.tokens.adminHash)) return { kind: 'admin' };
-    if (matchesHash(token, this.tokens.pilotHash)) return { kind: 'registrar' };
+    // hashed once: every comparison and lookup below is of the hash (one SHA-256 per request, not three)
+    const hash = sha256Hex(token);
+    if (hashesEqual(hash, this.tokens.adminHash)) return { kind: 'admin' };
+    if (hashesEqual(hash, this.tokens.pilotHash)) return { kind: 'registrar' };
     const instanceLike = token.startsWith(CREDENTIAL_PREFIX);
     if (instanceLike) {
       // valid only while its instance is coming and no pilot registered with it (store.ts instanceByCredential)
-      const instance = await this.store.instanceByCredential(sha256Hex(token));
+      const instance = await this.store.instanceByCredential(hash);
       if (instance) return { kind: 'instance', instanceId: instance.id };
     }
     // (a pilot credential is random base64url: it may, once in a billion, start with the prefix too)
-    const owner = await this.store.credentialOwner(sha256Hex(token));
+    const owner = await this.store.credentialOwner(hash);
     if (!owner) return instanceLike ? { kind: 'unknown', spentInstance: true } : { kind: 'unknown' };
     if (owner.expiresAt !== null && owner.expiresAt <= this.clock.now()) return { kind: 'unknown', expired: true };
     return { kind: 'pilot', pilotId: owner.pilotId };

@@ -390,6 +390,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE payloads ADD COLUMN peak_rss_mb REAL;
     `,
   },
+  {
+    version: 12,
+    description:
+      'no index on pilots(state, last_contact_at): every heartbeat, report and match moves last_contact_at, so the index was written on each; the stall sweep filters on COALESCE(last_contact_at, registered_at), which the index could not serve, and finds live pilots by state through pilots(state, id).',
+    sql: `DROP INDEX pilots_state_contact;`,
+  },
 ];
 
 /**

@@ -282,6 +282,12 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE payloads ADD COLUMN peak_rss_mb DOUBLE PRECISION;
     `,
   },
+  {
+    version: 12,
+    description:
+      'no index on pilots(state, last_contact_at): every heartbeat, report and match moves last_contact_at, so the index was written on each; the stall sweep filters on COALESCE(last_contact_at, registered_at), which the index could not serve, and finds live pilots by state through pilots(state, id). On PostgreSQL an update that changes no indexed column can be HOT: written in the same page (fillfactor 70 leaves room), with no index entry and no index bloat.',
+    sql: `DROP INDEX pilots_state_contact;`,
+  },
 ];
 
 /** The schema version this build writes and reads on PostgreSQL. */

@@ -7,8 +7,12 @@ import type Database from 'better-sqlite3';
 /** Cached statements over one connection. */
 export class Sql {
   private readonly cache = new Map<string, Database.Statement>();
+  /** One transaction function, made once: better-sqlite3 builds a wrapper per `transaction()` call. */
+  private readonly inTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
-  constructor(readonly db: Database.Database) {}
+  constructor(readonly db: Database.Database) {
+    this.inTx = db.transaction((fn: () => unknown) => fn());
+  }
 
   private stmt(sql: string): Database.Statement {
     let s = this.cache.get(sql);
@@ -35,8 +39,11 @@ export class Sql {
     return { id: Number(r.lastInsertRowid), changes: r.changes };
   }
 
-  /** Run `fn` in one transaction (IMMEDIATE, so two writers never deadlock). */
+  /**
+   * Run `fn` in one transaction (IMMEDIATE, so two writers never deadlock);
+   * inside another transaction, in a savepoint of it.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.inTx.immediate(fn) as T;
   }
 }

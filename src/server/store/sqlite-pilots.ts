@@ -77,6 +77,26 @@ export function pilotViewOf(sql: Sql, id: number): PilotView | null {
   return row ? pilotView(row) : null;
 }
 
+/** One heartbeat as the store records it. */
+export interface Heartbeat {
+  pilotId: number;
+  beat: HeartbeatRequest;
+  at: number;
+}
+
+/**
+ * Record one heartbeat (inside the caller's transaction): last contact,
+ * usage, the state it implies, and a kill-payload instruction for each
+ * payload it lists that is not its pilot's.
+ */
+export function applyHeartbeat(sql: Sql, { pilotId, beat, at }: Heartbeat): void {
+  const pilot = mustPilotRow(sql, pilotId);
+  const listed = beat.payloads.filter((p) => p.state !== 'stopping');
+  const ids = strangers(pilot, beat, new Map(listed.map((p) => [p.id, payloadRow(sql, p.id)])));
+  // its pending instructions matter only to a kill (read on every heartbeat, they would cost every heartbeat)
+  applyChanges(sql, effectOfHeartbeat(pilot, beat, ids, ids.length > 0 ? pendingOf(sql, pilotId) : [], at));
+}
+
 /** The pilots part of the SQLite store on `sql`. */
 export function sqlitePilots(sql: Sql, policy: StorePolicy): PilotStore {
   const getPilot = async (id: number): Promise<PilotView | null> => pilotViewOf(sql, id);
@@ -118,13 +138,7 @@ export function sqlitePilots(sql: Sql, policy: StorePolicy): PilotStore {
     },
 
     async recordHeartbeat(pilotId: number, beat: HeartbeatRequest, at: number) {
-      sql.tx(() => {
-        const pilot = mustPilotRow(sql, pilotId);
-        const listed = beat.payloads.filter((p) => p.state !== 'stopping');
-        const ids = strangers(pilot, beat, new Map(listed.map((p) => [p.id, payloadRow(sql, p.id)])));
-        // its pending instructions matter only to a kill (read on every heartbeat, they would cost every heartbeat)
-        applyChanges(sql, effectOfHeartbeat(pilot, beat, ids, ids.length > 0 ? pendingOf(sql, pilotId) : [], at));
-      });
+      sql.tx(() => applyHeartbeat(sql, { pilotId, beat, at }));
     },
 
     async touchPilot(pilotId: number, at: number) {

@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { Clock } from '../../shared/clock.js';
 import { VmpilotError, describeError } from '../../shared/errors.js';
 import { accountingByGroupIn, accountingIn, countsIn, runIntervalsIn } from './aggregates.js';
 import { migrate } from './migrations.js';
@@ -20,7 +21,8 @@ import { Sql } from './sql.js';
 import { sqliteInstances } from './sqlite-director-state.js';
 import { sqliteInstructions } from './sqlite-instructions.js';
 import { sqlitePayloads } from './sqlite-payloads.js';
-import { sqlitePilots } from './sqlite-pilots.js';
+import { GroupCommit } from './heartbeat-group.js';
+import { applyHeartbeat, sqlitePilots, type Heartbeat } from './sqlite-pilots.js';
 import { sqliteReservations } from './sqlite-reservations.js';
 import type { AccountingStore, SettingsStore, Store, StorePolicy } from './store.js';
 
@@ -32,11 +34,22 @@ export const DEFAULT_POLICY: StorePolicy = { maxAttempts: 3 };
 /** The Store on one better-sqlite3 connection. */
 export type SqliteStore = Store;
 
+/** How the store writes. */
+export interface SqliteOptions {
+  /**
+   * Commit heartbeats in groups (heartbeat-group.ts): those that arrive
+   * before the next turn of `clock`'s event loop share one transaction, each
+   * answered once it commits. The server sets it; without it each heartbeat
+   * is its own transaction.
+   */
+  groupCommit?: Clock;
+}
+
 /**
  * Open (creating if needed) the store in `file` and migrate it. Throws
  * VMP_DATABASE with the file name when it cannot be opened or migrated.
  */
-export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLICY): SqliteStore {
+export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLICY, options: SqliteOptions = {}): SqliteStore {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { fileMustExist: false });
@@ -47,7 +60,7 @@ export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLI
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    return sqliteStore(db, policy);
+    return sqliteStore(db, policy, options);
   } catch (err) {
     db?.close();
     throw new VmpilotError('VMP_DATABASE', `cannot open database ${path.resolve(file)}: ${describeError(err)}`, {
@@ -57,9 +70,9 @@ export function openSqliteStore(file: string, policy: StorePolicy = DEFAULT_POLI
 }
 
 /** The Store on an open, migrated connection: its parts, each over the same statements. */
-export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT_POLICY): SqliteStore {
+export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT_POLICY, options: SqliteOptions = {}): SqliteStore {
   const sql = new Sql(db);
-  return {
+  const store: Store = {
     ...sqliteSettings(sql),
     ...sqlitePilots(sql, policy),
     ...sqlitePayloads(sql),
@@ -67,6 +80,18 @@ export function sqliteStore(db: Database.Database, policy: StorePolicy = DEFAULT
     ...sqliteAccounting(sql),
     ...sqliteReservations(sql),
     ...sqliteInstances(sql, policy),
+  };
+  if (!options.groupCommit) return store;
+  const group = new GroupCommit<Heartbeat>((fn) => sql.tx(fn), (h) => applyHeartbeat(sql, h), options.groupCommit);
+  const close = store.close;
+  return {
+    ...store,
+    recordHeartbeat: (pilotId, beat, at) => group.submit({ pilotId, beat, at }),
+    // heartbeats still waiting are written (and answered) before the connection goes
+    async close() {
+      if (sql.db.open) group.flushAll();
+      await close();
+    },
   };
 }
 

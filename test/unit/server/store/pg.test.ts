@@ -13,7 +13,7 @@ import { pgPool } from '../../../../src/server/store/pg-sql.js';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { startPostgres, type PgCluster } from '../../../postgres.js';
-import { registration } from '../helpers.js';
+import { heartbeat, registration } from '../helpers.js';
 import { storeContract } from './store-contract.js';
 import { pgWorld } from './worlds.js';
 
@@ -88,6 +88,41 @@ describe('PostgreSQL store', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('writes heartbeats in place: each is a HOT update of the pilot row (no new index entry), so heartbeats leave no index bloat', async () => {
+    const url = await cluster.createDatabase();
+    const stats = async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const r = await client.query("SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'pilots'");
+        return { upd: Number(r.rows[0].upd), hot: Number(r.rows[0].hot) };
+      } finally {
+        await client.end();
+      }
+    };
+    /** The counters once `updates` updates are counted (a backend sends its counts when its connection ends). */
+    const counted = async (updates: number) => {
+      for (let i = 0; i < 2000; i++) {
+        const s = await stats();
+        if (s.upd >= updates) return s;
+        await new Promise((r) => setImmediate(r));
+      }
+      throw new Error(`pg_stat_user_tables never counted ${updates} updates of pilots`);
+    };
+    let store = await openPgStore(url, { maxAttempts: 3 }, { poolSize: 1 });
+    const { id } = await store.createPilot(registration(), 'h', 1);
+    // the first heartbeat moves the pilot from booting to running: its state (an indexed column) changes once
+    await store.recordHeartbeat(id, heartbeat({ state: 'serving' }), 2);
+    await store.close();
+    const before = await counted(1);
+    store = await openPgStore(url, { maxAttempts: 3 }, { poolSize: 1 });
+    for (let i = 0; i < 20; i++) await store.recordHeartbeat(id, heartbeat({ state: 'serving', uptimeSec: 100 + i }), 1000 * (i + 3));
+    await store.close();
+    const after = await counted(before.upd + 20);
+    expect(after.upd - before.upd).toBe(20);
+    expect(after.hot - before.hot).toBe(20);
   });
 
   it('says which database it cannot reach, without its password', async () => {

@@ -3,13 +3,16 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../../../src/server/store/sqlite.js';
+import { systemClock } from '../../../../src/shared/clock.js';
 import { isVmpilotError } from '../../../../src/shared/errors.js';
 import { tempDir } from '../helpers.js';
 import { storeContract } from './store-contract.js';
 import { sqliteWorld } from './worlds.js';
 
 // the shared contract (store-contract.ts) on a temp file; each open() is another connection to it
-storeContract('SQLite', sqliteWorld);
+storeContract('SQLite', () => sqliteWorld());
+// and as the server opens it: heartbeats committed in groups (heartbeat-group.test.ts has the batches' own cases)
+storeContract('SQLite, heartbeats group-committed', () => sqliteWorld({ groupCommit: systemClock }));
 
 describe('SqliteStore', () => {
   let tmp: ReturnType<typeof tempDir>;

@@ -6,20 +6,20 @@
  */
 import path from 'node:path';
 import { openPgStore } from '../../../../src/server/store/pg.js';
-import { openSqliteStore } from '../../../../src/server/store/sqlite.js';
+import { openSqliteStore, type SqliteOptions } from '../../../../src/server/store/sqlite.js';
 import type { Store } from '../../../../src/server/store/store.js';
 import type { PgCluster } from '../../../postgres.js';
 import { tempDir } from '../helpers.js';
 import type { StoreWorld } from './store-contract.js';
 
-/** A new SQLite file; `close()` closes every store opened on it and removes it. */
-export async function sqliteWorld(): Promise<StoreWorld> {
+/** A new SQLite file; `close()` closes every store opened on it and removes it. `options`: how each store writes (group commit). */
+export async function sqliteWorld(options: SqliteOptions = {}): Promise<StoreWorld> {
   const tmp = tempDir();
   const file = path.join(tmp.dir, 'server.db');
   const opened: Store[] = [];
   return {
     async open(policy) {
-      const s = openSqliteStore(file, policy);
+      const s = openSqliteStore(file, policy, options);
       opened.push(s);
       return s;
     },
