@@ -174,6 +174,15 @@ describe('the dashboard in headless Chromium, with 10,000 payloads', () => {
     const halt = (await page.locator(`#pilots button[data-action="halt"][data-pilot="${hostilePilot}"]`).boundingBox())!;
     expect(halt.x + halt.width).toBeLessThanOrEqual(cardRight.x + cardRight.width);
     expect((await host.locator('span').boundingBox())!.width).toBeLessThan(300);
+    // the pilots sort by host on the server, the other way on a second click
+    const rows = () => page.locator('#pilots tr[data-pilot-row]').evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute('data-pilot-row'))));
+    const byHost = (await api.pilots()).filter((p) => p.state !== 'halted').sort((a, b) => (a.hostname < b.hostname ? -1 : 1)).map((p) => p.id);
+    await page.click('#pilots th button[data-sort="host"]');
+    await expect.poll(() => page.url()).toMatch(/#\/pilots\?sort=host$/);
+    await expect.poll(rows).toEqual(byHost);
+    await page.click('#pilots th button[data-sort="host"]');
+    await expect.poll(() => page.url()).toMatch(/sort=-host$/);
+    await expect.poll(rows).toEqual([...byHost].reverse());
   });
 
   it("shows a payload's detail with its output tail, and its pilot's with instructions and last heartbeat", async () => {
