@@ -167,6 +167,14 @@ endpoints:
       'stopped acting as the leader',
       'this server is the leader now: it runs the stall sweeper and the director',
     ]);
+    // told at once by its connection, not found out at a later check
+    const down = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string; why?: string })
+      .find((l) => l.msg?.startsWith('this server is no longer the leader'));
+    expect(down?.why).toMatch(/^its lock's connection to the database was lost: .*terminat/);
     expect(await metric(server, 'vmpilot_leader')).toBe(1);
     // and its sweeper runs again
     const sweeps = await metric(server, 'vmpilot_stall_sweeps_total');
