@@ -16,8 +16,14 @@ import pg from 'pg';
 import { describeError } from '../../shared/errors.js';
 import type { LeaderLock } from '../leader.js';
 
-/** The advisory lock key of the replicas' leader ("vmp" in ASCII, then 2; the migrations take 1). */
-export const LEADER_LOCK = 0x766d7002;
+/**
+ * The advisory lock key of the replicas' leader ("vmp" in ASCII, then 3).
+ * Every key is in one space per database, so it must differ from the
+ * migrations' (1, pg-migrations.ts) and the designations' (2,
+ * pg-reservations.ts): a session holding one of theirs would hold up their
+ * transactions for as long as it leads.
+ */
+export const LEADER_LOCK = 0x766d7003;
 
 /** How the lock's session is named in pg_stat_activity. */
 export const LEADER_APPLICATION_NAME = 'vmpilot-server leader';

@@ -9,6 +9,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LEADER_APPLICATION_NAME, LEADER_LOCK, pgLeaderLock } from '../../../../src/server/store/pg-leader.js';
+import { MIGRATION_LOCK } from '../../../../src/server/store/pg-migrations.js';
+import { DESIGNATION_LOCK } from '../../../../src/server/store/pg-reservations.js';
 import { startPostgres, type PgCluster } from '../../../postgres.js';
 
 let cluster: PgCluster;
@@ -35,6 +37,10 @@ const holders = (url: string) =>
   query<{ pid: number }>(url, "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND l.objid = $1 AND d.datname = current_database()", [LEADER_LOCK]).then((r) => r.map((x) => x.pid));
 
 describe('the PostgreSQL leader lock', () => {
+  it("is a key of its own: held for as long as a replica leads, it never holds up the store's own advisory locks", () => {
+    expect(new Set([LEADER_LOCK, MIGRATION_LOCK, DESIGNATION_LOCK]).size).toBe(3);
+  });
+
   it('one of two holds it, on a session of its own with keepalives; the other takes it once the first closes', async () => {
     const url = await cluster.createDatabase();
     const a = pgLeaderLock(url);
