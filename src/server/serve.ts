@@ -9,7 +9,10 @@
  * tokens generated now, `admin token: T` and `pilot token: T`. Logs go to
  * stderr as pino JSON. `--db` names a SQLite file, or a PostgreSQL database
  * as a postgres:// (postgresql://) URL (store/pg.ts). With `endpoints:` in --config the director runs
- * (director/wiring.ts): started after listening, closed first on a signal.
+ * (director/wiring.ts). The stall sweeper and the director run on the leader
+ * only (leader.ts): on PostgreSQL the replica holding the leader lock
+ * (store/pg-leader.ts), on SQLite always this server; the campaign starts
+ * after listening and is closed first on a signal.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +29,9 @@ import { DEFAULT_SERVER_CONFIG, loadServerConfig, type ServerConfig } from './co
 import { instanceCounts, localServerUrl, makeDirector } from './director/wiring.js';
 import type { Director } from './director/loop.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { ALWAYS_LEADER, Leadership, singletonDuties } from './leader.js';
 import { fairSharePicker } from './queue/pick.js';
+import { pgLeaderLock } from './store/pg-leader.js';
 import { isPostgresUrl, openPgStore, redactedUrl } from './store/pg.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store, StorePolicy } from './store/store.js';
@@ -111,7 +116,7 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
   const log = createServerLogger({ level: o.logLevel, base: { role: 'server' } });
   const store = await openStore(o, { maxAttempts: config.maxAttempts, usageHalfLifeSec: config.usageHalfLifeSec, clock });
   let app: ReturnType<typeof buildApp> | undefined;
-  let sweeper: Sweeper | undefined;
+  let leadership: Leadership | undefined;
   let director: Director | null = null;
   let wakeups: PgNotifier | null = null;
   try {
@@ -124,7 +129,8 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     const notifier = wakeups ?? new Waiters(clock);
     // with endpoints: the director (director/wiring.ts), started once the server listens and its URL is known
     let url = '';
-    director = await makeDirector({ store, clock, log, config, serverUrl: () => localServerUrl(url), baseEnv: o.agentEnv ?? { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+    const elected = isPostgresUrl(o.db);
+    director = await makeDirector({ store, clock, log, config, elected, serverUrl: () => localServerUrl(url), baseEnv: o.agentEnv ?? { PATH: '/usr/local/bin:/usr/bin:/bin' } });
     app = buildApp({
       store,
       clock,
@@ -148,7 +154,9 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
       ...(director ? { instanceCounts: () => instanceCounts(store) } : {}),
       ...(tls ? { https: tls } : {}),
     });
-    sweeper = new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => notifier.wakeAll() });
+    // the singletons, on the leader only: a new sweeper each time this server becomes the leader
+    const sweeper = () => new Sweeper({ store, clock, log, stallAfterSec, metrics, onRequeued: () => notifier.wakeAll() });
+    leadership = new Leadership({ lock: elected ? pgLeaderLock(o.db) : ALWAYS_LEADER, clock, log, duties: singletonDuties(sweeper, director), onChange: (leader) => (metrics.leader = leader) });
     try {
       await app.listen({ host: address.host, port: address.port });
     } catch (err) {
@@ -160,16 +168,15 @@ export async function serve(o: ServeOptions, write = (line: string) => process.s
     write(`vmpilot-server listening on ${url}`);
     if (tokens.generated.admin) write(`admin token: ${tokens.generated.admin}`);
     if (tokens.generated.pilot) write(`pilot token: ${tokens.generated.pilot}`);
-    sweeper.start();
-    director?.start();
+    leadership.start();
     const shares = Object.fromEntries(config.shares);
     log.info({ host: address.host, port, db: isPostgresUrl(o.db) ? redactedUrl(o.db) : o.db, tls: tls !== null, ...(crossing ? { wakeups: crossing } : {}), queued: await store.queuedCount(), shares, stallAfterSec, limits: config.limits }, 'server started');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
   } finally {
     // drivers closed, machines keep running: the next start reconciles them
+    await leadership?.close();
     await director?.close();
-    await sweeper?.close();
     await app?.close();
     await wakeups?.close();
     await store.close();

@@ -2,7 +2,9 @@
  * The stall sweep: every `everyMs` (on the Clock port), pilots with no
  * contact for `stallAfterSec` become stalled and their payloads go back to
  * the queue (or fail when no attempt is left). Wakes waiting matches when
- * payloads were requeued.
+ * payloads were requeued. With several replicas on one database it runs on
+ * the elected leader only (leader.ts); a new Sweeper each time this replica
+ * becomes the leader.
  */
 import type { Clock } from '../shared/clock.js';
 import { describeError } from '../shared/errors.js';
@@ -37,6 +39,7 @@ export class Sweeper {
   async sweep(): Promise<SweepResult> {
     const now = this.o.clock.now();
     const r = await this.o.store.sweepStalled(now - this.o.stallAfterSec * 1000, now);
+    this.o.metrics?.sweeps.inc();
     if (r.stalled.length > 0) {
       this.o.log.warn({ pilots: r.stalled, requeued: r.requeued, failed: r.failed, cancelled: r.cancelled }, 'pilots stalled');
       this.o.metrics?.stalled.inc({}, r.stalled.length);

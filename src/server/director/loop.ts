@@ -93,13 +93,30 @@ export interface DirectorOptions {
    * was given back (the holder closed).
    */
   holder?: string;
-  /** How long a lease lasts unless renewed (default: the longer of 30 s and three cycles). */
+  /**
+   * How long a lease lasts unless renewed (default: the longer of 30 s and
+   * three cycles; with `elected`, the longer of 10 s and two cycles).
+   */
   leaseMs?: number;
+  /**
+   * The server runs the director only while it is the elected leader of
+   * the replicas (leader.ts, PostgreSQL's advisory lock): the lease is then
+   * the second guard, for the moments a stepped-down leader's last cycle
+   * ends, and can be short, so that a new leader is not kept waiting long
+   * by the lease of one that died.
+   */
+  elected?: boolean;
+}
+
+/** The lease's length unless configured: a short second guard when the director runs on an elected leader only. Pure. */
+export function defaultLeaseMs(everyMs: number, elected: boolean): number {
+  return elected ? Math.max(10_000, 2 * everyMs) : Math.max(30_000, 3 * everyMs);
 }
 
 /** The director: cycles until closed. */
 export class Director {
-  private readonly stop = new AbortController();
+  private stop = new AbortController();
+  private closed = false;
   private wake = new AbortController();
   private loop: Promise<void> | null = null;
   private running: Promise<CycleRecord> | null = null;
@@ -114,7 +131,7 @@ export class Director {
     this.byName = new Map(o.endpoints.map((e) => [e.name, e]));
     this.secrets = o.secrets ?? randomSecrets;
     this.everyMs = o.everyMs ?? 5000;
-    this.lease = new Lease({ store: o.store, clock: o.clock, log: o.log, holder: o.holder, serverUrl: () => this.serverUrl(), leaseMs: o.leaseMs ?? Math.max(30_000, 3 * this.everyMs) });
+    this.lease = new Lease({ store: o.store, clock: o.clock, log: o.log, holder: o.holder, serverUrl: () => this.serverUrl(), leaseMs: o.leaseMs ?? defaultLeaseMs(this.everyMs, o.elected ?? false) });
   }
 
   private serverUrl(): string {
@@ -136,7 +153,7 @@ export class Director {
     return this.o.directorId;
   }
 
-  /** True from `start()` until `close()`: the loop cycles. */
+  /** True from `start()` until `pause()` or `close()`: the loop cycles. */
   get runs(): boolean {
     return this.loop !== null && !this.stop.signal.aborted;
   }
@@ -152,9 +169,15 @@ export class Director {
     return this.running;
   }
 
-  /** Cycle at once (the first cycle reconciles what a restart left), then every `everyMs` and after each poke. */
+  /**
+   * Cycle at once (the first cycle reconciles what a restart or another
+   * server's director left), then every `everyMs` and after each poke; again
+   * after a `pause()`, not after `close()`.
+   */
   start(): void {
-    this.loop ??= (async () => {
+    if (this.closed || this.loop !== null) return;
+    if (this.stop.signal.aborted) this.stop = new AbortController();
+    this.loop = (async () => {
       while (!this.stop.signal.aborted) {
         await this.cycle().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, 'director cycle failed'));
         if (this.stop.signal.aborted) break;
@@ -194,12 +217,24 @@ export class Director {
     this.wake.abort();
   }
 
-  /** Stop cycling and wait for the cycle under way. Machines keep running; drivers are closed. */
-  async close(): Promise<void> {
+  /**
+   * Stop cycling at once (driver calls under way are no longer waited for,
+   * no further machine is started), wait for the cycle under way and give
+   * the lease back; `start()` carries on. Machines keep running, drivers
+   * stay open.
+   */
+  async pause(): Promise<void> {
     this.stop.abort();
     await this.loop;
+    this.loop = null;
     await this.running?.catch(() => undefined);
     await this.lease.giveBack();
+  }
+
+  /** Stop cycling for good and wait for the cycle under way. Machines keep running; drivers are closed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pause();
     await Promise.all([...this.o.drivers.values()].map((d) => d.close().catch(() => undefined)));
   }
 
@@ -265,6 +300,7 @@ export class Director {
     await Promise.all(
       [...perEndpoint].map(async ([name, list]) => {
         for (const s of list) {
+          if (this.stop.signal.aborted) break; // paused or closing: the next leader decides again
           const f = await this.startOne(this.byName.get(name)!, s, actions);
           if (f) failed.push(f);
         }

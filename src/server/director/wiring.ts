@@ -86,6 +86,8 @@ export interface DirectorWiring {
   node?: string;
   /** Where the built agent files are (default: beside the server bundle). */
   agentDir?: string;
+  /** The director runs on the elected leader of the replicas only (loop.ts DirectorOptions.elected: a shorter lease). */
+  elected?: boolean;
 }
 
 /** The director of the configured endpoints, not started; null when there are none. */
@@ -127,6 +129,7 @@ export async function makeDirector(w: DirectorWiring): Promise<Director | null> 
     demandPolicy: demandPolicyOf(w.config),
     prices: new DriverPrices(drivers, new FilePrices(w.clock, w.log)),
     ...(w.config.directorCycleSec === undefined ? {} : { everyMs: w.config.directorCycleSec * 1000 }),
+    ...(w.elected ? { elected: true } : {}),
   });
 }
 

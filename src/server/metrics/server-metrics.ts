@@ -1,7 +1,7 @@
 /**
  * The server's metrics: requests by route and status, heartbeat and match
- * latency, and at scrape time pilots by state, payloads by state, queue
- * depth by group and core-seconds by how attempts ended (read from the
+ * latency, stall sweeps, whether this server is the replicas' leader, and
+ * at scrape time pilots by state, payloads by state, queue depth by group and core-seconds by how attempts ended (read from the
  * store). Served at GET /metrics with the admin token (Prometheus:
  * `authorization: { credentials: <admin token> }`).
  */
@@ -24,11 +24,19 @@ export class ServerMetrics {
   );
   readonly stalled = new Counter('vmpilot_pilots_stalled_total', 'Pilots marked stalled by the sweep.');
   readonly requeued = new Counter('vmpilot_payloads_requeued_total', 'Payloads put back in the queue after their attempt was lost.');
+  readonly sweeps = new Counter('vmpilot_stall_sweeps_total', "Stall sweeps this server ran (only the leader's sweeper runs).");
+  /** Whether this server is the leader of the replicas on its database (leader.ts); always true on SQLite once started. */
+  leader = false;
 
   /** The exposition text, with the store's counts and the open long polls as gauges. */
   render(counts: StoreCounts, longPolls = 0): string {
     const gauges: GaugeSamples[] = [
       { name: 'vmpilot_match_requests_open', help: 'Match requests (long polls) held open now.', samples: [{ labels: {}, value: longPolls }] },
+      {
+        name: 'vmpilot_leader',
+        help: '1 while this server is the leader of the replicas on its database (it runs the stall sweeper and the director), else 0.',
+        samples: [{ labels: {}, value: this.leader ? 1 : 0 }],
+      },
       {
         name: 'vmpilot_pilots',
         help: 'Pilots by state.',
@@ -51,6 +59,6 @@ export class ServerMetrics {
         samples: OUTCOMES.map((outcome) => ({ labels: { outcome }, value: counts.coreSecByOutcome[outcome] ?? 0 })),
       },
     ];
-    return renderMetrics(gauges, [this.requests, this.heartbeat, this.match, this.stalled, this.requeued]);
+    return renderMetrics(gauges, [this.requests, this.heartbeat, this.match, this.stalled, this.requeued, this.sweeps]);
   }
 }

@@ -12,7 +12,7 @@ import type { Pg, PgPool } from './pg-sql.js';
 import type { ReservationStore } from './store.js';
 
 /** The advisory lock key designations are changed under ("vmp", then 2). */
-const DESIGNATION_LOCK = 0x766d7002;
+export const DESIGNATION_LOCK = 0x766d7002;
 
 function readRows(q: Pg): Promise<DesignationRow[]> {
   return q.all<DesignationRow>('SELECT payload_id AS "payloadId", pilot_id AS "pilotId", seen_at AS "seenAt" FROM designations');

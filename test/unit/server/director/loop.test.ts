@@ -20,9 +20,10 @@ function world(endpoints: EndpointConfig[] = [endpoint('a', { limits: { instance
   const store = new MemoryDirectorStore();
   const cloud = new FakeCloud(clock);
   let n = 0;
-  const make = (holder?: string) =>
+  const make = (holder?: string, elected = false) =>
     new Director({
       ...(holder === undefined ? {} : { holder }),
+      ...(elected ? { elected } : {}),
       store,
       clock,
       log: silentLogger(),
@@ -289,5 +290,41 @@ describe('director loop', () => {
     const next = await c.cycle();
     expect(next.standby).toBeUndefined();
     expect(next.decision.starts.length).toBeGreaterThan(0);
+  });
+
+  it('on an elected leader: paused when it steps down (the lease given back, the drivers kept), started again later; the lease of one that died lasts 10 s', async () => {
+    const w = world();
+    const a = w.restart('server-a', true);
+    const b = w.restart('server-b', true);
+    w.store.queued = work(6);
+    a.start();
+    await settle();
+    expect(a.runs).toBe(true);
+    expect(w.store.cycles).toHaveLength(1);
+    await a.pause();
+    expect(a.runs).toBe(false);
+    // nothing cycles while paused
+    await w.clock.advance(a.everyMs * 3);
+    expect(w.store.cycles).toHaveLength(1);
+    // given back: another leader directs at its first cycle, and its drivers still answer after a's pause
+    expect((await b.cycle()).standby).toBeUndefined();
+    await b.pause();
+    a.start();
+    await settle();
+    expect(a.runs).toBe(true);
+    expect(w.store.cycles.length).toBe(3);
+    expect(w.store.cycles.at(-1)?.standby).toBeUndefined();
+
+    await a.close();
+    a.start();
+    expect(a.runs).toBe(false);
+
+    // c dies leading (it cycled, and neither paused nor closed): b waits out c's short lease only
+    const c = w.restart('server-c', true);
+    expect((await c.cycle()).standby).toBeUndefined();
+    await w.clock.advance(9_000);
+    expect((await b.cycle()).standby?.holder).toBe('server-c');
+    await w.clock.advance(2_000);
+    expect((await b.cycle()).standby).toBeUndefined();
   });
 });
