@@ -57,6 +57,10 @@ export interface PgCluster {
   createDatabase(): Promise<string>;
   /** Stop the server (pg_ctl -m fast: every connection is cut) and start it again on the same port. */
   restart(): Promise<void>;
+  /** Stop the server (pg_ctl -m fast) and keep its data: the database is down until `start()`. */
+  halt(): Promise<void>;
+  /** Start a halted server again, on the same port with the same data. */
+  start(): Promise<void>;
   /** Stop the server (pg_ctl -m fast) and remove its directory. */
   stop(): Promise<void>;
 }
@@ -124,6 +128,12 @@ export async function startPostgres(): Promise<PgCluster> {
     },
     async restart() {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+    },
+    async halt() {
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    async start() {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
     },
     async stop() {
