@@ -71,9 +71,9 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { lb, api } = await replicas();
     const log = path.join(tmp.dir, 'plain.log');
     const ids: number[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await api.submit({ command: logged(log, 0.1), name: `p${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 30; i++) ids.push(await api.submit({ command: logged(log, 0.1), name: `p${i}`, group: `g${i % 3}` }));
     const result = await finish(api, agents(lb, 'plain', 3), ids, log);
-    expect(result.byState).toEqual({ done: 40 });
+    expect(result.byState).toEqual({ done: 30 });
     expect([...result.runs.values()].map((r) => r.length)).toEqual(ids.map(() => 1));
     // HAProxy's request log names the replica of each request: both took agents' calls
     for (const name of ['replica1', 'replica2']) expect(lb.log()).toMatch(new RegExp(`replicas/${name} \\d+/\\d+/\\d+/\\d+/\\d+ 200 .*"POST /v1/pilots/`));
@@ -106,7 +106,7 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { servers, lb, api } = await replicas();
     const log = path.join(tmp.dir, 'pg.log');
     const ids: number[] = [];
-    for (let i = 0; i < 24; i++) ids.push(await api.submit({ command: logged(log, 1 + (i % 3) * 0.5), name: `q${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 18; i++) ids.push(await api.submit({ command: logged(log, 1 + (i % 3) * 0.5), name: `q${i}`, group: `g${i % 3}` }));
     const running = agents(lb, 'pg', 3);
     await waitFor('a few payloads to end and others to run', async () => {
       const jobs = await api.jobs();
@@ -131,7 +131,7 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     await cluster.start();
 
     const result = await finish(api, running, ids, log);
-    expect(result.byState).toEqual({ done: 24 });
+    expect(result.byState).toEqual({ done: 18 });
     expect([...result.runs.values()].map((r) => r.length)).toEqual(ids.map(() => 1));
     // what was acknowledged before the stop is still so: nothing done went back
     const after = new Map((await api.jobs()).map((j) => [j.id, j.state]));
