@@ -101,6 +101,7 @@ export async function startPostgres(): Promise<PgCluster> {
   }
   const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   let stopped = false;
+  let halted = false;
   // a test process that ends without its afterAll (a crash, a timeout) still stops its server, by its data directory
   const atExit = () => {
     if (stopped) return;
@@ -132,15 +133,18 @@ export async function startPostgres(): Promise<PgCluster> {
     },
     async halt() {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+      halted = true;
     },
     async start() {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+      halted = false;
     },
     async stop() {
       stopped = true;
       process.off('exit', atExit);
       try {
-        asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+        // a cluster a failed test left halted has nothing to stop
+        if (!halted) asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

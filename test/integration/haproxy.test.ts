@@ -116,19 +116,22 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
 
     await cluster.halt();
     const stoppedAt = Date.now();
-    // the replicas answer, through HAProxy, a clean 503 of their own
-    const during = await api.call<unknown>('GET', '/v1/payloads');
-    expect(during).toEqual({
-      status: 503,
-      body: { error: { code: 'VMP_DATABASE_UNAVAILABLE', message: "the server's database is unavailable; try again in 5 s" } },
-    });
-    // payloads end while the database is away; their reports wait in the agents' state
-    const endedAtStop = ended(log).length;
-    await waitFor('a payload to end while PostgreSQL is down', () => ended(log).length > endedAtStop, 15_000);
-    // the fault is 20 s of PostgreSQL down, counted from its stop
-    await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 20_000 - Date.now())));
-    for (const s of servers) expect(s.child.exitCode, s.stderr().slice(-2000)).toBeNull();
-    await cluster.start();
+    try {
+      // the replicas answer, through HAProxy, a clean 503 of their own
+      const during = await api.call<unknown>('GET', '/v1/payloads');
+      expect(during).toEqual({
+        status: 503,
+        body: { error: { code: 'VMP_DATABASE_UNAVAILABLE', message: "the server's database is unavailable; try again in 5 s" } },
+      });
+      // payloads end while the database is away; their reports wait in the agents' state
+      const endedAtStop = ended(log).length;
+      await waitFor('a payload to end while PostgreSQL is down', () => ended(log).length > endedAtStop, 15_000);
+      // the fault is 20 s of PostgreSQL down, counted from its stop
+      await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 20_000 - Date.now())));
+      for (const s of servers) expect(s.child.exitCode, s.stderr().slice(-2000)).toBeNull();
+    } finally {
+      await cluster.start();
+    }
 
     const result = await finish(api, running, ids, log);
     expect(result.byState).toEqual({ done: 18 });
