@@ -106,11 +106,13 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { servers, lb, api } = await replicas();
     const log = path.join(tmp.dir, 'pg.log');
     const ids: number[] = [];
-    for (let i = 0; i < 18; i++) ids.push(await api.submit({ command: logged(log, 1 + (i % 3) * 0.5), name: `q${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 18; i++) ids.push(await api.submit({ command: logged(log, 3), name: `q${i}`, group: `g${i % 3}` }));
     const running = agents(lb, 'pg', 3);
-    await waitFor('a few payloads to end and others to run', async () => {
-      const jobs = await api.jobs();
-      return jobs.filter((j) => j.state === 'done').length >= 3 && jobs.filter((j) => j.state === 'running').length >= 2;
+    // stop PostgreSQL just after a payload started: it runs on for about 3 s, into the outage
+    await waitFor('a few payloads to end and one to have just started', () => {
+      const runs = [...readRuns(log).runs.values()].flat();
+      const now = BigInt(Date.now()) * 1_000_000n;
+      return runs.filter((r) => r.endNs !== null).length >= 3 && runs.some((r) => r.endNs === null && now - r.startNs < 1_000_000_000n);
     });
     const acknowledged = new Map((await api.jobs()).map((j) => [j.id, j.state]));
 
@@ -124,8 +126,8 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
         body: { error: { code: 'VMP_DATABASE_UNAVAILABLE', message: "the server's database is unavailable; try again in 5 s" } },
       });
       // payloads end while the database is away; their reports wait in the agents' state
-      const endedAtStop = ended(log).length;
-      await waitFor('a payload to end while PostgreSQL is down', () => ended(log).length > endedAtStop, 15_000);
+      const downNs = BigInt(stoppedAt) * 1_000_000n;
+      await waitFor('a payload to end while PostgreSQL is down', () => ended(log).some((r) => r.endNs! > downNs), 15_000);
       // the fault is 20 s of PostgreSQL down, counted from its stop
       await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 20_000 - Date.now())));
       for (const s of servers) expect(s.child.exitCode, s.stderr().slice(-2000)).toBeNull();
