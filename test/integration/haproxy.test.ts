@@ -71,9 +71,9 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { lb, api } = await replicas();
     const log = path.join(tmp.dir, 'plain.log');
     const ids: number[] = [];
-    for (let i = 0; i < 30; i++) ids.push(await api.submit({ command: logged(log, 0.1), name: `p${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 24; i++) ids.push(await api.submit({ command: logged(log, 0.1), name: `p${i}`, group: `g${i % 3}` }));
     const result = await finish(api, agents(lb, 'plain', 3), ids, log);
-    expect(result.byState).toEqual({ done: 30 });
+    expect(result.byState).toEqual({ done: 24 });
     expect([...result.runs.values()].map((r) => r.length)).toEqual(ids.map(() => 1));
     // HAProxy's request log names the replica of each request: both took agents' calls
     for (const name of ['replica1', 'replica2']) expect(lb.log()).toMatch(new RegExp(`replicas/${name} \\d+/\\d+/\\d+/\\d+/\\d+ 200 .*"POST /v1/pilots/`));
@@ -83,7 +83,7 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { servers, lb, api } = await replicas();
     const log = path.join(tmp.dir, 'kill.log');
     const ids: number[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await api.submit({ command: logged(log, 0.3), name: `k${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 30; i++) ids.push(await api.submit({ command: logged(log, 0.3), name: `k${i}`, group: `g${i % 3}` }));
     const running = agents(lb, 'kill', 3);
     await waitFor('a few payloads to end and others to run', async () => {
       const jobs = await api.jobs();
@@ -96,7 +96,7 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     // the work goes on through the survivor: payloads end, and the server records them
     await waitFor('payloads to end after the kill', () => ended(log).length >= doneAtKill + 6, 30_000);
     const result = await finish(api, running, ids, log);
-    expect(result.byState).toEqual({ done: 40 });
+    expect(result.byState).toEqual({ done: 30 });
     expect(survivor.child.exitCode).toBeNull();
     // HAProxy saw the dead replica and took it out
     expect(lb.log()).toMatch(/Server replicas\/replica1 is DOWN/);
@@ -106,13 +106,13 @@ describe('server replicas behind HAProxy on one PostgreSQL', () => {
     const { servers, lb, api } = await replicas();
     const log = path.join(tmp.dir, 'pg.log');
     const ids: number[] = [];
-    for (let i = 0; i < 18; i++) ids.push(await api.submit({ command: logged(log, 3), name: `q${i}`, group: `g${i % 3}` }));
+    for (let i = 0; i < 18; i++) ids.push(await api.submit({ command: logged(log, 4), name: `q${i}`, group: `g${i % 3}` }));
     const running = agents(lb, 'pg', 3);
-    // stop PostgreSQL just after a payload started: it runs on for about 3 s, into the outage
+    // stop PostgreSQL just after a payload started: it runs on for 2 s or more, into the outage
     await waitFor('a few payloads to end and one to have just started', () => {
       const runs = [...readRuns(log).runs.values()].flat();
       const now = BigInt(Date.now()) * 1_000_000n;
-      return runs.filter((r) => r.endNs !== null).length >= 3 && runs.some((r) => r.endNs === null && now - r.startNs < 1_000_000_000n);
+      return runs.filter((r) => r.endNs !== null).length >= 3 && runs.some((r) => r.endNs === null && now - r.startNs < 2_000_000_000n);
     });
     const acknowledged = new Map((await api.jobs()).map((j) => [j.id, j.state]));
 
