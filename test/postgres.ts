@@ -57,6 +57,10 @@ export interface PgCluster {
   createDatabase(): Promise<string>;
   /** Stop the server (pg_ctl -m fast: every connection is cut) and start it again on the same port. */
   restart(): Promise<void>;
+  /** Stop the server (pg_ctl -m fast) and keep its data: the database is down until `start()`. */
+  halt(): Promise<void>;
+  /** Start a halted server again, on the same port with the same data. */
+  start(): Promise<void>;
   /** Stop the server (pg_ctl -m fast) and remove its directory. */
   stop(): Promise<void>;
 }
@@ -97,6 +101,7 @@ export async function startPostgres(): Promise<PgCluster> {
   }
   const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   let stopped = false;
+  let halted = false;
   // a test process that ends without its afterAll (a crash, a timeout) still stops its server, by its data directory
   const atExit = () => {
     if (stopped) return;
@@ -126,11 +131,20 @@ export async function startPostgres(): Promise<PgCluster> {
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
       asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
     },
+    async halt() {
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+      halted = true;
+    },
+    async start() {
+      asPostgres([`${BIN}/pg_ctl`, '-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+      halted = false;
+    },
     async stop() {
       stopped = true;
       process.off('exit', atExit);
       try {
-        asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
+        // a cluster a failed test left halted has nothing to stop
+        if (!halted) asPostgres([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   // local environment (exit status 4)
   VMP_STATE: { exit: 4, meaning: "The agent's state directory, or a relay's spool, cannot be read or written (or another relay moves that spool)." },
   VMP_DATABASE: { exit: 4, status: 500, meaning: 'The server database cannot be opened or migrated.' },
+  VMP_DATABASE_UNAVAILABLE: { exit: 4, status: 503, meaning: "The server cannot reach its PostgreSQL database right now (HTTP 503, with Retry-After): try again later." },
   VMP_LISTEN: { exit: 4, meaning: 'The server or relay cannot listen on the address given.' },
   VMP_SPAWN: { exit: 4, meaning: 'A payload process could not be started.' },
   VMP_PROBE: { exit: 4, meaning: 'The node could not be probed.' },

@@ -4,14 +4,15 @@
  * end; a server killed with SIGKILL and started again loses nothing it
  * acknowledged; and two servers started together on one database migrate
  * it once and share its queue, every payload run exactly once by the
- * agents of both.
+ * agents of both; while PostgreSQL is down the server answers a clean 503
+ * VMP_DATABASE_UNAVAILABLE, and serves again by itself once it is back.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgCluster } from '../postgres.js';
-import { SERVER, admin, freePort, killAll, recorded, runCommand, startAgent, startServer, tempDir, waitFor } from './harness.js';
+import { ADMIN_TOKEN, SERVER, admin, freePort, killAll, recorded, runCommand, startAgent, startServer, tempDir, waitFor } from './harness.js';
 
 /** The payload ids of every run `recorded` logged, in the order they ended. */
 const runs = (log: string): number[] =>
@@ -83,6 +84,7 @@ describe('the server on PostgreSQL', () => {
     expect(await admin(a.url).pilots()).toHaveLength(4);
     await Promise.all([a.stop(), b.stop()]);
   });
+
   it('migrate moves a SQLite installation into PostgreSQL with every record and id: the server comes back on it and a running agent carries on', async () => {
     const file = path.join(tmp.dir, 'moved.db');
     const log = path.join(tmp.dir, 'moved.log');
@@ -128,5 +130,41 @@ describe('the server on PostgreSQL', () => {
     expect(twice.stderr).toMatch(/the PostgreSQL database is not empty \(table \w+ holds rows\): migrate into a new, empty database/);
     expect((await again.jobs()).length).toBe(7);
     await second.stop();
+  });
+
+  it('while PostgreSQL is down answers 503 VMP_DATABASE_UNAVAILABLE with Retry-After, and serves again once it is back, without a restart', async () => {
+    const db = await cluster.createDatabase();
+    const server = await startServer(db, ['--db-pool', '2']);
+    const api = admin(server.url);
+    const id = await api.submit({ command: ['true'], name: 'before' });
+    await cluster.halt();
+    try {
+      for (const [method, route, body] of [
+        ['GET', '/v1/payloads', undefined],
+        ['POST', '/v1/payloads', { command: ['true'], name: 'during' }],
+      ] as const) {
+        const res = await fetch(server.url + route, {
+          method,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          body: body && JSON.stringify(body),
+        });
+        expect([method, route, res.status, res.headers.get('retry-after'), await res.json()]).toEqual([
+          method,
+          route,
+          503,
+          '5',
+          { error: { code: 'VMP_DATABASE_UNAVAILABLE', message: "the server's database is unavailable; try again in 5 s" } },
+        ]);
+      }
+      // the health route does not touch the database: the process is alive
+      expect((await fetch(`${server.url}/v1/health`)).status).toBe(200);
+    } finally {
+      await cluster.start();
+    }
+    // the same process, its pool reconnected; the submission refused meanwhile did not happen
+    expect((await api.jobs()).map((j) => [j.id, j.name])).toEqual([[id, 'before']]);
+    expect(server.child.exitCode).toBeNull();
+    expect(server.stderr()).not.toContain('VMP_INTERNAL');
+    await server.stop();
   });
 });

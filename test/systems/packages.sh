@@ -26,5 +26,5 @@ apt_install \
   libslurm-perl libslurmdb-perl libswitch-perl \
   gridengine-master gridengine-exec gridengine-client \
   openssh-server openssh-client \
-  postgresql \
+  postgresql haproxy \
   curl wget

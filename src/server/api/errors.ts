@@ -68,7 +68,9 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | VmpilotError, request, reply) => {
     if (err instanceof VmpilotError) {
       const status = httpStatusOf(err.code);
-      if (status >= 500) request.log.error({ err }, 'request failed');
+      // the database away (PostgreSQL restarting) is one line per request, not a stack trace
+      if (err.code === 'VMP_DATABASE_UNAVAILABLE') request.log.warn({ code: err.code, reason: err.details.reason }, 'request failed: database unavailable');
+      else if (status >= 500) request.log.error({ err }, 'request failed');
       const retry = err.details.retryAfterSec;
       if (typeof retry === 'number') void reply.header('retry-after', String(retry));
       if (REFUSED.has(status)) void reply.header('connection', 'close');

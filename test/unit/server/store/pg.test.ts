@@ -11,7 +11,7 @@ import { PG_SCHEMA_VERSION, migratePg } from '../../../../src/server/store/pg-mi
 import { isPostgresUrl, openPgStore } from '../../../../src/server/store/pg.js';
 import { pgPool } from '../../../../src/server/store/pg-sql.js';
 import { SCHEMA_VERSION } from '../../../../src/server/store/migrations.js';
-import { isVmpilotError } from '../../../../src/shared/errors.js';
+import { isVmpilotError, type VmpilotError } from '../../../../src/shared/errors.js';
 import { startPostgres, type PgCluster } from '../../../postgres.js';
 import { heartbeat, registration } from '../helpers.js';
 import { storeContract } from './store-contract.js';
@@ -79,9 +79,14 @@ describe('PostgreSQL store', () => {
       // both connections of the pool in use once, so both are cut by the restart
       await Promise.all([store.getPayload(id), store.queuedCount()]);
       await cluster.restart();
-      // the first calls may meet a cut connection; the store recovers by itself, with no reopening
+      // the first calls may meet a cut connection (VMP_DATABASE_UNAVAILABLE); the store recovers by itself, with no reopening
       let answer: unknown;
-      for (let i = 0; i < 10 && answer === undefined; i++) answer = await store.getPayload(id).catch(() => undefined);
+      for (let i = 0; i < 10 && answer === undefined; i++) {
+        answer = await store.getPayload(id).catch((err: unknown) => {
+          expect(isVmpilotError(err, 'VMP_DATABASE_UNAVAILABLE'), String(err)).toBe(true);
+          return undefined;
+        });
+      }
       expect(answer).toMatchObject({ id, state: 'queued' });
       expect((await store.submitPayloads([{ command: ['y'] }], 2)).length).toBe(1);
       expect(await store.queuedCount()).toBe(2);
@@ -123,6 +128,55 @@ describe('PostgreSQL store', () => {
     const after = await counted(before.upd + 20);
     expect(after.upd - before.upd).toBe(20);
     expect(after.hot - before.hot).toBe(20);
+  });
+
+  it('a transaction whose connection PostgreSQL cuts between two of its statements fails with VMP_DATABASE_UNAVAILABLE, not an uncaught error', async () => {
+    const url = await cluster.createDatabase();
+    const pool = pgPool(url, 2);
+    // a second connection of this process: when it has seen PostgreSQL go, so has the transaction's socket
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    const watcherCut = new Promise<void>((resolve) => {
+      watcher.on('error', () => resolve());
+      watcher.on('end', () => resolve());
+    });
+    let err: unknown;
+    try {
+      err = await pool
+        .tx(async (q) => {
+          await q.get('SELECT 1');
+          await cluster.halt();
+          await watcherCut;
+          await new Promise((resolve) => setImmediate(resolve));
+          return q.get('SELECT 2');
+        })
+        .catch((e: unknown) => e);
+    } finally {
+      await cluster.start();
+    }
+    expect(isVmpilotError(err, 'VMP_DATABASE_UNAVAILABLE'), String(err)).toBe(true);
+    // the broken connection left the pool: the next query opens a new one
+    expect(await pool.get('SELECT 3 AS n')).toEqual({ n: 3 });
+    await pool.close();
+  });
+
+  it('while PostgreSQL is down every call is VMP_DATABASE_UNAVAILABLE (503), and a statement PostgreSQL refuses stays its own error', async () => {
+    const url = await cluster.createDatabase();
+    const pool = pgPool(url, 2);
+    const refused = await pool.get('SELECT * FROM no_such_table').catch((e: unknown) => e);
+    expect(isVmpilotError(refused)).toBe(false);
+    expect((refused as { code?: string }).code).toBe('42P01');
+    await cluster.halt();
+    try {
+      for (const call of [() => pool.get('SELECT 1'), () => pool.tx((q) => q.get('SELECT 1'))]) {
+        const err = await call().catch((e: unknown) => e);
+        expect(isVmpilotError(err, 'VMP_DATABASE_UNAVAILABLE'), String(err)).toBe(true);
+        expect((err as VmpilotError).details).toMatchObject({ retryAfterSec: 5 });
+      }
+    } finally {
+      await cluster.start();
+    }
+    await pool.close();
   });
 
   it('says which database it cannot reach, without its password', async () => {
