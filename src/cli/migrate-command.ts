@@ -5,7 +5,14 @@
  */
 import { VmpilotError } from '../shared/errors.js';
 import { isPostgresUrl, redactedUrl } from '../server/store/pg.js';
-import { copySqliteToPg, sqliteSource } from '../server/store/sqlite-to-pg.js';
+import { copySqliteToPg } from '../server/store/sqlite-to-pg.js';
+
+/** `--from sqlite:FILE` (or a bare file name): the file; throws VMP_USAGE for anything else. */
+export function sqliteSource(from: string): string {
+  const file = from.startsWith('sqlite:') ? from.slice('sqlite:'.length) : from;
+  if (!file || /^[a-z]+:\/\//i.test(file)) throw new VmpilotError('VMP_USAGE', `--from "${from}" is not a SQLite file: give sqlite:/var/lib/vmpilot/server.db`);
+  return file;
+}
 
 /** Copy the installation; print what was copied. */
 export async function migrateCommand(

@@ -123,7 +123,7 @@ with --db set to the PostgreSQL URL (docs/scale-out.md). Pilots keep their
 credentials and report numbers, so running agents carry on when the server
 comes back. The SQLite file is only read, and must be at this version's
 schema (a server of this version opened it). On any error nothing is kept
-in PostgreSQL (exit status 2 for a database that is not empty, 4 for the
+in PostgreSQL (exit status 3 for a database that is not empty, 4 for the
 database errors).
 
 Example:

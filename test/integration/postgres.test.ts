@@ -126,7 +126,7 @@ describe('the server on PostgreSQL', () => {
 
     // a database that holds an installation is never written into
     const twice = await runCommand([SERVER, 'migrate', '--from', `sqlite:${file}`, '--to', db]);
-    expect(twice.code).toBe(2);
+    expect(twice.code).toBe(3);
     expect(twice.stderr).toMatch(/the PostgreSQL database is not empty \(table \w+ holds rows\): migrate into a new, empty database/);
     expect((await again.jobs()).length).toBe(7);
     await second.stop();

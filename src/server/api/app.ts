@@ -44,7 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     requestTimeout: timeouts.requestTimeout,
     keepAliveTimeout: limits.keepAliveSec * 1000,
     // a socket silent for longer than the longest long poll (plus slack) is gone
-    connectionTimeout: (options.matchWaitMaxSec + 60) * 1000,
+    connectionTimeout: (options.matchWaitMaxSec + limits.socketSlackSec) * 1000,
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
     loggerInstance: options.log as FastifyBaseLogger,

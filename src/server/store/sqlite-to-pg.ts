@@ -92,17 +92,10 @@ export interface CopyResult {
   derived: string[];
 }
 
-/** `--from sqlite:FILE` (or a bare file name): the file; throws VMP_USAGE for anything else. */
-export function sqliteSource(from: string): string {
-  const file = from.startsWith('sqlite:') ? from.slice('sqlite:'.length) : from;
-  if (!file || /^[a-z]+:\/\//i.test(file)) throw new VmpilotError('VMP_USAGE', `--from "${from}" is not a SQLite file: give sqlite:/var/lib/vmpilot/server.db`);
-  return file;
-}
-
 /**
  * Copy the SQLite installation in `file` into the empty PostgreSQL database
  * at `url` (its schema is created first). `progress` hears each table as it
- * is done. Throws VMP_DATABASE (or VMP_USAGE for a target that holds data)
+ * is done. Throws VMP_DATABASE (or VMP_CONFLICT for a target that holds data)
  * and leaves the target as it was.
  */
 export async function copySqliteToPg(file: string, url: string, progress: (table: string, rows: number) => void = () => {}): Promise<CopyResult> {
@@ -135,7 +128,7 @@ export async function copySqliteToPg(file: string, url: string, progress: (table
     const copied = await pool.tx(async (q) => {
       for (const t of order) {
         const held = await q.get<{ one: number }>(`SELECT 1 AS one FROM "${t.name}" LIMIT 1`);
-        if (held) throw new VmpilotError('VMP_USAGE', `the PostgreSQL database is not empty (table ${t.name} holds rows): migrate into a new, empty database`);
+        if (held) throw new VmpilotError('VMP_CONFLICT', `the PostgreSQL database is not empty (table ${t.name} holds rows): migrate into a new, empty database`);
       }
       const done: { name: string; rows: number }[] = [];
       for (const t of order) {

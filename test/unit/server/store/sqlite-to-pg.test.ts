@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { copyOrder, copyPlan, sqliteSource } from '../../../../src/server/store/sqlite-to-pg.js';
-import { migrateCommand } from '../../../../src/cli/migrate-command.js';
+import { copyOrder, copyPlan } from '../../../../src/server/store/sqlite-to-pg.js';
+import { migrateCommand, sqliteSource } from '../../../../src/cli/migrate-command.js';
 import { MIGRATIONS } from '../../../../src/server/store/migrations.js';
 import Database from 'better-sqlite3';
 import path from 'node:path';
