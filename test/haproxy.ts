@@ -10,10 +10,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HAPROXY = '/usr/sbin/haproxy';
@@ -33,17 +33,6 @@ export function ensureHaproxy(): void {
   if (!existsSync(HAPROXY)) throw new Error(`${HAPROXY} does not exist (not root, or apt-get did not install haproxy)`);
 }
 
-/** A free TCP port on 127.0.0.1 (closed again at once; HAProxy binds it next). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The shipped config with the frontend on 127.0.0.1:`port` and one server

@@ -15,11 +15,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { freePort } from './free-port.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const PACKAGES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'systems/packages.sh');
@@ -36,17 +36,6 @@ export function ensurePostgres(): void {
   if (!existsSync(`${BIN}/initdb`)) throw new Error(`${BIN}/initdb does not exist (not root, or apt-get did not install postgresql)`);
 }
 
-/** A free TCP port on 127.0.0.1 (closed again at once; PostgreSQL binds it next). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A running cluster. */
 export interface PgCluster {

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { createServer } from 'node:net';
 import type { AccountingEntry, PayloadHistoryEntry, PayloadView, PilotView, SubmitRequest } from '../../src/protocol/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -241,13 +240,4 @@ export function recorded(log: string, seconds: number, exitCode = 0): string[] {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (for a server that must come back on the same port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../free-port.js';
