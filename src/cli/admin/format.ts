@@ -53,7 +53,7 @@ export function payloadTable(payloads: PayloadView[], now: number): string {
 function usedText(p: PayloadView): string {
   if (p.cpuSec === null || p.cpuSec === undefined) return '-';
   const cores = p.allocatedCores === null ? '' : ` of ${p.allocatedCores} ${p.allocatedCores === 1 ? 'core' : 'cores'}`;
-  return p.cpuEfficiency === null || p.cpuEfficiency === undefined ? `${p.cpuSec.toFixed(1)} s` : `${p.cpuSec.toFixed(1)} s, ${Math.round(p.cpuEfficiency * 100)} %${cores} over its wall time`;
+  return p.cpuEfficiency === null || p.cpuEfficiency === undefined ? `${p.cpuSec.toFixed(1)} s (a run too short for its efficiency)` : `${p.cpuSec.toFixed(1)} s, ${Math.round(p.cpuEfficiency * 100)} %${cores} over its wall time`;
 }
 
 function attemptsText(p: PayloadView): string {

@@ -68,7 +68,8 @@ export function payloadDetail(root, r) {
         ? efficiencyText(live.cpuSec / (wall * p.allocatedCores), live.cpuSec, wall, p.allocatedCores) + ', last heartbeat)'
         : p.cpuEfficiency !== null && p.cpuEfficiency !== undefined
           ? efficiencyText(p.cpuEfficiency, p.cpuSec, wall, p.allocatedCores) + ')'
-          : p.state === 'running' ? 'not reported yet' : 'not reported by its pilot';
+          : p.state === 'running' ? 'not reported yet'
+            : p.cpuSec !== null && p.cpuSec !== undefined ? 'not measured: the run was shorter than a second' : 'not reported by its pilot';
       var attemptNo = 0;
       var history = table('payload-history', ['When', 'State', 'Pilot', 'Attempt', 'Why']);
       fill(history.querySelector('table'), res[1].data.map(function (h) {

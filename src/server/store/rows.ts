@@ -183,13 +183,14 @@ export function payloadView(row: PayloadListRow, withOutput = false): PayloadVie
  * CPU time over what its cores could have given, for a payload that ended
  * after a run its pilot measured: cpu_sec / (wall seconds × allocated cores),
  * rounded to 3 places (above 1 when the payload used more cores than it was
- * given). Null when it has not ended, never started, or no CPU time was
- * reported.
+ * given). Null when it has not ended, never started, ran for less than a
+ * second (its agent samples about once a second: a shorter run's ratio
+ * says nothing), or no CPU time was reported.
  */
 export function cpuEfficiency(row: Pick<PayloadRow, 'cpu_sec' | 'started_at' | 'ended_at' | 'allocated_cores'>): number | null {
   if (row.cpu_sec === null || row.cpu_sec === undefined || row.started_at === null || row.ended_at === null || !row.allocated_cores) return null;
   const wallSec = (row.ended_at - row.started_at) / 1000;
-  if (!(wallSec > 0)) return null;
+  if (!(wallSec >= 1)) return null;
   return Math.round((1000 * row.cpu_sec) / (wallSec * row.allocated_cores)) / 1000;
 }
 

@@ -129,6 +129,12 @@ export function recordsContract(name: string, make: MakeWorld): void {
       await report(5, T + 20_000, { type: 'payload-started', payloadId: other });
       await report(6, T + 21_000, { type: 'payload-ended', payloadId: other, exitCode: 1, signal: null });
       expect(await store.getPayload(other!)).toMatchObject({ state: 'failed', cpuSec: null, peakRssMb: null, cpuEfficiency: null });
+      // a run shorter than a second has its CPU time, but no efficiency: the agent samples about once a second
+      const [brief] = await store.submitPayloads([{ command: ['sim'], group: 'x' }], T + 30_000);
+      await store.claimPayload(pilot, offer, pick, T + 30_000);
+      await report(7, T + 30_000, { type: 'payload-started', payloadId: brief });
+      await report(8, T + 30_400, { type: 'payload-ended', payloadId: brief, exitCode: 0, signal: null, cpuSec: 0.1, peakRssMb: 3 });
+      expect(await store.getPayload(brief!)).toMatchObject({ state: 'done', cpuSec: 0.1, peakRssMb: 3, cpuEfficiency: null });
     });
 
     it('resubmits an ended payload as a new one with the same request, leaving the original as it ended; refuses one that has not ended', async () => {
