@@ -78,8 +78,12 @@ export class WatchedTree {
 
   /** The largest RSS seen (MiB), or the cgroup's peak when larger. */
   get peakRssMb(): number {
-    const cg = this.cgroup?.peakBytes() ?? null;
-    return Math.round(Math.max(this.peakKb / 1024, cg === null ? 0 : cg / (1024 * 1024)));
+    return this.peakWith(this.cgroup?.peakBytes() ?? null);
+  }
+
+  /** The larger of the RSS seen and the cgroup's peak `cgBytes` (null: none known), MiB. */
+  private peakWith(cgBytes: number | null): number {
+    return Math.round(Math.max(this.peakKb / 1024, cgBytes === null ? 0 : cgBytes / (1024 * 1024)));
   }
 
   /**
@@ -89,7 +93,8 @@ export class WatchedTree {
    * counts from the start whatever the refreshes saw.
    */
   get used(): { cpuSec?: number; peakRssMb?: number } {
-    const peak = this.sampled || (this.cgroup?.peakBytes() ?? null) !== null ? { peakRssMb: this.peakRssMb } : {};
+    const cg = this.cgroup?.peakBytes() ?? null;
+    const peak = this.sampled || cg !== null ? { peakRssMb: this.peakWith(cg) } : {};
     return this.sampled ? { cpuSec: this.cpuSec, ...peak } : peak;
   }
 }

@@ -7,8 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {
   AccountingEntry,
   KillReply,
-  ResubmitReply,
   KillRequest,
+  ResubmitReply,
   SubmitBatchReply,
   SubmitBatchRequest,
   UsageTimeline,
@@ -38,10 +38,10 @@ import { idParamsSchema } from '../../protocol/schema-parts.js';
 import { coresTimeline } from '../queue/usage.js';
 import type { AccountingFilter, AccountingTotal } from '../store/store.js';
 import { VmpilotError } from '../../shared/errors.js';
-import { PAYLOAD_SORT_KEYS, PILOT_SORT_KEYS, parsePayloadSort, parseSort, type PayloadSort, type PilotSort } from '../store/list-order.js';
+import { PAYLOAD_SORT_KEYS, PILOT_SORT_KEYS, parseSort, type ListSort } from '../store/list-order.js';
 import type { PayloadFilter } from '../store/store.js';
 import type { ApiContext } from './context.js';
-import { TOTAL_HEADER, nextLink, pageOf } from './paging.js';
+import { TOTAL_HEADER, nextLink, pageOf, type Page } from './paging.js';
 import { normaliseSubmit, withWaiting } from './requirements.js';
 
 interface PayloadsQuery {
@@ -66,21 +66,27 @@ interface PilotsQuery {
 
 /** The header that tells how many rows match a listing's filters in all (the dashboard's "1-50 of 10,000"). */
 
-/** The sort a payload listing asks for; throws VMP_BAD_REQUEST naming the parameter when it does not fit. */
-function sortOf(q: PayloadsQuery): PayloadSort {
-  const sort = parsePayloadSort(q.sort ?? '');
-  if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${PAYLOAD_SORT_KEYS.join(', ')} (a leading - sorts from the largest down, e.g. sort=-started)`);
-  if (q.order !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.sort and query.order cannot be given together: sort=id is oldest first, sort=-id newest first');
+/**
+ * The sort a listing's query asks for among `keys` (`example` shows one), or
+ * undefined when it asks none, with the page it reads: a sorted listing is
+ * paged by offset (its Link header too), since a cursor names an id, which
+ * orders only by id. Throws VMP_BAD_REQUEST naming the parameter when the
+ * sort does not fit, or with `conflict` (another parameter given beside a
+ * valid sort) when there is one.
+ */
+function sortedPage<K extends string>(
+  q: { sort?: string; cursor?: string; limit?: string; offset?: string },
+  keys: readonly K[],
+  example: string,
+  conflict: string | null = null,
+): { sort: ListSort<K> | undefined; page: Page } {
+  const page = pageOf(q);
+  if (q.sort === undefined) return { sort: undefined, page };
+  const sort = parseSort(keys, q.sort);
+  if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${keys.join(', ')} (a leading - sorts from the largest down, e.g. sort=${example})`);
+  if (conflict) throw new VmpilotError('VMP_BAD_REQUEST', conflict);
   if (q.cursor !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.cursor pages a listing by id: with query.sort, page by query.offset (the Link header does)');
-  return sort;
-}
-
-/** The sort a pilot listing asks for; throws VMP_BAD_REQUEST naming the parameter when it does not fit. */
-function pilotSortOf(q: PilotsQuery): PilotSort {
-  const sort = parseSort(PILOT_SORT_KEYS, q.sort ?? '');
-  if (!sort) throw new VmpilotError('VMP_BAD_REQUEST', `query.sort "${q.sort}" is not one of ${PILOT_SORT_KEYS.join(', ')} (a leading - sorts from the largest down, e.g. sort=-heartbeat)`);
-  if (q.cursor !== undefined) throw new VmpilotError('VMP_BAD_REQUEST', 'query.cursor pages a listing by id: with query.sort, page by query.offset (the Link header does)');
-  return sort;
+  return { sort, page: { ...page, offset: page.offset ?? 0 } };
 }
 
 /** Register the admin routes on `app`. */
@@ -110,9 +116,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { querystring: payloadsQuerySchema }, onRequest: adminOnly },
     async (request, reply): Promise<PayloadView[]> => {
       const q = request.query;
-      const sort = q.sort === undefined ? undefined : sortOf(q);
-      // a sorted listing is paged by offset (its Link header too): a cursor names an id, which orders only by id
-      const page = sort ? { ...pageOf(q), offset: pageOf(q).offset ?? 0 } : pageOf(q);
+      const both = q.order === undefined ? null : 'query.sort and query.order cannot be given together: sort=id is oldest first, sort=-id newest first';
+      const { sort, page } = sortedPage(q, PAYLOAD_SORT_KEYS, '-started', both);
       const filter: PayloadFilter = { limit: page.limit };
       if (sort) filter.sort = sort;
       if (page.before !== null) filter.before = page.before;
@@ -145,8 +150,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ApiContext): void
     { schema: { querystring: pilotsQuerySchema }, onRequest: adminOnly },
     async (request, reply): Promise<PilotView[]> => {
       const q = request.query;
-      const sort = q.sort === undefined ? undefined : pilotSortOf(q);
-      const page = sort ? { ...pageOf(q), offset: pageOf(q).offset ?? 0 } : pageOf(q);
+      const { sort, page } = sortedPage(q, PILOT_SORT_KEYS, '-heartbeat');
       const filter = {
         ...(sort ? { sort } : {}),
         limit: page.limit,

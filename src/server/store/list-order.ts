@@ -59,11 +59,6 @@ export function parseSort<K extends string>(keys: readonly K[], text: string): L
   return (keys as readonly string[]).includes(key) ? { key: key as K, descending } : null;
 }
 
-/** "sort=name" is by name A to Z, "sort=-name" Z to A; null for text that names no payload key. Pure. */
-export function parsePayloadSort(text: string): PayloadSort | null {
-  return parseSort(PAYLOAD_SORT_KEYS, text);
-}
-
 function orderBy<K extends string>(columns: Columns<K>, id: string, sort: ListSort<K> | undefined): string {
   if (!sort || columns[sort.key].e === id) return `${id} ${sort && !sort.descending ? 'ASC' : 'DESC'}`;
   const { e, nullable } = columns[sort.key];

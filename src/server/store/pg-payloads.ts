@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import type { Assignment, Instruction, PayloadHistoryEntry, PayloadView, SubmitRequest } from '../../protocol/index.js';
-import { FINAL_PAYLOAD_STATES, ONE_CORE, noRequirements } from '../../protocol/index.js';
+import { ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
@@ -25,7 +25,7 @@ import { applyChanges } from './pg-apply.js';
 import { pgPayloadRow } from './pg-pilots.js';
 import { PG_PAYLOAD_SELECT, pgCountPayloads, pgListPayloads, pgPendingOf, pgRunIntervals } from './pg-reads.js';
 import type { Pg, PgPool } from './pg-sql.js';
-import { candidate, payloadView, requestOf, type PayloadRow } from './rows.js';
+import { candidate, payloadView, resubmission, type PayloadRow } from './rows.js';
 import { DEFAULT_HALF_LIFE_SEC } from './sqlite-payloads.js';
 import type { PayloadFilter, PayloadStore, Resubmitted } from './store.js';
 
@@ -118,11 +118,10 @@ export function pgPayloads(pool: PgPool): PayloadStore {
       return pool.tx(async (q) => {
         const row = await q.get<PayloadRow>('SELECT * FROM payloads WHERE id = ?', id);
         if (!row) return null;
-        if (!FINAL_PAYLOAD_STATES.includes(row.state)) return { kind: 'not-ended', state: row.state };
-        return { kind: 'resubmitted', id: await insertPayload(q, requestOf(row), at, `resubmitted from payload ${id}`) };
+        const r = resubmission(row);
+        return r.kind === 'copy' ? { kind: 'resubmitted', id: await insertPayload(q, r.request, at, r.reason) } : r;
       });
     },
-
 
     async payloadHistory(id: number): Promise<PayloadHistoryEntry[]> {
       return pool.all<PayloadHistoryEntry>('SELECT state, pilot_id AS "pilotId", reason, at FROM payload_states WHERE payload_id = ? ORDER BY id', id);

@@ -2,8 +2,10 @@
  * Row shapes of the SQLite tables and their mapping to protocol views. Kept
  * apart from the SQL so the store reads as a list of statements.
  */
+import { FINAL_PAYLOAD_STATES } from '../../protocol/index.js';
 import type {
   Capabilities,
+  CoreRequest,
   Instruction,
   IsolationMode,
   PayloadState,
@@ -150,7 +152,7 @@ export function payloadView(row: PayloadListRow, withOutput = false): PayloadVie
     name: row.name,
     group: row.grp,
     command: JSON.parse(row.command) as string[],
-    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    cores: coresOf(row),
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     priority: row.priority,
@@ -194,6 +196,11 @@ export function cpuEfficiency(row: Pick<PayloadRow, 'cpu_sec' | 'started_at' | '
   return Math.round((1000 * row.cpu_sec) / (wallSec * row.allocated_cores)) / 1000;
 }
 
+/** The cores a payload asked for. */
+export function coresOf(row: Pick<PayloadRow, 'cores_min' | 'cores_max' | 'whole_node'>): CoreRequest {
+  return { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 };
+}
+
 /** What a payload needs of its node, or null when nothing. */
 export function payloadRequirements(row: Pick<PayloadRow, 'requirements'>): Requirements | null {
   return row.requirements ? (JSON.parse(row.requirements) as Requirements) : null;
@@ -210,7 +217,7 @@ export function candidate(row: PayloadRow): Candidate {
     id: row.id,
     group: row.grp,
     priority: row.priority,
-    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    cores: coresOf(row),
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     submittedAt: row.submitted_at,
@@ -222,7 +229,7 @@ export function candidate(row: PayloadRow): Candidate {
 export function requestOf(row: PayloadRow): SubmitRequest {
   const r: SubmitRequest = {
     command: JSON.parse(row.command) as string[],
-    cores: { min: row.cores_min, max: row.cores_max, wholeNode: row.whole_node === 1 },
+    cores: coresOf(row),
     memoryMb: row.memory_mb,
     wallSec: row.wall_sec,
     group: row.grp,
@@ -234,6 +241,16 @@ export function requestOf(row: PayloadRow): SubmitRequest {
   const requirements = payloadRequirements(row);
   if (requirements) r.requirements = requirements;
   return r;
+}
+
+/**
+ * What resubmitting `row` queues: the same request, with the history reason
+ * of the copy; or, for a payload that has not ended, the state that keeps it
+ * from being copied. Pure.
+ */
+export function resubmission(row: PayloadRow): { kind: 'copy'; request: SubmitRequest; reason: string } | { kind: 'not-ended'; state: PayloadState } {
+  if (!FINAL_PAYLOAD_STATES.includes(row.state)) return { kind: 'not-ended', state: row.state };
+  return { kind: 'copy', request: requestOf(row), reason: `resubmitted from payload ${row.id}` };
 }
 
 /** The environment a payload asked for. */

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type { Assignment, Instruction, PayloadHistoryEntry, PayloadView, SubmitRequest } from '../../protocol/index.js';
-import { FINAL_PAYLOAD_STATES, ONE_CORE, noRequirements } from '../../protocol/index.js';
+import { ONE_CORE, noRequirements } from '../../protocol/index.js';
 import { VmpilotError } from '../../shared/errors.js';
 import type { Candidate, Offer, Picker } from '../queue/offer.js';
 import { CANDIDATE_WINDOW } from '../queue/pick.js';
@@ -18,7 +18,7 @@ import { cancelPayload } from './endings.js';
 import { countPayloadsIn, listPayloadsIn } from './listings.js';
 import { assignment, payloadRow } from './payload-ops.js';
 import { pendingOf } from './pilot-records.js';
-import { PAYLOAD_SELECT, candidate, payloadView, requestOf, type PayloadRow } from './rows.js';
+import { PAYLOAD_SELECT, candidate, payloadView, resubmission, type PayloadRow } from './rows.js';
 import { applyChanges } from './sqlite-apply.js';
 import type { Sql } from './sql.js';
 import type { PayloadFilter, PayloadStore, Resubmitted } from './store.js';
@@ -95,8 +95,8 @@ export function sqlitePayloads(sql: Sql): PayloadStore {
       return sql.tx(() => {
         const row = sql.get<PayloadRow>('SELECT * FROM payloads WHERE id = ?', id);
         if (!row) return null;
-        if (!FINAL_PAYLOAD_STATES.includes(row.state)) return { kind: 'not-ended', state: row.state };
-        return { kind: 'resubmitted', id: insertPayload(sql, requestOf(row), at, `resubmitted from payload ${id}`) };
+        const r = resubmission(row);
+        return r.kind === 'copy' ? { kind: 'resubmitted', id: insertPayload(sql, r.request, at, r.reason) } : r;
       });
     },
 

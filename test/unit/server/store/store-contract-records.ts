@@ -13,7 +13,7 @@ import { decideDesignation } from '../../../../src/server/queue/reservations.js'
 import type { Store } from '../../../../src/server/store/store.js';
 import { heartbeat, registration } from '../helpers.js';
 import { T, offer, type MakeWorld, type StoreWorld } from './store-contract.js';
-import { PILOT_SORT_KEYS, parsePayloadSort, parseSort } from '../../../../src/server/store/list-order.js';
+import { PAYLOAD_SORT_KEYS, PILOT_SORT_KEYS, parseSort } from '../../../../src/server/store/list-order.js';
 
 const eight = { totalCores: 8, memoryMb: 16_000, remainingSec: null };
 const STALE = 60_000;
@@ -181,7 +181,7 @@ export function recordsContract(name: string, make: MakeWorld): void {
       await store.applyReport(pilot, { seq: 2, at: T + 3000, type: 'payload-started', payloadId: b }, T + 3000);
       await store.applyReport(pilot, { seq: 3, at: T + 4000, type: 'payload-ended', payloadId: a, exitCode: 0, signal: null }, T + 4000);
       const names = async (sort: string, extra: object = {}) =>
-        (await store.listPayloads({ sort: parsePayloadSort(sort)!, ...extra })).map((p) => `${p.name}#${p.id}`);
+        (await store.listPayloads({ sort: parseSort(PAYLOAD_SORT_KEYS, sort)!, ...extra })).map((p) => `${p.name}#${p.id}`);
       const tag = (i: number) => `${['delta', 'alpha', 'charlie', 'alpha', 'bravo'][i]}#${ids[i]}`;
       // equal names: the newer first
       expect(await names('name')).toEqual([tag(3), tag(1), tag(4), tag(2), tag(0)]);
@@ -191,8 +191,8 @@ export function recordsContract(name: string, make: MakeWorld): void {
       expect((await names('started')).slice(0, 2)).toEqual(started.map((id) => tag(ids.indexOf(id))));
       expect((await names('-started')).slice(0, 2)).toEqual([...started].reverse().map((id) => tag(ids.indexOf(id))));
       // states in the order of a life: queued, then running, then done
-      expect((await store.listPayloads({ sort: parsePayloadSort('state')! })).map((p) => p.state)).toEqual(['queued', 'queued', 'queued', 'running', 'done']);
-      expect((await store.listPayloads({ sort: parsePayloadSort('-cores')! })).map((p) => p.cores.min)).toEqual([5, 4, 3, 2, 1]);
+      expect((await store.listPayloads({ sort: parseSort(PAYLOAD_SORT_KEYS, 'state')! })).map((p) => p.state)).toEqual(['queued', 'queued', 'queued', 'running', 'done']);
+      expect((await store.listPayloads({ sort: parseSort(PAYLOAD_SORT_KEYS, '-cores')! })).map((p) => p.cores.min)).toEqual([5, 4, 3, 2, 1]);
       // a page at a time, the filters still apply
       expect(await names('name', { limit: 2, offset: 2 })).toEqual([tag(4), tag(2)]);
       expect(await names('name', { nameContains: 'alph' })).toEqual([tag(3), tag(1)]);
